@@ -1,0 +1,200 @@
+// Package config loads the telemetry configuration: one YAML file whose
+// top-level keys are sections, every key also settable by an environment
+// variable TELEMETRY_<SECTION>_<KEY> (nested keys joined by "_", dashes
+// become underscores), validated at start with errors that name the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "TELEMETRY"
+
+// Validator is implemented by configuration sections that check themselves.
+// Errors should start with the offending key relative to the section
+// (e.g. "brokers: must not be empty"); Load prefixes the section name.
+type Validator interface {
+	Validate() error
+}
+
+// Load fills into (a pointer to a struct of sections, already holding the
+// defaults) from the YAML file at path (skipped when path is empty), then
+// from env (KEY=VALUE pairs, as os.Environ returns), then validates every
+// section. Unknown keys in the file are errors.
+func Load(path string, into any, env []string) error {
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		dec := yaml.NewDecoder(f)
+		dec.KnownFields(true)
+		if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(into, env); err != nil {
+		return err
+	}
+	return validate(into)
+}
+
+// field is one settable leaf: its dotted key and env name.
+type field struct {
+	key string
+	env string
+	v   reflect.Value
+}
+
+func leaves(prefixKey, prefixEnv string, v reflect.Value, out *[]field) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		key := name
+		if prefixKey != "" {
+			key = prefixKey + "." + name
+		}
+		env := prefixEnv + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}) {
+			leaves(key, env, fv, out)
+			continue
+		}
+		*out = append(*out, field{key: key, env: env, v: fv})
+	}
+}
+
+// Keys lists every key of the configuration with its environment variable
+// and current value, for documentation and --help.
+func Keys(cfg any) [][3]string {
+	var fs []field
+	leaves("", EnvPrefix, reflect.ValueOf(cfg).Elem(), &fs)
+	out := make([][3]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, [3]string{f.key, f.env, fmt.Sprint(f.v.Interface())})
+	}
+	return out
+}
+
+func applyEnv(into any, env []string) error {
+	vals := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix+"_") {
+			vals[k] = v
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	var fs []field
+	leaves("", EnvPrefix, reflect.ValueOf(into).Elem(), &fs)
+	for _, f := range fs {
+		s, ok := vals[f.env]
+		if !ok {
+			continue
+		}
+		if err := set(f.v, s); err != nil {
+			return fmt.Errorf("config: %s (from %s): %w", f.key, f.env, err)
+		}
+	}
+	return nil
+}
+
+func set(v reflect.Value, s string) error {
+	switch {
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration: %q", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a non-negative integer: %q", s)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		v.SetFloat(n)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot be set from the environment; use the config file")
+		}
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment; use the config file")
+	}
+	return nil
+}
+
+func validate(into any) error {
+	v := reflect.ValueOf(into).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		name := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		fv := v.Field(i)
+		if fv.CanAddr() {
+			if val, ok := fv.Addr().Interface().(Validator); ok {
+				if err := val.Validate(); err != nil {
+					return fmt.Errorf("config: %s.%w", name, err)
+				}
+			}
+		}
+	}
+	return nil
+}

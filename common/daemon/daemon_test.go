@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEndpoints(t *testing.T) {
+	cfg := DefaultConfiguration()
+	cfg.Listen = "127.0.0.1:0"
+	d := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	ready := errors.New("warming up")
+	d.AddReadiness("kafka", func(context.Context) error { return ready })
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + d.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "kafka: warming up") {
+		t.Fatalf("readyz %d %q", code, body)
+	}
+	ready = nil
+	if code, _ := get("/readyz"); code != 200 {
+		t.Fatalf("readyz after ready %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("metrics %d", code)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := DefaultConfiguration()
+	c.LogLevel = "loud"
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "log-level") {
+		t.Fatalf("got %v", err)
+	}
+}

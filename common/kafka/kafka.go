@@ -1,0 +1,189 @@
+// Package kafka turns the kafka configuration section into franz-go client
+// options and creates the pipeline's topics.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/meshtelemetry/telemetry/wire"
+)
+
+// Topics names the pipeline's topics.
+type Topics struct {
+	Samples      string `yaml:"samples"`
+	KPIs         string `yaml:"kpis"`
+	Remediations string `yaml:"remediations"`
+	DeadLetter   string `yaml:"deadletter"`
+}
+
+// TLS configures TLS to the brokers.
+type TLS struct {
+	Enable     bool   `yaml:"enable"`
+	CAFile     string `yaml:"ca-file"`
+	CertFile   string `yaml:"cert-file"`
+	KeyFile    string `yaml:"key-file"`
+	SkipVerify bool   `yaml:"skip-verify"`
+}
+
+// SASL configures SASL/SCRAM authentication.
+type SASL struct {
+	// Mechanism: "" (none), "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password, or PasswordFile to read it from (preferred: keeps it out of the config).
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password-file"`
+}
+
+// Configuration is the kafka section.
+type Configuration struct {
+	// Brokers to bootstrap from. Default 127.0.0.1:9092.
+	Brokers  []string `yaml:"brokers"`
+	ClientID string   `yaml:"client-id"`
+	Topics   Topics   `yaml:"topics"`
+	// Partitions and ReplicationFactor for topics the pipeline creates.
+	Partitions        int32 `yaml:"partitions"`
+	ReplicationFactor int16 `yaml:"replication-factor"`
+	TLS               TLS   `yaml:"tls"`
+	SASL              SASL  `yaml:"sasl"`
+	// DialTimeout bounds connecting to a broker.
+	DialTimeout time.Duration `yaml:"dial-timeout"`
+}
+
+// DefaultConfiguration returns the defaults.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Brokers:  []string{"127.0.0.1:9092"},
+		ClientID: "telemetry",
+		Topics: Topics{
+			Samples:      wire.TopicSamples,
+			KPIs:         wire.TopicKPIs,
+			Remediations: wire.TopicRemediations,
+			DeadLetter:   wire.TopicDeadLetter,
+		},
+		Partitions:        8,
+		ReplicationFactor: 1,
+		DialTimeout:       10 * time.Second,
+	}
+}
+
+// Validate checks the section.
+func (c *Configuration) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("brokers: must list at least one host:port")
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			return fmt.Errorf("brokers: %q is not host:port", b)
+		}
+	}
+	for k, v := range map[string]string{"samples": c.Topics.Samples, "kpis": c.Topics.KPIs,
+		"remediations": c.Topics.Remediations, "deadletter": c.Topics.DeadLetter} {
+		if v == "" {
+			return fmt.Errorf("topics.%s: must not be empty", k)
+		}
+	}
+	if c.Partitions < 1 {
+		return errors.New("partitions: must be at least 1")
+	}
+	if c.ReplicationFactor < 1 {
+		return errors.New("replication-factor: must be at least 1")
+	}
+	switch c.SASL.Mechanism {
+	case "", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return fmt.Errorf("sasl.mechanism: %q is not SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
+	}
+	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
+		return errors.New("sasl.username: required with sasl.mechanism")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("tls.cert-file: cert-file and key-file go together")
+	}
+	return nil
+}
+
+// Opts returns the franz-go options for connecting (seeds, TLS, SASL).
+// Callers add their producer or consumer options.
+func (c *Configuration) Opts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.DialTimeout(c.DialTimeout),
+	}
+	if c.TLS.Enable {
+		tc, err := c.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.SASL.Mechanism != "" {
+		pw := c.SASL.Password
+		if c.SASL.PasswordFile != "" {
+			b, err := os.ReadFile(c.SASL.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka sasl password-file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		auth := scram.Auth{User: c.SASL.Username, Pass: pw}
+		if c.SASL.Mechanism == "SCRAM-SHA-512" {
+			opts = append(opts, kgo.SASL(auth.AsSha512Mechanism()))
+		} else {
+			opts = append(opts, kgo.SASL(auth.AsSha256Mechanism()))
+		}
+	}
+	return opts, nil
+}
+
+func (c *Configuration) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLS.SkipVerify} //nolint:gosec // only when asked
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka tls ca-file %s: no certificate found", c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// EnsureTopics creates the pipeline's topics when they do not exist yet.
+func (c *Configuration) EnsureTopics(ctx context.Context, cl *kgo.Client) error {
+	adm := kadm.NewClient(cl)
+	topics := []string{c.Topics.Samples, c.Topics.KPIs, c.Topics.Remediations, c.Topics.DeadLetter}
+	resp, err := adm.CreateTopics(ctx, c.Partitions, c.ReplicationFactor, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
