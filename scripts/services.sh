@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts on loopback the real services the tests
+# talk to: Debian's clickhouse-server, an Apache Kafka 4.x broker (KRaft, jars
+# from Maven Central, run on the machine's Java 17) and chdb (PyPI).
+# Idempotent: a service already answering is left alone. Bounded waits.
+#
+#   scripts/services.sh          install + start, then print the env to export
+#   scripts/services.sh env      print the env only (services must be up)
+#   scripts/services.sh stop     stop what this script started
+#
+# State lives under .services/ in the repository (git-ignored).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE=${TELEMETRY_SERVICES_DIR:-$ROOT/.services}
+CH_TCP=${CH_TCP_PORT:-19000}
+CH_HTTP=${CH_HTTP_PORT:-18123}
+KAFKA_PORT=${KAFKA_PORT:-19092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+mkdir -p "$STATE"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi; }
+
+apt_install() {
+  command -v apt-get >/dev/null || die "apt-get not found: install $* by hand (see README)"
+  if [ ! -f "$STATE/.apt-updated" ]; then
+    as_root apt-get update -qq >/dev/null || die "apt-get update failed"
+    touch "$STATE/.apt-updated"
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+}
+
+wait_for() { # name seconds command...
+  local name=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.5
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ---------------------------------------------------------------- ClickHouse
+clickhouse_bin() {
+  for b in clickhouse-server clickhouse; do command -v $b >/dev/null && { echo $b; return; }; done
+  [ -x /usr/bin/clickhouse ] && { echo /usr/bin/clickhouse; return; }
+  return 1
+}
+
+start_clickhouse() {
+  if port_open "$CH_TCP"; then log "clickhouse already on 127.0.0.1:$CH_TCP"; return; fi
+  if ! clickhouse_bin >/dev/null; then
+    log "installing clickhouse-server (Debian package)"
+    apt_install clickhouse-server clickhouse-client
+  fi
+  local dir=$STATE/clickhouse
+  mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
+  cat > "$dir/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$dir/log/server.log</log><errorlog>$dir/log/error.log</errorlog><size>10M</size><count>2</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>$CH_TCP</tcp_port>
+  <http_port>$CH_HTTP</http_port>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <format_schema_path>$dir/format_schemas/</format_schema_path>
+  <mark_cache_size>268435456</mark_cache_size>
+  <max_concurrent_queries>200</max_concurrent_queries>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+</yandex>
+XML
+  cat > "$dir/users.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+  local bin; bin=$(clickhouse_bin)
+  local args=(--config-file="$dir/config.xml")
+  [ "$(basename "$bin")" = clickhouse ] && args=(server "${args[@]}")
+  log "starting clickhouse ($bin) on 127.0.0.1:$CH_TCP (http $CH_HTTP)"
+  nohup "$bin" "${args[@]}" > "$dir/log/stdout.log" 2>&1 &
+  echo $! > "$dir/pid"
+  wait_for clickhouse 60 curl -sf "http://127.0.0.1:$CH_HTTP/ping" \
+    || { tail -20 "$dir/log/error.log" "$dir/log/stdout.log" >&2 || true; die "clickhouse did not answer on :$CH_HTTP within 60s"; }
+}
+
+# ---------------------------------------------------------------- Kafka
+kafka_libs() { echo "$STATE/kafka-$KAFKA_VERSION/libs"; }
+
+fetch_kafka() {
+  local libs; libs=$(kafka_libs)
+  [ -f "$libs/.complete" ] && return
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central"
+  local pom=$STATE/kafka-$KAFKA_VERSION/pom.xml
+  mkdir -p "$libs"
+  cat > "$pom" <<XML
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.telemetry</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+XML
+  timeout 900 mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime >&2 \
+    || die "could not fetch Kafka jars from Maven Central (mvn dependency:copy-dependencies)"
+  touch "$libs/.complete"
+}
+
+# kafka_node DIR NODE_ID BROKER_PORT CONTROLLER_PORT QUORUM_VOTERS
+write_kafka_props() {
+  local dir=$1 id=$2 port=$3 cport=$4 voters=$5
+  mkdir -p "$dir/data"
+  cat > "$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=8
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.retention.hours=24
+log.segment.bytes=67108864
+PROPS
+  cat > "$dir/log4j2.properties" <<PROPS
+rootLogger.level=WARN
+rootLogger.appenderRef.file.ref=FILE
+appender.file.type=File
+appender.file.name=FILE
+appender.file.fileName=$dir/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+PROPS
+}
+
+start_kafka() {
+  if port_open "$KAFKA_PORT"; then log "kafka already on 127.0.0.1:$KAFKA_PORT"; return; fi
+  fetch_kafka
+  local dir=$STATE/kafka libs; libs=$(kafka_libs)
+  write_kafka_props "$dir" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "1@127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  local cp="$libs/*"
+  local jopts=(-Xms256m -Xmx1g -Dlog4j2.configurationFile="$dir/log4j2.properties")
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    log "formatting kafka storage (KRaft)"
+    java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" \
+      -c "$dir/server.properties" --ignore-formatted >&2 || die "kafka storage format failed"
+  fi
+  log "starting kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  nohup java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" > "$dir/stdout.log" 2>&1 &
+  echo $! > "$dir/pid"
+  wait_for kafka 90 port_open "$KAFKA_PORT" \
+    || { tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; die "kafka did not listen on :$KAFKA_PORT within 90s"; }
+}
+
+# ---------------------------------------------------------------- chdb
+chdb_python() {
+  local py=${PYTHON:-python3}
+  command -v "$py" >/dev/null || apt_install python3 python3-pip
+  if ! "$py" -c 'import chdb' >/dev/null 2>&1; then
+    log "installing chdb (PyPI)"
+    "$py" -m pip install -q chdb >&2 2>/dev/null || "$py" -m pip install -q --break-system-packages chdb >&2 \
+      || die "pip install chdb failed"
+  fi
+  command -v "$py"
+}
+
+print_env() {
+  cat <<ENV
+export TELEMETRY_TEST_CLICKHOUSE=127.0.0.1:$CH_TCP
+export TELEMETRY_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP
+export TELEMETRY_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
+export TELEMETRY_TEST_KAFKA_LIBS=$(kafka_libs)
+export TELEMETRY_TEST_CHDB=$(chdb_python)
+ENV
+}
+
+stop_all() {
+  for p in "$STATE/kafka/pid" "$STATE/clickhouse/pid"; do
+    [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
+    rm -f "$p"
+  done
+}
+
+case "${1:-start}" in
+  start) start_clickhouse; start_kafka; chdb_python >/dev/null; print_env ;;
+  env) print_env ;;
+  stop) stop_all ;;
+  *) die "usage: $0 [start|env|stop]" ;;
+esac
