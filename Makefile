@@ -1,0 +1,61 @@
+# telemetry — see README.md.
+GO        ?= go
+BIN       := bin/telemetry
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+SERVICES  := scripts/services.sh
+# Seconds each fuzz target runs in `make fuzz` (CI runs them briefly inside `make test`).
+FUZZTIME  ?= 60s
+
+.PHONY: all build demo test test-unit bench services services-stop up down generate lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/telemetry
+
+## demo: run the whole pipeline for 60 s in one process (installs ClickHouse if needed)
+demo: build
+	scripts/demo.sh $(BIN)
+
+## test: start the real services the tests need, then run every test
+test:
+	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -count=1 -timeout 25m ./...
+
+## test-unit: tests that need no external service (the others skip)
+test-unit:
+	$(GO) test -count=1 ./...
+
+## bench: run every benchmark and rewrite BENCHMARKS.md
+bench: build
+	@eval "$$($(SERVICES) start)" && scripts/bench.sh
+
+services:
+	$(SERVICES) start
+
+services-stop:
+	$(SERVICES) stop
+
+## up/down: the full stack with docker compose
+up:
+	docker compose up -d --build
+down:
+	docker compose down
+
+## generate: protobuf code and the Grafana dashboards
+generate:
+	@command -v protoc >/dev/null || { echo "install protoc (Debian: apt-get install protobuf-compiler)"; exit 1; }
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --go_out=. --go_opt=module=github.com/meshtelemetry/telemetry wire/wire.proto
+	$(GO) run ./cmd/telemetry dashboards generate --out deploy/grafana/dashboards
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin
