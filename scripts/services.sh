@@ -191,6 +191,14 @@ chdb_python() {
   command -v "$py"
 }
 
+# ---------------------------------------------------------------- report tools
+# LibreOffice Impress (pptx -> pdf) and poppler (pdf -> png) for the report tests.
+ensure_report_tools() {
+  command -v soffice >/dev/null && command -v pdftoppm >/dev/null && return
+  log "installing libreoffice-impress and poppler-utils (Debian packages, for the report tests)"
+  apt_install --no-install-recommends libreoffice-impress poppler-utils
+}
+
 print_env() {
   cat <<ENV
 export TELEMETRY_TEST_CLICKHOUSE=127.0.0.1:$CH_TCP
@@ -209,7 +217,7 @@ stop_all() {
 }
 
 case "${1:-start}" in
-  start) start_clickhouse; start_kafka; chdb_python >/dev/null; print_env ;;
+  start) start_clickhouse; start_kafka; chdb_python >/dev/null; ensure_report_tools; print_env ;;
   env) print_env ;;
   stop) stop_all ;;
   *) die "usage: $0 [start|env|stop]" ;;
