@@ -1,0 +1,204 @@
+package rules
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// extractor reads one KPI field; ok is false when the KPI is another kind.
+type extractor func(k *wirepb.KPI) (v float64, ok bool)
+
+func iface(f func(*wirepb.InterfaceKPI) float64) extractor {
+	return func(k *wirepb.KPI) (float64, bool) {
+		if b := k.GetInterface(); b != nil {
+			return f(b), true
+		}
+		return 0, false
+	}
+}
+
+func link(f func(*wirepb.LinkKPI) float64) extractor {
+	return func(k *wirepb.KPI) (float64, bool) {
+		if b := k.GetLink(); b != nil {
+			return f(b), true
+		}
+		return 0, false
+	}
+}
+
+func pipeline(f func(*wirepb.PipelineKPI) float64) extractor {
+	return func(k *wirepb.KPI) (float64, bool) {
+		if b := k.GetPipeline(); b != nil {
+			return f(b), true
+		}
+		return 0, false
+	}
+}
+
+// fields maps every KPI name a rule may watch to its extractor.
+var fields = map[string]extractor{
+	"interface.util_in":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetUtilIn() }),
+	"interface.util_out":        iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetUtilOut() }),
+	"interface.loss_ratio":      iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetLossRatio() }),
+	"interface.in_errors_ps":    iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInErrorsPs() }),
+	"interface.in_discards_ps":  iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInDiscardsPs() }),
+	"interface.out_discards_ps": iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutDiscardsPs() }),
+	"interface.out_errors_ps":   iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutErrorsPs() }),
+	"interface.in_bps":          iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInBps() }),
+	"interface.out_bps":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutBps() }),
+	"interface.in_pps":          iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInPps() }),
+	"interface.out_pps":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutPps() }),
+	// 1 when the interface is operationally down (any status but UP), else 0.
+	"interface.oper_down": iface(func(b *wirepb.InterfaceKPI) float64 {
+		if s := b.GetOperStatus(); s != wirepb.OperStatus_UP && s != wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
+			return 1
+		}
+		return 0
+	}),
+	"link.rtt_ms":           link(func(b *wirepb.LinkKPI) float64 { return b.GetRttMs() }),
+	"link.rtt_p50_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP50Ms() }),
+	"link.rtt_p95_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP95Ms() }),
+	"link.rtt_p99_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP99Ms() }),
+	"link.jitter_ms":        link(func(b *wirepb.LinkKPI) float64 { return b.GetJitterMs() }),
+	"link.loss_ratio":       link(func(b *wirepb.LinkKPI) float64 { return b.GetLossRatio() }),
+	"pipeline.delay_p50_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP50Ms() }),
+	"pipeline.delay_p99_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP99Ms() }),
+	"pipeline.delay_max_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayMaxMs() }),
+}
+
+// Field returns the extractor of a KPI name.
+func Field(name string) (extractor, bool) {
+	f, ok := fields[name]
+	return f, ok
+}
+
+// KPINames lists the KPI names rules may watch, sorted.
+func KPINames() []string {
+	out := make([]string, 0, len(fields))
+	for k := range fields {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Labels are an entity's identifying labels.
+type Labels struct {
+	Site, Device, Interface, DstSite, DstDevice, Instance string
+}
+
+// LabelsOf returns the labels of the entity a KPI describes.
+func LabelsOf(k *wirepb.KPI) Labels {
+	l := Labels{Site: k.GetSite(), Device: k.GetDevice()}
+	switch b := k.GetBody().(type) {
+	case *wirepb.KPI_Interface:
+		l.Interface = b.Interface.GetInterface()
+	case *wirepb.KPI_Link:
+		l.DstSite, l.DstDevice = b.Link.GetDstSite(), b.Link.GetDstDevice()
+	case *wirepb.KPI_Pipeline:
+		l.Instance = b.Pipeline.GetInstance()
+	}
+	return l
+}
+
+// Entity is the entity's key, the same as the KPI's Kafka key:
+// "site/device/interface", "site/device>dst_site/dst_device" or
+// "pipeline/instance".
+func (l Labels) Entity() string {
+	switch {
+	case l.Instance != "":
+		return "pipeline/" + l.Instance
+	case l.DstSite != "" || l.DstDevice != "":
+		return l.Site + "/" + l.Device + ">" + l.DstSite + "/" + l.DstDevice
+	default:
+		return l.Site + "/" + l.Device + "/" + l.Interface
+	}
+}
+
+// Event is the view of a remediation event that payload templates see,
+// e.g. {{.Rule}} on {{.Device}}: {{.KPI}}={{printf "%.3f" .Value}}.
+type Event struct {
+	ID, Rule, State, Severity                   string
+	Site, Device, Interface, DstSite, DstDevice string
+	KPI                                         string
+	Value, Threshold                            float64
+	FiredAt, WindowEnd, Time                    time.Time
+	Action, Message                             string
+	Attempt                                     uint32
+}
+
+// EventOf converts a wire event to the template view.
+func EventOf(e *wirepb.RemediationEvent) Event {
+	ts := func(n int64) time.Time {
+		if n == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, n).UTC()
+	}
+	return Event{
+		ID: e.GetEventId(), Rule: e.GetRule(), State: StateName(e.GetState()), Severity: SeverityName(e.GetSeverity()),
+		Site: e.GetSite(), Device: e.GetDevice(), Interface: e.GetInterface(), DstSite: e.GetDstSite(), DstDevice: e.GetDstDevice(),
+		KPI: e.GetKpi(), Value: e.GetValue(), Threshold: e.GetThreshold(),
+		FiredAt: ts(e.GetFiredUnixNano()), WindowEnd: ts(e.GetWindowEndUnixNano()), Time: ts(e.GetTimeUnixNano()),
+		Action: e.GetAction(), Message: e.GetMessage(), Attempt: e.GetAttempt(),
+	}
+}
+
+// SampleEvent is a filled-in event used to check templates at load time.
+func SampleEvent() Event {
+	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return Event{ID: "0123456789abcdef0123456789abcdef", Rule: "sample", State: "firing", Severity: "warning",
+		Site: "par", Device: "par-leaf1", Interface: "Ethernet1", DstSite: "lon", DstDevice: "lon-leaf1",
+		KPI: "link.loss_ratio", Value: 0.05, Threshold: 0.01, FiredAt: t, WindowEnd: t, Time: t,
+		Action: "sample", Message: "sample", Attempt: 1}
+}
+
+// StateName is the lower-case name of a lifecycle state ("firing", ...),
+// as stored in ClickHouse and used in CloudEvents types.
+func StateName(s wirepb.EventState) string {
+	if s == wirepb.EventState_EVENT_STATE_UNSPECIFIED {
+		return "unspecified"
+	}
+	return strings.ToLower(s.String())
+}
+
+// SeverityName is the lower-case name of a severity.
+func SeverityName(s wirepb.Severity) string {
+	if s == wirepb.Severity_SEVERITY_UNSPECIFIED {
+		return "unspecified"
+	}
+	return strings.ToLower(s.String())
+}
+
+// ParseSeverity maps info/warning/critical to the wire enum.
+func ParseSeverity(s string) wirepb.Severity {
+	switch s {
+	case "info":
+		return wirepb.Severity_INFO
+	case "critical":
+		return wirepb.Severity_CRITICAL
+	default:
+		return wirepb.Severity_WARNING
+	}
+}
+
+// TemplateFuncs are the functions payload templates may call besides the
+// text/template built-ins: json (JSON-encode a value, e.g. a string with
+// quotes escaped), lower, upper, replace (strings.ReplaceAll), rfc3339.
+func TemplateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"lower":   strings.ToLower,
+		"upper":   strings.ToUpper,
+		"replace": strings.ReplaceAll,
+		"rfc3339": func(t time.Time) string { return t.Format(time.RFC3339Nano) },
+	}
+}
