@@ -1,0 +1,791 @@
+package kpi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// numCounters is one past the highest wirepb.Counter value.
+const numCounters = int(wirepb.Counter_CARRIER_TRANSITIONS) + 1
+
+// Origin is where a sample came from (Kafka partition and offset). The
+// engine uses it only to tell which offsets open windows still need.
+type Origin struct {
+	Partition int32
+	Offset    int64
+}
+
+// EngineStats counts what the engine saw and dropped.
+type EngineStats struct {
+	SamplesIn uint64
+	// Ignored: samples without a body the engine uses (device state).
+	Ignored uint64
+	// Duplicate: same series, same device time, nothing new.
+	Duplicate uint64
+	// OutOfOrder: device time before the series' latest.
+	OutOfOrder uint64
+	// Reset: counter intervals ended by a reset (decrease, last-clear change, clock restart).
+	Reset uint64
+	// Wrap32 and Wrap64: counter wraps taken as such.
+	Wrap32 uint64
+	Wrap64 uint64
+	// Gap: counter intervals longer than max-gap, not interpolated.
+	Gap uint64
+	// Late: interval parts that fell in windows already closed.
+	Late uint64
+	// Warmup: windows not emitted because this engine did not see the series
+	// before the window started (the previous owner or nobody did).
+	Warmup uint64
+	// Evicted: series forgotten after max-gap of silence.
+	Evicted uint64
+	// KPIs emitted, by kind.
+	InterfaceKPIs uint64
+	LinkKPIs      uint64
+	PipelineKPIs  uint64
+}
+
+type ifKey struct{ site, device, iface string }
+
+type linkKey struct{ site, device, peerSite, peerDevice string }
+
+// ifWindow accumulates one interface over one window.
+type ifWindow struct {
+	start      int64
+	baseOffset int64
+	delta      [numCounters]float64
+	cov        [numCounters]int64
+	samples    uint32
+	oper       wirepb.OperStatus
+	speed      uint64
+}
+
+type ifSeries struct {
+	key         ifKey
+	partition   int32
+	firstSeen   int64
+	lastTime    int64
+	lastOffset  int64
+	lastArrival int64
+	lastClear   int64
+	speed       uint64
+	oper        wirepb.OperStatus
+	override    uint64
+	bits        int
+	prevVal     [numCounters]uint64
+	prevTime    [numCounters]int64
+	prevOff     [numCounters]int64
+	lastRate    [numCounters]float64 // per second, -1 when unknown
+	wins        []ifWindow
+	closedUpTo  int64
+}
+
+type linkWindow struct {
+	start      int64
+	baseOffset int64
+	rtts       []float64
+	jitterSum  float64
+	lossSum    float64
+	lossN      uint32
+	sent, recv uint64
+	samples    uint32
+}
+
+type linkSeries struct {
+	key         linkKey
+	partition   int32
+	firstSeen   int64
+	lastTime    int64
+	lastOffset  int64
+	lastArrival int64
+	havePrev    bool
+	prevSent    uint64
+	prevRecv    uint64
+	wins        []linkWindow
+	free        [][]float64
+	closedUpTo  int64
+}
+
+// Engine computes KPIs from samples. It does no I/O and is not safe for
+// concurrent use. Feed it with Add/AddFrom in partition order, take closed
+// windows with Collect.
+type Engine struct {
+	window    int64
+	lateness  int64
+	maxGap    int64
+	instance  string
+	defSpeed  uint64
+	overrides map[string]uint64
+	bits      int
+	bitsOver  map[string]int
+
+	ifs   map[ifKey]*ifSeries
+	links map[linkKey]*linkSeries
+
+	pipe     delayHist
+	pipeWin  int64 // start of the open pipeline window (processing time), 0 when none
+	lastScan int64
+
+	out   []*wirepb.KPI
+	stats EngineStats
+}
+
+// NewEngine builds an engine from a validated configuration; instance names
+// the pipeline KPIs.
+func NewEngine(cfg Configuration, instance string) *Engine {
+	return &Engine{
+		window:    int64(cfg.Window),
+		lateness:  int64(cfg.AllowedLateness),
+		maxGap:    int64(cfg.MaxGap),
+		instance:  instance,
+		defSpeed:  cfg.DefaultSpeedBps,
+		overrides: cfg.SpeedOverrides,
+		bits:      cfg.CounterBits,
+		bitsOver:  cfg.CounterBitsOverrides,
+		ifs:       map[ifKey]*ifSeries{},
+		links:     map[linkKey]*linkSeries{},
+	}
+}
+
+// Stats returns the counters so far.
+func (e *Engine) Stats() EngineStats { return e.stats }
+
+// Series returns how many interface and link series are open.
+func (e *Engine) Series() int { return len(e.ifs) + len(e.links) }
+
+func (e *Engine) floor(t int64) int64 {
+	m := t % e.window
+	if m < 0 {
+		m += e.window
+	}
+	return t - m
+}
+
+// Add feeds one sample; now is the processing time (for the pipeline delay
+// KPI and idle eviction).
+func (e *Engine) Add(s *wirepb.Sample, now time.Time) {
+	e.AddFrom(s, now, Origin{Offset: -1})
+}
+
+// AddFrom is Add with the sample's Kafka origin.
+func (e *Engine) AddFrom(s *wirepb.Sample, now time.Time, o Origin) {
+	e.stats.SamplesIn++
+	t := s.GetDeviceTimeUnixNano()
+	if t == 0 {
+		t = s.GetReceiveTimeUnixNano()
+	}
+	nowNs := now.UnixNano()
+	switch b := s.GetBody().(type) {
+	case *wirepb.Sample_Interface:
+		e.addInterface(s, b.Interface, t, nowNs, o)
+	case *wirepb.Sample_Probe:
+		e.addProbe(s, b.Probe, t, nowNs, o)
+	default:
+		e.stats.Ignored++
+		return
+	}
+	e.observeDelay(nowNs, t)
+}
+
+// observeDelay records the telemetry delay of one sample in the pipeline
+// window of processing time now.
+func (e *Engine) observeDelay(now, t int64) {
+	w := e.floor(now)
+	if e.pipeWin != w {
+		if e.pipeWin != 0 {
+			e.closePipeline()
+		}
+		e.pipeWin = w
+	}
+	e.pipe.add(float64(now-t) / 1e3)
+}
+
+func (e *Engine) closePipeline() {
+	if e.pipe.n == 0 {
+		e.pipeWin = 0
+		return
+	}
+	start := e.pipeWin
+	k := &wirepb.KPI{
+		Version:             1,
+		Id:                  kpiID("pipeline", "", "", e.instance, "", start),
+		WindowStartUnixNano: start,
+		WindowEndUnixNano:   start + e.window,
+		Samples:             uint32(min(e.pipe.n, math.MaxUint32)),
+		Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{
+			Instance:   e.instance,
+			DelayP50Ms: e.pipe.quantile(0.50) / 1e3,
+			DelayP99Ms: e.pipe.quantile(0.99) / 1e3,
+			DelayMaxMs: e.pipe.max / 1e3,
+			Samples:    e.pipe.n,
+		}},
+	}
+	e.out = append(e.out, k)
+	e.stats.PipelineKPIs++
+	e.pipe.reset()
+	e.pipeWin = 0
+}
+
+func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, now int64) *ifSeries {
+	se := &ifSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t, lastOffset: o.Offset, lastArrival: now}
+	if v, ok := e.overrides[k.device+"/"+k.iface]; ok {
+		se.override = v
+	} else if v, ok := e.overrides[k.device]; ok {
+		se.override = v
+	}
+	for c := range se.lastRate {
+		se.lastRate[c] = -1
+	}
+	se.bits = e.bits
+	if v, ok := e.bitsOver[k.device]; ok {
+		se.bits = v
+	}
+	e.ifs[k] = se
+	return se
+}
+
+func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, now int64, o Origin) {
+	k := ifKey{s.GetSite(), s.GetDevice(), st.GetInterface()}
+	se := e.ifs[k]
+	if se == nil {
+		se = e.newIfSeries(k, t, o, now)
+	} else if t < se.lastTime {
+		if se.lastTime-t <= e.maxGap {
+			e.stats.OutOfOrder++
+			return
+		}
+		// The device clock restarted: close what we have, start afresh.
+		e.stats.Reset++
+		e.closeIf(se, true)
+		delete(e.ifs, k)
+		se = e.newIfSeries(k, t, o, now)
+	}
+	se.lastArrival = now
+
+	reset := false
+	if lc := st.GetLastClearUnixNano(); lc != 0 {
+		if se.lastClear != 0 && lc != se.lastClear {
+			reset = true
+		}
+		se.lastClear = lc
+	}
+	if sp := st.GetSpeedBps(); sp != 0 {
+		se.speed = sp
+	}
+	if os := st.GetOperStatus(); os != 0 {
+		se.oper = os
+	}
+	counters := st.GetCounters()
+	fresh := len(counters) == 0 && t > se.lastTime
+	counted := false
+	for _, cv := range counters {
+		c := int(cv.GetCounter())
+		if c <= 0 || c >= numCounters {
+			continue
+		}
+		v := cv.GetValue()
+		pt := se.prevTime[c]
+		if pt != 0 && t <= pt {
+			continue // this counter at this time: already seen
+		}
+		fresh = true
+		if pt != 0 && !reset {
+			switch d, ok := e.counterDelta(se, c, se.prevVal[c], v, t-pt); {
+			case !ok:
+				if !counted {
+					e.stats.Reset++
+					counted = true
+				}
+			case t-pt > e.maxGap:
+				e.stats.Gap++
+			default:
+				e.attribute(se, c, pt, t, float64(d), se.prevOff[c])
+				se.lastRate[c] = float64(d) / (float64(t-pt) / 1e9)
+			}
+		}
+		se.prevVal[c], se.prevTime[c], se.prevOff[c] = v, t, o.Offset
+	}
+	if reset {
+		e.stats.Reset++
+	}
+	if !fresh {
+		e.stats.Duplicate++
+		return
+	}
+	ws := e.floor(t)
+	if ws+e.window > se.closedUpTo {
+		w := se.win(ws, o.Offset)
+		w.samples++
+		if sp := st.GetSpeedBps(); sp != 0 {
+			w.speed = sp
+		}
+		if os := st.GetOperStatus(); os != 0 {
+			w.oper = os
+		}
+	}
+	if t > se.lastTime {
+		se.lastTime = t
+	}
+	se.lastOffset = o.Offset
+	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
+		e.closeIfWindow(se)
+	}
+}
+
+// win returns the open window starting at start, creating it in order.
+func (se *ifSeries) win(start, off int64) *ifWindow {
+	i := len(se.wins)
+	for i > 0 && se.wins[i-1].start > start {
+		i--
+	}
+	if i > 0 && se.wins[i-1].start == start {
+		w := &se.wins[i-1]
+		if off < w.baseOffset {
+			w.baseOffset = off
+		}
+		return w
+	}
+	se.wins = slices.Insert(se.wins, i, ifWindow{start: start, baseOffset: off})
+	return &se.wins[i]
+}
+
+// attribute spreads a counter delta over [t0, t1) proportionally to the
+// time each window covers.
+func (e *Engine) attribute(se *ifSeries, c int, t0, t1 int64, d float64, off int64) {
+	span := float64(t1 - t0)
+	for ws := e.floor(t0); ws < t1; ws += e.window {
+		lo, hi := max(t0, ws), min(t1, ws+e.window)
+		if hi <= lo {
+			continue
+		}
+		if ws+e.window <= se.closedUpTo {
+			e.stats.Late++
+			continue
+		}
+		w := se.win(ws, off)
+		w.delta[c] += d * float64(hi-lo) / span
+		w.cov[c] += hi - lo
+	}
+}
+
+const (
+	two32 = uint64(1) << 32
+	two30 = uint64(1) << 30
+	two31 = uint64(1) << 31
+	two63 = uint64(1) << 63
+)
+
+// counterDelta returns the increase of a counter from prev to v over dt ns,
+// taking wraps into account; ok is false for a reset.
+func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (uint64, bool) {
+	if v >= prev {
+		return v - prev, true
+	}
+	if se.bits != 64 && prev < two32 && v < two32 {
+		d := two32 - prev + v
+		p := e.plausible(se, c, d, dt)
+		var wrap bool
+		if se.bits == 32 {
+			// configured 32-bit: any decrease is a wrap unless the delta is
+			// more than the port can carry (or, speed unknown, prev is in the
+			// bottom half of the range: then it is a reset).
+			wrap = p > 0 || p == 0 && prev >= two31
+		} else {
+			// auto: prev in the top quarter of the 32-bit range, v in the
+			// bottom quarter, possible at the port speed, and no more than 3x
+			// the counter's previous rate.
+			rate := float64(d) / (float64(dt) / 1e9)
+			wrap = prev >= 3*two30 && v < two30 && p >= 0 &&
+				(se.lastRate[c] < 0 || rate <= 3*se.lastRate[c]+1)
+		}
+		if wrap {
+			e.stats.Wrap32++
+			return d, true
+		}
+	}
+	if se.bits != 32 && prev >= two63 {
+		d := v - prev // modulo 2^64
+		if e.plausible(se, c, d, dt) >= 0 && d < two63 {
+			e.stats.Wrap64++
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// plausible says whether a delta over dt is possible at the port speed:
+// 1 yes, -1 no, 0 unknown (no speed).
+func (e *Engine) plausible(se *ifSeries, c int, d uint64, dt int64) int {
+	sp := e.speedOf(se, 0)
+	if sp == 0 || dt <= 0 {
+		return 0
+	}
+	var maxPerSec float64
+	switch wirepb.Counter(c) {
+	case wirepb.Counter_IN_OCTETS, wirepb.Counter_OUT_OCTETS:
+		maxPerSec = float64(sp) / 8
+	case wirepb.Counter_CARRIER_TRANSITIONS:
+		maxPerSec = 1000
+	default:
+		// minimum Ethernet frame 64 bytes + 20 bytes preamble and gap
+		maxPerSec = float64(sp) / (84 * 8)
+	}
+	if float64(d)/(float64(dt)/1e9) <= maxPerSec*1.25 {
+		return 1
+	}
+	return -1
+}
+
+// speedOf picks the port speed: override, then telemetry (in the window,
+// then latest), then the default.
+func (e *Engine) speedOf(se *ifSeries, winSpeed uint64) uint64 {
+	switch {
+	case se.override != 0:
+		return se.override
+	case winSpeed != 0:
+		return winSpeed
+	case se.speed != 0:
+		return se.speed
+	}
+	return e.defSpeed
+}
+
+// closeIf closes every open window of a series (partial ones too when force).
+func (e *Engine) closeIf(se *ifSeries, force bool) {
+	for len(se.wins) > 0 {
+		if !force && se.wins[0].start+e.window+e.lateness > se.lastTime {
+			return
+		}
+		e.closeIfWindow(se)
+	}
+}
+
+func (e *Engine) closeIfWindow(se *ifSeries) {
+	w := &se.wins[0]
+	se.closedUpTo = w.start + e.window
+	if w.start < se.firstSeen {
+		e.stats.Warmup++
+	} else {
+		e.out = append(e.out, e.interfaceKPI(se, w))
+		e.stats.InterfaceKPIs++
+	}
+	se.wins = append(se.wins[:0], se.wins[1:]...)
+}
+
+func (w *ifWindow) rate(c wirepb.Counter) float64 {
+	if w.cov[c] <= 0 {
+		return 0
+	}
+	return w.delta[c] / (float64(w.cov[c]) / 1e9)
+}
+
+func (e *Engine) interfaceKPI(se *ifSeries, w *ifWindow) *wirepb.KPI {
+	inErr := w.rate(wirepb.Counter_IN_ERRORS)
+	inDisc := w.rate(wirepb.Counter_IN_DISCARDS)
+	outErr := w.rate(wirepb.Counter_OUT_ERRORS)
+	outDisc := w.rate(wirepb.Counter_OUT_DISCARDS)
+	inPps := w.rate(wirepb.Counter_IN_UNICAST_PKTS) + w.rate(wirepb.Counter_IN_MULTICAST_PKTS) + w.rate(wirepb.Counter_IN_BROADCAST_PKTS)
+	outPps := w.rate(wirepb.Counter_OUT_UNICAST_PKTS) + w.rate(wirepb.Counter_OUT_MULTICAST_PKTS) + w.rate(wirepb.Counter_OUT_BROADCAST_PKTS)
+	inBps := 8 * w.rate(wirepb.Counter_IN_OCTETS)
+	outBps := 8 * w.rate(wirepb.Counter_OUT_OCTETS)
+	speed := e.speedOf(se, w.speed)
+	var utilIn, utilOut float64
+	if speed != 0 {
+		utilIn, utilOut = inBps/float64(speed), outBps/float64(speed)
+	}
+	loss := 0.0
+	if offered := inPps + inErr + inDisc + outPps; offered > 0 {
+		loss = min(max((inErr+inDisc+outDisc)/offered, 0), 1)
+	}
+	oper := w.oper
+	if oper == 0 {
+		oper = se.oper
+	}
+	k := se.key
+	return &wirepb.KPI{
+		Version:             1,
+		Id:                  kpiID("interface", k.site, k.device, k.iface, "", w.start),
+		Site:                k.site,
+		Device:              k.device,
+		WindowStartUnixNano: w.start,
+		WindowEndUnixNano:   w.start + e.window,
+		Samples:             w.samples,
+		Body: &wirepb.KPI_Interface{Interface: &wirepb.InterfaceKPI{
+			Interface:     k.iface,
+			UtilIn:        utilIn,
+			UtilOut:       utilOut,
+			LossRatio:     loss,
+			InErrorsPs:    inErr,
+			InDiscardsPs:  inDisc,
+			OutDiscardsPs: outDisc,
+			OutErrorsPs:   outErr,
+			SpeedBps:      speed,
+			InBps:         inBps,
+			OutBps:        outBps,
+			InPps:         inPps,
+			OutPps:        outPps,
+			OperStatus:    oper,
+		}},
+	}
+}
+
+func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64, o Origin) {
+	k := linkKey{s.GetSite(), s.GetDevice(), p.GetPeerSite(), p.GetPeerDevice()}
+	se := e.links[k]
+	if se == nil {
+		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset}
+		e.links[k] = se
+	}
+	if t <= se.lastTime {
+		if t == se.lastTime {
+			e.stats.Duplicate++
+			return
+		}
+		if se.lastTime-t <= e.maxGap {
+			e.stats.OutOfOrder++
+			return
+		}
+		e.stats.Reset++
+		e.closeLink(se, true)
+		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset}
+		e.links[k] = se
+	}
+	se.lastArrival = now
+	base := o.Offset
+	if se.havePrev {
+		base = se.lastOffset
+	}
+	ws := e.floor(t)
+	if ws+e.window <= se.closedUpTo {
+		e.stats.Late++
+	} else {
+		w := se.win(ws, base)
+		w.samples++
+		w.rtts = append(w.rtts, p.GetAvgDelayUs()/1e3)
+		w.jitterSum += p.GetJitterUs() / 1e3
+		sent, recv := p.GetProbesSent(), p.GetProbesReceived()
+		if se.havePrev && sent > se.prevSent && recv >= se.prevRecv && recv-se.prevRecv <= sent-se.prevSent {
+			w.sent += sent - se.prevSent
+			w.recv += recv - se.prevRecv
+		} else {
+			w.lossSum += p.GetLossPercentage() / 100
+			w.lossN++
+		}
+	}
+	se.prevSent, se.prevRecv, se.havePrev = p.GetProbesSent(), p.GetProbesReceived(), true
+	se.lastTime = t
+	se.lastOffset = o.Offset
+	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
+		e.closeLinkWindow(se)
+	}
+}
+
+func (se *linkSeries) win(start, off int64) *linkWindow {
+	i := len(se.wins)
+	for i > 0 && se.wins[i-1].start > start {
+		i--
+	}
+	if i > 0 && se.wins[i-1].start == start {
+		w := &se.wins[i-1]
+		if off < w.baseOffset {
+			w.baseOffset = off
+		}
+		return w
+	}
+	var buf []float64
+	if n := len(se.free); n > 0 {
+		buf, se.free = se.free[n-1][:0], se.free[:n-1]
+	}
+	se.wins = slices.Insert(se.wins, i, linkWindow{start: start, baseOffset: off, rtts: buf})
+	return &se.wins[i]
+}
+
+func (e *Engine) closeLink(se *linkSeries, force bool) {
+	for len(se.wins) > 0 {
+		if !force && se.wins[0].start+e.window+e.lateness > se.lastTime {
+			return
+		}
+		e.closeLinkWindow(se)
+	}
+}
+
+func (e *Engine) closeLinkWindow(se *linkSeries) {
+	w := &se.wins[0]
+	se.closedUpTo = w.start + e.window
+	if w.start < se.firstSeen {
+		e.stats.Warmup++
+	} else if w.samples > 0 {
+		e.out = append(e.out, e.linkKPI(se, w))
+		e.stats.LinkKPIs++
+	}
+	se.free = append(se.free, w.rtts[:0])
+	w.rtts = nil
+	se.wins = append(se.wins[:0], se.wins[1:]...)
+}
+
+// quantile is the nearest-rank quantile of sorted xs.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
+	slices.Sort(w.rtts)
+	sum := 0.0
+	for _, r := range w.rtts {
+		sum += r
+	}
+	n := float64(len(w.rtts))
+	var loss float64
+	switch {
+	case w.sent > 0 && w.lossN == 0:
+		loss = 1 - float64(w.recv)/float64(w.sent)
+	case w.sent > 0:
+		// mixed: weight the percentage-only samples like the average counted sample
+		counted := float64(w.samples - w.lossN)
+		loss = ((1-float64(w.recv)/float64(w.sent))*counted + w.lossSum) / float64(w.samples)
+	case w.lossN > 0:
+		loss = w.lossSum / float64(w.lossN)
+	}
+	k := se.key
+	return &wirepb.KPI{
+		Version:             1,
+		Id:                  kpiID("link", k.site, k.device, k.peerSite, k.peerDevice, w.start),
+		Site:                k.site,
+		Device:              k.device,
+		WindowStartUnixNano: w.start,
+		WindowEndUnixNano:   w.start + e.window,
+		Samples:             w.samples,
+		Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{
+			DstSite:        k.peerSite,
+			DstDevice:      k.peerDevice,
+			RttMs:          sum / n,
+			RttP50Ms:       quantile(w.rtts, 0.50),
+			RttP95Ms:       quantile(w.rtts, 0.95),
+			RttP99Ms:       quantile(w.rtts, 0.99),
+			JitterMs:       w.jitterSum / n,
+			LossRatio:      min(max(loss, 0), 1),
+			ProbesSent:     w.sent,
+			ProbesReceived: w.recv,
+		}},
+	}
+}
+
+// Collect closes what is due at processing time now (the pipeline window,
+// series silent for max-gap) and appends every closed window since the last
+// call to out.
+func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
+	n := now.UnixNano()
+	if e.pipeWin != 0 && n >= e.pipeWin+e.window {
+		e.closePipeline()
+	}
+	if n-e.lastScan >= int64(time.Second) {
+		e.lastScan = n
+		for k, se := range e.ifs {
+			if n-se.lastArrival > e.maxGap {
+				e.closeIf(se, true)
+				delete(e.ifs, k)
+				e.stats.Evicted++
+			}
+		}
+		for k, se := range e.links {
+			if n-se.lastArrival > e.maxGap {
+				e.closeLink(se, true)
+				delete(e.links, k)
+				e.stats.Evicted++
+			}
+		}
+	}
+	out = append(out, e.out...)
+	clear(e.out)
+	e.out = e.out[:0]
+	return out
+}
+
+// Drain closes every open window, partial ones included, and returns them
+// with anything not collected yet (end of a finite stream; the Processor
+// does not call it: at Stop, open windows are left to the next owner).
+func (e *Engine) Drain(out []*wirepb.KPI) []*wirepb.KPI {
+	for _, se := range e.ifs {
+		e.closeIf(se, true)
+	}
+	for _, se := range e.links {
+		e.closeLink(se, true)
+	}
+	if e.pipeWin != 0 {
+		e.closePipeline()
+	}
+	out = append(out, e.out...)
+	clear(e.out)
+	e.out = e.out[:0]
+	return out
+}
+
+// Needed returns the lowest offset of partition p that an open window (or a
+// series' baseline) still needs; ok is false when no series is open there.
+func (e *Engine) Needed(p int32) (offset int64, ok bool) {
+	offset = math.MaxInt64
+	for _, se := range e.ifs {
+		if se.partition != p {
+			continue
+		}
+		ok = true
+		o := se.lastOffset
+		if len(se.wins) > 0 {
+			o = min(o, se.wins[0].baseOffset)
+		}
+		for c := range se.prevOff {
+			if se.prevTime[c] != 0 {
+				o = min(o, se.prevOff[c])
+			}
+		}
+		offset = min(offset, o)
+	}
+	for _, se := range e.links {
+		if se.partition != p {
+			continue
+		}
+		ok = true
+		o := se.lastOffset
+		if len(se.wins) > 0 {
+			o = min(o, se.wins[0].baseOffset)
+		}
+		offset = min(offset, o)
+	}
+	return offset, ok
+}
+
+// DropPartition forgets every series of partition p without emitting.
+func (e *Engine) DropPartition(p int32) {
+	for k, se := range e.ifs {
+		if se.partition == p {
+			delete(e.ifs, k)
+		}
+	}
+	for k, se := range e.links {
+		if se.partition == p {
+			delete(e.links, k)
+		}
+	}
+}
+
+// kpiID is the deterministic id of a KPI: kind, entity and window start.
+func kpiID(kind, site, device, a, b string, start int64) string {
+	h := sha256.New()
+	var buf [20]byte
+	for _, s := range [...]string{kind, site, device, a, b} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(strconv.AppendInt(buf[:0], start, 10))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}

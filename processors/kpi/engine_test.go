@@ -1,0 +1,516 @@
+package kpi
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+const sec = int64(time.Second)
+
+// t0 is a window-aligned device time.
+var t0 = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).UnixNano()
+
+func testConfig() Configuration {
+	c := DefaultConfiguration()
+	c.Instance = "test"
+	return c
+}
+
+type cv = map[wirepb.Counter]uint64
+
+func ifSample(dev, iface string, t int64, speed uint64, counters cv) *wirepb.Sample {
+	st := &wirepb.InterfaceState{Interface: iface, SpeedBps: speed, OperStatus: wirepb.OperStatus_UP}
+	for c := wirepb.Counter(1); int(c) < numCounters; c++ {
+		if v, ok := counters[c]; ok {
+			st.Counters = append(st.Counters, &wirepb.CounterValue{Counter: c, Value: v})
+		}
+	}
+	return &wirepb.Sample{Version: 1, Site: "s1", Device: dev, DeviceTimeUnixNano: t,
+		ReceiveTimeUnixNano: t + 5*int64(time.Millisecond), Body: &wirepb.Sample_Interface{Interface: st}}
+}
+
+// ifaceKPIs returns the interface KPIs of out by window start.
+func ifaceKPIs(t *testing.T, out []*wirepb.KPI) map[int64]*wirepb.KPI {
+	t.Helper()
+	m := map[int64]*wirepb.KPI{}
+	for _, k := range out {
+		if k.GetInterface() == nil {
+			continue
+		}
+		if _, dup := m[k.WindowStartUnixNano]; dup {
+			t.Fatalf("window %d emitted twice", k.WindowStartUnixNano)
+		}
+		m[k.WindowStartUnixNano] = k
+	}
+	return m
+}
+
+func near(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.IsNaN(got) || math.Abs(got-want) > tol {
+		t.Errorf("%s = %g, want %g ± %g", what, got, want, tol)
+	}
+}
+
+// constantSeries feeds n samples every step from start with in/out octet
+// rates (bytes/s) and packet rates, starting counters at base, counters
+// reduced modulo mod (0 = 2^64).
+func constantSeries(e *Engine, start, step int64, n int, inBps, pps float64, base, mod uint64) {
+	for i := 0; i < n; i++ {
+		t := start + int64(i)*step
+		el := float64(t-start) / 1e9
+		w := func(x float64) uint64 {
+			v := base + uint64(x*el)
+			if mod != 0 {
+				v %= mod
+			}
+			return v
+		}
+		e.Add(ifSample("d1", "e1", t, 1e9, cv{
+			wirepb.Counter_IN_OCTETS:        w(inBps / 8),
+			wirepb.Counter_OUT_OCTETS:       w(inBps / 16),
+			wirepb.Counter_IN_UNICAST_PKTS:  w(pps),
+			wirepb.Counter_OUT_UNICAST_PKTS: w(pps),
+			wirepb.Counter_IN_ERRORS:        w(pps / 100),
+			wirepb.Counter_IN_DISCARDS:      0,
+			wirepb.Counter_OUT_DISCARDS:     w(pps / 100),
+		}), time.Unix(0, t+int64(50*time.Millisecond)))
+	}
+}
+
+func checkConstant(t *testing.T, out []*wirepb.KPI, wantWindows int, inBps, pps float64) {
+	t.Helper()
+	m := ifaceKPIs(t, out)
+	if len(m) < wantWindows {
+		t.Fatalf("%d windows, want at least %d", len(m), wantWindows)
+	}
+	for ws, k := range m {
+		i := k.GetInterface()
+		near(t, "util_in", i.UtilIn, inBps/1e9, 1e-4)
+		near(t, "util_out", i.UtilOut, inBps/2e9, 1e-4)
+		near(t, "in_pps", i.InPps, pps, pps*1e-4+0.2)
+		near(t, "in_errors_ps", i.InErrorsPs, pps/100, pps/1e4+0.2)
+		// loss = (in_err + out_disc) / (in_pkts + in_err + out_pkts)
+		want := (pps/100 + pps/100) / (pps + pps/100 + pps)
+		near(t, "loss_ratio", i.LossRatio, want, 1e-3)
+		if k.WindowEndUnixNano-ws != 10*sec {
+			t.Errorf("window %d: end %d", ws, k.WindowEndUnixNano)
+		}
+	}
+}
+
+func TestConstantRate(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	constantSeries(e, t0, sec, 61, 400e6, 50000, 1000, 0)
+	out := e.Collect(time.Unix(0, t0+61*sec), nil)
+	// windows [0,10) .. [40,50) close at 52 s; [50,60) needs 62 s
+	checkConstant(t, out, 5, 400e6, 50000)
+	m := ifaceKPIs(t, out)
+	k := m[t0]
+	if k == nil || k.Samples != 10 || k.GetInterface().SpeedBps != 1e9 || k.GetInterface().OperStatus != wirepb.OperStatus_UP {
+		t.Fatalf("first window: %v", k)
+	}
+	if k.Id != kpiID("interface", "s1", "d1", "e1", "", t0) || len(k.Id) != 32 {
+		t.Errorf("id %q", k.Id)
+	}
+	near(t, "util_in exact", k.GetInterface().UtilIn, 0.4, 1e-9)
+}
+
+func TestUnalignedSamplesStraddle(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	// samples at x.3 s every 700 ms: every window boundary is straddled
+	constantSeries(e, t0-sec+300*int64(time.Millisecond), 700*int64(time.Millisecond), 100, 800e6, 1000, 0, 0)
+	out := e.Drain(nil)
+	m := ifaceKPIs(t, out)
+	delete(m, t0-10*sec) // warm-up window (first sample mid-window) is not emitted anyway
+	last := int64(0)
+	for ws := range m {
+		last = max(last, ws)
+	}
+	delete(m, last) // partial
+	checkConstant(t, kpisOf(m), 5, 800e6, 1000)
+}
+
+func kpisOf(m map[int64]*wirepb.KPI) []*wirepb.KPI {
+	var out []*wirepb.KPI
+	for _, k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestStraddleProportional(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	// 0..10 s at 1000 B/s, then one sample 2 s later carrying 1000+3000 B:
+	// interval [10,12) at 2000 B/s... but shift the interval to straddle:
+	// samples at 0,1,...,9 (1000 B/s), then 11 (4000 B more over 2 s: [9,10) and [10,11)).
+	var v uint64
+	for i := int64(0); i <= 9; i++ {
+		e.Add(ifSample("d1", "e1", t0+i*sec, 8000, cv{wirepb.Counter_IN_OCTETS: v}), time.Unix(0, t0+i*sec))
+		v += 1000
+	}
+	v = 9000 + 4000
+	e.Add(ifSample("d1", "e1", t0+11*sec, 8000, cv{wirepb.Counter_IN_OCTETS: v}), time.Unix(0, t0+11*sec))
+	for i := int64(12); i <= 25; i++ {
+		v += 2000
+		e.Add(ifSample("d1", "e1", t0+i*sec, 8000, cv{wirepb.Counter_IN_OCTETS: v}), time.Unix(0, t0+i*sec))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+25*sec), nil))
+	// window 0: 9 s at 1000 B/s + 1 s of the 2000 B/s interval = 11000 B / 10 s
+	near(t, "w0 in_bps", m[t0].GetInterface().InBps, 8*11000.0/10, 1e-6)
+	near(t, "w1 in_bps", m[t0+10*sec].GetInterface().InBps, 8*2000.0, 1e-6)
+	near(t, "w0 util", m[t0].GetInterface().UtilIn, 11000.0/10*8/8000, 1e-9)
+}
+
+func TestWrap64(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	constantSeries(e, t0, sec, 41, 400e6, 50000, math.MaxUint64-200e6, 0)
+	out := e.Collect(time.Unix(0, t0+41*sec), nil)
+	checkConstant(t, out, 3, 400e6, 50000)
+	if s := e.Stats(); s.Wrap64 == 0 || s.Reset != 0 {
+		t.Errorf("stats %+v: want 64-bit wraps and no reset", s)
+	}
+}
+
+func TestWrap32(t *testing.T) {
+	for _, bits := range []int{0, 32} {
+		cfg := testConfig()
+		cfg.CounterBits = bits
+		e := NewEngine(cfg, "test")
+		// 400 Mb/s = 50 MB/s: a 32-bit octet counter wraps every ~86 s; start near the top
+		constantSeries(e, t0, sec, 121, 400e6, 50000, 1<<32-30e6, 1<<32)
+		out := e.Collect(time.Unix(0, t0+121*sec), nil)
+		checkConstant(t, out, 10, 400e6, 50000)
+		if s := e.Stats(); s.Wrap32 == 0 || s.Reset != 0 {
+			t.Errorf("bits %d: stats %+v: want 32-bit wraps and no reset", bits, s)
+		}
+	}
+}
+
+func TestCounterReset(t *testing.T) {
+	for _, withLastClear := range []bool{false, true} {
+		for _, bits := range []int{0, 32, 64} {
+			cfg := testConfig()
+			cfg.CounterBits = bits
+			e := NewEngine(cfg, "test")
+			// counters high in the 32-bit range so that auto/32-bit wrap detection is tempted
+			base := uint64(4e9)
+			for i := int64(0); i <= 60; i++ {
+				t1 := t0 + i*sec
+				el := uint64(i)
+				if i >= 25 { // reboot at 25 s: counters restart from 0
+					base, el = 0, uint64(i-25)
+				}
+				s := ifSample("d1", "e1", t1, 1e9, cv{
+					wirepb.Counter_IN_OCTETS:       base + el*50e6,
+					wirepb.Counter_IN_UNICAST_PKTS: base/1000 + el*50000,
+					wirepb.Counter_IN_ERRORS:       base/1e6 + el*10,
+				})
+				if withLastClear {
+					s.GetInterface().LastClearUnixNano = t0 - 100*sec
+					if i >= 25 {
+						s.GetInterface().LastClearUnixNano = t0 + 25*sec - sec/2
+					}
+				}
+				e.Add(s, time.Unix(0, t1))
+			}
+			m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+60*sec), nil))
+			if len(m) != 5 {
+				t.Fatalf("lastclear=%v bits=%d: %d windows, want 5", withLastClear, bits, len(m))
+			}
+			for ws, k := range m {
+				i := k.GetInterface()
+				near(t, "util_in around reset", i.UtilIn, 0.4, 1e-6)
+				near(t, "in_errors_ps", i.InErrorsPs, 10, 1e-6)
+				if i.UtilIn < 0 || i.InPps < 0 {
+					t.Errorf("window %d negative: %v", ws, i)
+				}
+			}
+			if s := e.Stats(); s.Reset == 0 || s.Wrap32 != 0 {
+				t.Errorf("lastclear=%v bits=%d: stats %+v: want a reset, no wrap", withLastClear, bits, s)
+			}
+		}
+	}
+}
+
+func TestDuplicatesAndOutOfOrder(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	add := func(i int64) {
+		t1 := t0 + i*sec
+		e.Add(ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t1))
+	}
+	for i := int64(0); i <= 35; i++ {
+		add(i)
+		if i%5 == 0 {
+			add(i) // duplicate
+		}
+		if i%7 == 0 && i > 2 {
+			add(i - 2) // late, out of order
+		}
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+35*sec), nil))
+	if len(m) != 3 {
+		t.Fatalf("%d windows", len(m))
+	}
+	for _, k := range m {
+		near(t, "util_in", k.GetInterface().UtilIn, 0.4, 1e-9)
+		if k.Samples != 10 {
+			t.Errorf("samples %d, want 10 (duplicates not counted)", k.Samples)
+		}
+	}
+	if s := e.Stats(); s.Duplicate != 8 || s.OutOfOrder != 5 {
+		t.Errorf("duplicates %d (want 8), out of order %d (want 5)", s.Duplicate, s.OutOfOrder)
+	}
+}
+
+func TestPartialSamples(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	// in and out octets in separate notifications with the same timestamp
+	for i := int64(0); i <= 25; i++ {
+		t1 := t0 + i*sec
+		e.Add(ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t1))
+		e.Add(ifSample("d1", "e1", t1, 0, cv{wirepb.Counter_OUT_OCTETS: uint64(i) * 25e6}), time.Unix(0, t1))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+25*sec), nil))
+	for _, k := range m {
+		near(t, "util_in", k.GetInterface().UtilIn, 0.4, 1e-9)
+		near(t, "util_out", k.GetInterface().UtilOut, 0.2, 1e-9)
+	}
+	if len(m) != 2 || e.Stats().Duplicate != 0 {
+		t.Errorf("%d windows, stats %+v", len(m), e.Stats())
+	}
+}
+
+func TestMissingIntervals(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	for i := int64(0); i <= 45; i++ {
+		if i >= 13 && i <= 17 || i == 29 || i == 30 {
+			continue // lost samples, one across a window boundary
+		}
+		t1 := t0 + i*sec
+		e.Add(ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t1))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+45*sec), nil))
+	if len(m) != 4 {
+		t.Fatalf("%d windows, want 4", len(m))
+	}
+	for _, k := range m {
+		near(t, "util_in", k.GetInterface().UtilIn, 0.4, 1e-9)
+	}
+	if m[t0+10*sec].Samples != 5 {
+		t.Errorf("samples %d", m[t0+10*sec].Samples)
+	}
+}
+
+func TestLongGapNotInterpolated(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	for _, i := range []int64{0, 5, 10, 100, 105, 110, 125} {
+		t1 := t0 + i*sec
+		v := uint64(i) * 50e6
+		if i >= 100 {
+			v += 1e12 // jump during the gap: must not appear as a rate anywhere
+		}
+		e.Add(ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: v}), time.Unix(0, t1))
+	}
+	for _, k := range e.Collect(time.Unix(0, t0+125*sec), nil) {
+		if u := k.GetInterface().GetUtilIn(); u > 0.41 {
+			t.Errorf("window %d: util %g after a gap", (k.WindowStartUnixNano-t0)/sec, u)
+		}
+	}
+	if e.Stats().Gap != 1 {
+		t.Errorf("gap %d", e.Stats().Gap)
+	}
+}
+
+func TestSpeedOverrideAndDefault(t *testing.T) {
+	cfg := testConfig()
+	cfg.SpeedOverrides = map[string]uint64{"d1/e1": 4e9, "d2": 2e9}
+	cfg.DefaultSpeedBps = 8e9
+	e := NewEngine(cfg, "test")
+	for i := int64(0); i <= 12; i++ {
+		t1 := t0 + i*sec
+		for _, d := range []string{"d1", "d2", "d3"} {
+			e.Add(ifSample(d, "e1", t1, 0, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t1))
+		}
+	}
+	got := map[string]float64{}
+	for _, k := range e.Collect(time.Unix(0, t0+12*sec), nil) {
+		if k.GetInterface() != nil {
+			got[k.Device] = k.GetInterface().UtilIn
+		}
+	}
+	near(t, "override interface", got["d1"], 0.1, 1e-9)
+	near(t, "override device", got["d2"], 0.2, 1e-9)
+	near(t, "default", got["d3"], 0.05, 1e-9)
+}
+
+func probe(t int64, avgUs, jitterUs, lossPct float64, sent, recv uint64) *wirepb.Sample {
+	return &wirepb.Sample{Version: 1, Site: "s1", Device: "d1", DeviceTimeUnixNano: t,
+		Body: &wirepb.Sample_Probe{Probe: &wirepb.ProbeResult{PeerSite: "s2", PeerDevice: "d9",
+			AvgDelayUs: avgUs, JitterUs: jitterUs, LossPercentage: lossPct, ProbesSent: sent, ProbesReceived: recv}}}
+}
+
+func TestLinkKPIs(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	var sent, recv uint64
+	for i := int64(0); i <= 21; i++ {
+		sent += 100
+		recv += 98 // 2% loss
+		// RTT 10..19 ms within each window
+		e.Add(probe(t0+i*sec, float64(10000+1000*(i%10)), 500, 2, sent, recv), time.Unix(0, t0+i*sec))
+	}
+	out := e.Collect(time.Unix(0, t0+22*sec), nil)
+	var links []*wirepb.KPI
+	for _, k := range out {
+		if k.GetLink() != nil {
+			links = append(links, k)
+		}
+	}
+	if len(links) != 1 {
+		t.Fatalf("%d link KPIs", len(links))
+	}
+	l := links[0].GetLink()
+	near(t, "rtt mean", l.RttMs, 14.5, 1e-9)
+	near(t, "rtt p50", l.RttP50Ms, 14, 1e-9)
+	near(t, "rtt p95", l.RttP95Ms, 19, 1e-9)
+	near(t, "jitter", l.JitterMs, 0.5, 1e-9)
+	// first sample has no previous counts: its loss-percentage stands in
+	near(t, "loss", l.LossRatio, 0.02, 1e-9)
+	if l.DstSite != "s2" || l.DstDevice != "d9" || links[0].Samples != 10 || l.ProbesSent != 900 || l.ProbesReceived != 882 {
+		t.Errorf("link KPI %v", links[0])
+	}
+
+	// without counts: loss-percentage only
+	e = NewEngine(testConfig(), "test")
+	for i := int64(0); i <= 22; i++ {
+		e.Add(probe(t0+i*sec, 5000, 100, float64(i%10), 0, 0), time.Unix(0, t0+i*sec))
+	}
+	for _, k := range e.Collect(time.Unix(0, t0+22*sec), nil) {
+		if l := k.GetLink(); l != nil {
+			near(t, "loss from percentage", l.LossRatio, 0.045, 1e-9)
+		}
+	}
+}
+
+func TestPipelineKPI(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	now := time.Unix(0, t0+3*sec)
+	for i := 0; i < 100; i++ {
+		// delays 1..100 ms
+		e.Add(ifSample("d1", "e1", now.UnixNano()-int64(i+1)*int64(time.Millisecond), 1e9, cv{wirepb.Counter_IN_OCTETS: 1}), now)
+	}
+	var p *wirepb.PipelineKPI
+	for _, k := range e.Collect(now.Add(10*time.Second), nil) {
+		if k.GetPipeline() != nil {
+			p = k.GetPipeline()
+			if k.WindowStartUnixNano != t0 || k.Id != kpiID("pipeline", "", "", "test", "", t0) {
+				t.Errorf("pipeline KPI %v", k)
+			}
+		}
+	}
+	if p == nil {
+		t.Fatal("no pipeline KPI")
+	}
+	near(t, "p50", p.DelayP50Ms, 50, 0.5)
+	near(t, "p99", p.DelayP99Ms, 99, 1)
+	near(t, "max", p.DelayMaxMs, 100, 1e-9)
+	if p.Samples != 100 || p.Instance != "test" {
+		t.Errorf("%v", p)
+	}
+}
+
+// TestReplayFromNeeded is the engine half of the rebalance guarantee: an
+// engine stopped at any point commits Needed(); a new engine replaying from
+// there emits every window the first did not, identical to an uninterrupted
+// run, and nothing different from what the first emitted.
+func TestReplayFromNeeded(t *testing.T) {
+	type rec struct {
+		s   *wirepb.Sample
+		off int64
+	}
+	var log []rec
+	for i := int64(0); i <= 120; i++ {
+		for _, d := range []string{"d1", "d2", "d3"} {
+			t1 := t0 + i*sec + int64(len(d))*int64(time.Millisecond)
+			log = append(log, rec{ifSample(d, "e1", t1, 1e9, cv{
+				wirepb.Counter_IN_OCTETS: uint64(i*i) * 1e6, wirepb.Counter_IN_ERRORS: uint64(i),
+			}), int64(len(log))})
+			if i%3 == 0 {
+				log = append(log, rec{probe(t1, float64(1000*(i%7)), 10, 1, 0, 0), int64(len(log))})
+				log[len(log)-1].s.Device = d
+			}
+		}
+	}
+	run := func(e *Engine, from, to int64) []*wirepb.KPI {
+		for _, r := range log[from:to] {
+			e.AddFrom(r.s, time.Unix(0, r.s.DeviceTimeUnixNano), Origin{Offset: r.off})
+		}
+		return e.Collect(time.Unix(0, log[to-1].s.DeviceTimeUnixNano), nil)
+	}
+	full := map[string]*wirepb.KPI{}
+	for _, k := range run(NewEngine(testConfig(), "a"), 0, int64(len(log))) {
+		if k.GetPipeline() == nil {
+			full[k.Id] = k
+		}
+	}
+	for _, cut := range []int64{17, 100, 205, 333, 470} {
+		a := NewEngine(testConfig(), "a")
+		first := run(a, 0, cut)
+		needed, ok := a.Needed(0)
+		if !ok || needed > cut {
+			t.Fatalf("cut %d: needed %d %v", cut, needed, ok)
+		}
+		second := run(NewEngine(testConfig(), "b"), needed, int64(len(log)))
+		got := map[string]*wirepb.KPI{}
+		for _, k := range append(first, second...) {
+			if k.GetPipeline() != nil {
+				continue
+			}
+			want := full[k.Id]
+			if want == nil {
+				t.Fatalf("cut %d: KPI %s window %d not in the uninterrupted run", cut, k.Device, (k.WindowStartUnixNano-t0)/sec)
+			}
+			if !sameKPI(want, k) {
+				t.Fatalf("cut %d: KPI differs from the uninterrupted run:\n got %v\nwant %v", cut, k, want)
+			}
+			got[k.Id] = k
+		}
+		if len(got) != len(full) {
+			t.Errorf("cut %d: %d distinct KPIs, uninterrupted run had %d", cut, len(got), len(full))
+		}
+	}
+}
+
+func sameKPI(a, b *wirepb.KPI) bool {
+	const tol = 1e-9
+	if a.Samples != b.Samples {
+		return false
+	}
+	if x, y := a.GetInterface(), b.GetInterface(); x != nil {
+		return math.Abs(x.InBps-y.InBps) <= tol*max(1, x.InBps) && math.Abs(x.InErrorsPs-y.InErrorsPs) <= tol
+	}
+	if x, y := a.GetLink(), b.GetLink(); x != nil {
+		return math.Abs(x.RttMs-y.RttMs) <= tol && x.RttP95Ms == y.RttP95Ms
+	}
+	return true
+}
+
+func TestEvictIdle(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	for i := int64(0); i <= 15; i++ {
+		e.Add(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t0+i*sec))
+	}
+	out := e.Collect(time.Unix(0, t0+20*sec), nil)
+	if len(ifaceKPIs(t, out)) != 1 {
+		t.Fatalf("%d", len(out))
+	}
+	out = e.Collect(time.Unix(0, t0+100*sec), nil)
+	m := ifaceKPIs(t, out)
+	if len(m) != 1 || m[t0+10*sec] == nil || e.Series() != 0 {
+		t.Fatalf("after idle: %d KPIs, %d series", len(m), e.Series())
+	}
+	near(t, "partial window util", m[t0+10*sec].GetInterface().UtilIn, 0.4, 1e-9)
+}
