@@ -1,0 +1,112 @@
+package dashboards
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// namedQuery is one SQL text of the dashboards with what it must return.
+type namedQuery struct {
+	name    string
+	sql     string
+	columns []string
+}
+
+// clickHouseQueries lists every ClickHouse query of every dashboard:
+// template variables first, then panels.
+func clickHouseQueries(defs []dashboardDef) []namedQuery {
+	var out []namedQuery
+	for _, d := range defs {
+		for _, v := range d.variables {
+			out = append(out, namedQuery{d.uid + "/$" + v.name, v.sql, []string{v.name}})
+		}
+		for _, r := range d.rows {
+			for _, p := range r.panels {
+				if p.sql != "" {
+					out = append(out, namedQuery{d.uid + "/" + p.title, p.sql, p.columns})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// testRanges are the dashboard ranges tests expand the macros for: one per
+// table tier (raw, 1-minute and 1-hour rollups).
+func testRanges(end time.Time) map[string]TimeRange {
+	return map[string]TimeRange{
+		"1h":  {From: end.Add(-time.Hour), To: end, Interval: 5 * time.Second},
+		"24h": {From: end.Add(-24 * time.Hour), To: end, Interval: time.Minute},
+		"7d":  {From: end.Add(-7 * 24 * time.Hour), To: end, Interval: 10 * time.Minute},
+	}
+}
+
+var rangeOrder = []string{"1h", "24h", "7d"}
+
+// expandAll expands every query for every range.
+func expandAll(t testing.TB, qs []namedQuery, ranges map[string]TimeRange, vars map[string][]string) (names []string, stmts []string, want [][]string) {
+	t.Helper()
+	for _, rn := range rangeOrder {
+		for _, q := range qs {
+			s, err := Expand(q.sql, ranges[rn], vars)
+			if err != nil {
+				t.Fatalf("%s: %v", q.name, err)
+			}
+			if strings.Contains(s, "$") {
+				t.Fatalf("%s: unexpanded $ left in\n%s", q.name, s)
+			}
+			names = append(names, fmt.Sprintf("%s [%s]", q.name, rn))
+			stmts = append(stmts, s)
+			want = append(want, q.columns)
+		}
+	}
+	return
+}
+
+func checkResults(t *testing.T, e engine, names, stmts []string, want [][]string, res []result) {
+	t.Helper()
+	for i, r := range res {
+		switch {
+		case r.Err != "":
+			t.Errorf("%s %s: %s\n%s", e.name(), names[i], firstN(r.Err, 600), stmts[i])
+		case !reflect.DeepEqual(r.Columns, want[i]):
+			t.Errorf("%s %s: columns %v, want %v", e.name(), names[i], r.Columns, want[i])
+		case r.Rows == 0:
+			t.Errorf("%s %s: no rows on sample data\n%s", e.name(), names[i], stmts[i])
+		}
+	}
+}
+
+func testFabric() fabric {
+	return fabric{sites: 3, devices: 2, ifaces: 4, end: time.Now().UTC().Truncate(time.Minute), span: 8 * 24 * time.Hour, step: 120}
+}
+
+// TestPanelQueriesLive runs every panel and variable query, expanded for a
+// 1 h, 24 h and 7 d range, on the live ClickHouse server (18.16) on sample data.
+func TestPanelQueriesLive(t *testing.T) {
+	l := newLive(t)
+	f := testFabric()
+	mustRun(t, l, f.load())
+	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
+	res, err := l.run(stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, l, names, stmts, want, res)
+}
+
+// TestPanelQueriesCHDB does the same on modern ClickHouse (chdb, in process).
+func TestPanelQueriesCHDB(t *testing.T) {
+	c := newCHDB(t)
+	f := testFabric()
+	c.setup = append(c.setup, f.load()...)
+	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
+	res, err := c.run(stmts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkResults(t, c, names, stmts, want, res)
+}
