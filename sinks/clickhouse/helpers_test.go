@@ -1,0 +1,64 @@
+package clickhouse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
+)
+
+func randomSuffix() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// liveConfig returns a configuration pointing at the live server with a
+// database of its own, dropped on cleanup.
+func liveConfig(t testing.TB) (Configuration, driver.Conn) {
+	t.Helper()
+	addr := testenv.ClickHouse(t)
+	cfg := DefaultConfiguration()
+	cfg.Addresses = []string{addr}
+	cfg.Database = "telemetry_test_" + randomSuffix()
+	cfg.MigrationLockTimeout = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s", cfg.Database)); err != nil {
+			t.Logf("drop database %s: %v", cfg.Database, err)
+		}
+		_ = conn.Close()
+	})
+	return cfg, conn
+}
+
+func count(t testing.TB, conn driver.Conn, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}

@@ -1,0 +1,359 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// migration is one versioned step. Its statements are idempotent, so a
+// step interrupted half-way, or applied by two instances at once, is safe
+// to run again.
+type migration struct {
+	version    uint32
+	name       string
+	statements func(caps Capabilities, cfg Configuration) []string
+}
+
+// migrations is the ordered list of versioned steps. Append new steps at
+// the end; never change an applied one.
+var migrations = []migration{
+	{1, "base tables", func(caps Capabilities, cfg Configuration) []string {
+		var out []string
+		for _, t := range baseTables {
+			out = append(out, createTable(caps, cfg, t))
+		}
+		return out
+	}},
+	{2, "rollups 1m and 1h (AggregatingMergeTree + materialized views)", func(caps Capabilities, cfg Configuration) []string {
+		var out []string
+		for _, r := range rollups {
+			out = append(out, createRollup(caps, cfg, r)...)
+		}
+		return out
+	}},
+}
+
+// LatestVersion is the newest schema version this build knows.
+func LatestVersion() uint32 { return migrations[len(migrations)-1].version }
+
+const lockTable = "schema_migrations_lock"
+
+// Migrate creates or upgrades the schema in cfg.Database: it probes the
+// server (logged), creates the database and schema_migrations, then under a
+// lock table (CREATE TABLE without IF NOT EXISTS succeeds for one instance
+// only) applies every versioned step not recorded yet and records it once,
+// then runs the check-then-apply steps (missing columns, TTLs). Steps that
+// delete data run only with cfg.AllowDestructive.
+func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog.Logger) (Capabilities, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	caps, err := Probe(ctx, conn)
+	if err != nil {
+		return caps, err
+	}
+	log.Info("clickhouse capabilities", "version", caps.Version, "modern", caps.Modern(),
+		"datetime64", caps.DateTime64, "lowcardinality", caps.LowCardinality, "codecs", caps.Codecs, "ttl", caps.TTL)
+	for _, q := range []string{fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", cfg.Database), createMigrations(cfg)} {
+		if err := conn.Exec(ctx, q); err != nil {
+			return caps, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	release, err := acquireLock(ctx, conn, cfg, log)
+	if err != nil {
+		return caps, err
+	}
+	defer release()
+
+	applied, err := appliedVersions(ctx, conn, cfg)
+	if err != nil {
+		return caps, err
+	}
+	for _, m := range migrations {
+		if applied[m.version] {
+			continue
+		}
+		log.Info("applying migration", "version", m.version, "name", m.name)
+		for _, q := range m.statements(caps, cfg) {
+			if err := conn.Exec(ctx, q); err != nil {
+				return caps, fmt.Errorf("migration %d (%s): %w\n%s", m.version, m.name, err, q)
+			}
+		}
+		if err := recordMigration(ctx, conn, cfg, m); err != nil {
+			return caps, err
+		}
+	}
+	if err := ensureColumns(ctx, conn, caps, cfg, log); err != nil {
+		return caps, err
+	}
+	if err := ensureTTL(ctx, conn, caps, cfg, log); err != nil {
+		return caps, err
+	}
+	return caps, nil
+}
+
+// appliedVersions reads schema_migrations.
+func appliedVersions(ctx context.Context, conn driver.Conn, cfg Configuration) (map[uint32]bool, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.%s", cfg.Database, TableSchemaMigrations))
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[v] = true
+	}
+	return out, rows.Err()
+}
+
+// recordMigration inserts the version row (through a batch: see acquireLock).
+func recordMigration(ctx context.Context, conn driver.Conn, cfg Configuration, m migration) error {
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (version, name, applied_at)", cfg.Database, TableSchemaMigrations))
+	if err != nil {
+		return fmt.Errorf("record migration %d: %w", m.version, err)
+	}
+	if err := b.Append(m.version, m.name, time.Now().UTC()); err != nil {
+		return fmt.Errorf("record migration %d: %w", m.version, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record migration %d: %w", m.version, err)
+	}
+	return nil
+}
+
+// exceptionCode returns the ClickHouse error code of err, or 0.
+func exceptionCode(err error) int32 {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return ex.Code
+	}
+	return 0
+}
+
+const codeTableAlreadyExists = 57
+
+// acquireLock takes the migration lock: a table only one CREATE can make.
+// Another holder is waited for up to cfg.MigrationLockTimeout, then its
+// lock is taken over (it probably died; every step is idempotent).
+func acquireLock(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog.Logger) (func(), error) {
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
+	deadline := time.Now().Add(cfg.MigrationLockTimeout)
+	create := fmt.Sprintf("CREATE TABLE %s.%s (holder String) ENGINE = Memory", cfg.Database, lockTable)
+	waited := false
+	for {
+		err := conn.Exec(ctx, create)
+		if err == nil {
+			break
+		}
+		if exceptionCode(err) != codeTableAlreadyExists {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		if !waited {
+			log.Info("another instance is migrating; waiting", "lock", cfg.Database+"."+lockTable)
+			waited = true
+		}
+		if time.Now().After(deadline) {
+			log.Warn("migration lock held too long; taking it over", "timeout", cfg.MigrationLockTimeout)
+			if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s", cfg.Database, lockTable)); err != nil {
+				return nil, fmt.Errorf("migration lock takeover: %w", err)
+			}
+			deadline = time.Now().Add(cfg.MigrationLockTimeout)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("migration lock: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// Native-protocol INSERT .. VALUES through Exec hangs on 18.16: insert
+	// through a batch, as everywhere else.
+	if b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (holder)", cfg.Database, lockTable)); err == nil {
+		if err := b.Append(holder); err == nil {
+			_ = b.Send()
+		}
+	}
+	return func() {
+		// Detached from ctx: a cancelled migrate still releases its lock.
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := conn.Exec(rctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s", cfg.Database, lockTable)); err != nil {
+			log.Warn("could not release the migration lock", "err", err)
+		}
+	}, nil
+}
+
+// existingColumns maps table → column → type for cfg.Database.
+func existingColumns(ctx context.Context, conn driver.Conn, cfg Configuration) (map[string]map[string]string, error) {
+	rows, err := conn.Query(ctx, "SELECT table, name, type FROM system.columns WHERE database = ?", cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("read system.columns: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]string{}
+	for rows.Next() {
+		var t, n, typ string
+		if err := rows.Scan(&t, &n, &typ); err != nil {
+			return nil, fmt.Errorf("read system.columns: %w", err)
+		}
+		if out[t] == nil {
+			out[t] = map[string]string{}
+		}
+		out[t][n] = typ
+	}
+	return out, rows.Err()
+}
+
+// ensureColumns adds any column of the definition missing from an existing
+// table (check-then-apply: additive schema changes need no new version).
+func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Configuration, log *slog.Logger) error {
+	have, err := existingColumns(ctx, conn, cfg)
+	if err != nil {
+		return err
+	}
+	for _, t := range baseTables {
+		prev := ""
+		for _, c := range t.cols {
+			if _, ok := have[t.name][c.name]; !ok && have[t.name] != nil {
+				after := ""
+				if prev != "" {
+					after = " AFTER " + prev
+				}
+				q := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s%s%s", cfg.Database, t.name, c.name, c.typ(caps), c.codec(caps), after)
+				log.Info("adding column", "table", t.name, "column", c.name)
+				if err := conn.Exec(ctx, q); err != nil && exceptionCode(err) != 44 { // 44: ILLEGAL_COLUMN (added concurrently)
+					return fmt.Errorf("add column %s.%s: %w", t.name, c.name, err)
+				}
+			}
+			prev = c.name
+		}
+	}
+	return nil
+}
+
+var ttlRe = regexp.MustCompile(`TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)`)
+
+// ensureTTL aligns each table's TTL with the configured retention (modern
+// servers). A shorter or new TTL deletes data: it needs AllowDestructive.
+func ensureTTL(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Configuration, log *slog.Logger) error {
+	if !caps.TTL {
+		return nil
+	}
+	type target struct {
+		name, class string
+	}
+	var targets []target
+	for _, t := range baseTables {
+		if t.retention != "" {
+			targets = append(targets, target{t.name, t.retention})
+		}
+	}
+	for _, r := range rollups {
+		targets = append(targets, target{r.name, r.retention})
+	}
+	for _, tg := range targets {
+		var ddl string
+		if err := conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", cfg.Database, tg.name).Scan(&ddl); err != nil {
+			return fmt.Errorf("read %s definition: %w", tg.name, err)
+		}
+		cur := 0
+		if m := ttlRe.FindStringSubmatch(ddl); m != nil {
+			cur, _ = strconv.Atoi(m[1])
+		}
+		want := retentionDays(cfg, tg.class)
+		if cur == want {
+			continue
+		}
+		if want == 0 {
+			log.Warn("retention set to keep forever but the table has a TTL; remove it by hand (ALTER TABLE .. REMOVE TTL)", "table", tg.name, "ttl_days", cur)
+			continue
+		}
+		destructive := cur == 0 || want < cur
+		if destructive && !cfg.AllowDestructive {
+			log.Warn("skipping a TTL change that deletes data; rerun migrate with --allow-destructive", "table", tg.name, "from_days", cur, "to_days", want)
+			continue
+		}
+		log.Info("changing TTL", "table", tg.name, "from_days", cur, "to_days", want)
+		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL toDateTime(ts) + toIntervalDay(%d)", cfg.Database, tg.name, want)); err != nil {
+			return fmt.Errorf("modify TTL of %s: %w", tg.name, err)
+		}
+	}
+	return nil
+}
+
+// ApplyRetention enforces retention on servers without TTL: it drops the
+// monthly partitions that end before now minus the table's retention. It
+// returns the number of partitions dropped. On servers with TTL it does
+// nothing (the TTLs do the work).
+func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Configuration, now time.Time, log *slog.Logger) (int, error) {
+	if caps.TTL {
+		return 0, nil
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	type target struct {
+		name string
+		days int
+	}
+	var targets []target
+	for _, t := range baseTables {
+		if d := retentionDays(cfg, t.retention); t.retention != "" && d > 0 {
+			targets = append(targets, target{t.name, d})
+		}
+	}
+	for _, r := range rollups {
+		if d := retentionDays(cfg, r.retention); d > 0 {
+			targets = append(targets, target{r.name, d})
+		}
+	}
+	dropped := 0
+	for _, tg := range targets {
+		cutoff := now.UTC().AddDate(0, 0, -tg.days)
+		rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", cfg.Database, tg.name)
+		if err != nil {
+			return dropped, fmt.Errorf("retention: list partitions of %s: %w", tg.name, err)
+		}
+		var parts []string
+		for rows.Next() {
+			var p string
+			if err := rows.Scan(&p); err != nil {
+				rows.Close()
+				return dropped, fmt.Errorf("retention: %w", err)
+			}
+			parts = append(parts, p)
+		}
+		rows.Close()
+		for _, p := range parts {
+			ym, err := strconv.Atoi(p)
+			if err != nil || ym < 190001 {
+				continue
+			}
+			// The partition's last instant is the start of the next month.
+			end := time.Date(ym/100, time.Month(ym%100)+1, 1, 0, 0, 0, 0, time.UTC)
+			if !end.Before(cutoff) {
+				continue
+			}
+			log.Info("retention: dropping partition", "table", tg.name, "partition", p, "retention_days", tg.days)
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", cfg.Database, tg.name, ym)); err != nil {
+				return dropped, fmt.Errorf("retention: drop %s partition %s: %w", tg.name, p, err)
+			}
+			dropped++
+		}
+	}
+	return dropped, nil
+}

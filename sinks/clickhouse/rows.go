@@ -1,0 +1,301 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// vec is one column of a buffered batch.
+type vec interface {
+	appendTo(c driver.BatchColumn) error
+	reset()
+}
+
+type vecOf[T any] struct{ v []T }
+
+func (x *vecOf[T]) appendTo(c driver.BatchColumn) error { return c.Append(x.v) }
+func (x *vecOf[T]) reset()                              { clear(x.v); x.v = x.v[:0] }
+
+func newVec(k kind) vec {
+	switch k {
+	case kTS, kTSNano:
+		return &vecOf[time.Time]{}
+	case kLC, kStr:
+		return &vecOf[string]{}
+	case kF64:
+		return &vecOf[float64]{}
+	case kU64, kU64Mono, kU64Seq:
+		return &vecOf[uint64]{}
+	case kU32:
+		return &vecOf[uint32]{}
+	case kI32:
+		return &vecOf[int32]{}
+	case kI64:
+		return &vecOf[int64]{}
+	}
+	panic("unknown column kind")
+}
+
+// tableBuf buffers rows of one table column by column, so a batch is sent
+// with one Append per column (the fastest clickhouse-go path), and kept
+// until ClickHouse confirms it: a failed insert is retried from the same
+// buffer.
+type tableBuf struct {
+	t      table
+	insert string
+	cols   []vec
+	i      int
+	rows   int
+}
+
+func newTableBuf(db string, t table) *tableBuf {
+	b := &tableBuf{t: t, insert: fmt.Sprintf("INSERT INTO %s.%s (%s)", db, t.name, strings.Join(t.columnNames(), ", "))}
+	for _, c := range t.cols {
+		b.cols = append(b.cols, newVec(c.kind))
+	}
+	return b
+}
+
+// Row builders: call in column order, then end().
+func (b *tableBuf) ts(v time.Time) *tableBuf {
+	x := b.cols[b.i].(*vecOf[time.Time])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) str(v string) *tableBuf {
+	x := b.cols[b.i].(*vecOf[string])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) f64(v float64) *tableBuf {
+	x := b.cols[b.i].(*vecOf[float64])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) u64(v uint64) *tableBuf {
+	x := b.cols[b.i].(*vecOf[uint64])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) u32(v uint32) *tableBuf {
+	x := b.cols[b.i].(*vecOf[uint32])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) i32(v int32) *tableBuf {
+	x := b.cols[b.i].(*vecOf[int32])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) i64(v int64) *tableBuf {
+	x := b.cols[b.i].(*vecOf[int64])
+	x.v = append(x.v, v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) end() {
+	if b.i != len(b.cols) {
+		panic(fmt.Sprintf("%s: row has %d values, table has %d columns", b.t.name, b.i, len(b.cols)))
+	}
+	b.i = 0
+	b.rows++
+}
+
+func (b *tableBuf) reset() {
+	for _, c := range b.cols {
+		c.reset()
+	}
+	b.i, b.rows = 0, 0
+}
+
+// send inserts the buffered rows in one native batch. The buffer is kept
+// (the caller resets it once every table of the flush succeeded).
+func (b *tableBuf) send(ctx context.Context, conn driver.Conn) error {
+	batch, err := conn.PrepareBatch(ctx, b.insert)
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", b.t.name, err)
+	}
+	for i, c := range b.cols {
+		if err := c.appendTo(batch.Column(i)); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("append %s.%s: %w", b.t.name, b.t.cols[i].name, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", b.rows, b.t.name, err)
+	}
+	return nil
+}
+
+func nanos(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+func windowSeconds(k *wirepb.KPI) uint32 {
+	d := k.GetWindowEndUnixNano() - k.GetWindowStartUnixNano()
+	if d <= 0 {
+		return 0
+	}
+	return uint32((d + 500_000_000) / 1_000_000_000)
+}
+
+func operStatus(s wirepb.OperStatus) string {
+	if s == wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
+		return ""
+	}
+	return s.String()
+}
+
+// buffers holds one tableBuf per table the sink writes.
+type buffers struct {
+	byName map[string]*tableBuf
+	order  []*tableBuf
+}
+
+func newBuffers(db string) *buffers {
+	b := &buffers{byName: map[string]*tableBuf{}}
+	for _, t := range baseTables {
+		tb := newTableBuf(db, t)
+		b.byName[t.name] = tb
+		b.order = append(b.order, tb)
+	}
+	return b
+}
+
+func (b *buffers) rows() int {
+	n := 0
+	for _, t := range b.order {
+		n += t.rows
+	}
+	return n
+}
+
+func (b *buffers) reset() {
+	for _, t := range b.order {
+		t.reset()
+	}
+}
+
+// addKPI appends a decoded KPI to its table.
+func (b *buffers) addKPI(k *wirepb.KPI) {
+	ts := nanos(k.GetWindowStartUnixNano())
+	switch body := k.GetBody().(type) {
+	case *wirepb.KPI_Interface:
+		i := body.Interface
+		b.byName[TableInterfaceKPIs].ts(ts).str(k.GetSite()).str(k.GetDevice()).str(i.GetInterface()).
+			f64(i.GetUtilIn()).f64(i.GetUtilOut()).f64(i.GetLossRatio()).f64(i.GetInErrorsPs()).f64(i.GetInDiscardsPs()).
+			f64(i.GetOutDiscardsPs()).f64(i.GetOutErrorsPs()).u64(i.GetSpeedBps()).f64(i.GetInBps()).f64(i.GetOutBps()).
+			f64(i.GetInPps()).f64(i.GetOutPps()).str(operStatus(i.GetOperStatus())).u32(windowSeconds(k)).u32(k.GetSamples()).
+			str(k.GetId()).end()
+	case *wirepb.KPI_Link:
+		l := body.Link
+		b.byName[TableLinkKPIs].ts(ts).str(k.GetSite()).str(k.GetDevice()).str(l.GetDstSite()).str(l.GetDstDevice()).
+			f64(l.GetRttMs()).f64(l.GetRttP50Ms()).f64(l.GetRttP95Ms()).f64(l.GetRttP99Ms()).f64(l.GetJitterMs()).f64(l.GetLossRatio()).
+			u64(l.GetProbesSent()).u64(l.GetProbesReceived()).u32(windowSeconds(k)).str(k.GetId()).end()
+	case *wirepb.KPI_Pipeline:
+		p := body.Pipeline
+		b.byName[TablePipelineKPIs].ts(ts).str(p.GetInstance()).f64(p.GetDelayP50Ms()).f64(p.GetDelayP99Ms()).
+			f64(p.GetDelayMaxMs()).u64(p.GetSamples()).u32(windowSeconds(k)).end()
+	}
+}
+
+// addSample appends a decoded sample: interface and probe samples to the
+// raw tables when raw is set, device samples to devices.
+func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]time.Time) {
+	ts := nanos(s.GetDeviceTimeUnixNano())
+	switch body := s.GetBody().(type) {
+	case *wirepb.Sample_Interface:
+		if !raw {
+			return
+		}
+		i := body.Interface
+		var c [15]uint64
+		for _, cv := range i.GetCounters() {
+			if n := int(cv.GetCounter()); n > 0 && n < len(c) {
+				c[n] = cv.GetValue()
+			}
+		}
+		b.byName[TableInterfaceCounters].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(nanos(s.GetReceiveTimeUnixNano())).
+			str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
+			u64(c[wirepb.Counter_IN_OCTETS]).u64(c[wirepb.Counter_IN_UNICAST_PKTS]).u64(c[wirepb.Counter_IN_BROADCAST_PKTS]).
+			u64(c[wirepb.Counter_IN_MULTICAST_PKTS]).u64(c[wirepb.Counter_IN_ERRORS]).u64(c[wirepb.Counter_IN_DISCARDS]).
+			u64(c[wirepb.Counter_OUT_OCTETS]).u64(c[wirepb.Counter_OUT_UNICAST_PKTS]).u64(c[wirepb.Counter_OUT_BROADCAST_PKTS]).
+			u64(c[wirepb.Counter_OUT_MULTICAST_PKTS]).u64(c[wirepb.Counter_OUT_ERRORS]).u64(c[wirepb.Counter_OUT_DISCARDS]).
+			u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).str(s.GetCollector()).u64(s.GetSeq()).end()
+	case *wirepb.Sample_Probe:
+		if !raw {
+			return
+		}
+		p := body.Probe
+		b.byName[TableProbeResults].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).
+			str(s.GetSite()).str(s.GetDevice()).str(p.GetPeerSite()).str(p.GetPeerDevice()).
+			f64(p.GetMinDelayUs()).f64(p.GetMaxDelayUs()).f64(p.GetAvgDelayUs()).f64(p.GetStddevDelayUs()).f64(p.GetJitterUs()).
+			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).end()
+	case *wirepb.Sample_DeviceState:
+		d := body.DeviceState
+		seen := ts
+		if s.GetDeviceTimeUnixNano() == 0 {
+			seen = nanos(s.GetReceiveTimeUnixNano())
+		}
+		key := s.GetSite() + "\x00" + s.GetDevice()
+		first, ok := firstSeen[key]
+		if !ok || seen.Before(first) {
+			first = seen
+			firstSeen[key] = first
+		}
+		b.byName[TableDevices].str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
+			str(deviceState(d.GetState())).str(d.GetLastError()).end()
+	}
+}
+
+func deviceState(s wirepb.DeviceState) string {
+	switch s {
+	case wirepb.DeviceState_CONNECTING:
+		return "connecting"
+	case wirepb.DeviceState_DEVICE_UP:
+		return "up"
+	case wirepb.DeviceState_DEVICE_DOWN:
+		return "down"
+	}
+	return ""
+}
+
+func lowerEnum(s fmt.Stringer, unspecified string) string {
+	v := s.String()
+	if v == unspecified {
+		return ""
+	}
+	return strings.ToLower(v)
+}
+
+// addRemediation appends one lifecycle transition.
+func (b *buffers) addRemediation(e *wirepb.RemediationEvent) {
+	b.byName[TableRemediationEvents].ts(nanos(e.GetTimeUnixNano())).str(e.GetEventId()).str(e.GetRule()).
+		str(lowerEnum(e.GetState(), "EVENT_STATE_UNSPECIFIED")).str(lowerEnum(e.GetSeverity(), "SEVERITY_UNSPECIFIED")).
+		str(e.GetSite()).str(e.GetDevice()).str(e.GetInterface()).str(e.GetDstSite()).str(e.GetDstDevice()).str(e.GetKpi()).
+		f64(e.GetValue()).f64(e.GetThreshold()).ts(nanos(e.GetFiredUnixNano())).str(e.GetAction()).str(e.GetMessage()).
+		u32(e.GetAttempt()).end()
+}
+
+// addDeadLetter appends one dead letter.
+func (b *buffers) addDeadLetter(ts time.Time, component, reason, topic string, partition int32, offset int64, key, payload []byte) {
+	b.byName[TableDeadLetters].ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
+		str(string(key)).str(string(payload)).end()
+}
