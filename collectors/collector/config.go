@@ -1,11 +1,431 @@
 // Package collector dials gNMI targets, subscribes, and turns notifications into samples on Kafka.
+//
+// One Collector owns the targets that rendezvous hashing assigns to its
+// instance name (see hrw.go); each target gets one session that dials,
+// subscribes, decodes notifications into wire.Sample records (see
+// decode.go) and hands them to one bounded, idempotent Kafka producer (see
+// producer.go). Targets come from the configuration, the command line and a
+// watched targets file, and can change without a restart.
 package collector
 
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
 // Configuration is the collect section of the configuration file.
-type Configuration struct{}
+type Configuration struct {
+	// Instance names this collector in samples and in the member list.
+	// Default: the host name.
+	Instance string `yaml:"instance"`
+	// Members lists every collector instance sharing the targets; each
+	// target goes to one member by rendezvous hashing of its name. Empty:
+	// this instance collects every target.
+	Members []string `yaml:"members"`
+	// Targets are the gNMI targets listed in the configuration.
+	Targets []TargetConfig `yaml:"targets"`
+	// TargetDefaults fills what a target leaves unset (credentials, TLS,
+	// insecure); command-line targets take everything from it.
+	TargetDefaults TargetConfig `yaml:"target-defaults"`
+	// TargetsFile is a YAML file with `targets:` (and optionally
+	// `members:`) watched for changes: targets are added and removed, and
+	// the member list rebalanced, without a restart.
+	TargetsFile string `yaml:"targets-file"`
+	// TargetsFileInterval is how often the targets file is checked.
+	TargetsFileInterval time.Duration `yaml:"targets-file-interval"`
+	// Subscriptions every target gets (unless it names a subset).
+	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Mappings is the path → sample field table. Empty: DefaultMappings.
+	Mappings []Mapping `yaml:"mappings"`
+	// Backoff between reconnections.
+	Backoff Backoff `yaml:"backoff"`
+	// Buffer bounds what waits for Kafka.
+	Buffer Buffer `yaml:"buffer"`
+	// InventoryInterval is how often an up target's Device record is
+	// re-emitted (it is also emitted on every state change).
+	InventoryInterval time.Duration `yaml:"inventory-interval"`
+	// StallTimeout: a session that receives nothing for this long is torn
+	// down and reconnected (cause "stalled"). 0 disables.
+	StallTimeout time.Duration `yaml:"stall-timeout"`
+	// DialTimeout bounds connecting to a target and getting its first response.
+	DialTimeout time.Duration `yaml:"dial-timeout"`
+	// MaxMessageSize bounds one gNMI message (bytes); bigger ones end the
+	// session with cause "message_too_large".
+	MaxMessageSize int `yaml:"max-message-size"`
+	// MaxUpdatesPerNotification: updates beyond it are dropped and counted
+	// (reason "too_many_updates").
+	MaxUpdatesPerNotification int `yaml:"max-updates-per-notification"`
+	// Linger is how long the producer waits to fill a batch.
+	Linger time.Duration `yaml:"linger"`
+	// Compression of produced batches: lz4, zstd, snappy, gzip or none.
+	Compression string `yaml:"compression"`
+	// DeliveryTimeout: a record not acknowledged by Kafka within it is
+	// dropped and counted (reason "delivery_failed"). 0: retry forever
+	// (the buffer bound still holds).
+	DeliveryTimeout time.Duration `yaml:"delivery-timeout"`
+	// FlushTimeout bounds flushing the producer on Stop.
+	FlushTimeout time.Duration `yaml:"flush-timeout"`
+}
+
+// TargetConfig is one gNMI target.
+type TargetConfig struct {
+	// Name is the gNMI target name (the `target` of the path prefix) and
+	// the device name in samples.
+	Name string `yaml:"name"`
+	// Address is host:port of the gNMI server.
+	Address string `yaml:"address"`
+	// Site defaults to the name up to its first "-" ("site1-sw1" → "site1").
+	Site string `yaml:"site"`
+	// Username and password are sent as gRPC metadata.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile holds the password (preferred over Password).
+	PasswordFile string `yaml:"password-file"`
+	// PasswordEnv names an environment variable holding the password.
+	PasswordEnv string `yaml:"password-env"`
+	// Insecure dials in plaintext. It must be asked for: the default is TLS.
+	Insecure bool `yaml:"insecure"`
+	// TLS (and mTLS with cert-file/key-file) settings.
+	TLS TargetTLS `yaml:"tls"`
+	// Subscriptions names the subscriptions this target gets; empty: all.
+	Subscriptions []string `yaml:"subscriptions"`
+}
+
+// TargetTLS configures TLS towards a target.
+type TargetTLS struct {
+	CAFile   string `yaml:"ca-file"`
+	CertFile string `yaml:"cert-file"`
+	KeyFile  string `yaml:"key-file"`
+	// ServerName overrides the name verified in the server certificate.
+	ServerName string `yaml:"server-name"`
+	// SkipVerify disables certificate verification; only when asked.
+	SkipVerify bool `yaml:"skip-verify"`
+}
+
+// Subscription is one gNMI subscription.
+type Subscription struct {
+	Name  string   `yaml:"name"`
+	Paths []string `yaml:"paths"`
+	// Mode: stream, once or poll.
+	Mode string `yaml:"mode"`
+	// StreamMode (for mode stream): sample, on_change or target_defined.
+	StreamMode string `yaml:"stream-mode"`
+	// SampleInterval for sample stream mode, and the poll period for mode poll.
+	SampleInterval    time.Duration `yaml:"sample-interval"`
+	HeartbeatInterval time.Duration `yaml:"heartbeat-interval"`
+	SuppressRedundant bool          `yaml:"suppress-redundant"`
+	// Encoding: proto, json, json_ietf, ascii or bytes.
+	Encoding string `yaml:"encoding"`
+}
+
+// Backoff is a jittered exponential back-off.
+type Backoff struct {
+	Min time.Duration `yaml:"min"`
+	Max time.Duration `yaml:"max"`
+	// Factor multiplies the delay after each failure (≥ 1).
+	Factor float64 `yaml:"factor"`
+}
+
+// Buffer bounds the records waiting for Kafka. When it is full a session
+// waits up to MaxBlock (so a slow Kafka slows the reads down); past that it
+// drops and counts (reason "buffer_full").
+type Buffer struct {
+	MaxRecords int           `yaml:"max-records"`
+	MaxBytes   int           `yaml:"max-bytes"`
+	MaxBlock   time.Duration `yaml:"max-block"`
+}
+
+// DefaultSubscriptions are the OpenConfig subscriptions every target gets
+// by default.
+func DefaultSubscriptions() []Subscription {
+	return []Subscription{
+		{Name: "counters", Paths: []string{"/interfaces/interface/state/counters"}, Mode: "stream",
+			StreamMode: "sample", SampleInterval: time.Second, Encoding: "proto"},
+		{Name: "state", Paths: []string{"/interfaces/interface/state/oper-status", "/interfaces/interface/state/counters/last-clear"},
+			Mode: "stream", StreamMode: "on_change", Encoding: "proto"},
+		{Name: "speed", Paths: []string{"/interfaces/interface/ethernet/state/port-speed"},
+			Mode: "stream", StreamMode: "on_change", Encoding: "proto"},
+		{Name: "probes", Paths: []string{"/probes/probe/tests/test/results/state"}, Mode: "stream",
+			StreamMode: "sample", SampleInterval: 5 * time.Second, Encoding: "proto"},
+	}
+}
 
 // DefaultConfiguration returns the defaults.
-func DefaultConfiguration() Configuration { return Configuration{} }
+func DefaultConfiguration() Configuration {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "collector"
+	}
+	return Configuration{
+		Instance:                  host,
+		TargetsFileInterval:       2 * time.Second,
+		Subscriptions:             DefaultSubscriptions(),
+		Backoff:                   Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Factor: 2},
+		Buffer:                    Buffer{MaxRecords: 100000, MaxBytes: 64 << 20, MaxBlock: time.Second},
+		InventoryInterval:         30 * time.Second,
+		StallTimeout:              time.Minute,
+		DialTimeout:               10 * time.Second,
+		MaxMessageSize:            16 << 20,
+		MaxUpdatesPerNotification: 10000,
+		Linger:                    5 * time.Millisecond,
+		Compression:               "lz4",
+		DeliveryTimeout:           2 * time.Minute,
+		FlushTimeout:              10 * time.Second,
+	}
+}
 
 // Validate checks the section; errors start with the offending key.
-func (c *Configuration) Validate() error { return nil }
+func (c *Configuration) Validate() error {
+	if c.Instance == "" {
+		return errors.New("instance: must not be empty")
+	}
+	if len(c.Members) > 0 {
+		found := false
+		seen := map[string]bool{}
+		for _, m := range c.Members {
+			if m == "" {
+				return errors.New("members: empty member name")
+			}
+			if seen[m] {
+				return fmt.Errorf("members: %q listed twice", m)
+			}
+			seen[m] = true
+			found = found || m == c.Instance
+		}
+		if !found {
+			return fmt.Errorf("members: must include this instance %q", c.Instance)
+		}
+	}
+	if err := validateTargets(c.Targets, c.TargetDefaults, "targets"); err != nil {
+		return err
+	}
+	if c.TargetsFile != "" && c.TargetsFileInterval <= 0 {
+		return errors.New("targets-file-interval: must be positive")
+	}
+	if len(c.Subscriptions) == 0 {
+		return errors.New("subscriptions: at least one is needed")
+	}
+	names := map[string]bool{}
+	for i := range c.Subscriptions {
+		s := &c.Subscriptions[i]
+		if err := s.validate(); err != nil {
+			return fmt.Errorf("subscriptions[%d].%w", i, err)
+		}
+		if names[s.Name] {
+			return fmt.Errorf("subscriptions[%d].name: %q used twice", i, s.Name)
+		}
+		names[s.Name] = true
+	}
+	for i, t := range c.Targets {
+		for _, n := range t.Subscriptions {
+			if !names[n] {
+				return fmt.Errorf("targets[%d].subscriptions: unknown subscription %q", i, n)
+			}
+		}
+	}
+	if _, err := compileMappings(c.mappings()); err != nil {
+		return fmt.Errorf("mappings%w", err)
+	}
+	if c.Backoff.Min <= 0 {
+		return errors.New("backoff.min: must be positive")
+	}
+	if c.Backoff.Max < c.Backoff.Min {
+		return errors.New("backoff.max: must be at least backoff.min")
+	}
+	if c.Backoff.Factor < 1 {
+		return errors.New("backoff.factor: must be at least 1")
+	}
+	if c.Buffer.MaxRecords < 1 {
+		return errors.New("buffer.max-records: must be at least 1")
+	}
+	if c.Buffer.MaxBytes < 1<<10 {
+		return errors.New("buffer.max-bytes: must be at least 1024")
+	}
+	if c.Buffer.MaxBlock < 0 {
+		return errors.New("buffer.max-block: must not be negative")
+	}
+	if c.InventoryInterval <= 0 {
+		return errors.New("inventory-interval: must be positive")
+	}
+	if c.StallTimeout < 0 {
+		return errors.New("stall-timeout: must not be negative")
+	}
+	if c.DialTimeout <= 0 {
+		return errors.New("dial-timeout: must be positive")
+	}
+	if c.MaxMessageSize < 1<<10 {
+		return errors.New("max-message-size: must be at least 1024")
+	}
+	if c.MaxUpdatesPerNotification < 1 {
+		return errors.New("max-updates-per-notification: must be at least 1")
+	}
+	if c.Linger < 0 {
+		return errors.New("linger: must not be negative")
+	}
+	switch c.Compression {
+	case "lz4", "zstd", "snappy", "gzip", "none":
+	default:
+		return fmt.Errorf("compression: %q is not lz4, zstd, snappy, gzip or none", c.Compression)
+	}
+	if c.DeliveryTimeout < 0 {
+		return errors.New("delivery-timeout: must not be negative")
+	}
+	if c.FlushTimeout <= 0 {
+		return errors.New("flush-timeout: must be positive")
+	}
+	return nil
+}
+
+func (c *Configuration) mappings() []Mapping {
+	if len(c.Mappings) == 0 {
+		return DefaultMappings()
+	}
+	return c.Mappings
+}
+
+func (s *Subscription) validate() error {
+	if s.Name == "" {
+		return errors.New("name: must not be empty")
+	}
+	if len(s.Paths) == 0 {
+		return errors.New("paths: at least one path")
+	}
+	for _, p := range s.Paths {
+		if _, err := parsePath(p); err != nil {
+			return fmt.Errorf("paths: %q: %w", p, err)
+		}
+	}
+	switch s.Mode {
+	case "stream", "once":
+	case "poll":
+		if s.SampleInterval <= 0 {
+			return errors.New("sample-interval: must be positive for mode poll (the poll period)")
+		}
+	default:
+		return fmt.Errorf("mode: %q is not stream, once or poll", s.Mode)
+	}
+	if s.Mode == "stream" {
+		switch s.StreamMode {
+		case "sample":
+			if s.SampleInterval <= 0 {
+				return errors.New("sample-interval: must be positive for stream-mode sample")
+			}
+		case "on_change", "target_defined":
+		default:
+			return fmt.Errorf("stream-mode: %q is not sample, on_change or target_defined", s.StreamMode)
+		}
+	}
+	if s.SampleInterval < 0 || s.HeartbeatInterval < 0 {
+		return errors.New("sample-interval: must not be negative")
+	}
+	if _, ok := encodings[s.Encoding]; !ok {
+		return fmt.Errorf("encoding: %q is not proto, json, json_ietf, ascii or bytes", s.Encoding)
+	}
+	return nil
+}
+
+func validateTargets(ts []TargetConfig, defaults TargetConfig, key string) error {
+	seen := map[string]bool{}
+	for i, t := range ts {
+		t = t.withDefaults(defaults)
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("%s[%d].%w", key, i, err)
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("%s[%d].name: %q listed twice", key, i, t.Name)
+		}
+		seen[t.Name] = true
+	}
+	return nil
+}
+
+// withDefaults fills what t leaves unset from d.
+func (t TargetConfig) withDefaults(d TargetConfig) TargetConfig {
+	str := func(v *string, dv string) {
+		if *v == "" {
+			*v = dv
+		}
+	}
+	str(&t.Username, d.Username)
+	if t.Password == "" && t.PasswordFile == "" && t.PasswordEnv == "" {
+		t.Password, t.PasswordFile, t.PasswordEnv = d.Password, d.PasswordFile, d.PasswordEnv
+	}
+	t.Insecure = t.Insecure || d.Insecure
+	str(&t.TLS.CAFile, d.TLS.CAFile)
+	if t.TLS.CertFile == "" && t.TLS.KeyFile == "" {
+		t.TLS.CertFile, t.TLS.KeyFile = d.TLS.CertFile, d.TLS.KeyFile
+	}
+	str(&t.TLS.ServerName, d.TLS.ServerName)
+	t.TLS.SkipVerify = t.TLS.SkipVerify || d.TLS.SkipVerify
+	if len(t.Subscriptions) == 0 {
+		t.Subscriptions = d.Subscriptions
+	}
+	if t.Site == "" {
+		t.Site = SiteOf(t.Name)
+	}
+	return t
+}
+
+// SiteOf derives a site from a device name: the part before the first "-"
+// ("site1-sw1" → "site1"), or the whole name when it has none.
+func SiteOf(name string) string {
+	if i := strings.IndexByte(name, '-'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+func (t *TargetConfig) validate() error {
+	if t.Name == "" {
+		return errors.New("name: must not be empty")
+	}
+	if len(t.Name) > 256 || strings.ContainsAny(t.Name, "/ \t\n") {
+		return fmt.Errorf("name: %q must be at most 256 characters without '/' or spaces", t.Name)
+	}
+	if _, _, err := net.SplitHostPort(t.Address); err != nil {
+		return fmt.Errorf("address: %q is not host:port", t.Address)
+	}
+	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+		return errors.New("tls.cert-file: cert-file and key-file go together")
+	}
+	if t.Insecure && (t.TLS.CAFile != "" || t.TLS.CertFile != "" || t.TLS.SkipVerify) {
+		return errors.New("insecure: plaintext excludes tls settings")
+	}
+	return nil
+}
+
+// password resolves the target's password: password-file, then
+// password-env, then password.
+func (t *TargetConfig) password() (string, error) {
+	switch {
+	case t.PasswordFile != "":
+		b, err := os.ReadFile(t.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("password-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case t.PasswordEnv != "":
+		v, ok := os.LookupEnv(t.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("password-env: %s is not set", t.PasswordEnv)
+		}
+		return v, nil
+	}
+	return t.Password, nil
+}
+
+// ParseTargetFlag parses a command-line target "name=host:port".
+func ParseTargetFlag(s string) (TargetConfig, error) {
+	name, addr, ok := strings.Cut(s, "=")
+	if !ok || name == "" || addr == "" {
+		return TargetConfig{}, fmt.Errorf("target %q: want name=host:port", s)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return TargetConfig{}, fmt.Errorf("target %q: %q is not host:port", s, addr)
+	}
+	return TargetConfig{Name: name, Address: addr}, nil
+}

@@ -1,0 +1,419 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gopkg.in/yaml.v3"
+
+	"github.com/meshtelemetry/telemetry/common/kafka"
+)
+
+// Dependencies are what the collector needs from outside.
+type Dependencies struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Kafka is the kafka section (brokers, TLS, SASL, topic names).
+	Kafka *kafka.Configuration
+}
+
+// Collector dials its share of the targets, subscribes and produces samples.
+type Collector struct {
+	cfg     Configuration
+	log     *slog.Logger
+	m       *metrics
+	matcher *matcher
+	kafka   *kafka.Configuration
+	prod    *producer
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	sessions    map[string]*session
+	seqs        map[string]*atomic.Uint64
+	fileTargets []TargetConfig
+	fileMembers []string // nil: cfg.Members
+	members     []string // set by SetMembers; nil: file or cfg
+	fileData    []byte
+	badData     []byte // last rejected file, not reported twice
+
+	updates    atomic.Uint64
+	samples    atomic.Uint64
+	decodeErrs atomic.Uint64
+}
+
+// Stats is a snapshot of what the collector did.
+type Stats struct {
+	// Updates is the gNMI updates received.
+	Updates uint64
+	// Samples is the samples handed to the producer (interface, probe).
+	Samples uint64
+	// Produced is the records acknowledged by Kafka (inventory included).
+	Produced uint64
+	// Dropped counts dropped records by reason.
+	Dropped map[string]uint64
+	// DecodeErrors is the updates or notifications not decoded.
+	DecodeErrors uint64
+	// TargetsAssigned and TargetsUp count this instance's targets.
+	TargetsAssigned int
+	TargetsUp       int
+	// Buffered is the records waiting for Kafka.
+	Buffered int
+}
+
+// TargetStatus is one assigned target's session.
+type TargetStatus struct {
+	Name, Site, Address string
+	State               string
+	LastError           string
+	LastUpdate          time.Time
+	// Errors counts session failures by cause.
+	Errors map[string]uint64
+}
+
+// New builds a collector; Start runs it.
+func New(cfg Configuration, deps Dependencies) (*Collector, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	if deps.Kafka == nil {
+		return nil, errors.New("collector: Dependencies.Kafka is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	mt, err := compileMappings(cfg.mappings())
+	if err != nil {
+		return nil, fmt.Errorf("collect: mappings%w", err)
+	}
+	c := &Collector{
+		cfg:      cfg,
+		log:      deps.Logger.With("component", "collector", "instance", cfg.Instance),
+		matcher:  mt,
+		kafka:    deps.Kafka,
+		sessions: map[string]*session{},
+		seqs:     map[string]*atomic.Uint64{},
+	}
+	c.m, err = newMetrics(deps.Registerer, func() float64 {
+		if c.prod == nil {
+			return 0
+		}
+		return float64(c.prod.buffered())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collector metrics: %w", err)
+	}
+	return c, nil
+}
+
+// Start connects the producer, loads the targets file and starts a session
+// per assigned target. It returns once they are started.
+func (c *Collector) Start(ctx context.Context) error {
+	p, err := newProducer(c.cfg, c.kafka, c.m)
+	if err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	c.prod = p
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if c.cfg.TargetsFile != "" {
+		if _, err := c.loadFile(); err != nil {
+			c.cancel()
+			p.cl.Close()
+			return fmt.Errorf("collector: targets-file: %w", err)
+		}
+		c.wg.Add(1)
+		go c.watchFile()
+	}
+	c.reconcile()
+	// The caller's context also stops the collector (Stop is still needed to flush).
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-ctx.Done():
+			c.cancel()
+		case <-c.ctx.Done():
+		}
+	}()
+	return nil
+}
+
+// Stop closes every session, flushes the producer (up to flush-timeout) and
+// returns when no goroutine is left.
+func (c *Collector) Stop() error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	c.wg.Wait()
+	c.mu.Lock()
+	ss := c.sessions
+	c.sessions = map[string]*session{}
+	c.mu.Unlock()
+	for _, s := range ss {
+		<-s.done
+	}
+	return c.prod.close(c.cfg.FlushTimeout)
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Collector) Stats() Stats {
+	st := Stats{
+		Updates:      c.updates.Load(),
+		Samples:      c.samples.Load(),
+		DecodeErrors: c.decodeErrs.Load(),
+		Dropped:      map[string]uint64{},
+	}
+	if c.prod != nil {
+		st.Produced = c.prod.produced.Load()
+		st.Dropped = c.prod.droppedByReason()
+		st.Buffered = c.prod.buffered()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.TargetsAssigned = len(c.sessions)
+	for _, s := range c.sessions {
+		s.mu.Lock()
+		if s.state == StateUp {
+			st.TargetsUp++
+		}
+		s.mu.Unlock()
+	}
+	return st
+}
+
+// Targets returns the status of every assigned target, by name.
+func (c *Collector) Targets() []TargetStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]TargetStatus, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		s.mu.Lock()
+		ts := TargetStatus{Name: s.cfg.Name, Site: s.cfg.Site, Address: s.cfg.Address, State: s.state,
+			LastError: s.lastErr, Errors: map[string]uint64{}}
+		for k, v := range s.errs {
+			ts.Errors[k] = v
+		}
+		s.mu.Unlock()
+		if n := s.lastUpdate.Load(); n > 0 {
+			ts.LastUpdate = time.Unix(0, n)
+		}
+		out = append(out, ts)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SetMembers replaces the member list (for example from a cluster
+// membership source) and rebalances: targets now owned elsewhere stop, the
+// ones this instance gained start. nil goes back to the configured list.
+func (c *Collector) SetMembers(members []string) {
+	c.mu.Lock()
+	c.members = slices.Clone(members)
+	c.mu.Unlock()
+	c.reconcile()
+}
+
+// desired is the assigned targets with defaults applied, by name.
+func (c *Collector) desired() map[string]TargetConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	members := c.cfg.Members
+	if c.fileMembers != nil {
+		members = c.fileMembers
+	}
+	if c.members != nil {
+		members = c.members
+	}
+	all := map[string]TargetConfig{}
+	for _, list := range [][]TargetConfig{c.cfg.Targets, c.fileTargets} {
+		for _, t := range list {
+			all[t.Name] = t.withDefaults(c.cfg.TargetDefaults)
+		}
+	}
+	out := map[string]TargetConfig{}
+	for name, t := range all {
+		if owns(c.cfg.Instance, members, name) {
+			out[name] = t
+		}
+	}
+	return out
+}
+
+// reconcile starts and stops sessions to match the desired targets.
+func (c *Collector) reconcile() {
+	want := c.desired()
+	c.mu.Lock()
+	if c.ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	var stopping []*session
+	for name, s := range c.sessions {
+		if t, ok := want[name]; !ok || !reflect.DeepEqual(t, s.cfg) {
+			s.cancel()
+			stopping = append(stopping, s)
+			delete(c.sessions, name)
+		}
+	}
+	var started []string
+	for name, t := range want {
+		if _, ok := c.sessions[name]; ok {
+			continue
+		}
+		c.sessions[name] = c.newSession(t)
+		started = append(started, name)
+	}
+	c.m.targetsAssigned.Set(float64(len(c.sessions)))
+	c.mu.Unlock()
+	for _, s := range stopping {
+		<-s.done
+		if _, still := want[s.cfg.Name]; !still {
+			c.m.forget(s.cfg.Name)
+			c.log.Info("target removed or moved to another member", "target", s.cfg.Name)
+		}
+		s.mu.Lock()
+		up := s.state == StateUp
+		s.mu.Unlock()
+		if up {
+			c.m.targetsUp.Dec()
+		}
+	}
+	if len(started) > 0 {
+		sort.Strings(started)
+		c.log.Info("targets started", "targets", started)
+	}
+}
+
+// newSession starts a session (c.mu held).
+func (c *Collector) newSession(t TargetConfig) *session {
+	subs := c.cfg.Subscriptions
+	if len(t.Subscriptions) > 0 {
+		subs = nil
+		for _, s := range c.cfg.Subscriptions {
+			if slices.Contains(t.Subscriptions, s.Name) {
+				subs = append(subs, s)
+			}
+		}
+	}
+	seq := c.seqs[t.Name]
+	if seq == nil {
+		seq = new(atomic.Uint64)
+		c.seqs[t.Name] = seq
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	s := &session{
+		c: c, cfg: t, seq: seq, cancel: cancel, done: make(chan struct{}),
+		log:         c.log.With("target", t.Name, "address", t.Address),
+		errs:        map[string]uint64{},
+		updates:     c.m.updates.WithLabelValues(t.Name),
+		samples:     c.m.samples.WithLabelValues(t.Name),
+		lastUpdateG: c.m.lastUpdate.WithLabelValues(t.Name),
+		limiter:     logLimiter{period: time.Minute},
+	}
+	for r := range numReasons {
+		s.decodeErrors[r] = c.m.decodeErrors.WithLabelValues(t.Name, reasonNames[r])
+	}
+	s.reqs, s.poll, s.once = buildRequests(subs, t.Name)
+	go s.run(ctx)
+	return s
+}
+
+// targetsFile is the format of the watched targets file.
+type targetsFile struct {
+	// Members, when present, replaces the configured member list.
+	Members []string       `yaml:"members"`
+	Targets []TargetConfig `yaml:"targets"`
+}
+
+// loadFile reads the targets file; changed reports whether it differs
+// from the last good one.
+func (c *Collector) loadFile() (changed bool, err error) {
+	b, err := os.ReadFile(c.cfg.TargetsFile)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	same := c.fileData != nil && bytes.Equal(b, c.fileData)
+	sameBad := c.badData != nil && bytes.Equal(b, c.badData)
+	c.mu.Unlock()
+	if same {
+		return false, nil
+	}
+	if sameBad {
+		return false, errUnchangedBad
+	}
+	var f targetsFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	bad := func(err error) (bool, error) {
+		c.mu.Lock()
+		c.badData = b
+		c.mu.Unlock()
+		return false, fmt.Errorf("%s: %w", c.cfg.TargetsFile, err)
+	}
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty file: no targets
+		return bad(err)
+	}
+	if err := validateTargets(f.Targets, c.cfg.TargetDefaults, "targets"); err != nil {
+		return bad(err)
+	}
+	if f.Members != nil && len(f.Members) > 0 && !slices.Contains(f.Members, c.cfg.Instance) {
+		c.log.Warn("targets file members do not include this instance: it collects nothing", "members", f.Members)
+	}
+	c.mu.Lock()
+	c.fileData = b
+	c.fileTargets = f.Targets
+	c.fileMembers = f.Members
+	c.mu.Unlock()
+	return true, nil
+}
+
+// errUnchangedBad means the targets file is still the bad one already reported.
+var errUnchangedBad = errors.New("targets file unchanged since rejected")
+
+// watchFile polls the targets file and reconciles when it changes. A bad
+// file is logged and counted; the last good one stays in force.
+func (c *Collector) watchFile() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.TargetsFileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			changed, err := c.loadFile()
+			if errors.Is(err, errUnchangedBad) {
+				continue
+			}
+			if err != nil {
+				c.m.reloads.WithLabelValues("error").Inc()
+				c.log.Warn("targets file not reloaded", "err", err)
+				continue
+			}
+			if changed {
+				c.m.reloads.WithLabelValues("ok").Inc()
+				c.log.Info("targets file changed")
+				c.reconcile()
+			}
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// Drop reasons (label of telemetry_collector_samples_dropped_total).
+const (
+	dropBufferFull     = "buffer_full"
+	dropDeliveryFailed = "delivery_failed"
+	dropShutdown       = "shutdown"
+	dropMarshal        = "marshal"
+)
+
+var dropReasons = []string{dropBufferFull, dropDeliveryFailed, dropShutdown, dropMarshal}
+
+// producer puts samples on the samples topic: batched, compressed,
+// idempotent, acks=all, and bounded. At most Buffer.MaxRecords records
+// (and about Buffer.MaxBytes bytes) wait for Kafka; a sender finding the
+// buffer full waits up to Buffer.MaxBlock (a slow Kafka slows the gNMI
+// reads down), then drops and counts.
+type producer struct {
+	cl       *kgo.Client
+	topic    string
+	sem      chan struct{}
+	maxBytes int64
+	maxBlock time.Duration
+	m        *metrics
+
+	pool    sync.Pool
+	headers []kgo.RecordHeader
+	promise func(*kgo.Record, error)
+
+	bytes    atomic.Int64
+	produced atomic.Uint64
+	dropped  sync.Map // reason → *atomic.Uint64
+	inflight sync.WaitGroup
+}
+
+// sendState is one sender's (session's) view of the buffer: whether it is
+// overflowing (then it drops without waiting until space frees), and its
+// reusable timer.
+type sendState struct {
+	overflow bool
+	timer    *time.Timer
+}
+
+func newSendState() *sendState {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &sendState{timer: t}
+}
+
+func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics) (*producer, error) {
+	opts, err := kc.Opts()
+	if err != nil {
+		return nil, err
+	}
+	var codec kgo.CompressionCodec
+	switch cfg.Compression {
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "gzip":
+		codec = kgo.GzipCompression()
+	default:
+		codec = kgo.NoCompression()
+	}
+	opts = append(opts,
+		kgo.DefaultProduceTopic(kc.Topics.Samples),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent writes are on by default and need acks=all
+		kgo.ProducerBatchCompression(codec),
+		kgo.ProducerLinger(cfg.Linger),
+		// Our own semaphore is the bound; kgo's is a backstop that never blocks first.
+		kgo.MaxBufferedRecords(2*cfg.Buffer.MaxRecords+16),
+	)
+	if cfg.DeliveryTimeout > 0 {
+		opts = append(opts, kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	p := &producer{
+		cl:       cl,
+		topic:    kc.Topics.Samples,
+		sem:      make(chan struct{}, cfg.Buffer.MaxRecords),
+		maxBytes: int64(cfg.Buffer.MaxBytes),
+		maxBlock: cfg.Buffer.MaxBlock,
+		m:        m,
+		headers:  []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaSample)}},
+	}
+	p.pool.New = func() any { return &kgo.Record{} }
+	p.promise = p.done
+	for _, r := range dropReasons {
+		p.dropped.Store(r, new(atomic.Uint64))
+	}
+	return p, nil
+}
+
+func (p *producer) drop(reason string, n uint64) {
+	v, _ := p.dropped.Load(reason)
+	v.(*atomic.Uint64).Add(n)
+	p.m.dropped.WithLabelValues(reason).Add(float64(n))
+}
+
+// acquire takes a buffer slot for one record of size bytes.
+func (p *producer) acquire(ctx context.Context, st *sendState, size int) bool {
+	select {
+	case p.sem <- struct{}{}:
+		if p.bytes.Load()+int64(size) <= p.maxBytes {
+			st.overflow = false
+			return true
+		}
+		<-p.sem
+	default:
+	}
+	if st.overflow || p.maxBlock == 0 {
+		return false
+	}
+	deadline := time.Now().Add(p.maxBlock)
+	for {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			st.overflow = true
+			return false
+		}
+		if wait > 10*time.Millisecond && p.bytes.Load()+int64(size) > p.maxBytes {
+			wait = 10 * time.Millisecond // bytes bound: poll
+		}
+		st.timer.Reset(wait)
+		select {
+		case p.sem <- struct{}{}:
+			st.timer.Stop()
+			if p.bytes.Load()+int64(size) <= p.maxBytes {
+				st.overflow = false
+				return true
+			}
+			<-p.sem
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(time.Millisecond):
+			}
+		case <-st.timer.C:
+		case <-ctx.Done():
+			st.timer.Stop()
+			return false
+		}
+	}
+}
+
+// produce marshals s and hands it to Kafka; false when it was dropped
+// (and counted).
+func (p *producer) produce(ctx context.Context, s *wirepb.Sample, st *sendState) bool {
+	r := p.pool.Get().(*kgo.Record)
+	key, val := r.Key[:0], r.Value[:0]
+	*r = kgo.Record{}
+	var err error
+	val, err = wire.Marshal(val, s)
+	if err != nil {
+		p.drop(dropMarshal, 1)
+		p.pool.Put(r)
+		return false
+	}
+	if !p.acquire(ctx, st, len(val)) {
+		reason := dropBufferFull
+		if ctx.Err() != nil {
+			reason = dropShutdown
+		}
+		p.drop(reason, 1)
+		r.Key, r.Value = key, val
+		p.pool.Put(r)
+		return false
+	}
+	r.Key = wire.SampleKey(key, s)
+	r.Value = val
+	r.Topic = p.topic
+	r.Headers = p.headers
+	p.bytes.Add(int64(len(val)))
+	p.inflight.Add(1)
+	p.cl.Produce(context.Background(), r, p.promise)
+	return true
+}
+
+// done is the promise of every record.
+func (p *producer) done(r *kgo.Record, err error) {
+	p.bytes.Add(-int64(len(r.Value)))
+	<-p.sem
+	if err != nil {
+		if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) {
+			p.drop(dropShutdown, 1)
+		} else {
+			p.drop(dropDeliveryFailed, 1)
+		}
+	} else {
+		p.produced.Add(1)
+		p.m.produced.Inc()
+	}
+	key, val := r.Key[:0], r.Value[:0]
+	*r = kgo.Record{Key: key, Value: val}
+	p.pool.Put(r)
+	p.inflight.Done()
+}
+
+// buffered is the number of records waiting for Kafka.
+func (p *producer) buffered() int { return len(p.sem) }
+
+// close flushes for up to timeout, then closes the client; records still
+// buffered are dropped (reason shutdown).
+func (p *producer) close(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ferr := p.cl.Flush(ctx)
+	p.cl.Close()
+	p.inflight.Wait()
+	if ferr != nil {
+		return fmt.Errorf("flush: %w", ferr)
+	}
+	return nil
+}
+
+func (p *producer) droppedByReason() map[string]uint64 {
+	out := map[string]uint64{}
+	p.dropped.Range(func(k, v any) bool {
+		if n := v.(*atomic.Uint64).Load(); n > 0 {
+			out[k.(string)] = n
+		}
+		return true
+	})
+	return out
+}

@@ -1,0 +1,507 @@
+package collector
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openconfig/gnmi/proto/gnmi"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// Session states, as in the devices table.
+const (
+	StateConnecting = "connecting"
+	StateUp         = "up"
+	StateDown       = "down"
+)
+
+var stateNames = []string{StateConnecting, StateUp, StateDown}
+
+// causeError is a session failure with its cause label.
+type causeError struct {
+	cause string
+	err   error
+}
+
+func (e *causeError) Error() string { return e.cause + ": " + e.err.Error() }
+func (e *causeError) Unwrap() error { return e.err }
+
+func withCause(cause string, err error) error { return &causeError{cause: cause, err: err} }
+
+// causeOf classifies a session error for target_errors_total.
+func causeOf(err error) string {
+	var ce *causeError
+	if errors.As(err, &ce) {
+		return ce.cause
+	}
+	if errors.Is(err, io.EOF) {
+		return "closed"
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unauthenticated, codes.PermissionDenied:
+			return "auth"
+		case codes.Unavailable:
+			return "unavailable"
+		case codes.DeadlineExceeded:
+			return "timeout"
+		case codes.ResourceExhausted:
+			return "message_too_large"
+		case codes.Unimplemented, codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
+			return "rejected"
+		case codes.Canceled:
+			return "canceled"
+		}
+	}
+	return "stream"
+}
+
+// session collects one target until its context ends, reconnecting with
+// back-off.
+type session struct {
+	c    *Collector
+	cfg  TargetConfig
+	reqs []*gnmi.SubscribeRequest
+	poll []time.Duration // poll period per request, 0 when not polled
+	once []bool
+	seq  *atomic.Uint64
+	log  logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu         sync.Mutex
+	state      string
+	emitted    string // last state sent to the inventory
+	lastErr    string
+	errs       map[string]uint64
+	lastUpdate atomic.Int64 // unix ns of the last message
+	upSince    time.Time
+
+	updates      prometheus.Counter
+	samples      prometheus.Counter
+	lastUpdateG  prometheus.Gauge
+	decodeErrors [numReasons]prometheus.Counter
+	limiter      logLimiter
+}
+
+// logger is the subset of slog.Logger sessions use.
+type logger interface {
+	Warn(msg string, args ...any)
+	Info(msg string, args ...any)
+	Debug(msg string, args ...any)
+}
+
+// buildRequests groups the target's subscriptions into Subscribe requests:
+// one per (mode, encoding) for stream mode, one per subscription for once
+// and poll.
+func buildRequests(subs []Subscription, target string) (reqs []*gnmi.SubscribeRequest, poll []time.Duration, once []bool) {
+	type key struct{ mode, enc string }
+	streams := map[key]*gnmi.SubscriptionList{}
+	var order []key
+	for _, s := range subs {
+		var list *gnmi.SubscriptionList
+		k := key{s.Mode, s.Encoding}
+		if s.Mode == "stream" {
+			list = streams[k]
+		}
+		if list == nil {
+			list = &gnmi.SubscriptionList{
+				Prefix:   &gnmi.Path{Target: target},
+				Encoding: encodings[s.Encoding],
+			}
+			switch s.Mode {
+			case "stream":
+				list.Mode = gnmi.SubscriptionList_STREAM
+				streams[k] = list
+				order = append(order, k)
+			case "once":
+				list.Mode = gnmi.SubscriptionList_ONCE
+				reqs = append(reqs, &gnmi.SubscribeRequest{Request: &gnmi.SubscribeRequest_Subscribe{Subscribe: list}})
+				poll, once = append(poll, 0), append(once, true)
+			case "poll":
+				list.Mode = gnmi.SubscriptionList_POLL
+				reqs = append(reqs, &gnmi.SubscribeRequest{Request: &gnmi.SubscribeRequest_Subscribe{Subscribe: list}})
+				poll, once = append(poll, s.SampleInterval), append(once, false)
+			}
+		}
+		for _, p := range s.Paths {
+			els, _ := parsePath(p) // validated
+			gp := &gnmi.Path{}
+			for _, e := range els {
+				gp.Elem = append(gp.Elem, &gnmi.PathElem{Name: e.name, Key: e.keys})
+			}
+			sub := &gnmi.Subscription{Path: gp, SuppressRedundant: s.SuppressRedundant,
+				HeartbeatInterval: uint64(s.HeartbeatInterval)}
+			if s.Mode == "stream" {
+				switch s.StreamMode {
+				case "sample":
+					sub.Mode = gnmi.SubscriptionMode_SAMPLE
+					sub.SampleInterval = uint64(s.SampleInterval)
+				case "on_change":
+					sub.Mode = gnmi.SubscriptionMode_ON_CHANGE
+				default:
+					sub.Mode = gnmi.SubscriptionMode_TARGET_DEFINED
+				}
+			}
+			list.Subscription = append(list.Subscription, sub)
+		}
+	}
+	for _, k := range order {
+		reqs = append(reqs, &gnmi.SubscribeRequest{Request: &gnmi.SubscribeRequest_Subscribe{Subscribe: streams[k]}})
+		poll, once = append(poll, 0), append(once, false)
+	}
+	return reqs, poll, once
+}
+
+func (s *session) setState(state string, err error) {
+	s.mu.Lock()
+	if err != nil {
+		s.lastErr = err.Error()
+		cause := causeOf(err)
+		s.errs[cause]++
+		s.c.m.targetErrors.WithLabelValues(s.cfg.Name, cause).Inc()
+		if s.limiter.allow("session:" + cause) {
+			s.log.Warn("target session failed", "cause", cause, "err", err)
+		}
+	}
+	prev := s.state
+	s.state = state
+	if state == StateUp {
+		s.upSince = time.Now()
+		s.lastErr = ""
+	}
+	lastErr := s.lastErr
+	// The inventory sees connecting only before the first success: a down
+	// target retrying stays down until it is up again.
+	emit := state != s.emitted && !(state == StateConnecting && s.emitted == StateDown)
+	if emit {
+		s.emitted = state
+	}
+	s.mu.Unlock()
+	if emit {
+		s.emitDevice(state, lastErr)
+	}
+	if prev == state {
+		return
+	}
+	for _, n := range stateNames {
+		v := 0.0
+		if n == state {
+			v = 1
+		}
+		s.c.m.targetState.WithLabelValues(s.cfg.Name, n).Set(v)
+	}
+	if state == StateUp {
+		s.c.m.targetsUp.Inc()
+		s.log.Info("target up")
+	} else if prev == StateUp {
+		s.c.m.targetsUp.Dec()
+	}
+}
+
+var wireStates = map[string]wirepb.DeviceState{
+	StateConnecting: wirepb.DeviceState_CONNECTING,
+	StateUp:         wirepb.DeviceState_DEVICE_UP,
+	StateDown:       wirepb.DeviceState_DEVICE_DOWN,
+}
+
+// emitDevice produces the inventory record of the target.
+func (s *session) emitDevice(state, lastErr string) {
+	now := time.Now().UnixNano()
+	smp := &wirepb.Sample{
+		Site: s.cfg.Site, Device: s.cfg.Name, Collector: s.c.cfg.Instance,
+		DeviceTimeUnixNano: now, ReceiveTimeUnixNano: now, Seq: s.seq.Add(1),
+		Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{
+			Address: s.cfg.Address, State: wireStates[state], LastError: lastErr}},
+	}
+	// Inventory is small and matters: wait for room (bounded by the
+	// collector's life), never drop it on a momentary full buffer.
+	st := newSendState()
+	_ = s.c.prod.produce(s.c.ctx, smp, st)
+}
+
+// run is the session's life: connect, serve, back off, again.
+func (s *session) run(ctx context.Context) {
+	defer close(s.done)
+	bo := newBackoff(s.c.cfg.Backoff)
+	first := true
+	for {
+		if !first {
+			s.c.m.reconnects.WithLabelValues(s.cfg.Name).Inc()
+		}
+		first = false
+		s.setState(StateConnecting, nil)
+		err := s.serve(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		wasUp := s.state == StateUp
+		s.mu.Unlock()
+		if err == nil {
+			err = withCause("closed", errors.New("all subscriptions ended"))
+		}
+		s.setState(StateDown, err)
+		if wasUp {
+			bo.reset()
+		}
+		t := time.NewTimer(bo.next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dialOptions builds the gRPC credentials of the target.
+func (s *session) dialOptions() ([]grpc.DialOption, error) {
+	opts := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.c.cfg.MaxMessageSize)),
+	}
+	if s.cfg.Insecure {
+		return append(opts, grpc.WithTransportCredentials(insecure.NewCredentials())), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.cfg.TLS.ServerName,
+		InsecureSkipVerify: s.cfg.TLS.SkipVerify} //nolint:gosec // only when asked
+	if s.cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(s.cfg.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca-file %s: no certificate found", s.cfg.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if s.cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc))), nil
+}
+
+// serve runs one connection: every Subscribe request on its own stream;
+// the first stream to fail ends them all.
+func (s *session) serve(parent context.Context) error {
+	opts, err := s.dialOptions()
+	if err != nil {
+		return withCause("config", err)
+	}
+	conn, err := grpc.NewClient(s.cfg.Address, opts...)
+	if err != nil {
+		return withCause("dial", err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	if s.cfg.Username != "" {
+		pw, err := s.cfg.password()
+		if err != nil {
+			return withCause("config", err)
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, "username", s.cfg.Username, "password", pw)
+	}
+	client := gnmi.NewGNMIClient(conn)
+	s.lastUpdate.Store(time.Now().UnixNano())
+	var gotFirst atomic.Bool
+	var wg sync.WaitGroup
+	errc := make(chan error, len(s.reqs))
+	for i, req := range s.reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.stream(ctx, client, req, s.poll[i], s.once[i], &gotFirst)
+			if err != nil {
+				cancel(err)
+			}
+			errc <- err
+		}()
+	}
+	// Watchdog: connect timeout, stalls, periodic inventory.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watch(ctx, cancel, &gotFirst)
+	}()
+	ended := 0
+	var first error
+	for ended < len(s.reqs) {
+		select {
+		case err := <-errc:
+			ended++
+			if err != nil && first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			ended = len(s.reqs)
+		}
+	}
+	if first == nil && parent.Err() == nil && ctx.Err() == nil {
+		// Only once subscriptions, all done: stay connected until told otherwise.
+		<-ctx.Done()
+	}
+	cause := context.Cause(ctx)
+	cancel(nil)
+	wg.Wait()
+	if first == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		first = cause
+	}
+	var ce *causeError
+	if cause != nil && errors.As(cause, &ce) {
+		first = cause // watchdog reasons win over the stream's Canceled
+	}
+	return first
+}
+
+// watch ends the session when the target does not answer within the dial
+// timeout or stalls, and re-emits the inventory record while up.
+func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, gotFirst *atomic.Bool) {
+	start := time.Now()
+	tick := time.Second
+	if st := s.c.cfg.StallTimeout; st > 0 && st/4 < tick {
+		tick = max(st/4, 10*time.Millisecond)
+	}
+	if it := s.c.cfg.InventoryInterval; it < tick {
+		tick = it
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastInv := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if !gotFirst.Load() {
+				if now.Sub(start) > s.c.cfg.DialTimeout {
+					cancel(withCause("connect_timeout", fmt.Errorf("no response within %s", s.c.cfg.DialTimeout)))
+					return
+				}
+				continue
+			}
+			if st := s.c.cfg.StallTimeout; st > 0 && now.UnixNano()-s.lastUpdate.Load() > int64(st) {
+				cancel(withCause("stalled", fmt.Errorf("nothing received for %s", st)))
+				return
+			}
+			if now.Sub(lastInv) >= s.c.cfg.InventoryInterval {
+				lastInv = now
+				s.mu.Lock()
+				state, le := s.state, s.lastErr
+				s.mu.Unlock()
+				if state == StateUp {
+					s.emitDevice(state, le)
+				}
+			}
+		}
+	}
+}
+
+// stream runs one Subscribe stream until it fails or ctx ends.
+func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.SubscribeRequest,
+	poll time.Duration, once bool, gotFirst *atomic.Bool) error {
+	st, err := client.Subscribe(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Send(req); err != nil {
+		return err
+	}
+	if poll > 0 {
+		go func() {
+			t := time.NewTicker(poll)
+			defer t.Stop()
+			pr := &gnmi.SubscribeRequest{Request: &gnmi.SubscribeRequest_Poll{Poll: &gnmi.Poll{}}}
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if st.Send(pr) != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	dec := newDecoder(s.c.matcher, s.cfg.Name, s.cfg.Site, s.c.cfg.Instance, s.c.cfg.MaxUpdatesPerNotification)
+	sst := newSendState()
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			if once && errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		now := time.Now()
+		s.lastUpdate.Store(now.UnixNano())
+		if !gotFirst.Swap(true) {
+			s.setState(StateUp, nil)
+		}
+		switch r := resp.GetResponse().(type) {
+		case *gnmi.SubscribeResponse_Update:
+			s.handle(ctx, dec, sst, r.Update, now)
+		case *gnmi.SubscribeResponse_SyncResponse:
+			if once {
+				// The target sent everything once; the stream may stay open.
+				continue
+			}
+		case *gnmi.SubscribeResponse_Error: //nolint:staticcheck // deprecated but still sent by some targets
+			return withCause("target_error", fmt.Errorf("%s", r.Error.GetMessage())) //nolint:staticcheck
+		}
+	}
+}
+
+// handle decodes one notification and produces its samples.
+func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, n *gnmi.Notification, now time.Time) {
+	samples := dec.decode(n, now.UnixNano())
+	for _, smp := range samples {
+		smp.Seq = s.seq.Add(1)
+		s.c.prod.produce(ctx, smp, sst)
+	}
+	if len(samples) > 0 {
+		s.samples.Add(float64(len(samples)))
+		s.c.samples.Add(uint64(len(samples)))
+	}
+	if dec.updates > 0 {
+		s.updates.Add(float64(dec.updates))
+		s.c.updates.Add(dec.updates)
+		dec.updates = 0
+	}
+	s.lastUpdateG.Set(float64(now.UnixNano()) / 1e9)
+	for r, cnt := range dec.errs {
+		if cnt == 0 {
+			continue
+		}
+		dec.errs[r] = 0
+		s.decodeErrors[r].Add(float64(cnt))
+		s.c.decodeErrs.Add(cnt)
+		if s.limiter.allow(reasonNames[r]) {
+			s.log.Warn("undecodable updates from target (logged once a minute per reason)",
+				"reason", reasonNames[r], "count", cnt)
+		}
+	}
+}
