@@ -282,6 +282,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	}
 	counters := st.GetCounters()
 	fresh := len(counters) == 0 && t > se.lastTime
+	wsT := e.floor(t)
 	counted := false
 	for _, cv := range counters {
 		c := int(cv.GetCounter())
@@ -303,6 +304,12 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 				}
 			case t-pt > e.maxGap:
 				e.stats.Gap++
+			case pt >= wsT && wsT+e.window > se.closedUpTo:
+				// fast path: the interval lies in the sample's window
+				w := se.win(wsT, se.prevOff[c])
+				w.delta[c] += float64(d)
+				w.cov[c] += t - pt
+				se.lastRate[c] = float64(d) / (float64(t-pt) / 1e9)
 			default:
 				e.attribute(se, c, pt, t, float64(d), se.prevOff[c])
 				se.lastRate[c] = float64(d) / (float64(t-pt) / 1e9)
@@ -317,9 +324,8 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		e.stats.Duplicate++
 		return
 	}
-	ws := e.floor(t)
-	if ws+e.window > se.closedUpTo {
-		w := se.win(ws, o.Offset)
+	if wsT+e.window > se.closedUpTo {
+		w := se.win(wsT, o.Offset)
 		w.samples++
 		if sp := st.GetSpeedBps(); sp != 0 {
 			w.speed = sp
@@ -687,7 +693,7 @@ func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	if e.pipeWin != 0 && n >= e.pipeWin+e.window {
 		e.closePipeline()
 	}
-	if n-e.lastScan >= int64(time.Second) {
+	if n-e.lastScan >= max(int64(time.Second), e.maxGap/4) {
 		e.lastScan = n
 		for k, se := range e.ifs {
 			if n-se.lastArrival > e.maxGap {
@@ -732,12 +738,21 @@ func (e *Engine) Drain(out []*wirepb.KPI) []*wirepb.KPI {
 // Needed returns the lowest offset of partition p that an open window (or a
 // series' baseline) still needs; ok is false when no series is open there.
 func (e *Engine) Needed(p int32) (offset int64, ok bool) {
-	offset = math.MaxInt64
-	for _, se := range e.ifs {
-		if se.partition != p {
-			continue
+	offset, ok = e.NeededAll(nil)[p]
+	return offset, ok
+}
+
+// NeededAll is Needed for every partition with an open series, in one pass.
+func (e *Engine) NeededAll(into map[int32]int64) map[int32]int64 {
+	if into == nil {
+		into = map[int32]int64{}
+	}
+	take := func(p int32, o int64) {
+		if cur, ok := into[p]; !ok || o < cur {
+			into[p] = o
 		}
-		ok = true
+	}
+	for _, se := range e.ifs {
 		o := se.lastOffset
 		if len(se.wins) > 0 {
 			o = min(o, se.wins[0].baseOffset)
@@ -747,20 +762,16 @@ func (e *Engine) Needed(p int32) (offset int64, ok bool) {
 				o = min(o, se.prevOff[c])
 			}
 		}
-		offset = min(offset, o)
+		take(se.partition, o)
 	}
 	for _, se := range e.links {
-		if se.partition != p {
-			continue
-		}
-		ok = true
 		o := se.lastOffset
 		if len(se.wins) > 0 {
 			o = min(o, se.wins[0].baseOffset)
 		}
-		offset = min(offset, o)
+		take(se.partition, o)
 	}
-	return offset, ok
+	return into
 }
 
 // DropPartition forgets every series of partition p without emitting.

@@ -1,0 +1,515 @@
+package kpi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// Dependencies are what the processor needs from outside.
+type Dependencies struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Kafka      *kafka.Configuration
+	// KafkaOpts are extra franz-go options (tests: fast rebalances).
+	KafkaOpts []kgo.Opt
+}
+
+// Stats is a snapshot of what the processor did.
+type Stats struct {
+	SamplesIn     uint64
+	KPIsOut       uint64
+	DeadLetters   uint64
+	ProduceErrors uint64
+	Commits       uint64
+	// Drops by reason: decode, duplicate, out_of_order, reset, gap, late, warmup.
+	Drops map[string]uint64
+}
+
+type metrics struct {
+	samples      prometheus.Counter
+	kpis         *prometheus.CounterVec
+	drops        *prometheus.CounterVec
+	events       *prometheus.CounterVec
+	deadletters  prometheus.Counter
+	produceErrs  prometheus.Counter
+	commits      prometheus.Counter
+	series       prometheus.Gauge
+	watermarkLag prometheus.Gauge
+	uncommitted  prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_samples_total",
+			Help: "Sample records consumed."}),
+		kpis: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_kpis_total",
+			Help: "KPIs produced, by kind."}, []string{"kind"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_drops_total",
+			Help: "Samples, intervals or windows dropped, by reason."}, []string{"reason"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_counter_events_total",
+			Help: "Counter wraps taken as such, by width."}, []string{"event"}),
+		deadletters: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_deadletters_total",
+			Help: "Records sent to the dead-letter topic."}),
+		produceErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_produce_errors_total",
+			Help: "KPI or dead-letter records Kafka did not accept."}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_commits_total",
+			Help: "Offset commits."}),
+		series: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_series",
+			Help: "Open interface and link series."}),
+		watermarkLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_device_time_lag_seconds",
+			Help: "Processing time minus the newest device time seen in the last poll."}),
+		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_uncommitted_records",
+			Help: "Records consumed but not committed yet (held by open windows)."}),
+	}
+	for _, c := range []prometheus.Collector{m.samples, m.kpis, m.drops, m.events, m.deadletters,
+		m.produceErrs, m.commits, m.series, m.watermarkLag, m.uncommitted} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Processor consumes samples from Kafka in a consumer group, runs the
+// Engine and produces KPIs. Offsets are committed only below what open
+// windows still need, and only after the KPIs produced so far are
+// acknowledged (at-least-once; KPI ids make replays idempotent).
+type Processor struct {
+	cfg      Configuration
+	deps     Dependencies
+	log      *slog.Logger
+	m        *metrics
+	instance string
+
+	mu        sync.Mutex // guards engine, consumed, committed, exported
+	engine    *Engine
+	consumed  map[int32]int64 // next offset after the last record consumed
+	committed map[int32]int64
+	exported  EngineStats
+	kpisOut   uint64
+	commitsN  uint64
+	maxDevice int64
+
+	client     *kgo.Client
+	cancel     context.CancelFunc
+	done       chan struct{}
+	produceBad atomic.Bool
+	deadN      atomic.Uint64
+	decodeN    atomic.Uint64
+	prodErrN   atomic.Uint64
+	closing    bool // under mu: Stop has committed; callbacks do nothing
+	stopOnce   sync.Once
+	stopErr    error
+}
+
+// New builds a processor; it does not connect.
+func New(cfg Configuration, deps Dependencies) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
+	if deps.Kafka == nil {
+		return nil, errors.New("process: no kafka configuration")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	instance := cfg.Instance
+	if instance == "" {
+		h, _ := os.Hostname()
+		instance = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	return &Processor{
+		cfg: cfg, deps: deps, m: m, instance: instance,
+		log:       deps.Logger.With("component", "processor", "instance", instance),
+		engine:    NewEngine(cfg, instance),
+		consumed:  map[int32]int64{},
+		committed: map[int32]int64{},
+	}, nil
+}
+
+// Instance is the name this processor puts in its pipeline KPIs.
+func (p *Processor) Instance() string { return p.instance }
+
+// Start joins the consumer group and processes in the background.
+func (p *Processor) Start(ctx context.Context) error {
+	opts, err := p.deps.Kafka.Opts()
+	if err != nil {
+		return fmt.Errorf("process: kafka: %w", err)
+	}
+	opts = append(opts,
+		kgo.ConsumerGroup(p.cfg.GroupID),
+		kgo.ConsumeTopics(p.deps.Kafka.Topics.Samples),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(p.assigned),
+		kgo.OnPartitionsRevoked(p.revoked),
+		kgo.OnPartitionsLost(p.lost),
+		kgo.ProducerLinger(5*time.Millisecond),
+	)
+	opts = append(opts, p.deps.KafkaOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("process: kafka client: %w", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = p.deps.Kafka.EnsureTopics(tctx, cl)
+	cancel()
+	if err != nil {
+		p.log.Warn("could not ensure topics (continuing)", "err", err)
+	}
+	p.client = cl
+	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.cancel = lcancel
+	p.done = make(chan struct{})
+	go p.run(lctx)
+	p.log.Info("processing", "group", p.cfg.GroupID, "topic", p.deps.Kafka.Topics.Samples, "window", p.cfg.Window)
+	return nil
+}
+
+func (p *Processor) run(ctx context.Context) {
+	defer close(p.done)
+	var (
+		kpis       []*wirepb.KPI
+		sample     wirepb.Sample
+		lastCommit time.Time
+	)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		fetches := p.client.PollRecords(pctx, p.cfg.MaxPollRecords)
+		cancel()
+		if ctx.Err() != nil {
+			p.client.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		p.mu.Lock()
+		now := time.Now()
+		var maxDev int64
+		fetches.EachRecord(func(r *kgo.Record) {
+			p.consumed[r.Partition] = r.Offset + 1
+			if err := wire.DecodeSample(r.Value, &sample); err != nil {
+				p.deadLetter(r, err, now)
+				return
+			}
+			maxDev = max(maxDev, sample.DeviceTimeUnixNano)
+			p.engine.AddFrom(&sample, now, Origin{Partition: r.Partition, Offset: r.Offset})
+		})
+		if maxDev > 0 {
+			p.m.watermarkLag.Set(float64(now.UnixNano()-maxDev) / 1e9)
+		}
+		kpis = p.engine.Collect(now, kpis[:0])
+		p.produce(kpis)
+		clear(kpis)
+		if now.Sub(lastCommit) >= p.cfg.CommitInterval {
+			lastCommit = now
+			p.commitLocked(ctx, nil)
+		}
+		p.exportLocked()
+		p.mu.Unlock()
+		p.client.AllowRebalance()
+	}
+}
+
+func kpiKey(k *wirepb.KPI) []byte {
+	switch b := k.Body.(type) {
+	case *wirepb.KPI_Interface:
+		return []byte(k.Site + "/" + k.Device + "/" + b.Interface.Interface)
+	case *wirepb.KPI_Link:
+		return []byte(k.Site + "/" + k.Device + ">" + b.Link.DstSite + "/" + b.Link.DstDevice)
+	case *wirepb.KPI_Pipeline:
+		return []byte("pipeline/" + b.Pipeline.Instance)
+	}
+	return nil
+}
+
+func (p *Processor) onProduced(r *kgo.Record, err error) {
+	if err != nil {
+		p.produceBad.Store(true)
+		p.prodErrN.Add(1)
+		p.m.produceErrs.Inc()
+		p.log.Error("produce failed: offsets will not be committed past it", "topic", r.Topic, "err", err)
+	}
+}
+
+// produce sends KPIs (asynchronously; commitLocked waits for the acks).
+func (p *Processor) produce(kpis []*wirepb.KPI) {
+	for _, k := range kpis {
+		v, err := wire.Marshal(nil, k)
+		if err != nil {
+			p.log.Error("marshal KPI", "err", err)
+			continue
+		}
+		p.client.Produce(context.Background(), &kgo.Record{
+			Topic:   p.deps.Kafka.Topics.KPIs,
+			Key:     kpiKey(k),
+			Value:   v,
+			Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}},
+		}, p.onProduced)
+		p.kpisOut++
+		switch k.Body.(type) {
+		case *wirepb.KPI_Interface:
+			p.m.kpis.WithLabelValues("interface").Inc()
+		case *wirepb.KPI_Link:
+			p.m.kpis.WithLabelValues("link").Inc()
+		default:
+			p.m.kpis.WithLabelValues("pipeline").Inc()
+		}
+	}
+}
+
+func (p *Processor) deadLetter(r *kgo.Record, cause error, now time.Time) {
+	p.decodeN.Add(1)
+	p.m.drops.WithLabelValues("decode").Inc()
+	v, err := wire.Marshal(nil, &wirepb.DeadLetter{
+		Reason:          cause.Error(),
+		Component:       "processor",
+		SourceTopic:     r.Topic,
+		SourcePartition: r.Partition,
+		SourceOffset:    r.Offset,
+		Key:             r.Key,
+		Payload:         r.Value,
+		TimeUnixNano:    now.UnixNano(),
+	})
+	if err != nil {
+		p.log.Error("marshal dead letter", "err", err)
+		return
+	}
+	p.deadN.Add(1)
+	p.m.deadletters.Inc()
+	p.client.Produce(context.Background(), &kgo.Record{
+		Topic:   p.deps.Kafka.Topics.DeadLetter,
+		Key:     r.Key,
+		Value:   v,
+		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}},
+	}, p.onProduced)
+}
+
+// commitLocked waits until everything produced is acknowledged, then
+// commits, for each partition (only those in only, when not nil), the
+// lowest offset an open window still needs (or everything consumed).
+func (p *Processor) commitLocked(ctx context.Context, only []int32) {
+	if err := p.client.Flush(ctx); err != nil {
+		p.log.Warn("flush before commit", "err", err)
+		return
+	}
+	if p.produceBad.Load() {
+		return
+	}
+	offsets := map[int32]kgo.EpochOffset{}
+	var uncommitted int64
+	needed := p.engine.NeededAll(nil)
+	for part, next := range p.consumed {
+		if only != nil && !contains(only, part) {
+			continue
+		}
+		off := next
+		if n, ok := needed[part]; ok && n < off {
+			off = n
+		}
+		uncommitted += next - off
+		if off > p.committed[part] {
+			offsets[part] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	if only == nil {
+		p.m.uncommitted.Set(float64(uncommitted))
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	var cerr error
+	p.client.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{p.deps.Kafka.Topics.Samples: offsets},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, pt := range t.Partitions {
+					if pt.ErrorCode != 0 && cerr == nil {
+						cerr = fmt.Errorf("partition %d: error code %d", pt.Partition, pt.ErrorCode)
+					}
+				}
+			}
+		})
+	if cerr != nil {
+		p.log.Warn("commit failed", "err", cerr)
+		return
+	}
+	for part, eo := range offsets {
+		p.committed[part] = eo.Offset
+	}
+	p.commitsN++
+	p.m.commits.Inc()
+}
+
+func contains(xs []int32, x int32) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// exportLocked moves engine counters to Prometheus.
+func (p *Processor) exportLocked() {
+	s := p.engine.Stats()
+	old := p.exported
+	p.m.samples.Add(float64(s.SamplesIn - old.SamplesIn))
+	for _, d := range []struct {
+		reason   string
+		now, was uint64
+	}{
+		{"duplicate", s.Duplicate, old.Duplicate},
+		{"out_of_order", s.OutOfOrder, old.OutOfOrder},
+		{"reset", s.Reset, old.Reset},
+		{"gap", s.Gap, old.Gap},
+		{"late", s.Late, old.Late},
+		{"warmup", s.Warmup, old.Warmup},
+		{"ignored", s.Ignored, old.Ignored},
+	} {
+		if d.now > d.was {
+			p.m.drops.WithLabelValues(d.reason).Add(float64(d.now - d.was))
+		}
+	}
+	if s.Wrap32 > old.Wrap32 {
+		p.m.events.WithLabelValues("wrap32").Add(float64(s.Wrap32 - old.Wrap32))
+	}
+	if s.Wrap64 > old.Wrap64 {
+		p.m.events.WithLabelValues("wrap64").Add(float64(s.Wrap64 - old.Wrap64))
+	}
+	p.m.series.Set(float64(p.engine.Series()))
+	p.exported = s
+}
+
+func (p *Processor) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return
+	}
+	for _, parts := range m {
+		for _, part := range parts {
+			p.engine.DropPartition(part)
+			delete(p.consumed, part)
+			delete(p.committed, part)
+		}
+	}
+	p.log.Info("partitions assigned", "partitions", m)
+}
+
+// revoked emits what is closed, waits for acks, commits what the revoked
+// partitions' open windows do not need, and forgets them: the next owner
+// recomputes the open windows from the committed offsets.
+func (p *Processor) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return
+	}
+	parts := m[p.deps.Kafka.Topics.Samples]
+	p.produce(p.engine.Collect(time.Now(), nil))
+	p.commitLocked(ctx, parts)
+	for _, part := range parts {
+		p.engine.DropPartition(part)
+		delete(p.consumed, part)
+		delete(p.committed, part)
+	}
+	p.exportLocked()
+	p.log.Info("partitions revoked", "partitions", m)
+}
+
+func (p *Processor) lost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return
+	}
+	for _, part := range m[p.deps.Kafka.Topics.Samples] {
+		p.engine.DropPartition(part)
+		delete(p.consumed, part)
+		delete(p.committed, part)
+	}
+	p.log.Warn("partitions lost", "partitions", m)
+}
+
+// Stop stops consuming, produces the windows already closed, commits what
+// is acknowledged, leaves the group and closes the client. Open windows are
+// not emitted: their samples stay uncommitted and the next owner computes
+// them.
+func (p *Processor) Stop() error {
+	p.stopOnce.Do(func() {
+		if p.client == nil {
+			return
+		}
+		p.cancel()
+		<-p.done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.mu.Lock()
+		p.produce(p.engine.Collect(time.Now(), nil))
+		p.commitLocked(ctx, nil)
+		p.exportLocked()
+		// Nothing may be committed after this point by the revoke callback
+		// run from Close: the state is what we just committed.
+		p.closing = true
+		p.mu.Unlock()
+		p.client.Close()
+		if p.produceBad.Load() {
+			p.stopErr = errors.New("process: some KPIs were not acknowledged; their samples were not committed")
+		}
+		p.log.Info("stopped")
+	})
+	return p.stopErr
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Processor) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.engine.Stats()
+	return Stats{
+		SamplesIn:     s.SamplesIn,
+		KPIsOut:       p.kpisOut,
+		DeadLetters:   p.deadN.Load(),
+		ProduceErrors: p.prodErrN.Load(),
+		Commits:       p.commitsN,
+		Drops: map[string]uint64{
+			"decode":       p.decodeN.Load(),
+			"duplicate":    s.Duplicate,
+			"out_of_order": s.OutOfOrder,
+			"reset":        s.Reset,
+			"gap":          s.Gap,
+			"late":         s.Late,
+			"warmup":       s.Warmup,
+		},
+	}
+}

@@ -1,0 +1,356 @@
+package kpi
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// fakeKafka starts an in-process broker with the pipeline's topics.
+func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
+	t.Helper()
+	kc := kafka.DefaultConfiguration()
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	kc.Topics = kafka.Topics{Samples: "samples-" + suffix, KPIs: "kpis-" + suffix,
+		Remediations: "rem-" + suffix, DeadLetter: "dl-" + suffix}
+	kc.Partitions = partitions
+	c, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(partitions, kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kc.Brokers = c.ListenAddrs()
+	return &kc
+}
+
+func producer(t testing.TB, kc *kafka.Configuration) *kgo.Client {
+	t.Helper()
+	opts, err := kc.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ProducerLinger(time.Millisecond), kgo.DefaultProduceTopic(kc.Topics.Samples))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func sampleRecord(t testing.TB, s *wirepb.Sample) *kgo.Record {
+	v, err := wire.Marshal(nil, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Key: wire.SampleKey(nil, s), Value: v,
+		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaSample)}}}
+}
+
+// rateOf is the constant in-octet rate (bytes/s) of test interface i.
+func rateOf(i int) uint64 { return uint64(1+i) * 1e6 }
+
+// produceRounds writes rounds [from, to) of one sample per second for n
+// interfaces (device d<i>, interface e1, 1 Gb/s).
+func produceRounds(t testing.TB, cl *kgo.Client, n int, from, to int64) {
+	t.Helper()
+	var recs []*kgo.Record
+	for r := from; r < to; r++ {
+		for i := 0; i < n; i++ {
+			s := ifSample("d"+strconv.Itoa(i), "e1", t0+r*sec, 1e9, cv{
+				wirepb.Counter_IN_OCTETS:       uint64(r) * rateOf(i),
+				wirepb.Counter_IN_UNICAST_PKTS: uint64(r) * 1000,
+				wirepb.Counter_IN_ERRORS:       uint64(r) * 10,
+			})
+			recs = append(recs, sampleRecord(t, s))
+		}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fastGroup() []kgo.Opt {
+	return []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond), kgo.SessionTimeout(6 * time.Second),
+		kgo.RebalanceTimeout(5 * time.Second), kgo.FetchMaxWait(100 * time.Millisecond)}
+}
+
+func newTestProcessor(t testing.TB, kc *kafka.Configuration, instance string) (*Processor, *prometheus.Registry) {
+	t.Helper()
+	cfg := DefaultConfiguration()
+	cfg.Instance = instance
+	cfg.GroupID = "g-" + kc.Topics.Samples
+	cfg.CommitInterval = 100 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	p, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: fastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p, reg
+}
+
+// kpiReader reads the kpis topic from the start, keyed by id.
+type kpiReader struct {
+	cl   *kgo.Client
+	mu   sync.Mutex
+	byID map[string][]*wirepb.KPI
+	keys map[string]string
+}
+
+func newKPIReader(t testing.TB, kc *kafka.Configuration) *kpiReader {
+	opts, _ := kc.Opts()
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.KPIs), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &kpiReader{cl: cl, byID: map[string][]*wirepb.KPI{}, keys: map[string]string{}}
+}
+
+// until polls until cond holds on the interface KPIs read so far.
+func (r *kpiReader) until(t testing.TB, d time.Duration, cond func(map[string][]*wirepb.KPI) bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond(r.byID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout: %d distinct KPIs read", len(r.byID))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := r.cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(rec *kgo.Record) {
+			var k wirepb.KPI
+			if err := wire.DecodeKPI(rec.Value, &k); err != nil {
+				t.Errorf("bad KPI record: %v", err)
+				return
+			}
+			if len(rec.Headers) != 1 || string(rec.Headers[0].Value) != wire.SchemaKPI {
+				t.Errorf("headers %v", rec.Headers)
+			}
+			r.byID[k.Id] = append(r.byID[k.Id], &k)
+			r.keys[k.Id] = string(rec.Key)
+		})
+	}
+}
+
+func interfaceCount(m map[string][]*wirepb.KPI) int {
+	n := 0
+	for _, ks := range m {
+		if ks[0].GetInterface() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// checkInterfaceKPIs asserts every interface window [0, windows) appears,
+// copies of one id are identical, and values are exact.
+func checkInterfaceKPIs(t *testing.T, r *kpiReader, n, windows int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for id, ks := range r.byID {
+		k := ks[0]
+		ik := k.GetInterface()
+		if ik == nil {
+			continue
+		}
+		for _, other := range ks[1:] {
+			if !sameKPI(k, other) {
+				t.Errorf("id %s: two different values %v / %v", id, k, other)
+			}
+		}
+		i, _ := strconv.Atoi(k.Device[1:])
+		w := (k.WindowStartUnixNano - t0) / (10 * sec)
+		near(t, fmt.Sprintf("%s window %d util_in", k.Device, w), ik.UtilIn, float64(rateOf(i))*8/1e9, 1e-9)
+		near(t, "in_errors_ps", ik.InErrorsPs, 10, 1e-9)
+		if want := "s1/" + k.Device + "/e1"; r.keys[id] != want {
+			t.Errorf("key %q, want %q", r.keys[id], want)
+		}
+		seen[k.Device+"/"+strconv.FormatInt(w, 10)] = true
+	}
+	for i := 0; i < n; i++ {
+		for w := 0; w < windows; w++ {
+			if !seen["d"+strconv.Itoa(i)+"/"+strconv.Itoa(w)] {
+				t.Errorf("d%d window %d missing", i, w)
+			}
+		}
+	}
+	if len(seen) != n*windows {
+		t.Errorf("%d distinct interface windows, want %d", len(seen), n*windows)
+	}
+}
+
+func TestProcessorEndToEnd(t *testing.T) {
+	kc := fakeKafka(t, 2)
+	cl := producer(t, kc)
+	produceRounds(t, cl, 3, 0, 45)
+	// an undecodable record and a probe
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte("junk"), Value: []byte{0xff, 0x01}},
+		sampleRecord(t, probe(t0+5*sec, 1000, 10, 0, 0, 0))).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p, reg := newTestProcessor(t, kc, "one")
+	r := newKPIReader(t, kc)
+	r.until(t, 20*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= 3*4 })
+	checkInterfaceKPIs(t, r, 3, 4)
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.SamplesIn != 3*45+1 || st.DeadLetters != 1 || st.Drops["decode"] != 1 || st.KPIsOut < 12 {
+		t.Errorf("stats %+v", st)
+	}
+	if v := metricValue(t, reg, "telemetry_processor_samples_total"); v != 3*45+1 {
+		t.Errorf("telemetry_processor_samples_total = %g", v)
+	}
+	if v := metricValue(t, reg, "telemetry_processor_deadletters_total"); v != 1 {
+		t.Errorf("telemetry_processor_deadletters_total = %g", v)
+	}
+	// the dead letter
+	opts, _ := kc.Opts()
+	dl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.DeadLetter))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fs := dl.PollFetches(ctx)
+	var d wirepb.DeadLetter
+	if fs.NumRecords() != 1 || wire.DecodeDeadLetter(fs.Records()[0].Value, &d) != nil ||
+		d.Component != "processor" || d.Reason == "" || string(d.Key) != "junk" || d.SourceTopic != kc.Topics.Samples {
+		t.Errorf("dead letter: %d records, %v", fs.NumRecords(), &d)
+	}
+	// committed offsets stop at what open windows ([40,50) here) still need
+	adm := kadm.NewClient(dl)
+	offs, err := adm.FetchOffsets(ctx, "g-"+kc.Topics.Samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, kc.Topics.Samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed, end int64
+	offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
+	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
+	if committed <= 0 || committed >= end {
+		t.Errorf("committed %d of %d: want some, but not the open window's samples", committed, end)
+	}
+}
+
+// TestRebalance runs two processors in one group; one joins late, one stops
+// mid-stream. Every window comes out, copies of one id are identical.
+func TestRebalance(t *testing.T) {
+	const n = 16
+	kc := fakeKafka(t, 4)
+	cl := producer(t, kc)
+	a, _ := newTestProcessor(t, kc, "a")
+	produceRounds(t, cl, n, 0, 30)
+	b, _ := newTestProcessor(t, kc, "b")
+	produceRounds(t, cl, n, 30, 60)
+	waitFor(t, func() bool { return a.Stats().SamplesIn+b.Stats().SamplesIn >= n*60 && b.Stats().SamplesIn > 0 })
+	if a.Stats().KPIsOut == 0 {
+		t.Error("a produced nothing before stopping")
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	produceRounds(t, cl, n, 60, 120)
+	r := newKPIReader(t, kc)
+	// windows [0,10) .. [100,110) close by t=112
+	r.until(t, 30*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= n*11 })
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkInterfaceKPIs(t, r, n, 11)
+	if b.Stats().KPIsOut == 0 {
+		t.Error("b produced nothing")
+	}
+	t.Logf("a: %+v", a.Stats())
+	t.Logf("b: %+v", b.Stats())
+}
+
+// metricValue sums a metric family's samples.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timeout")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// BenchmarkProcessor measures end-to-end throughput through an in-process
+// broker: decode, engine, KPI production, commits. ns/op is per sample.
+func BenchmarkProcessor(b *testing.B) {
+	kc := fakeKafka(b, 4)
+	cl := producer(b, kc)
+	const ifaces = 1000
+	rounds := int64(max(b.N/ifaces, 1))
+	b.StopTimer()
+	var recs []*kgo.Record
+	for r := int64(0); r < rounds; r++ {
+		for i := 0; i < ifaces; i++ {
+			counters := cv{}
+			for c := wirepb.Counter_IN_OCTETS; c <= wirepb.Counter_OUT_DISCARDS; c++ {
+				counters[c] = uint64(r) * uint64(1000+i)
+			}
+			recs = append(recs, sampleRecord(b, ifSample("d"+strconv.Itoa(i/48), "e"+strconv.Itoa(i%48), t0+r*sec, 1e9, counters)))
+		}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	total := uint64(len(recs))
+	b.ReportAllocs()
+	b.StartTimer()
+	start := time.Now()
+	p, _ := newTestProcessor(b, kc, "bench")
+	waitFor(b, func() bool { return p.Stats().SamplesIn >= total })
+	el := time.Since(start)
+	b.StopTimer()
+	if err := p.Stop(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(total)/el.Seconds(), "samples/s")
+	if math.IsNaN(el.Seconds()) {
+		b.Fatal("no time")
+	}
+}
