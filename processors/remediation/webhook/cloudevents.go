@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"time"
@@ -95,4 +96,16 @@ func NewCloudEvent(ev *wirepb.RemediationEvent, source string, payload []byte) C
 		}
 	}
 	return ce
+}
+
+// Encode marshals v as JSON without HTML escaping ("a>b" stays readable)
+// and without a trailing newline.
+func Encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -8,6 +8,7 @@ package webhook
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -95,4 +96,12 @@ func Verify(key []byte, h http.Header, body []byte, now time.Time, tolerance tim
 		}
 	}
 	return ErrBadSignature
+}
+
+// GenerateSecret returns a new random secret: "whsec_" + base64 of 32
+// random bytes.
+func GenerateSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }

@@ -1,0 +1,233 @@
+package remediation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// engineLoop consumes KPIs and runs one rules.Engine per assigned
+// partition: an entity's KPIs all land on one partition (key = entity), so
+// its state lives with the partition. When a partition is revoked its
+// engine is dropped (soft state; see docs/remediation.md).
+type engineLoop struct {
+	r  *Remediator
+	cl *kgo.Client
+
+	mu      sync.Mutex
+	engines map[int32]*rules.Engine
+	last    map[int32]rules.Counts
+	newest  int64 // newest window_end seen (KPI time), for state expiry
+}
+
+func newEngineLoop(r *Remediator, opts []kgo.Opt) (*engineLoop, error) {
+	e := &engineLoop{r: r, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumerGroup(r.cfg.GroupID),
+		kgo.ConsumeTopics(r.deps.Kafka.Topics.KPIs),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ProducerLinger(0),
+		kgo.OnPartitionsRevoked(e.revoked),
+		kgo.OnPartitionsLost(e.lost),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("remediation engine kafka: %w", err)
+	}
+	e.cl = cl
+	return e, nil
+}
+
+func (e *engineLoop) setRules(rs []rules.Rule) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.engines {
+		if err := en.SetRules(rs); err != nil {
+			return err
+		}
+	}
+	e.syncActive()
+	return nil
+}
+
+func (e *engineLoop) drop(assigned map[string][]int32) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ps := range assigned {
+		for _, p := range ps {
+			if en := e.engines[p]; en != nil && en.Active() > 0 {
+				e.r.log.Info("partition revoked: forgetting its rule state", "partition", p, "active_events", en.Active())
+			}
+			delete(e.engines, p)
+			delete(e.last, p)
+		}
+	}
+	e.syncActive()
+}
+
+func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	// Rebalances happen between polls (BlockRebalanceOnPoll): every record
+	// handled so far is marked, so commit them before letting go.
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		e.r.log.Warn("commit on revoke failed", "err", err)
+	}
+	e.drop(assigned)
+}
+
+func (e *engineLoop) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.drop(assigned)
+}
+
+// syncActive updates the active-event gauge (e.mu held).
+func (e *engineLoop) syncActive() {
+	n := 0
+	for _, en := range e.engines {
+		n += en.Active()
+	}
+	e.r.c.active.Store(int64(n))
+}
+
+func (e *engineLoop) run(ctx context.Context) {
+	r := e.r
+	var out []*wirepb.RemediationEvent
+	var recs []*kgo.Record
+	var k wirepb.KPI
+	lastExpire := time.Now()
+	for {
+		fetches := e.cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			e.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.log.Warn("kpi fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		recs = recs[:0]
+		e.mu.Lock()
+		rs := r.rules.Load().rules
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if s := schemaOf(rec); s != "" && s != wire.SchemaKPI {
+				r.m.dropped.WithLabelValues("unexpected_schema").Inc()
+				r.m.deadLetters.WithLabelValues("remediate", "unexpected_schema").Inc()
+				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+s, rec))
+				return
+			}
+			if err := wire.DecodeKPI(rec.Value, &k); err != nil {
+				reason := "decode"
+				if errors.Is(err, wire.ErrUnknownVersion) {
+					reason = "unknown_version"
+				}
+				r.m.dropped.WithLabelValues(reason).Inc()
+				r.m.deadLetters.WithLabelValues("remediate", reason).Inc()
+				recs = append(recs, r.deadLetterRecord("remediate", err.Error(), rec))
+				return
+			}
+			en := e.engines[rec.Partition]
+			if en == nil {
+				en, _ = rules.NewEngine(rs) // rules were checked at load
+				e.engines[rec.Partition] = en
+			}
+			out = en.Observe(&k, out[:0])
+			r.c.kpis.Add(1)
+			r.m.kpis.Inc()
+			e.newest = max(e.newest, k.GetWindowEndUnixNano())
+			for _, ev := range out {
+				state := rules.StateName(ev.State)
+				switch ev.State {
+				case wirepb.EventState_FIRING:
+					r.c.firing.Add(1)
+				case wirepb.EventState_RESOLVED:
+					r.c.resolved.Add(1)
+				case wirepb.EventState_ESCALATED:
+					r.c.escalated.Add(1)
+				}
+				r.c.transitions.Add(1)
+				r.m.transitions.WithLabelValues(state).Inc()
+				rr, err := r.remediationRecord(ev)
+				if err != nil {
+					r.log.Error("encode transition", "err", err)
+					continue
+				}
+				recs = append(recs, rr)
+				r.log.Info("remediation event", "event_id", ev.EventId, "state", state, "rule", ev.Rule,
+					"message", ev.Message)
+			}
+		})
+		for p, en := range e.engines {
+			c, prev := en.Counts(), e.last[p]
+			if d := c.SuppressedCooldown - prev.SuppressedCooldown; d > 0 {
+				r.m.suppressed.WithLabelValues("cooldown").Add(float64(d))
+				r.c.suppressed.Add(d)
+			}
+			if d := c.SuppressedFlap - prev.SuppressedFlap; d > 0 {
+				r.m.suppressed.WithLabelValues("flap").Add(float64(d))
+				r.c.suppressed.Add(d)
+			}
+			if d := c.Stale - prev.Stale; d > 0 {
+				r.m.dropped.WithLabelValues("stale_window").Add(float64(d))
+			}
+			e.last[p] = c
+		}
+		if time.Since(lastExpire) > time.Minute && e.newest > 0 {
+			for _, en := range e.engines {
+				en.Expire(e.newest - int64(r.cfg.StateTTL))
+			}
+			lastExpire = time.Now()
+		}
+		e.syncActive()
+		e.mu.Unlock()
+		if len(recs) > 0 {
+			// Transitions are on Kafka before the KPIs behind them are
+			// marked: nothing is lost on a crash (a replay re-derives the
+			// same event ids).
+			if err := e.produce(ctx, recs); err != nil {
+				e.cl.AllowRebalance()
+				return
+			}
+		}
+		fetches.EachRecord(func(rec *kgo.Record) { e.cl.MarkCommitRecords(rec) })
+		e.cl.AllowRebalance()
+	}
+}
+
+// produce writes recs, retrying until it succeeds or ctx ends.
+func (e *engineLoop) produce(ctx context.Context, recs []*kgo.Record) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := e.r.producer.ProduceSync(ctx, recs...).FirstErr()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		e.r.log.Error("produce transitions failed; retrying (KPIs not committed)", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (e *engineLoop) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := e.cl.CommitMarkedOffsets(ctx)
+	e.cl.Close()
+	if err != nil {
+		return fmt.Errorf("remediation engine: commit: %w", err)
+	}
+	return nil
+}
