@@ -607,7 +607,11 @@ func chartXML(c *deck.Chart) []byte {
 		every = 1
 	}
 	b.WriteString(`<c:catAx><c:axId val="50010001"/><c:scaling><c:orientation val="minMax"/></c:scaling><c:delete val="0"/><c:axPos val="b"/>`)
-	b.WriteString(`<c:numFmt formatCode="General" sourceLinked="0"/><c:majorTickMark val="out"/><c:minorTickMark val="none"/><c:tickLblPos val="low"/>`)
+	tick := "out"
+	if n > 31 {
+		tick = "none" // dense categories (hourly series): ticks would be a smear
+	}
+	b.WriteString(`<c:numFmt formatCode="General" sourceLinked="0"/><c:majorTickMark val="` + tick + `"/><c:minorTickMark val="none"/><c:tickLblPos val="low"/>`)
 	b.WriteString(`<c:spPr><a:ln w="9525">` + solid("BFBFBF") + `</a:ln></c:spPr>` + txPr(1000, deck.ColorGrey))
 	fmt.Fprintf(&b, `<c:crossAx val="50010002"/><c:crosses val="autoZero"/><c:auto val="1"/><c:lblAlgn val="ctr"/><c:lblOffset val="100"/><c:tickLblSkip val="%d"/><c:tickMarkSkip val="%d"/><c:noMultiLvlLbl val="0"/></c:catAx>`, every, every)
 	vf := c.ValueFormat

@@ -1,0 +1,208 @@
+package reports
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
+)
+
+// schema is the part of the ClickHouse contract (docs/architecture.md) the
+// report reads, in the old-server flavour (DateTime, String) that also
+// works on the live 18.16 server.
+var schema = []string{
+	`CREATE TABLE %s.interface_kpis (ts DateTime, site String, device String, interface String,
+		util_in Float64, util_out Float64, loss_ratio Float64, in_errors_ps Float64, in_discards_ps Float64,
+		out_discards_ps Float64, out_errors_ps Float64, speed_bps UInt64, in_bps Float64, out_bps Float64,
+		in_pps Float64, out_pps Float64, oper_status String, window_s UInt32, samples UInt32, kpi_id String)
+		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (site, device, interface, ts)`,
+	`CREATE TABLE %s.link_kpis (ts DateTime, src_site String, src_device String, dst_site String, dst_device String,
+		rtt_ms Float64, rtt_p50_ms Float64, rtt_p95_ms Float64, rtt_p99_ms Float64, jitter_ms Float64, loss_ratio Float64,
+		probes_sent UInt64, probes_received UInt64, window_s UInt32, kpi_id String)
+		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (src_site, src_device, dst_site, dst_device, ts)`,
+	`CREATE TABLE %s.remediation_events (ts DateTime, event_id String, rule String, state String, severity String,
+		site String, device String, interface String, dst_site String, dst_device String, kpi String,
+		value Float64, threshold Float64, fired_at DateTime, action String, message String)
+		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (event_id, state)`,
+	`CREATE TABLE %s.devices (site String, device String, address String, first_seen DateTime, last_seen DateTime, state String)
+		ENGINE = ReplacingMergeTree(last_seen) ORDER BY (site, device)`,
+}
+
+// testDB creates a throw-away database with the report's tables, dropped on cleanup.
+func testDB(t testing.TB) (driver.Conn, string) {
+	t.Helper()
+	addr := testenv.ClickHouse(t)
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: "default", Username: "default"},
+		MaxOpenConns: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	db := fmt.Sprintf("telemetry_test_%x", b)
+	if err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
+	for _, s := range schema {
+		if err := conn.Exec(ctx, fmt.Sprintf(s, db)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn, db
+}
+
+// sampleWeek is the reference week of the tests and of docs/report.
+var sampleWeek = Week{2026, 47}
+
+var sampleSites = []string{"ams", "fra", "lon", "par"}
+
+// fillSample writes two weeks (sampleWeek and the week before) of
+// deterministic data: 4 sites × 2 devices × 3 interfaces, 5-minute windows,
+// a congested uplink in fra, a lossy fra→lon path, lon only from Wednesday
+// of sampleWeek (partial), osl in the inventory without data (missing),
+// and remediation events.
+func fillSample(t testing.TB, conn driver.Conn, db string) {
+	t.Helper()
+	ctx := context.Background()
+	start := sampleWeek.Prev().Start(time.UTC)
+	end := sampleWeek.End(time.UTC)
+	lonFrom := sampleWeek.Start(time.UTC).AddDate(0, 0, 2)
+	const win = 300
+
+	ib, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".interface_kpis (ts, site, device, interface, util_in, util_out, loss_ratio, speed_bps, oper_status, window_s, samples, kpi_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".link_kpis (ts, src_site, src_device, dst_site, dst_device, rtt_ms, rtt_p95_ms, jitter_ms, loss_ratio, probes_sent, probes_received, window_s, kpi_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ts := start; ts.Before(end); ts = ts.Add(win * time.Second) {
+		thisWeek := !ts.Before(sampleWeek.Start(time.UTC))
+		hour := float64(ts.Hour()) + float64(ts.Minute())/60
+		diurnal := 0.5 + 0.5*math.Sin((hour-9)/24*2*math.Pi) // peak mid-afternoon
+		weekday := ts.Weekday() != time.Saturday && ts.Weekday() != time.Sunday
+		if !weekday {
+			diurnal *= 0.5
+		}
+		growth := 1.0
+		if thisWeek {
+			growth = 1.08
+		}
+		for si, site := range sampleSites {
+			if site == "lon" && thisWeek && ts.Before(lonFrom) {
+				continue
+			}
+			for d := 1; d <= 2; d++ {
+				dev := fmt.Sprintf("%s-leaf%d", site, d)
+				for i := 1; i <= 3; i++ {
+					ifc := fmt.Sprintf("Ethernet%d", i)
+					base := 0.08 + 0.04*float64(si) + 0.03*float64(i)
+					if site == "fra" && d == 1 && i == 1 {
+						base = 0.55 // the hot uplink
+					}
+					u := math.Min(1, base+0.35*diurnal*growth*(0.6+0.2*float64(i)))
+					status := "UP"
+					if site == "par" && d == 2 && i == 3 && ts.Day()%7 == 3 && ts.Hour() == 4 {
+						status = "DOWN" // a nightly maintenance hour
+						u = 0
+					}
+					loss := 0.0
+					if u > 0.9 {
+						loss = (u - 0.9) / 50
+					}
+					if err := ib.Append(ts, site, dev, ifc, u*0.9, u, loss, uint64(10e9*float64(i%2+1)), status, uint32(win), uint32(30), fmt.Sprintf("%s/%s/%s@%d", site, dev, ifc, ts.Unix())); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for di, dst := range sampleSites {
+				if dst == site || (dst == "lon" || site == "lon") && thisWeek && ts.Before(lonFrom) {
+					continue
+				}
+				rtt := 4 + 3*math.Abs(float64(si-di)) + 2*diurnal
+				loss := 0.0
+				if site == "fra" && dst == "lon" {
+					rtt += 6
+					if thisWeek && weekday && ts.Hour() >= 14 && ts.Hour() < 17 {
+						loss = 0.02
+						rtt += 15
+					}
+				}
+				sent := uint64(300)
+				recv := sent - uint64(math.Round(loss*float64(sent)))
+				if err := lb.Append(ts, site, site+"-leaf1", dst, dst+"-leaf1", rtt, rtt*1.3, 0.3+0.1*float64(di), loss, sent, recv, uint32(win), fmt.Sprintf("%s>%s@%d", site, dst, ts.Unix())); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := ib.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Send(); err != nil {
+		t.Fatal(err)
+	}
+
+	eb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".remediation_events (ts, event_id, rule, state, severity, site, device, interface, kpi, value, threshold, fired_at, action, message)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := []string{"interface-congestion", "link-loss", "link-latency", "interface-errors"}
+	for w, week := range []Week{sampleWeek.Prev(), sampleWeek} {
+		n := 9 + 6*w
+		for i := 0; i < n; i++ {
+			fired := week.Start(time.UTC).Add(time.Duration(i*(7*24)/n)*time.Hour + 2*time.Hour + time.Duration(i*7)*time.Minute)
+			id := fmt.Sprintf("ev-%s-%02d", week, i)
+			rule := rules[i%len(rules)]
+			site := sampleSites[i%len(sampleSites)]
+			states := []string{"firing", "dispatched", "resolved"}
+			ttr := time.Duration(4+3*(i%5)) * time.Minute
+			switch {
+			case i%6 == 5:
+				states = []string{"firing", "dispatched", "acknowledged", "escalated", "resolved"}
+				ttr = 95 * time.Minute
+			case i%7 == 6:
+				states = []string{"firing", "dispatched", "failed"}
+			}
+			for k, st := range states {
+				ts := fired.Add(time.Duration(k) * time.Minute)
+				if st == "resolved" {
+					ts = fired.Add(ttr)
+				}
+				if err := eb.Append(ts, id, rule, st, "warning", site, site+"-leaf1", "Ethernet1", "util", 0.93, 0.8, fired, "rollout", "test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := eb.Send(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".devices (site, device, address, first_seen, last_seen, state)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, site := range append([]string{"osl"}, sampleSites...) {
+		for d := 1; d <= 2; d++ {
+			if err := db2.Append(site, fmt.Sprintf("%s-leaf%d", site, d), "192.0.2.1:57400", start, end, "up"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db2.Send(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,598 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Summary is the week's headline numbers. Ratios are 0..1; NaN means no data.
+type Summary struct {
+	// Interface KPIs (interface_kpis).
+	Interfaces   uint64  // distinct (site, device, interface)
+	Windows      uint64  // KPI rows
+	Availability float64 // share of window time with oper_status UP
+	UtilAvg      float64 // mean of max(util_in, util_out) over windows
+	UtilP95      float64 // 95th percentile of the same
+	// Site-to-site links (link_kpis).
+	Links      uint64  // distinct (src_site, dst_site)
+	LinkWins   uint64  // KPI rows
+	Loss       float64 // mean loss_ratio
+	LatencyAvg float64 // mean rtt_ms
+	LatencyP95 float64 // 95th percentile of rtt_ms
+}
+
+// InterfaceRow is one line of the congested-interfaces table.
+type InterfaceRow struct {
+	Site, Device, Interface   string
+	SpeedBps                  uint64
+	UtilAvg, UtilP95, UtilMax float64
+	CongestedHours            float64 // window time above the congestion threshold
+	Loss                      float64
+}
+
+// LinkRow is one site-to-site pair.
+type LinkRow struct {
+	SrcSite, DstSite string
+	RTTAvg, RTTP95   float64
+	Jitter, Loss     float64
+	LastRTTAvg       float64 // NaN when the pair had no data last week
+	Windows          uint64
+}
+
+// SiteRow is one site of the per-site table.
+type SiteRow struct {
+	Site         string
+	Interfaces   uint64
+	Availability float64
+	UtilAvg      float64
+	UtilP95      float64
+	Loss         float64 // interface loss ratio
+	RTTAvg       float64 // mean RTT of links from this site; NaN if none
+	Events       int
+	Coverage     float64 // share of the week's hours with interface data
+	Missing      bool    // expected but no data at all
+}
+
+// Event is one remediation event that fired during the week.
+type Event struct {
+	ID, Rule, Severity, Site string
+	FiredAt                  time.Time
+	ResolvedAt               time.Time // zero when not resolved
+	Human                    bool      // acknowledged or escalated
+	Escalated, Failed        bool
+}
+
+// RuleRow summarises the events of one rule.
+type RuleRow struct {
+	Rule                            string
+	Events, AutoResolved, Escalated int
+	Failed, Open                    int
+	MTTR                            time.Duration // mean time to resolve; 0 without resolved events
+}
+
+// Remediation summarises the week's remediation events.
+type Remediation struct {
+	Events, Resolved, AutoResolved, Escalated, Failed, Open int
+	MTTR                                                    time.Duration
+	Rules                                                   []RuleRow
+	PerDay                                                  [7]int
+}
+
+// AutoShare is the share of events resolved without a human; NaN without events.
+func (r Remediation) AutoShare() float64 {
+	if r.Events == 0 {
+		return math.NaN()
+	}
+	return float64(r.AutoResolved) / float64(r.Events)
+}
+
+// Trend is an hourly series over the week (index = hour since the start).
+type Trend struct {
+	UtilAvg, UtilP95, LastUtilAvg []float64
+	RTTAvg, LastRTTAvg            []float64
+}
+
+// Data is everything one deck shows.
+type Data struct {
+	Week        Week
+	Location    *time.Location
+	Start, End  time.Time
+	Generated   time.Time
+	Scope       string
+	Threshold   float64
+	This, Last  Summary
+	Congested   []InterfaceRow
+	Links       []LinkRow
+	Sites       []SiteRow
+	Remediation Remediation
+	LastRemed   Remediation
+	Trend       Trend
+	// Notes are honest remarks about the data (empty week, missing sites,
+	// partial coverage), shown on the title and summary slides.
+	Notes []string
+}
+
+// Hours is the number of hours in the week (167 or 169 across DST changes).
+func (d *Data) Hours() int { return int(d.End.Sub(d.Start) / time.Hour) }
+
+// Query runs the report's queries for one week (and the week before).
+type Query struct {
+	Conn      driver.Conn
+	Database  string
+	Location  *time.Location
+	TopN      int
+	Threshold float64
+	Expected  []string
+}
+
+// bounds returns [start, end) of w as Unix seconds.
+func (q *Query) bounds(w Week) (uint32, uint32) {
+	return uint32(w.Start(q.Location).Unix()), uint32(w.End(q.Location).Unix())
+}
+
+func (q *Query) table(name string) string {
+	return "`" + strings.ReplaceAll(q.Database, "`", "") + "`." + name
+}
+
+// Both old (DateTime) and new (DateTime64) servers accept these.
+const (
+	tsIn   = "ts >= toDateTime(?) AND ts < toDateTime(?)"
+	utilEx = "greatest(util_in, util_out)"
+)
+
+// summaryInterfaces is the interface part of Summary.
+func (q *Query) summaryInterfaces(ctx context.Context, w Week, s *Summary) error {
+	from, to := q.bounds(w)
+	sql := `SELECT uniqExact(site, device, interface), count(),
+		sumIf(window_s, oper_status = 'UP') / sum(window_s),
+		avg(` + utilEx + `), quantileExact(0.95)(` + utilEx + `)
+		FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn
+	var avail, avg, p95 float64
+	if err := q.Conn.QueryRow(ctx, sql, from, to).Scan(&s.Interfaces, &s.Windows, &avail, &avg, &p95); err != nil {
+		return fmt.Errorf("interface summary: %w", err)
+	}
+	s.Availability, s.UtilAvg, s.UtilP95 = nanIf(s.Windows == 0, avail), nanIf(s.Windows == 0, avg), nanIf(s.Windows == 0, p95)
+	return nil
+}
+
+func (q *Query) summaryLinks(ctx context.Context, w Week, s *Summary) error {
+	from, to := q.bounds(w)
+	sql := `SELECT uniqExact(src_site, dst_site), count(), avg(loss_ratio), avg(rtt_ms), quantileExact(0.95)(rtt_ms)
+		FROM ` + q.table("link_kpis") + ` FINAL WHERE ` + tsIn
+	var loss, avg, p95 float64
+	if err := q.Conn.QueryRow(ctx, sql, from, to).Scan(&s.Links, &s.LinkWins, &loss, &avg, &p95); err != nil {
+		return fmt.Errorf("link summary: %w", err)
+	}
+	s.Loss, s.LatencyAvg, s.LatencyP95 = nanIf(s.LinkWins == 0, loss), nanIf(s.LinkWins == 0, avg), nanIf(s.LinkWins == 0, p95)
+	return nil
+}
+
+func nanIf(cond bool, v float64) float64 {
+	if cond || math.IsInf(v, 0) {
+		return math.NaN()
+	}
+	return v
+}
+
+func (q *Query) congested(ctx context.Context, w Week) ([]InterfaceRow, error) {
+	from, to := q.bounds(w)
+	sql := `SELECT site, device, interface, max(speed_bps), avg(u), quantileExact(0.95)(u), max(u),
+		sumIf(window_s, u >= ?) / 3600, avg(loss_ratio)
+		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u
+		      FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn + `)
+		GROUP BY site, device, interface
+		ORDER BY quantileExact(0.95)(u) DESC, avg(u) DESC, site, device, interface
+		LIMIT ?`
+	rows, err := q.Conn.Query(ctx, sql, q.Threshold, from, to, q.TopN)
+	if err != nil {
+		return nil, fmt.Errorf("congested interfaces: %w", err)
+	}
+	defer rows.Close()
+	var out []InterfaceRow
+	for rows.Next() {
+		var r InterfaceRow
+		if err := rows.Scan(&r.Site, &r.Device, &r.Interface, &r.SpeedBps, &r.UtilAvg, &r.UtilP95, &r.UtilMax, &r.CongestedHours, &r.Loss); err != nil {
+			return nil, fmt.Errorf("congested interfaces: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (q *Query) links(ctx context.Context, w Week) ([]LinkRow, error) {
+	from, to := q.bounds(w)
+	pfrom, _ := q.bounds(w.Prev())
+	sql := `SELECT src_site, dst_site,
+		avgIf(rtt_ms, ts >= toDateTime(?)), quantileExactIf(0.95)(rtt_ms, ts >= toDateTime(?)),
+		avgIf(jitter_ms, ts >= toDateTime(?)), avgIf(loss_ratio, ts >= toDateTime(?)),
+		avgIf(rtt_ms, ts < toDateTime(?)), countIf(ts >= toDateTime(?)), countIf(ts < toDateTime(?))
+		FROM ` + q.table("link_kpis") + ` FINAL WHERE ts >= toDateTime(?) AND ts < toDateTime(?)
+		GROUP BY src_site, dst_site`
+	rows, err := q.Conn.Query(ctx, sql, from, from, from, from, from, from, from, pfrom, to)
+	if err != nil {
+		return nil, fmt.Errorf("links: %w", err)
+	}
+	defer rows.Close()
+	var out []LinkRow
+	for rows.Next() {
+		var r LinkRow
+		var lastN uint64
+		if err := rows.Scan(&r.SrcSite, &r.DstSite, &r.RTTAvg, &r.RTTP95, &r.Jitter, &r.Loss, &r.LastRTTAvg, &r.Windows, &lastN); err != nil {
+			return nil, fmt.Errorf("links: %w", err)
+		}
+		if r.Windows == 0 {
+			continue
+		}
+		r.LastRTTAvg = nanIf(lastN == 0, r.LastRTTAvg)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("links: %w", err)
+	}
+	// Worst first: loss, then tail latency.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Loss != out[j].Loss {
+			return out[i].Loss > out[j].Loss
+		}
+		if out[i].RTTP95 != out[j].RTTP95 {
+			return out[i].RTTP95 > out[j].RTTP95
+		}
+		return out[i].SrcSite+out[i].DstSite < out[j].SrcSite+out[j].DstSite
+	})
+	return out, nil
+}
+
+func (q *Query) sites(ctx context.Context, w Week, hours int) ([]SiteRow, error) {
+	from, to := q.bounds(w)
+	sql := `SELECT site, uniqExact(device, interface), sumIf(window_s, oper_status = 'UP') / sum(window_s),
+		avg(` + utilEx + `), quantileExact(0.95)(` + utilEx + `), avg(loss_ratio),
+		uniqExact(intDiv(toUInt32(toDateTime(ts)) - ?, 3600))
+		FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn + ` GROUP BY site ORDER BY site`
+	rows, err := q.Conn.Query(ctx, sql, from, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
+	}
+	defer rows.Close()
+	var out []SiteRow
+	for rows.Next() {
+		var r SiteRow
+		var h uint64
+		if err := rows.Scan(&r.Site, &r.Interfaces, &r.Availability, &r.UtilAvg, &r.UtilP95, &r.Loss, &h); err != nil {
+			return nil, fmt.Errorf("sites: %w", err)
+		}
+		r.Coverage = float64(h) / float64(hours)
+		r.RTTAvg = math.NaN()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
+	}
+	// Link latency by source site.
+	rtt := map[string]float64{}
+	lrows, err := q.Conn.Query(ctx, `SELECT src_site, avg(rtt_ms) FROM `+q.table("link_kpis")+` FINAL WHERE `+tsIn+` GROUP BY src_site`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("site latency: %w", err)
+	}
+	defer lrows.Close()
+	for lrows.Next() {
+		var s string
+		var v float64
+		if err := lrows.Scan(&s, &v); err != nil {
+			return nil, fmt.Errorf("site latency: %w", err)
+		}
+		rtt[s] = v
+	}
+	if err := lrows.Err(); err != nil {
+		return nil, fmt.Errorf("site latency: %w", err)
+	}
+	seen := map[string]bool{}
+	for i := range out {
+		seen[out[i].Site] = true
+		if v, ok := rtt[out[i].Site]; ok {
+			out[i].RTTAvg = v
+		}
+	}
+	// Sites with links but no interface data, and expected sites.
+	expected, err := q.inventorySites(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	expected = append(expected, q.Expected...)
+	for s := range rtt {
+		expected = append(expected, s)
+	}
+	for _, s := range expected {
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		r := SiteRow{Site: s, Availability: math.NaN(), UtilAvg: math.NaN(), UtilP95: math.NaN(), Loss: math.NaN(), RTTAvg: math.NaN(), Missing: true}
+		if v, ok := rtt[s]; ok {
+			r.RTTAvg, r.Missing = v, false
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Site < out[j].Site })
+	return out, nil
+}
+
+// inventorySites lists the sites of the devices inventory known before end.
+func (q *Query) inventorySites(ctx context.Context, end uint32) ([]string, error) {
+	rows, err := q.Conn.Query(ctx, `SELECT DISTINCT site FROM `+q.table("devices")+` FINAL WHERE first_seen < toDateTime(?) ORDER BY site`, end)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
+	from, to := q.bounds(w)
+	sql := `SELECT event_id, any(rule), any(severity), any(site), min(fired_at),
+		maxIf(ts, state = 'resolved'), countIf(state = 'resolved') > 0,
+		countIf(state IN ('acknowledged', 'escalated')) > 0, countIf(state = 'escalated') > 0, countIf(state = 'failed') > 0
+		FROM ` + q.table("remediation_events") + ` FINAL
+		WHERE fired_at >= toDateTime(?) AND fired_at < toDateTime(?)
+		GROUP BY event_id ORDER BY event_id`
+	rows, err := q.Conn.Query(ctx, sql, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("remediation events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var resolvedAt time.Time
+		var resolved, human, esc, failed uint8
+		if err := rows.Scan(&e.ID, &e.Rule, &e.Severity, &e.Site, &e.FiredAt, &resolvedAt, &resolved, &human, &esc, &failed); err != nil {
+			return nil, fmt.Errorf("remediation events: %w", err)
+		}
+		if resolved != 0 {
+			e.ResolvedAt = resolvedAt
+		}
+		e.Human, e.Escalated, e.Failed = human != 0, esc != 0, failed != 0
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// summarize folds events into the remediation summary.
+func summarize(events []Event, start time.Time, loc *time.Location) Remediation {
+	var r Remediation
+	rules := map[string]*RuleRow{}
+	ruleTTR := map[string]time.Duration{}
+	ruleRes := map[string]int{}
+	var ttr time.Duration
+	for _, e := range events {
+		rr := rules[e.Rule]
+		if rr == nil {
+			rr = &RuleRow{Rule: e.Rule}
+			rules[e.Rule] = rr
+		}
+		r.Events++
+		rr.Events++
+		day := int(e.FiredAt.In(loc).Sub(start) / (24 * time.Hour))
+		if day >= 0 && day < 7 {
+			r.PerDay[day]++
+		}
+		switch {
+		case !e.ResolvedAt.IsZero():
+			r.Resolved++
+			d := e.ResolvedAt.Sub(e.FiredAt)
+			ttr += d
+			ruleTTR[e.Rule] += d
+			ruleRes[e.Rule]++
+			if !e.Human {
+				r.AutoResolved++
+				rr.AutoResolved++
+			}
+		case e.Failed:
+			r.Failed++
+			rr.Failed++
+		default:
+			r.Open++
+			rr.Open++
+		}
+		if e.Escalated {
+			r.Escalated++
+			rr.Escalated++
+		}
+	}
+	if r.Resolved > 0 {
+		r.MTTR = ttr / time.Duration(r.Resolved)
+	}
+	for name, rr := range rules {
+		if n := ruleRes[name]; n > 0 {
+			rr.MTTR = ruleTTR[name] / time.Duration(n)
+		}
+		r.Rules = append(r.Rules, *rr)
+	}
+	sort.Slice(r.Rules, func(i, j int) bool {
+		if r.Rules[i].Events != r.Rules[j].Events {
+			return r.Rules[i].Events > r.Rules[j].Events
+		}
+		return r.Rules[i].Rule < r.Rules[j].Rule
+	})
+	return r
+}
+
+// hourly fills per-hour series (NaN where there is no data).
+func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt []float64, err error) {
+	from, to := q.bounds(w)
+	util, p95, rtt = nans(hours), nans(hours), nans(hours)
+	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(`+utilEx+`), quantileExact(0.95)(`+utilEx+`)
+		FROM `+q.table("interface_kpis")+` FINAL WHERE `+tsIn+` GROUP BY h`, from, from, to)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h int64
+		var a, p float64
+		if err := rows.Scan(&h, &a, &p); err != nil {
+			return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
+		}
+		if h >= 0 && h < int64(hours) {
+			util[h], p95[h] = a, p
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
+	}
+	lrows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(rtt_ms)
+		FROM `+q.table("link_kpis")+` FINAL WHERE `+tsIn+` GROUP BY h`, from, from, to)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("hourly latency: %w", err)
+	}
+	defer lrows.Close()
+	for lrows.Next() {
+		var h int64
+		var a float64
+		if err := lrows.Scan(&h, &a); err != nil {
+			return nil, nil, nil, fmt.Errorf("hourly latency: %w", err)
+		}
+		if h >= 0 && h < int64(hours) {
+			rtt[h] = a
+		}
+	}
+	return util, p95, rtt, lrows.Err()
+}
+
+func nans(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = math.NaN()
+	}
+	return s
+}
+
+// Collect runs every query of the deck for week w, concurrently.
+func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
+	d := &Data{
+		Week: w, Location: q.Location, Threshold: q.Threshold,
+		Start: w.Start(q.Location), End: w.End(q.Location),
+	}
+	hours := d.Hours()
+	prev := w.Prev()
+	prevHours := int(prev.End(q.Location).Sub(prev.Start(q.Location)) / time.Hour)
+	var thisEvents, lastEvents []Event
+	var lastUtil, lastRTT []float64
+	g := newGroup(ctx)
+	gctx := g.ctx
+	g.Go(func() error { return q.summaryInterfaces(gctx, w, &d.This) })
+	g.Go(func() error { return q.summaryInterfaces(gctx, prev, &d.Last) })
+	g.Go(func() error { return q.summaryLinks(gctx, w, &d.This) })
+	g.Go(func() error { return q.summaryLinks(gctx, prev, &d.Last) })
+	g.Go(func() (err error) { d.Congested, err = q.congested(gctx, w); return })
+	g.Go(func() (err error) { d.Links, err = q.links(gctx, w); return })
+	g.Go(func() (err error) { d.Sites, err = q.sites(gctx, w, hours); return })
+	g.Go(func() (err error) { thisEvents, err = q.events(gctx, w); return })
+	g.Go(func() (err error) { lastEvents, err = q.events(gctx, prev); return })
+	g.Go(func() (err error) {
+		d.Trend.UtilAvg, d.Trend.UtilP95, d.Trend.RTTAvg, err = q.hourly(gctx, w, hours)
+		return
+	})
+	g.Go(func() (err error) { lastUtil, _, lastRTT, err = q.hourly(gctx, prev, prevHours); return })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	d.Trend.LastUtilAvg, d.Trend.LastRTTAvg = fit(lastUtil, hours), fit(lastRTT, hours)
+	d.Remediation = summarize(thisEvents, d.Start, q.Location)
+	d.LastRemed = summarize(lastEvents, prev.Start(q.Location), q.Location)
+	for _, e := range thisEvents {
+		for i := range d.Sites {
+			if d.Sites[i].Site == e.Site {
+				d.Sites[i].Events++
+			}
+		}
+	}
+	d.Notes = notes(d)
+	return d, nil
+}
+
+// fit resizes an hourly series to n hours (weeks across DST differ by one).
+func fit(s []float64, n int) []float64 {
+	out := nans(n)
+	copy(out, s)
+	return out
+}
+
+// notes are the honest remarks about the data.
+func notes(d *Data) []string {
+	var out []string
+	if d.This.Windows == 0 && d.This.LinkWins == 0 {
+		out = append(out, "No KPI data was recorded for this week: every figure below is empty.")
+	} else {
+		if d.This.Windows == 0 {
+			out = append(out, "No interface KPIs were recorded this week.")
+		}
+		if d.This.LinkWins == 0 {
+			out = append(out, "No site-to-site link KPIs were recorded this week.")
+		}
+	}
+	if d.Last.Windows == 0 && d.Last.LinkWins == 0 {
+		out = append(out, "No data for the previous week: week-over-week changes are not available.")
+	}
+	var missing, partial []string
+	for _, s := range d.Sites {
+		switch {
+		case s.Missing:
+			missing = append(missing, s.Site)
+		case s.Interfaces > 0 && s.Coverage < 0.95:
+			partial = append(partial, fmt.Sprintf("%s (%.0f%% of hours)", s.Site, s.Coverage*100))
+		}
+	}
+	if len(missing) > 0 {
+		out = append(out, "Sites without any data this week: "+strings.Join(missing, ", ")+".")
+	}
+	if len(partial) > 0 {
+		out = append(out, "Partial data: "+strings.Join(partial, ", ")+".")
+	}
+	return out
+}
+
+// group runs functions concurrently; the first error cancels the others.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newGroup(ctx context.Context) *group {
+	g := &group{}
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	return g
+}
+
+func (g *group) Go(f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(); err != nil {
+			g.once.Do(func() { g.err = err; g.cancel() })
+		}
+	}()
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
+}
