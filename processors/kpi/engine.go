@@ -88,11 +88,13 @@ type ifSeries struct {
 type linkWindow struct {
 	start      int64
 	baseOffset int64
-	rtts       []float64
+	rtts       []float64 // avg-delay observations, ms
+	weight     float64   // sum of received fractions of the observations
+	rttSum     float64   // weighted sums, ms
 	jitterSum  float64
-	lossSum    float64
+	lossSum    float64 // loss-percentage/100 of samples without usable counts
 	lossN      uint32
-	sent, recv uint64
+	sent, recv float64 // probe count increments attributed to the window
 	samples    uint32
 }
 
@@ -104,6 +106,7 @@ type linkSeries struct {
 	lastOffset  int64
 	lastArrival int64
 	havePrev    bool
+	prevT       int64
 	prevSent    uint64
 	prevRecv    uint64
 	wins        []linkWindow
@@ -566,28 +569,56 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 	if se.havePrev {
 		base = se.lastOffset
 	}
+	sent, recv := p.GetProbesSent(), p.GetProbesReceived()
+	counted := false
+	if se.havePrev && sent > se.prevSent && recv >= se.prevRecv && recv-se.prevRecv <= sent-se.prevSent && t-se.prevT <= e.maxGap {
+		counted = true
+		e.attributeProbes(se, se.prevT, t, float64(sent-se.prevSent), float64(recv-se.prevRecv), base)
+	}
 	ws := e.floor(t)
 	if ws+e.window <= se.closedUpTo {
 		e.stats.Late++
 	} else {
 		w := se.win(ws, base)
 		w.samples++
-		w.rtts = append(w.rtts, p.GetAvgDelayUs()/1e3)
-		w.jitterSum += p.GetJitterUs() / 1e3
-		sent, recv := p.GetProbesSent(), p.GetProbesReceived()
-		if se.havePrev && sent > se.prevSent && recv >= se.prevRecv && recv-se.prevRecv <= sent-se.prevSent {
-			w.sent += sent - se.prevSent
-			w.recv += recv - se.prevRecv
-		} else {
-			w.lossSum += p.GetLossPercentage() / 100
+		lp := p.GetLossPercentage()
+		if wt := 1 - lp/100; wt > 0 && wt <= 1 {
+			rtt := p.GetAvgDelayUs() / 1e3
+			w.rtts = append(w.rtts, rtt)
+			w.weight += wt
+			w.rttSum += wt * rtt
+			w.jitterSum += wt * p.GetJitterUs() / 1e3
+		}
+		if !counted {
+			w.lossSum += min(max(lp/100, 0), 1)
 			w.lossN++
 		}
 	}
+	se.prevT = t
 	se.prevSent, se.prevRecv, se.havePrev = p.GetProbesSent(), p.GetProbesReceived(), true
 	se.lastTime = t
 	se.lastOffset = o.Offset
 	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
 		e.closeLinkWindow(se)
+	}
+}
+
+// attributeProbes spreads probe count increments over [t0, t1) like counters.
+func (e *Engine) attributeProbes(se *linkSeries, t0, t1 int64, ds, dr float64, off int64) {
+	span := float64(t1 - t0)
+	for ws := e.floor(t0); ws < t1; ws += e.window {
+		lo, hi := max(t0, ws), min(t1, ws+e.window)
+		if hi <= lo {
+			continue
+		}
+		if ws+e.window <= se.closedUpTo {
+			e.stats.Late++
+			continue
+		}
+		w := se.win(ws, off)
+		f := float64(hi-lo) / span
+		w.sent += ds * f
+		w.recv += dr * f
 	}
 }
 
@@ -645,19 +676,13 @@ func quantile(sorted []float64, q float64) float64 {
 
 func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 	slices.Sort(w.rtts)
-	sum := 0.0
-	for _, r := range w.rtts {
-		sum += r
+	var rtt, jitter, loss float64
+	if w.weight > 0 {
+		rtt, jitter = w.rttSum/w.weight, w.jitterSum/w.weight
 	}
-	n := float64(len(w.rtts))
-	var loss float64
 	switch {
-	case w.sent > 0 && w.lossN == 0:
-		loss = 1 - float64(w.recv)/float64(w.sent)
 	case w.sent > 0:
-		// mixed: weight the percentage-only samples like the average counted sample
-		counted := float64(w.samples - w.lossN)
-		loss = ((1-float64(w.recv)/float64(w.sent))*counted + w.lossSum) / float64(w.samples)
+		loss = 1 - w.recv/w.sent
 	case w.lossN > 0:
 		loss = w.lossSum / float64(w.lossN)
 	}
@@ -673,14 +698,14 @@ func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 		Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{
 			DstSite:        k.peerSite,
 			DstDevice:      k.peerDevice,
-			RttMs:          sum / n,
+			RttMs:          rtt,
 			RttP50Ms:       quantile(w.rtts, 0.50),
 			RttP95Ms:       quantile(w.rtts, 0.95),
 			RttP99Ms:       quantile(w.rtts, 0.99),
-			JitterMs:       w.jitterSum / n,
+			JitterMs:       jitter,
 			LossRatio:      min(max(loss, 0), 1),
-			ProbesSent:     w.sent,
-			ProbesReceived: w.recv,
+			ProbesSent:     uint64(math.Round(w.sent)),
+			ProbesReceived: uint64(math.Round(w.recv)),
 		}},
 	}
 }
