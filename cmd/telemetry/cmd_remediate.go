@@ -1,21 +1,83 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshtelemetry/telemetry/processors/remediation"
 )
 
 func newRemediateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var check bool
+	cmd := &cobra.Command{
 		Use:   "remediate",
 		Short: "Evaluate rules over KPIs and deliver remediation webhooks",
-		Args:  cobra.NoArgs,
+		Long: `Run the remediation rules engine and the webhook dispatcher (remediate and kafka
+sections of the configuration; see docs/remediation.md).
+
+The engine consumes telemetry.kpis in a consumer group (remediate.group-id),
+evaluates the rules (inline remediate.rules plus remediate.rules-file, re-read
+when it changes) on the KPI windows' own timestamps, and produces one
+RemediationEvent per lifecycle transition to telemetry.remediations.
+The dispatcher consumes telemetry.remediations (remediate.dispatcher-group-id)
+and delivers firing, escalated and resolved transitions to remediate.webhooks
+as signed CloudEvents, with retries; what it gives up on goes to
+telemetry.deadletter. Either half can be turned off (remediate.engine,
+remediate.dispatcher) to run them as separate deployments.
+
+--check loads and validates the configuration and the rules, prints them,
+and exits.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			return errors.New("remediate: not implemented yet")
+			if check {
+				rs, err := a.cfg.Remediate.LoadRules()
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				for _, r := range rs {
+					fmt.Fprintf(out, "rule %-28s kpi %-24s severity %-8s webhook %s\n", r.Name, r.KPI, r.Severity, r.Action.Webhook)
+				}
+				fmt.Fprintf(out, "%d rules, %d webhooks: OK\n", len(rs), len(a.cfg.Remediate.Webhooks))
+				return nil
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			d, err := a.startDaemon()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = d.Stop() }()
+			r, err := remediation.New(a.cfg.Remediate, remediation.Dependencies{
+				Logger:     a.log,
+				Registerer: d.Registry,
+				Kafka:      &a.cfg.Kafka,
+			})
+			if err != nil {
+				return err
+			}
+			if err := r.Start(ctx); err != nil {
+				return fmt.Errorf("remediate: %w", err)
+			}
+			d.AddReadiness("remediate", func(context.Context) error { return nil })
+			<-ctx.Done()
+			a.log.Info("stopping")
+			stopErr := r.Stop()
+			st := r.Stats()
+			a.log.Info("stopped", "kpis", st.KPIs, "firing", st.Firing, "resolved", st.Resolved,
+				"escalated", st.Escalated, "deliveries", st.Deliveries, "deadletters", st.DeadLetters)
+			if stopErr != nil && !errors.Is(stopErr, context.Canceled) {
+				return fmt.Errorf("remediate: %w", stopErr)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and rules, print them, and exit")
+	return cmd
 }

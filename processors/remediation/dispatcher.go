@@ -263,9 +263,9 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 	}
 	if !res.Delivered {
 		r.m.deliveries.WithLabelValues(ev.Action, "dead_letter").Inc()
-		reason := fmt.Sprintf("webhook %s: gave up after %d attempt(s): %v", ev.Action, res.Attempts, res.Err)
+		reason := fmt.Sprintf("gave up after %d attempt(s): %v", res.Attempts, res.Err)
 		if res.Permanent {
-			reason = fmt.Sprintf("webhook %s: refused (HTTP %d, not retried): %v", ev.Action, res.Status, res.Err)
+			reason = fmt.Sprintf("refused, not retried: %v", res.Err)
 		}
 		r.log.Warn("delivery failed, dead-lettered", "event_id", ev.EventId, "state", rules.StateName(ev.State),
 			"webhook", ev.Action, "attempts", res.Attempts, "err", res.Err)

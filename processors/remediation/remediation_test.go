@@ -323,7 +323,7 @@ func TestDeadLetterAfterLastRetry(t *testing.T) {
 	cfg.DispatcherGroupID = "test-dispatch-" + suffix()
 	cfg.Webhooks = []Webhook{{Name: "broken", URL: srvURL, MaxAttempts: 3, RetryInitial: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond}}
 	r := startRemediator(t, cfg, k)
-	t.Cleanup(func() { deleteTopics(t, k) })
+	t.Cleanup(func() { deleteTopics(t, k, cfg.DispatcherGroupID) })
 	prod := client(t, k)
 	now := time.Now().UnixNano()
 	ev := &wirepb.RemediationEvent{EventId: "evt-dead-" + suffix(), Rule: "r", State: wirepb.EventState_FIRING,
@@ -377,12 +377,12 @@ func TestDeadLetterAfterLastRetry(t *testing.T) {
 	}
 }
 
-func deleteTopics(t testing.TB, k *kafka.Configuration) {
+func deleteTopics(t testing.TB, k *kafka.Configuration, groups ...string) {
 	adm := kadm.NewClient(client(t, k))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, _ = adm.DeleteTopics(ctx, k.Topics.Samples, k.Topics.KPIs, k.Topics.Remediations, k.Topics.DeadLetter)
-	_, _ = adm.DeleteGroups(ctx, "telemetry-remediate", "telemetry-dispatch")
+	_, _ = adm.DeleteGroups(ctx, groups...)
 }
 
 func serveHTTP(t testing.TB, h http.Handler) string {
