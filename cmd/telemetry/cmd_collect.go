@@ -1,21 +1,141 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/collectors/collector"
 )
 
 func newCollectCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var (
+		targetsFile  string
+		targets      []string
+		instance     string
+		members      []string
+		insecure     bool
+		createTopics bool
+	)
+	cmd := &cobra.Command{
 		Use:   "collect",
 		Short: "Collect gNMI telemetry from switches into Kafka",
-		Args:  cobra.NoArgs,
+		Long: `Dial gNMI targets, subscribe (counters, oper-status, speed, probes by default),
+and produce one sample per interface or probe result to the samples topic, plus
+inventory records of each target's session state. Uses the collect and kafka
+sections of the configuration.
+
+Targets come from collect.targets, from --target name=host:port (repeatable),
+and from a targets file (--targets-file or collect.targets-file) that is
+watched: targets added or removed there start or stop without a restart.
+Several instances split the targets by rendezvous hashing over
+collect.members (--members); see docs/collector.md.`,
+		Example: `  telemetry collect --insecure --target site1-sw1=127.0.0.1:57400 --target site1-sw2=127.0.0.1:57400
+  telemetry collect --config telemetry.yaml --targets-file deploy/targets.example.yaml
+  telemetry collect --instance c1 --members c1,c2 --targets-file targets.yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			return errors.New("collect: not implemented yet")
+			cfg := a.cfg.Collect
+			if targetsFile != "" {
+				cfg.TargetsFile = targetsFile
+			}
+			if instance != "" {
+				cfg.Instance = instance
+			}
+			if len(members) > 0 {
+				cfg.Members = members
+			}
+			if insecure {
+				cfg.TargetDefaults.Insecure = true
+			}
+			for _, s := range targets {
+				t, err := collector.ParseTargetFlag(s)
+				if err != nil {
+					return fmt.Errorf("--target: %w", err)
+				}
+				cfg.Targets = append(cfg.Targets, t)
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("collect: %w", err)
+			}
+			if len(cfg.Targets) == 0 && cfg.TargetsFile == "" {
+				return errors.New("collect: no targets: give --target name=host:port, --targets-file, or collect.targets")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			if createTopics {
+				if err := collectEnsureTopics(ctx, a); err != nil {
+					return err
+				}
+			}
+			d, err := a.startDaemon()
+			if err != nil {
+				return err
+			}
+			defer func() { _ = d.Stop() }()
+			c, err := collector.New(cfg, collector.Dependencies{
+				Logger:     a.log,
+				Registerer: d.Registry,
+				Kafka:      &a.cfg.Kafka,
+			})
+			if err != nil {
+				return err
+			}
+			if err := c.Start(ctx); err != nil {
+				return err
+			}
+			d.AddReadiness("collect", func(context.Context) error {
+				if st := c.Stats(); st.TargetsAssigned > 0 && st.TargetsUp == 0 {
+					return errors.New("no target up")
+				}
+				return nil
+			})
+			a.log.Info("collecting", "instance", cfg.Instance, "targets-file", cfg.TargetsFile,
+				"targets", len(cfg.Targets), "topic", a.cfg.Kafka.Topics.Samples)
+			<-ctx.Done()
+			a.log.Info("stopping")
+			stopErr := c.Stop()
+			st := c.Stats()
+			a.log.Info("stopped", "updates", st.Updates, "samples", st.Samples, "produced", st.Produced,
+				"dropped", st.Dropped, "decode_errors", st.DecodeErrors)
+			if stopErr != nil {
+				return fmt.Errorf("collect: %w", stopErr)
+			}
+			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&targetsFile, "targets-file", "", "watched YAML `FILE` of targets (overrides collect.targets-file)")
+	f.StringArrayVar(&targets, "target", nil, "gNMI target `name=host:port` (repeatable); site is the name up to its first '-'")
+	f.StringVar(&instance, "instance", "", "this collector's instance `name` (overrides collect.instance)")
+	f.StringSliceVar(&members, "members", nil, "comma-separated instance `names` sharing the targets (overrides collect.members)")
+	f.BoolVar(&insecure, "insecure", false, "dial targets in plaintext unless they configure TLS (sets collect.target-defaults.insecure)")
+	f.BoolVar(&createTopics, "create-topics", false, "create the pipeline's Kafka topics first when missing")
+	return cmd
+}
+
+// collectEnsureTopics creates the pipeline topics (kafka section) when missing.
+func collectEnsureTopics(ctx context.Context, a *app) error {
+	opts, err := a.cfg.Kafka.Opts()
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a.cfg.Kafka.EnsureTopics(cctx, cl); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
 }

@@ -354,7 +354,8 @@ func (t TargetConfig) withDefaults(d TargetConfig) TargetConfig {
 	if t.Password == "" && t.PasswordFile == "" && t.PasswordEnv == "" {
 		t.Password, t.PasswordFile, t.PasswordEnv = d.Password, d.PasswordFile, d.PasswordEnv
 	}
-	t.Insecure = t.Insecure || d.Insecure
+	hasTLS := t.TLS.CAFile != "" || t.TLS.CertFile != "" || t.TLS.SkipVerify || t.TLS.ServerName != ""
+	t.Insecure = t.Insecure || (d.Insecure && !hasTLS)
 	str(&t.TLS.CAFile, d.TLS.CAFile)
 	if t.TLS.CertFile == "" && t.TLS.KeyFile == "" {
 		t.TLS.CertFile, t.TLS.KeyFile = d.TLS.CertFile, d.TLS.KeyFile

@@ -1,7 +1,8 @@
 package collector
 
 import (
-	"hash/fnv"
+	"crypto/sha256"
+	"encoding/binary"
 	"math/rand/v2"
 	"time"
 )
@@ -16,21 +17,16 @@ import (
 // member with the next-highest score); when one joins, it takes about 1/N
 // of the targets from the others and nothing else moves.
 
-// hrwScore is the weight of member for target: FNV-1a over
-// member NUL target, finished with the splitmix64 mixer so close names
-// spread well.
+// hrwScore is the weight of member for target: the first 8 bytes of
+// SHA-256(member NUL target). Not on a hot path (only on reconcile), and
+// well spread whatever the names look like.
 func hrwScore(member, target string) uint64 {
-	h := fnv.New64a()
+	h := sha256.New()
 	_, _ = h.Write([]byte(member))
 	_, _ = h.Write([]byte{0})
 	_, _ = h.Write([]byte(target))
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	var sum [sha256.Size]byte
+	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
 }
 
 // Owner returns the member that collects target under rendezvous hashing,

@@ -1,0 +1,456 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openconfig/gnmi/proto/gnmi"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/meshtelemetry/telemetry/collectors/simulator"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+func startSim(t testing.TB, sites, switches, ifaces int) *simulator.Fabric {
+	t.Helper()
+	cfg := simulator.DefaultConfiguration()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Sites, cfg.SwitchesPerSite, cfg.InterfacesPerSwitch = sites, switches, ifaces
+	f, err := simulator.New(cfg, simulator.Dependencies{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Stop() })
+	return f
+}
+
+func simTargets(f *simulator.Fabric) []TargetConfig {
+	var out []TargetConfig
+	for _, t := range f.Targets() {
+		out = append(out, TargetConfig{Name: t.Name, Address: f.Addr()})
+	}
+	return out
+}
+
+// coverage tells which (device, interface) and (device, peer) pairs have
+// samples, and the device states seen.
+func coverage(ss []*wirepb.Sample) (ifs, probes map[string]int, states map[string][]wirepb.DeviceState) {
+	ifs, probes, states = map[string]int{}, map[string]int{}, map[string][]wirepb.DeviceState{}
+	for _, s := range ss {
+		switch b := s.Body.(type) {
+		case *wirepb.Sample_Interface:
+			ifs[s.Device+"/"+b.Interface.Interface]++
+		case *wirepb.Sample_Probe:
+			probes[s.Device+">"+b.Probe.PeerDevice]++
+		case *wirepb.Sample_DeviceState:
+			states[s.Device] = append(states[s.Device], b.DeviceState.State)
+		}
+	}
+	return
+}
+
+func TestCollectorWithSimulator(t *testing.T) {
+	sim := startSim(t, 2, 2, 3)
+	kc := fakeKafka(t, "samples-sim")
+	got := consume(t, kc)
+	cfg := testConfig("c1")
+	cfg.Targets = simTargets(sim)
+	c := startCollector(t, cfg, kc)
+
+	eventually(t, 10*time.Second, "samples of every interface and probe", func() bool {
+		ifs, probes, _ := coverage(got.snapshot())
+		for _, tg := range sim.Targets() {
+			for _, i := range tg.Interfaces {
+				if ifs[tg.Name+"/"+i] < 2 {
+					return false
+				}
+			}
+			for _, p := range tg.Peers {
+				if probes[tg.Name+">"+p.Device] < 1 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	ss := got.snapshot()
+	_, _, states := coverage(ss)
+	seqs := map[string]uint64{}
+	var full *wirepb.InterfaceState
+	for _, s := range ss {
+		if s.Collector != "c1" || s.Site != strings.SplitN(s.Device, "-", 2)[0] || s.DeviceTimeUnixNano == 0 || s.ReceiveTimeUnixNano == 0 {
+			t.Fatalf("bad header %v", s)
+		}
+		if s.Seq <= seqs[s.Device] {
+			// per-device seq is increasing per partition key; across keys order may interleave,
+			// so only check uniqueness below
+		}
+		seqs[s.Device] = max(seqs[s.Device], s.Seq)
+		if st := s.GetInterface(); st != nil && len(st.Counters) == 12 && st.SpeedBps != 0 {
+			full = st
+		}
+	}
+	if full == nil {
+		// speed and counters may come in separate notifications; at least check speed arrived
+		var speed bool
+		for _, s := range ss {
+			if st := s.GetInterface(); st != nil && st.SpeedBps == 10e9 && st.OperStatus == wirepb.OperStatus_UP {
+				speed = true
+			}
+		}
+		if !speed {
+			t.Error("no sample with speed and oper-status")
+		}
+	}
+	for _, tg := range sim.Targets() {
+		if st := states[tg.Name]; len(st) < 2 || st[0] != wirepb.DeviceState_CONNECTING || st[1] != wirepb.DeviceState_DEVICE_UP {
+			t.Errorf("%s: inventory states %v, want connecting, up, ...", tg.Name, st)
+		}
+	}
+	if got.bad != 0 {
+		t.Errorf("%d records with bad key, header or value", got.bad)
+	}
+	st := c.Stats()
+	if st.TargetsUp != 4 || st.TargetsAssigned != 4 || st.DecodeErrors != 0 || st.Updates == 0 || st.Produced == 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestRendezvous(t *testing.T) {
+	members := []string{"a", "b", "c", "d"}
+	targets := make([]string, 4000)
+	for i := range targets {
+		targets[i] = fmt.Sprintf("site%d-sw%d", i/4, i%4)
+	}
+	// Deterministic: the same answer every time (and on every instance).
+	if Owner(members, "site1-sw1") != Owner([]string{"d", "c", "b", "a"}, "site1-sw1") {
+		t.Error("owner depends on member order")
+	}
+	// Golden: the hash is part of the contract between instances of
+	// different versions; changing it moves targets.
+	for _, g := range [][2]string{{"site1-sw1", "c3"}, {"site1-sw2", "c1"}, {"site2-sw1", "c3"}, {"site3-sw2", "c2"}, {"site4-sw1", "c2"}} {
+		if o := Owner([]string{"c1", "c2", "c3"}, g[0]); o != g[1] {
+			t.Errorf("Owner(c1,c2,c3; %s) = %s, want %s", g[0], o, g[1])
+		}
+	}
+	count := map[string]int{}
+	before := map[string]string{}
+	for _, tg := range targets {
+		o := Owner(members, tg)
+		before[tg] = o
+		count[o]++
+	}
+	for _, m := range members {
+		if n := count[m]; math.Abs(float64(n)-1000) > 120 {
+			t.Errorf("member %s got %d of 4000 targets, want about 1000", m, n)
+		}
+	}
+	// A member leaves: only its targets move, spread over the others.
+	moved := map[string]int{}
+	for _, tg := range targets {
+		o := Owner([]string{"a", "b", "d"}, tg)
+		if before[tg] != "c" && o != before[tg] {
+			t.Fatalf("%s moved from %s to %s although %s stayed", tg, before[tg], o, before[tg])
+		}
+		if before[tg] == "c" {
+			moved[o]++
+		}
+	}
+	for _, m := range []string{"a", "b", "d"} {
+		if moved[m] < 250 || moved[m] > 420 {
+			t.Errorf("after c left, %s took %d of its ~1000 targets", m, moved[m])
+		}
+	}
+	// A member joins: it only takes targets, about 1/5.
+	took := 0
+	for _, tg := range targets {
+		o := Owner(append(members, "e"), tg)
+		if o != before[tg] {
+			if o != "e" {
+				t.Fatalf("%s moved between old members", tg)
+			}
+			took++
+		}
+	}
+	if took < 680 || took > 920 {
+		t.Errorf("new member took %d of 4000", took)
+	}
+	if Owner(nil, "x") != "" || !owns("a", nil, "x") {
+		t.Error("empty member list")
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	cfg := Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second, Factor: 2}
+	for _, r := range []float64{0, 0.5, 0.999999} {
+		b := newBackoff(cfg)
+		b.rand = func() float64 { return r }
+		nominal := cfg.Min
+		for i := 0; i < 20; i++ {
+			d := b.next()
+			if d < cfg.Min || d > cfg.Max {
+				t.Fatalf("attempt %d: %s outside [%s, %s]", i, d, cfg.Min, cfg.Max)
+			}
+			if d < nominal/2 || d > nominal {
+				t.Fatalf("attempt %d: %s outside [%s, %s]", i, d, nominal/2, nominal)
+			}
+			nominal = min(time.Duration(float64(nominal)*cfg.Factor), cfg.Max)
+		}
+		if d := b.next(); r == 0 && d != cfg.Max/2 {
+			t.Errorf("capped jitter low end: %s", d)
+		}
+		b.reset()
+		if d := b.next(); d != cfg.Min {
+			t.Errorf("after reset: %s", d)
+		}
+	}
+	// real randomness stays in bounds too
+	b := newBackoff(cfg)
+	for i := 0; i < 1000; i++ {
+		if d := b.next(); d < cfg.Min || d > cfg.Max {
+			t.Fatal(d)
+		}
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func TestBufferBoundDropsWhenKafkaUnreachable(t *testing.T) {
+	addr := serveFake(t, func(target string, srv gnmi.GNMI_SubscribeServer) error {
+		return floodPrepared(target, srv, 4, 5000)
+	})
+	kc := fakeKafka(t, "unused")
+	kc.Brokers = []string{closedPort(t)}
+	kc.DialTimeout = 200 * time.Millisecond
+	cfg := testConfig("c1")
+	cfg.Subscriptions = cfg.Subscriptions[:1]
+	cfg.Buffer = Buffer{MaxRecords: 50, MaxBytes: 1 << 20, MaxBlock: 20 * time.Millisecond}
+	cfg.FlushTimeout = 200 * time.Millisecond
+	cfg.Targets = []TargetConfig{{Name: "site1-sw1", Address: addr}}
+	c, err := New(cfg, Dependencies{Registerer: prometheus.NewRegistry(), Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the whole flood read and dropped", func() bool {
+		st := c.Stats()
+		if st.Buffered > 50 {
+			t.Fatalf("buffer above its bound: %d", st.Buffered)
+		}
+		return st.Samples == 5000
+	})
+	st := c.Stats()
+	if st.Dropped[dropBufferFull] < 5000-50 || st.Produced != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if err := c.Stop(); err == nil {
+		t.Error("Stop flushed to an unreachable Kafka?")
+	}
+	st = c.Stats()
+	// Every sample is accounted for: produced, or dropped with a reason
+	// (inventory records included on the shutdown side).
+	var dropped uint64
+	for _, n := range st.Dropped {
+		dropped += n
+	}
+	if st.Buffered != 0 || dropped < 5000 {
+		t.Errorf("after stop: %+v", st)
+	}
+}
+
+func TestBadTargetsCountedNotFatal(t *testing.T) {
+	stalled := make(chan struct{}, 10)
+	addr := serveFake(t, func(target string, srv gnmi.GNMI_SubscribeServer) error {
+		switch target {
+		case "site1-stall":
+			if err := sendSync(srv); err != nil {
+				return err
+			}
+			select {
+			case stalled <- struct{}{}:
+			default:
+			}
+			<-srv.Context().Done()
+			return nil
+		case "site1-garbage":
+			nan := &gnmi.TypedValue{Value: &gnmi.TypedValue_DoubleVal{DoubleVal: math.NaN()}}
+			for i := 0; srv.Context().Err() == nil; i++ {
+				n := &gnmi.Notification{Timestamp: time.Now().UnixNano(), Update: []*gnmi.Update{
+					{Path: ifPath("e1", "state", "counters", "in-octets"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_IntVal{IntVal: -1}}},
+					{Path: probePath("s", "d", "jitter"), Val: nan},
+					{Path: &gnmi.Path{Elem: []*gnmi.PathElem{{Name: "weird"}}}, Val: uval(1)},
+					{Path: ifPath("e1", "state", "oper-status"), Val: sval("UP")},
+				}}
+				if err := srv.Send(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}}); err != nil {
+					return err
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		}
+		return nil
+	})
+	kc := fakeKafka(t, "samples-bad")
+	got := consume(t, kc)
+	cfg := testConfig("c1")
+	cfg.StallTimeout = 300 * time.Millisecond
+	cfg.Targets = []TargetConfig{{Name: "site1-stall", Address: addr}, {Name: "site1-garbage", Address: addr}}
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	eventually(t, 10*time.Second, "stall detected and garbage counted", func() bool {
+		var stall uint64
+		for _, ts := range c.Targets() {
+			if ts.Name == "site1-stall" {
+				stall = ts.Errors["stalled"]
+			}
+		}
+		return stall >= 1 && c.Stats().DecodeErrors > 30
+	})
+	for _, r := range []string{"negative_value", "not_finite", "unknown_path"} {
+		if v := counterValue(c.m.decodeErrors.WithLabelValues("site1-garbage", r)); v < 10 {
+			t.Errorf("decode_errors_total{reason=%s} = %v", r, v)
+		}
+	}
+	if v := counterValue(c.m.targetErrors.WithLabelValues("site1-stall", "stalled")); v < 1 {
+		t.Errorf("target_errors_total{cause=stalled} = %v", v)
+	}
+	// the good update in the garbage still made it
+	eventually(t, 5*time.Second, "oper-status samples from the garbage target", func() bool {
+		for _, s := range got.snapshot() {
+			if s.Device == "site1-garbage" && s.GetInterface().GetOperStatus() == wirepb.OperStatus_UP {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfiguration()
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mut  func(c *Configuration)
+		want string
+	}{
+		{func(c *Configuration) { c.Instance = "" }, "instance:"},
+		{func(c *Configuration) { c.Members = []string{"x", "y"} }, "members:"},
+		{func(c *Configuration) { c.Targets = []TargetConfig{{Name: "a", Address: "nope"}} }, "targets[0].address:"},
+		{func(c *Configuration) {
+			c.Targets = []TargetConfig{{Name: "a", Address: "h:1", Insecure: true}, {Name: "a", Address: "h:2", Insecure: true}}
+		}, "targets[1].name:"},
+		{func(c *Configuration) {
+			c.Targets = []TargetConfig{{Name: "a", Address: "h:1", Insecure: true, TLS: TargetTLS{CAFile: "x"}}}
+		}, "targets[0].insecure:"},
+		{func(c *Configuration) {
+			c.Targets = []TargetConfig{{Name: "a", Address: "h:1", Subscriptions: []string{"nope"}}}
+		}, "targets[0].subscriptions:"},
+		{func(c *Configuration) { c.Subscriptions[0].Mode = "sometimes" }, "subscriptions[0].mode:"},
+		{func(c *Configuration) { c.Subscriptions[0].StreamMode = "x" }, "subscriptions[0].stream-mode:"},
+		{func(c *Configuration) { c.Subscriptions[0].SampleInterval = 0 }, "subscriptions[0].sample-interval:"},
+		{func(c *Configuration) { c.Subscriptions[1].Encoding = "xml" }, "subscriptions[1].encoding:"},
+		{func(c *Configuration) { c.Subscriptions[1].Paths = []string{"no-slash"} }, "subscriptions[1].paths:"},
+		{func(c *Configuration) { c.Mappings = []Mapping{{Path: "/a", Field: "b"}} }, "mappings[0].field:"},
+		{func(c *Configuration) { c.Backoff.Max = time.Millisecond }, "backoff.max:"},
+		{func(c *Configuration) { c.Buffer.MaxRecords = 0 }, "buffer.max-records:"},
+		{func(c *Configuration) { c.Compression = "rar" }, "compression:"},
+	} {
+		c := DefaultConfiguration()
+		c.Subscriptions = DefaultSubscriptions()
+		tc.mut(&c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("got %v, want an error starting with %q", err, tc.want)
+		}
+	}
+	if SiteOf("site1-sw1") != "site1" || SiteOf("core") != "core" {
+		t.Error("SiteOf")
+	}
+	tg, err := ParseTargetFlag("site2-sw1=127.0.0.1:57400")
+	if err != nil || tg.Name != "site2-sw1" || tg.Address != "127.0.0.1:57400" {
+		t.Errorf("ParseTargetFlag: %v %v", tg, err)
+	}
+	if _, err := ParseTargetFlag("x"); err == nil {
+		t.Error("ParseTargetFlag accepted x")
+	}
+	d := TargetConfig{Username: "u", PasswordEnv: "PW", Insecure: true}
+	if w := (TargetConfig{Name: "s9-x"}).withDefaults(d); w.Site != "s9" || w.Username != "u" || w.PasswordEnv != "PW" || !w.Insecure {
+		t.Errorf("withDefaults: %+v", w)
+	}
+}
+
+// BenchmarkEndToEnd: gNMI over loopback (a fake target flooding prepared
+// counters notifications, 13 updates each, on 8 targets) → collector →
+// in-process Kafka (kfake). Reports updates/s through the whole path
+// (counted once the samples are acknowledged by the broker).
+func BenchmarkEndToEnd(b *testing.B) {
+	const targets, ifaces = 8, 16
+	per := b.N/targets + 1
+	addr := serveFake(b, func(target string, srv gnmi.GNMI_SubscribeServer) error {
+		return floodPrepared(target, srv, ifaces, per)
+	})
+	kc := fakeKafka(b, "samples-bench")
+	cfg := testConfig("bench")
+	cfg.Subscriptions = cfg.Subscriptions[:1]
+	cfg.Linger = 5 * time.Millisecond
+	for i := 0; i < targets; i++ {
+		cfg.Targets = append(cfg.Targets, TargetConfig{Name: fmt.Sprintf("site%d-sw1", i), Address: addr})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	c := startCollector(b, cfg, kc)
+	want := uint64(per * targets)
+	for {
+		st := c.Stats()
+		// +targets*2 inventory records (connecting, up)
+		if st.Produced >= want+uint64(targets)*2 {
+			break
+		}
+		if len(st.Dropped) > 0 {
+			b.Fatalf("dropped: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	st := c.Stats()
+	b.ReportMetric(float64(st.Updates)/el.Seconds(), "updates/s")
+	b.ReportMetric(float64(st.Samples)/el.Seconds(), "samples/s")
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return math.NaN()
+	}
+	return m.GetCounter().GetValue()
+}
