@@ -476,3 +476,93 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("deploy/remediation/rules.example.yaml: %v", err)
 	}
 }
+
+// The dispatcher stops while an event is still retrying (endpoint down):
+// its offset is not committed, so a new dispatcher in the same group
+// delivers it once the endpoint is back — nothing lost, delivered once.
+func TestStopWhileRetryingRedeliversAfterRestart(t *testing.T) {
+	k := fakeKafka(t)
+	secret := GenerateSecret()
+	recv := NewReceiver(secret, testLogger(t))
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr, url := recv.Addr(), recv.URL()
+	_ = recv.Stop()
+	cfg := DefaultConfiguration()
+	cfg.Engine = false
+	cfg.Webhooks = []Webhook{{Name: "gitops", URL: url, Secret: secret, MaxAttempts: 1000,
+		RetryInitial: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Timeout: time.Second}}
+	r1 := startRemediator(t, cfg, k)
+	prod := client(t, k)
+	now := time.Now().UnixNano()
+	ev := &wirepb.RemediationEvent{EventId: "evt-restart", Rule: "r", State: wirepb.EventState_FIRING,
+		Kpi: "link.loss_ratio", Site: "par", Device: "d", DstSite: "lon", DstDevice: "e",
+		TimeUnixNano: now, FiredUnixNano: now, WindowEndUnixNano: now, Action: "gitops"}
+	produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
+	for deadline := time.Now().Add(10 * time.Second); r1.Stats().Attempts < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempts: %+v", r1.Stats())
+		}
+	}
+	if err := r1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Stop()
+	r2 := startRemediator(t, cfg, k)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := recv.WaitFor(ctx, 1); err != nil {
+		t.Fatal(err, r2.Stats())
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := recv.Received("evt-restart.firing"); got != 1 {
+		t.Errorf("received %d times", got)
+	}
+	if st := r2.Stats(); st.Deliveries != 1 || st.Acknowledged != 1 {
+		t.Errorf("restarted dispatcher stats %+v", st)
+	}
+}
+
+// Records that cannot be handled are dead-lettered, never stop the
+// consumers: an undecodable KPI (engine), an undecodable remediation
+// event and an event naming an unknown webhook (dispatcher).
+func TestUndecodableAndUnknownWebhookDeadLettered(t *testing.T) {
+	k := fakeKafka(t)
+	cfg := DefaultConfiguration()
+	r := startRemediator(t, cfg, k)
+	prod := client(t, k)
+	bad := []*kgo.Record{
+		{Topic: k.Topics.KPIs, Key: []byte("x"), Value: []byte("\xff\xff not protobuf")},
+		{Topic: k.Topics.Remediations, Key: []byte("y"), Value: []byte("\x08\x09")}, // version 9
+	}
+	if err := prod.ProduceSync(context.Background(), bad...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ev := &wirepb.RemediationEvent{EventId: "evt-unknown", Rule: "r", State: wirepb.EventState_FIRING, Action: "nowhere"}
+	produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
+	dls := readAll(t, k, k.Topics.DeadLetter, 10*time.Second, func(rs []*kgo.Record) bool { return len(rs) >= 3 })
+	if len(dls) != 3 {
+		t.Fatalf("%d dead letters, want 3 (stats %+v)", len(dls), r.Stats())
+	}
+	reasons := map[string]string{}
+	for _, rec := range dls {
+		var dl wirepb.DeadLetter
+		if err := wire.DecodeDeadLetter(rec.Value, &dl); err != nil {
+			t.Fatal(err)
+		}
+		reasons[dl.SourceTopic+"/"+string(dl.Key)] = dl.Component + ": " + dl.Reason
+	}
+	for key, want := range map[string]string{
+		k.Topics.KPIs + "/x":                   "remediate: malformed record",
+		k.Topics.Remediations + "/y":           "dispatcher: unknown wire version",
+		k.Topics.Remediations + "/evt-unknown": `dispatcher: no webhook named "nowhere"`,
+	} {
+		if !strings.HasPrefix(reasons[key], want) {
+			t.Errorf("%s: dead letter %q, want %q...", key, reasons[key], want)
+		}
+	}
+}

@@ -189,6 +189,18 @@ func (r *Receiver) Received(webhookID string) int {
 	return r.seen[webhookID]
 }
 
+// PerEvent returns, per event id, how many distinct deliveries (states)
+// were accepted.
+func (r *Receiver) PerEvent() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for _, d := range r.list {
+		out[d.EventID]++
+	}
+	return out
+}
+
 // Counts returns the totals.
 func (r *Receiver) Counts() ReceiverCounts {
 	r.mu.Lock()
