@@ -284,6 +284,19 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		se.oper = os
 	}
 	counters := st.GetCounters()
+	if !reset {
+		// A counter that decreases from the lower half of the 32-bit range
+		// cannot have wrapped: the device rebooted (or cleared), so every
+		// decrease in this sample is a reset, not a wrap.
+		for _, cv := range counters {
+			c := int(cv.GetCounter())
+			if c > 0 && c < numCounters && se.prevTime[c] != 0 && se.prevTime[c] < t &&
+				cv.GetValue() < se.prevVal[c] && se.prevVal[c] < two31 {
+				reset = true
+				break
+			}
+		}
+	}
 	fresh := len(counters) == 0 && t > se.lastTime
 	wsT := e.floor(t)
 	counted := false

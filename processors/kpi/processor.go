@@ -36,6 +36,8 @@ type Stats struct {
 	DeadLetters   uint64
 	ProduceErrors uint64
 	Commits       uint64
+	// Wrap32 and Wrap64 count counter wraps taken as such.
+	Wrap32, Wrap64 uint64
 	// Drops by reason: decode, duplicate, out_of_order, reset, gap, late, warmup.
 	Drops map[string]uint64
 }
@@ -502,6 +504,8 @@ func (p *Processor) Stats() Stats {
 		DeadLetters:   p.deadN.Load(),
 		ProduceErrors: p.prodErrN.Load(),
 		Commits:       p.commitsN,
+		Wrap32:        s.Wrap32,
+		Wrap64:        s.Wrap64,
 		Drops: map[string]uint64{
 			"decode":       p.decodeN.Load(),
 			"duplicate":    s.Duplicate,
