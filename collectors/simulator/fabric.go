@@ -211,7 +211,7 @@ func (f *Fabric) Start(ctx context.Context) error {
 	if f.cfg.Username != "" {
 		opts = append(opts, grpc.UnaryInterceptor(f.unaryAuth), grpc.StreamInterceptor(f.streamAuth))
 	}
-	opts = append(opts, grpc.MaxConcurrentStreams(100000))
+	opts = append(opts, grpc.MaxConcurrentStreams(100000), grpc.ForceServerCodecV2(newPassCodec()))
 	if f.cfg.TruthFile != "" {
 		tf, err := os.Create(f.cfg.TruthFile)
 		if err != nil {

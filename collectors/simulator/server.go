@@ -49,6 +49,7 @@ type entity struct {
 	ifc   *iface
 	l     *link
 	elems []*gpb.PathElem // path of the list entry (the notification prefix)
+	wire  *wireEnt        // pre-encoded parts for target = dev.name
 }
 
 func elems(names ...string) []*gpb.PathElem {
@@ -108,6 +109,9 @@ func (f *Fabric) entities(d *device) []*entity {
 				{Name: "probes"}, {Name: "probe", Key: map[string]string{"name": l.dst.site}},
 				{Name: "tests"}, {Name: "test", Key: map[string]string{"name": l.dst.name}},
 			}})
+		}
+		for _, e := range d.ents {
+			e.wire = f.newWireEnt(d.name, e)
 		}
 	})
 	return d.ents
@@ -194,6 +198,9 @@ type entSub struct {
 	vals     [16]uint64
 	last     [16]uint64
 	haveLast bool
+	ts       int64
+	sel      []uint8 // leaves selected by build
+	wire     *wireEnt
 	is       ifSample
 	ps       probeSample
 }
@@ -225,6 +232,8 @@ func (f *Fabric) newEntSub(target string, e *entity, mask uint32) *entSub {
 		es.ups[i] = u
 	}
 	es.notif.Update = make([]*gpb.Update, 0, len(es.leafs))
+	es.sel = make([]uint8, 0, len(es.leafs))
+	es.wire = f.wireFor(target, e)
 	return es
 }
 
@@ -250,20 +259,33 @@ func (f *Fabric) eval(es *entSub, tns int64) {
 	}
 }
 
-// build fills the notification with the leaves of the mask (all of them,
-// or only those changed since the last send when changedOnly), and returns
-// the number of updates.
+// build selects the leaves of the mask to send (all of them, or only those
+// changed since the last send when changedOnly), and returns their number.
+// The message is then produced by fill (protobuf objects) or encode (wire
+// bytes).
 func (es *entSub) build(tns int64, changedOnly bool) int {
-	es.notif.Timestamp = tns
-	es.notif.Update = es.notif.Update[:0]
-	for i, lf := range es.leafs {
+	es.ts = tns
+	es.sel = es.sel[:0]
+	for i := range es.leafs {
 		if es.mask&(1<<uint(i)) == 0 {
 			continue
 		}
 		if changedOnly && es.haveLast && es.vals[i] == es.last[i] {
 			continue
 		}
-		switch lf.kind {
+		es.sel = append(es.sel, uint8(i))
+	}
+	es.last = es.vals
+	es.haveLast = true
+	return len(es.sel)
+}
+
+// fill sets the reusable protobuf notification from the selected leaves.
+func (es *entSub) fill() *gpb.Notification {
+	es.notif.Timestamp = es.ts
+	es.notif.Update = es.notif.Update[:0]
+	for _, i := range es.sel {
+		switch es.leafs[i].kind {
 		case kindUint:
 			es.uvals[i].UintVal = es.vals[i]
 		case kindDouble:
@@ -277,9 +299,7 @@ func (es *entSub) build(tns int64, changedOnly bool) int {
 		}
 		es.notif.Update = append(es.notif.Update, es.ups[i])
 	}
-	es.last = es.vals
-	es.haveLast = true
-	return len(es.notif.Update)
+	return es.notif
 }
 
 // group is the subscriptions of a stream sharing mode and timing.
@@ -410,7 +430,7 @@ func (s *gnmiServer) Get(_ context.Context, req *gpb.GetRequest) (*gpb.GetRespon
 		es := f.newEntSub(target, e, masks[e])
 		f.eval(es, tns)
 		nUp += es.build(tns, false)
-		resp.Notification = append(resp.Notification, es.notif)
+		resp.Notification = append(resp.Notification, es.fill())
 	}
 	f.count(d, len(order), nUp)
 	return resp, nil
@@ -455,6 +475,7 @@ type stream struct {
 	groups []*group
 	all    []*entSub // every entity once (initial update, ONCE, POLL)
 	sync   *gpb.SubscribeResponse
+	raw    rawMsg
 }
 
 func (f *Fabric) subscribe(srv gpb.GNMI_SubscribeServer) error {
@@ -594,12 +615,11 @@ func (st *stream) build(list *gpb.SubscriptionList) error {
 	return nil
 }
 
-// send sends one prepared notification.
+// send sends one prepared notification, encoded directly to the wire
+// (see encode.go); the codec passes the bytes through.
 func (st *stream) send(es *entSub) error {
-	if err := st.srv.Send(es.resp); err != nil {
-		return err
-	}
-	return nil
+	st.raw.buf = es.encode()
+	return st.srv.SendMsg(&st.raw)
 }
 
 func (st *stream) sendSync() error {
