@@ -33,11 +33,17 @@ func BenchmarkWindowCloseToWebhook(b *testing.B) {
 		b.Run(name, func(b *testing.B) { benchLatency(b, fakeKafka(b), rate) })
 	}
 	// The same through the real Apache Kafka broker, when there is one.
-	b.Run("kafka-load-2000kpis", func(b *testing.B) {
-		k := kafkaConfig(testenv.Kafka(b))
-		b.Cleanup(func() { deleteTopics(b, k) })
-		benchLatency(b, k, 2000)
-	})
+	for _, rate := range []int{0, 2000} {
+		name := "kafka-idle"
+		if rate > 0 {
+			name = fmt.Sprintf("kafka-load-%dkpis", rate)
+		}
+		b.Run(name, func(b *testing.B) {
+			k := kafkaConfig(testenv.Kafka(b))
+			b.Cleanup(func() { deleteTopics(b, k) })
+			benchLatency(b, k, rate)
+		})
+	}
 }
 
 func benchLatency(b *testing.B, k *kafka.Configuration, rate int) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -565,4 +566,73 @@ func TestUndecodableAndUnknownWebhookDeadLettered(t *testing.T) {
 			t.Errorf("%s: dead letter %q, want %q...", key, reasons[key], want)
 		}
 	}
+}
+
+// Two engine instances in one consumer group split the partitions; every
+// entity's KPIs reach one instance (key = entity), so each faulty link
+// fires exactly one event across the group.
+func TestTwoEnginesShareTheGroup(t *testing.T) {
+	k := fakeKafka(t)
+	cfg := DefaultConfiguration()
+	cfg.Dispatcher = false
+	cfg.Rules = []Rule{lossRule("")}
+	r1 := startRemediator(t, cfg, k)
+	r2 := startRemediator(t, cfg, k)
+	adm := kadm.NewClient(client(t, k))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		gs, err := adm.DescribeGroups(context.Background(), cfg.GroupID)
+		if err == nil {
+			g := gs[cfg.GroupID]
+			assigned := 0
+			for _, m := range g.Members {
+				if a, ok := m.Assigned.AsConsumer(); ok {
+					for _, tp := range a.Topics {
+						assigned += len(tp.Partitions)
+					}
+				}
+			}
+			if g.State == "Stable" && len(g.Members) == 2 && assigned == int(k.Partitions) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group not stable with 2 members: %v", err)
+		}
+	}
+	prod := client(t, k)
+	t0 := time.Now().Add(-time.Hour).Truncate(10 * time.Second)
+	const links = 16
+	for i := 0; i < 12; i++ {
+		ws := t0.Add(time.Duration(i) * 10 * time.Second)
+		for j := 0; j < links; j++ {
+			loss := 0.0
+			if j%2 == 0 && i >= 2 && i < 8 { // every other link loses packets for a minute
+				loss = 0.2
+			}
+			kp := linkKPI(ws, ws.Add(10*time.Second), fmt.Sprintf("s%02d", j), "hub", loss)
+			produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
+		}
+	}
+	recs := readAll(t, k, k.Topics.Remediations, 15*time.Second, func(rs []*kgo.Record) bool { return len(rs) >= links })
+	time.Sleep(300 * time.Millisecond)
+	evs := transitions(t, readAll(t, k, k.Topics.Remediations, 2*time.Second, func(rs []*kgo.Record) bool { return len(rs) > len(recs) }))
+	perSite := map[string]int{}
+	for _, e := range evs {
+		if e.State == wirepb.EventState_FIRING {
+			perSite[e.Site]++
+		}
+	}
+	if len(evs) != links || len(perSite) != links/2 {
+		t.Fatalf("%d transitions, firing per site %v; want %d transitions, one firing per faulty link", len(evs), perSite, links)
+	}
+	for s, n := range perSite {
+		if n != 1 {
+			t.Errorf("%s fired %d times", s, n)
+		}
+	}
+	s1, s2 := r1.Stats(), r2.Stats()
+	if s1.KPIs == 0 || s2.KPIs == 0 || s1.KPIs+s2.KPIs != 12*links || s1.Firing+s2.Firing != links/2 {
+		t.Errorf("work not split: %+v / %+v", s1, s2)
+	}
+	t.Logf("instance 1: %d KPIs, %d events; instance 2: %d KPIs, %d events", s1.KPIs, s1.Firing, s2.KPIs, s2.Firing)
 }
