@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -258,21 +260,71 @@ func TestProcessorEndToEnd(t *testing.T) {
 // TestRebalance runs two processors in one group; one joins late, one stops
 // mid-stream. Every window comes out, copies of one id are identical.
 func TestRebalance(t *testing.T) {
+	rebalance(t, fakeKafka(t, 4))
+}
+
+// TestRebalanceRealKafka is TestRebalance against the real broker.
+func TestRebalanceRealKafka(t *testing.T) {
+	rebalance(t, realKafka(t, 4))
+}
+
+// realKafka returns a kafka section for the real test broker with this
+// test's own topics (deleted on cleanup).
+func realKafka(t *testing.T, partitions int32) *kafka.Configuration {
+	t.Helper()
+	brokers := testenv.Kafka(t)
+	kc := kafka.DefaultConfiguration()
+	kc.Brokers = brokers
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	kc.Topics = kafka.Topics{Samples: "kpitest.samples." + suffix, KPIs: "kpitest.kpis." + suffix,
+		Remediations: "kpitest.rem." + suffix, DeadLetter: "kpitest.dl." + suffix}
+	kc.Partitions = partitions
+	opts, err := kc.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := kc.EnsureTopics(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter)
+		cl.Close()
+	})
+	return &kc
+}
+
+func rebalance(t *testing.T, kc *kafka.Configuration) {
 	const n = 16
-	kc := fakeKafka(t, 4)
 	cl := producer(t, kc)
 	a, _ := newTestProcessor(t, kc, "a")
-	produceRounds(t, cl, n, 0, 30)
+	produceRounds(t, cl, n, 0, 25)
+	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*25 })
 	b, _ := newTestProcessor(t, kc, "b")
-	produceRounds(t, cl, n, 30, 60)
-	waitFor(t, func() bool { return a.Stats().SamplesIn+b.Stats().SamplesIn >= n*60 && b.Stats().SamplesIn > 0 })
+	// trickle rounds in while b joins: both work on the stream
+	for r := int64(25); r < 63; r++ {
+		produceRounds(t, cl, n, r, r+1)
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return a.Stats().SamplesIn+b.Stats().SamplesIn >= n*63 && b.Stats().SamplesIn > 0 })
 	if a.Stats().KPIsOut == 0 {
 		t.Error("a produced nothing before stopping")
 	}
+	// stop a mid-window (open windows [60,70) on its partitions)
 	if err := a.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	produceRounds(t, cl, n, 60, 120)
+	for r := int64(63); r < 120; r += 5 {
+		produceRounds(t, cl, n, r, min(r+5, 120))
+		time.Sleep(10 * time.Millisecond)
+	}
 	r := newKPIReader(t, kc)
 	// windows [0,10) .. [100,110) close by t=112
 	r.until(t, 30*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= n*11 })
@@ -352,5 +404,30 @@ func BenchmarkProcessor(b *testing.B) {
 	b.ReportMetric(float64(total)/el.Seconds(), "samples/s")
 	if math.IsNaN(el.Seconds()) {
 		b.Fatal("no time")
+	}
+}
+
+// TestStopLeavesNoGoroutine: Start then Stop returns to the goroutine count
+// from before (the broker's own goroutines excluded).
+func TestStopLeavesNoGoroutine(t *testing.T) {
+	kc := fakeKafka(t, 2)
+	produceRounds(t, producer(t, kc), 2, 0, 15)
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	p, _ := newTestProcessor(t, kc, "leak")
+	waitFor(t, func() bool { return p.Stats().SamplesIn == 30 })
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
