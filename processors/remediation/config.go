@@ -296,3 +296,23 @@ func (c *Configuration) LoadRules() ([]Rule, error) {
 	}
 	return all, nil
 }
+
+// String describes the webhook without its secret or header values (for
+// `telemetry config keys` and logs).
+func (w Webhook) String() string {
+	secret := "none"
+	switch {
+	case w.Secret != "":
+		secret = "inline(redacted)"
+	case w.SecretFile != "":
+		secret = "file:" + w.SecretFile
+	case w.SecretEnv != "":
+		secret = "env:" + w.SecretEnv
+	}
+	hdrs := make([]string, 0, len(w.Headers))
+	for k := range w.Headers {
+		hdrs = append(hdrs, k)
+	}
+	slices.Sort(hdrs)
+	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, w.URL, w.Format, secret, hdrs)
+}

@@ -284,3 +284,15 @@ func (r *Rule) CompileTemplate() (*template.Template, error) {
 }
 
 var severities = map[string]struct{}{"info": {}, "warning": {}, "critical": {}}
+
+// String names the rule and what it watches (for listings and logs).
+func (r Rule) String() string {
+	cond := "?"
+	switch {
+	case r.Threshold != nil:
+		cond = fmt.Sprintf("%s %g", r.Threshold.Op, r.Threshold.Value)
+	case r.Baseline != nil:
+		cond = fmt.Sprintf("z>%g over %d windows", r.Baseline.Z, r.Baseline.Windows)
+	}
+	return fmt.Sprintf("{%s: %s %s for %s -> %s}", r.Name, r.KPI, cond, r.For, r.Action.Webhook)
+}
