@@ -90,6 +90,7 @@ type Fabric struct {
 
 	stats  statCounters
 	schema *schema
+	lastNs atomic.Int64 // latest device time handed out (nowNs)
 
 	mu        sync.Mutex
 	started   bool
@@ -334,6 +335,21 @@ func (f *Fabric) EmittedTarget(name string) (Stats, error) {
 		return Stats{}, fmt.Errorf("simulate: unknown target %q", name)
 	}
 	return d.stats.snapshot(), nil
+}
+
+// nowNs is the device time in unix ns, never going backwards even if the
+// wall clock does.
+func (f *Fabric) nowNs() int64 {
+	n := f.clock().UnixNano()
+	for {
+		l := f.lastNs.Load()
+		if n <= l {
+			return l
+		}
+		if f.lastNs.CompareAndSwap(l, n) {
+			return n
+		}
+	}
 }
 
 // Epoch is the fabric's boot time (start of the second New was called in):

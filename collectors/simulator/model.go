@@ -79,8 +79,9 @@ type iface struct {
 	phaseIn  float64
 	phaseOut float64
 
-	mu sync.Mutex
-	st ctrState
+	mu   sync.Mutex
+	st   ctrState
+	prev ctrState // the second before st (streams sampling slightly older instants)
 }
 
 // ctrState is the cumulative counter state at the start of second sec.
@@ -100,8 +101,9 @@ type link struct {
 	baseRTTus    float64
 	baseJitterUs float64
 
-	mu sync.Mutex
-	st probeState
+	mu   sync.Mutex
+	st   probeState
+	prev probeState
 }
 
 // probeSecond is what a link's probes did in one second.
@@ -332,6 +334,7 @@ func (f *Fabric) advance(ifc *iface, k int64) {
 	}
 	fs := f.faultsUpTo(k)
 	for st.sec < k {
+		ifc.prev = *st
 		for i := range st.cum {
 			st.cum[i] += st.rate[i]
 		}
@@ -368,12 +371,48 @@ func (f *Fabric) sampleIface(ifc *iface, tns int64, out *ifSample) {
 	ifc.mu.Lock()
 	f.advance(ifc, k)
 	st := &ifc.st
+	if k < st.sec {
+		// Another stream already moved past this instant.
+		st = &ifc.prev
+		if k != st.sec {
+			ifc.mu.Unlock()
+			var slow ctrState
+			f.ctrStateAt(ifc, k, &slow)
+			st = &slow
+			f.fillIfSample(st, frac, out)
+			return
+		}
+	}
+	f.fillIfSample(st, frac, out)
+	ifc.mu.Unlock()
+}
+
+func (f *Fabric) fillIfSample(st *ctrState, frac int64, out *ifSample) {
 	for i := range st.cum {
 		out.ctr[i] = (st.cum[i] + mulDivSec(st.rate[i], frac)) & f.mask
 	}
 	out.lastClear = st.lastClear
 	out.up = st.up
-	ifc.mu.Unlock()
+}
+
+// ctrStateAt computes an interface's counter state at the start of second
+// k from the fabric's boot (slow: O(k - epoch)).
+func (f *Fabric) ctrStateAt(ifc *iface, k int64, st *ctrState) {
+	fs := f.snapshotFaults()
+	*st = ctrState{sec: f.epochSec, lastClear: f.epochSec * nsPerSec}
+	for s := f.epochSec; s <= k; s++ {
+		if s > f.epochSec {
+			for i := range st.cum {
+				st.cum[i] += st.rate[i]
+			}
+		}
+		if resetAt(fs, ifc.dev, s) {
+			st.cum = [numCounters]uint64{}
+			st.lastClear = s * nsPerSec
+		}
+		st.sec = s
+		st.rate, st.up = f.ifaceRates(fs, ifc, s)
+	}
 }
 
 // linkFaults returns the latency faults' added RTT, jitter (µs) and probe
@@ -428,10 +467,19 @@ func (f *Fabric) sampleLink(l *link, tns int64, out *probeSample) {
 	if st.sec < k {
 		fs := f.faultsUpTo(k)
 		for st.sec < k {
+			l.prev = *st
 			st.sent += st.cur.sent
 			st.recv += st.cur.received
 			st.sec++
 			st.cur = f.probeSecond(fs, l, st.sec)
+		}
+	}
+	var slow probeState
+	if k < st.sec {
+		st = &l.prev
+		if k != st.sec {
+			f.probeStateAt(l, k, &slow)
+			st = &slow
 		}
 	}
 	cur := st.cur
@@ -439,6 +487,18 @@ func (f *Fabric) sampleLink(l *link, tns int64, out *probeSample) {
 	out.received = st.recv + mulDivSec(cur.received, frac)
 	l.mu.Unlock()
 	fillProbeResults(cur, out)
+}
+
+// probeStateAt computes a link's probe state at the start of second k.
+func (f *Fabric) probeStateAt(l *link, k int64, st *probeState) {
+	fs := f.snapshotFaults()
+	*st = probeState{sec: f.epochSec, cur: f.probeSecond(fs, l, f.epochSec)}
+	for st.sec < k {
+		st.sent += st.cur.sent
+		st.recv += st.cur.received
+		st.sec++
+		st.cur = f.probeSecond(fs, l, st.sec)
+	}
 }
 
 // fillProbeResults derives the served delay statistics of one second:

@@ -423,7 +423,7 @@ func (s *gnmiServer) Get(_ context.Context, req *gpb.GetRequest) (*gpb.GetRespon
 	if len(order) == 0 {
 		return nil, status.Error(codes.NotFound, "no data matches the requested paths")
 	}
-	tns := f.clock().UnixNano()
+	tns := f.nowNs()
 	resp := &gpb.GetResponse{}
 	var nUp int
 	for _, e := range order {
@@ -633,7 +633,7 @@ func (st *stream) sendSync() error {
 
 // sendAll sends every subscribed leaf once, one notification per entity.
 func (st *stream) sendAll() error {
-	tns := st.f.clock().UnixNano()
+	tns := st.f.nowNs()
 	var n, u int
 	defer func() { st.f.count(st.d, n, u) }()
 	for _, es := range st.all {
@@ -704,7 +704,7 @@ func (st *stream) run(ctx context.Context, downCh chan struct{}, updatesOnly boo
 	f := st.f
 	if updatesOnly {
 		// Prime the change detectors without sending.
-		tns := f.clock().UnixNano()
+		tns := f.nowNs()
 		for _, g := range st.groups {
 			for _, es := range g.ents {
 				f.eval(es, tns)
@@ -717,7 +717,7 @@ func (st *stream) run(ctx context.Context, downCh chan struct{}, updatesOnly boo
 	if !updatesOnly {
 		// sendAll used separate messages; seed the groups' last values so
 		// suppress_redundant and ON_CHANGE compare against what was sent.
-		tns := f.clock().UnixNano()
+		tns := f.nowNs()
 		for _, g := range st.groups {
 			if g.mode == gpb.SubscriptionMode_ON_CHANGE || g.suppress {
 				for _, es := range g.ents {
@@ -757,7 +757,7 @@ func (st *stream) run(ctx context.Context, downCh chan struct{}, updatesOnly boo
 		case <-timer.C:
 		}
 		now := time.Now()
-		tns := f.clock().UnixNano()
+		tns := f.nowNs()
 		for _, g := range st.groups {
 			if now.Before(g.next) {
 				continue

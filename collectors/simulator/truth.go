@@ -187,28 +187,15 @@ func (t *Truth) Counters(device, name string, at time.Time) (Counters, error) {
 		return Counters{}, err
 	}
 	f := t.f
-	fs := f.snapshotFaults()
 	tns := max(at.UnixNano(), f.epochSec*nsPerSec)
 	k := tns / nsPerSec
+	var st ctrState
+	f.ctrStateAt(ifc, k, &st)
 	var cum [numCounters]uint64
-	lastClear := f.epochSec * nsPerSec
-	var rate [numCounters]uint64
-	for s := f.epochSec; s <= k; s++ {
-		if s > f.epochSec {
-			for i := range cum {
-				cum[i] += rate[i]
-			}
-		}
-		if resetAt(fs, ifc.dev, s) {
-			cum = [numCounters]uint64{}
-			lastClear = s * nsPerSec
-		}
-		rate, _ = f.ifaceRates(fs, ifc, s)
-	}
 	for i := range cum {
-		cum[i] += mulDivSec(rate[i], tns-k*nsPerSec)
+		cum[i] = st.cum[i] + mulDivSec(st.rate[i], tns-k*nsPerSec)
 	}
-	return countersFrom(cum, lastClear), nil
+	return countersFrom(cum, st.lastClear), nil
 }
 
 // OperStatus returns "UP" or "DOWN" for an interface at an instant.
