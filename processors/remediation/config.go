@@ -92,6 +92,13 @@ type Configuration struct {
 	// MaxInFlight bounds the deliveries the dispatcher holds at once
 	// (in flight or waiting to retry); the consumer pauses at the bound.
 	MaxInFlight int `yaml:"max-in-flight"`
+	// Warmup: when the engine is assigned a partition, it replays that
+	// partition's KPIs from this long ago up to the committed offset to
+	// rebuild the rule state (transitions discarded), so an event already
+	// active continues with the same id after a rebalance or restart. 0
+	// turns it off (state starts empty). WarmupTimeout bounds the replay.
+	Warmup        time.Duration `yaml:"warmup"`
+	WarmupTimeout time.Duration `yaml:"warmup-timeout"`
 	// StateTTL: the engine forgets an idle entity it has not seen a KPI
 	// for in this long (KPI time).
 	StateTTL time.Duration `yaml:"state-ttl"`
@@ -108,6 +115,8 @@ func DefaultConfiguration() Configuration {
 		Source:            "/meshtelemetry/remediation",
 		MaxInFlight:       1024,
 		StateTTL:          time.Hour,
+		Warmup:            15 * time.Minute,
+		WarmupTimeout:     30 * time.Second,
 	}
 }
 
@@ -132,6 +141,12 @@ func (c *Configuration) Validate() error {
 	}
 	if c.MaxInFlight < 1 {
 		return errors.New("max-in-flight: must be at least 1")
+	}
+	if c.Warmup < 0 {
+		return errors.New("warmup: must not be negative")
+	}
+	if c.Warmup > 0 && c.WarmupTimeout <= 0 {
+		return errors.New("warmup-timeout: must be positive")
 	}
 	if c.StateTTL <= 0 {
 		return errors.New("state-ttl: must be positive")

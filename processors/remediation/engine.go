@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
@@ -19,8 +21,9 @@ import (
 // its state lives with the partition. When a partition is revoked its
 // engine is dropped (soft state; see docs/remediation.md).
 type engineLoop struct {
-	r  *Remediator
-	cl *kgo.Client
+	r    *Remediator
+	cl   *kgo.Client
+	opts []kgo.Opt // connection options, for the warm-up reader
 
 	mu      sync.Mutex
 	engines map[int32]*rules.Engine
@@ -29,7 +32,7 @@ type engineLoop struct {
 }
 
 func newEngineLoop(r *Remediator, opts []kgo.Opt) (*engineLoop, error) {
-	e := &engineLoop{r: r, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
+	e := &engineLoop{r: r, opts: opts, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
 	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumerGroup(r.cfg.GroupID),
 		kgo.ConsumeTopics(r.deps.Kafka.Topics.KPIs),
@@ -40,6 +43,7 @@ func newEngineLoop(r *Remediator, opts []kgo.Opt) (*engineLoop, error) {
 		kgo.ProducerLinger(0),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),
+		kgo.OnPartitionsAssigned(e.assigned),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("remediation engine kafka: %w", err)
@@ -86,6 +90,102 @@ func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[s
 
 func (e *engineLoop) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	e.drop(assigned)
+}
+
+// assigned warms up the state of newly assigned partitions (see warmup).
+func (e *engineLoop) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[e.r.deps.Kafka.Topics.KPIs]
+	if e.r.cfg.Warmup <= 0 || len(parts) == 0 {
+		return
+	}
+	start := time.Now()
+	n, err := e.warmup(ctx, parts)
+	if err != nil {
+		e.r.log.Warn("warm-up failed: partitions start with empty state", "partitions", parts, "err", err)
+		e.r.m.dropped.WithLabelValues("warmup_failed").Inc()
+		return
+	}
+	e.r.log.Info("warm-up done", "partitions", parts, "kpis_replayed", n, "took", time.Since(start))
+}
+
+// warmup rebuilds the rule state of partitions this instance just got:
+// it replays their KPIs from `warmup` ago up to the group's committed
+// offset through fresh engines, discarding the transitions (the previous
+// owner produced them). The engine being deterministic, an event that
+// started within the warm-up window continues on this instance with the
+// same id, and resolves or escalates as if nothing had happened.
+func (e *engineLoop) warmup(ctx context.Context, parts []int32) (int, error) {
+	r := e.r
+	topic := r.deps.Kafka.Topics.KPIs
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.WarmupTimeout)
+	defer cancel()
+	adm := kadm.NewClient(e.cl)
+	committed, err := adm.FetchOffsets(ctx, r.cfg.GroupID)
+	if err != nil {
+		return 0, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	from, err := adm.ListOffsetsAfterMilli(ctx, time.Now().Add(-r.cfg.Warmup).UnixMilli(), topic)
+	if err != nil {
+		return 0, fmt.Errorf("list offsets: %w", err)
+	}
+	until := map[int32]int64{}
+	offsets := map[int32]kgo.Offset{}
+	for _, p := range parts {
+		c, ok := committed.Lookup(topic, p)
+		f, ok2 := from.Lookup(topic, p)
+		if !ok || !ok2 || c.Err != nil || f.Err != nil || c.At <= 0 || f.Offset >= c.At {
+			continue
+		}
+		until[p] = c.At
+		offsets[p] = kgo.NewOffset().At(f.Offset)
+	}
+	if len(until) == 0 {
+		return 0, nil
+	}
+	rd, err := kgo.NewClient(append(slices.Clone(e.opts),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+	rs := r.rules.Load().rules
+	fresh := map[int32]*rules.Engine{}
+	for p := range until {
+		fresh[p], _ = rules.NewEngine(rs)
+	}
+	var k wirepb.KPI
+	var out []*wirepb.RemediationEvent
+	n := 0
+	for len(until) > 0 {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			end, ok := until[rec.Partition]
+			if !ok || rec.Offset >= end {
+				return
+			}
+			if wire.DecodeKPI(rec.Value, &k) == nil {
+				out = fresh[rec.Partition].Observe(&k, out[:0])
+				n++
+			}
+			if rec.Offset >= end-1 {
+				delete(until, rec.Partition)
+			}
+		})
+	}
+	e.mu.Lock()
+	for p, en := range fresh {
+		if e.engines[p] == nil {
+			e.engines[p] = en
+			e.last[p] = en.Counts()
+		}
+	}
+	e.syncActive()
+	e.mu.Unlock()
+	return n, nil
 }
 
 // syncActive updates the active-event gauge (e.mu held).

@@ -636,3 +636,67 @@ func TestTwoEnginesShareTheGroup(t *testing.T) {
 	}
 	t.Logf("instance 1: %d KPIs, %d events; instance 2: %d KPIs, %d events", s1.KPIs, s1.Firing, s2.KPIs, s2.Firing)
 }
+
+// An engine instance stops in the middle of a fault; the next one (same
+// group) warms up from the KPI topic and resolves the same event — one
+// firing, one resolved, one id. Without warm-up the new owner knows nothing:
+// it fires a second event, and the first is never resolved.
+func TestWarmupContinuesEventAcrossRestart(t *testing.T) {
+	for _, warm := range []bool{true, false} {
+		t.Run(fmt.Sprintf("warmup=%v", warm), func(t *testing.T) {
+			k := fakeKafka(t)
+			cfg := DefaultConfiguration()
+			cfg.Dispatcher = false
+			cfg.Rules = []Rule{lossRule("")}
+			if !warm {
+				cfg.Warmup = 0
+			}
+			prod := client(t, k)
+			t0 := time.Now().Add(-time.Hour).Truncate(10 * time.Second)
+			send := func(from, to int) {
+				for i := from; i < to; i++ {
+					ws := t0.Add(time.Duration(i) * 10 * time.Second)
+					loss := 0.0
+					if i >= 3 && i < 12 {
+						loss = 0.3
+					}
+					kp := linkKPI(ws, ws.Add(10*time.Second), "par", "lon", loss)
+					produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
+				}
+			}
+			waitStats := func(r *Remediator, cond func(Stats) bool) {
+				t.Helper()
+				for deadline := time.Now().Add(15 * time.Second); !cond(r.Stats()); time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("timed out: %+v", r.Stats())
+					}
+				}
+			}
+			a := startRemediator(t, cfg, k)
+			send(0, 10)
+			waitStats(a, func(s Stats) bool { return s.KPIs == 10 && s.Firing == 1 })
+			if err := a.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			b := startRemediator(t, cfg, k)
+			send(10, 20)
+			waitStats(b, func(s Stats) bool { return s.KPIs == 10 })
+			evs := transitions(t, readAll(t, k, k.Topics.Remediations, 1500*time.Millisecond, func(rs []*kgo.Record) bool { return false }))
+			ids := map[string][]string{}
+			for _, e := range evs {
+				ids[e.EventId] = append(ids[e.EventId], rules.StateName(e.State))
+			}
+			t.Logf("events: %v; second instance %+v", ids, b.Stats())
+			if warm {
+				if len(ids) != 1 || len(evs) != 2 || evs[0].State != wirepb.EventState_FIRING || evs[1].State != wirepb.EventState_RESOLVED {
+					t.Fatalf("with warm-up: %v, want one event firing then resolved", ids)
+				}
+				if st := b.Stats(); st.Firing != 0 || st.Resolved != 1 {
+					t.Errorf("second instance %+v", st)
+				}
+			} else if len(ids) != 2 {
+				t.Fatalf("without warm-up: %v, want two events", ids)
+			}
+		})
+	}
+}
