@@ -67,6 +67,7 @@ type metrics struct {
 	updates       prometheus.Counter
 	errors        *prometheus.CounterVec
 	faults        prometheus.Counter
+	faultsActive  prometheus.Gauge
 }
 
 // Fabric is the simulated switch fabric and its gNMI server.
@@ -145,8 +146,11 @@ func New(cfg Configuration, deps Dependencies) (*Fabric, error) {
 		faults: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "telemetry_simulator_faults_total", Help: "Faults loaded or injected.",
 		}),
+		faultsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "telemetry_simulator_faults_active", Help: "Faults in effect now.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{f.m.active, f.m.subscriptions, f.m.notifications, f.m.updates, f.m.errors, f.m.faults} {
+	for _, c := range []prometheus.Collector{f.m.active, f.m.subscriptions, f.m.notifications, f.m.updates, f.m.errors, f.m.faults, f.m.faultsActive} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("simulate: metrics: %w", err)
 		}
@@ -352,6 +356,27 @@ func (f *Fabric) nowNs() int64 {
 	}
 }
 
+// ScheduledFault is a fault with its absolute time window.
+type ScheduledFault struct {
+	Fault
+	// From is when it starts; To when it ends (zero: it does not end).
+	From, To time.Time
+}
+
+// Faults lists the scenario's and injected faults with their windows.
+func (f *Fabric) Faults() []ScheduledFault {
+	fs := f.snapshotFaults()
+	out := make([]ScheduledFault, 0, len(fs))
+	for _, c := range fs {
+		sf := ScheduledFault{Fault: c.Fault, From: time.Unix(c.startSec, 0)}
+		if c.endSec != forever {
+			sf.To = time.Unix(c.endSec, 0)
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
 // Epoch is the fabric's boot time (start of the second New was called in):
 // counters are zero there and scenario offsets count from it.
 func (f *Fabric) Epoch() time.Time { return time.Unix(f.epochSec, 0) }
@@ -414,6 +439,7 @@ func (d *device) setDown(manual, reboot *bool) {
 func (f *Fabric) eventLoop(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
+	var wasActive []bool
 	for {
 		select {
 		case <-ctx.Done():
@@ -422,6 +448,25 @@ func (f *Fabric) eventLoop(ctx context.Context) {
 		}
 		k := f.clock().UnixNano() / nsPerSec
 		fs := f.snapshotFaults()
+		for len(wasActive) < len(fs) {
+			wasActive = append(wasActive, false)
+		}
+		nActive := 0
+		for i := range fs {
+			a := fs[i].active(k)
+			if a {
+				nActive++
+			}
+			if a != wasActive[i] {
+				wasActive[i] = a
+				if a {
+					f.log.Info("fault started", "index", i, "fault", fs[i].Fault.String())
+				} else {
+					f.log.Info("fault ended", "index", i, "fault", fs[i].Fault.String())
+				}
+			}
+		}
+		f.m.faultsActive.Set(float64(nActive))
 		for _, d := range f.devices {
 			rebooting := false
 			for i := range fs {

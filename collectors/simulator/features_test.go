@@ -110,6 +110,23 @@ func TestFlapTruth(t *testing.T) {
 	if lt.LossRatio != 0.5 || back.LossRatio != 0.5 {
 		t.Fatalf("link loss %g / %g, want 0.5", lt.LossRatio, back.LossRatio)
 	}
+	fs := f.Faults()
+	if len(fs) != 1 || !fs[0].From.Equal(at) || !fs[0].To.Equal(at.Add(4*time.Second)) || fs[0].Type != FaultFlap {
+		t.Fatalf("Faults() = %+v", fs)
+	}
+	all, err := f.Truth().Interfaces(at, at.Add(4*time.Second))
+	if err != nil || len(all) != 64 {
+		t.Fatalf("Interfaces: %d %v", len(all), err)
+	}
+	for _, it := range all {
+		if (it.Device == "site3-sw1" && it.Interface == "Ethernet2") != (it.DownSeconds == 2) {
+			t.Fatalf("%s/%s down %g", it.Device, it.Interface, it.DownSeconds)
+		}
+	}
+	links, err := f.Truth().Links(at, at.Add(4*time.Second))
+	if err != nil || len(links) != 8*3 {
+		t.Fatalf("Links: %d %v", len(links), err)
+	}
 	if _, err := f.Inject(Fault{Type: FaultFlap, Device: "site3-sw1", Period: 10 * time.Millisecond}); err == nil {
 		t.Fatal("bad period accepted")
 	}
@@ -234,5 +251,31 @@ func TestMutualTLS(t *testing.T) {
 	}
 	if err := get(false); err == nil {
 		t.Fatal("without client certificate: accepted")
+	}
+}
+
+func TestMatchPath(t *testing.T) {
+	full := path("interfaces", "interface[name=Ethernet1]", "state", "counters", "in-octets").GetElem()
+	cases := []struct {
+		p    *gpb.Path
+		want bool
+	}{
+		{path(), true},
+		{path("interfaces"), true},
+		{path("interfaces", "interface[name=*]", "state"), true},
+		{path("interfaces", "interface[name=Ethernet1]", "state", "counters", "in-octets"), true},
+		{path("interfaces", "interface[name=Ethernet2]"), false},
+		{path("interfaces", "interface", "state"), true}, // no key: any
+		{path("interfaces", "*", "state", "*", "in-octets"), true},
+		{path("interfaces", "...", "in-octets"), true},
+		{path("...", "in-octets"), true},
+		{path("...", "out-octets"), false},
+		{path("interfaces", "interface[name=Ethernet1]", "state", "counters", "in-octets", "deeper"), false},
+		{path("probes"), false},
+	}
+	for _, tc := range cases {
+		if got := matchPath(tc.p.GetElem(), full); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.p.GetElem(), got, tc.want)
+		}
 	}
 }

@@ -34,7 +34,8 @@ func countersFrom(a [numCounters]uint64, lastClear int64) Counters {
 // InterfaceTruth is the exact behaviour of an interface over a window.
 // Rates are per second over the window; ratios are 0..1.
 type InterfaceTruth struct {
-	From, To time.Time
+	Site, Device, Interface string
+	From, To                time.Time
 	// UtilIn and UtilOut are octets×8 / (speed × window).
 	UtilIn, UtilOut float64
 	// LossRatio is (in_errors + in_discards + out_discards) /
@@ -47,13 +48,18 @@ type InterfaceTruth struct {
 	SpeedBps                                             uint64
 	// DownSeconds is how long the interface was down within the window.
 	DownSeconds float64
-	// Delta holds the exact (real-valued) counter increments in the window.
-	Delta [numCounters]float64
+	// Exact (real-valued) counter increments over the window; InPkts and
+	// OutPkts are unicast+multicast+broadcast.
+	InOctets, OutOctets, InPkts, OutPkts         float64
+	InErrors, InDiscards, OutErrors, OutDiscards float64
+
+	delta [numCounters]float64
 }
 
 // LinkTruth is the exact behaviour of a probed link over a window.
 type LinkTruth struct {
-	From, To time.Time
+	SrcSite, SrcDevice, DstSite, DstDevice string
+	From, To                               time.Time
 	// RTTMs is the mean RTT of the received probes (weighted by received).
 	RTTMs float64
 	// JitterMs is the mean jitter, weighted the same way.
@@ -115,14 +121,14 @@ func (t *Truth) Interface(device, name string, from, to time.Time) (InterfaceTru
 	}
 	f := t.f
 	fs := f.snapshotFaults()
-	out := InterfaceTruth{From: from, To: to, SpeedBps: f.cfg.PortSpeedBps}
+	out := InterfaceTruth{Site: ifc.dev.site, Device: ifc.dev.name, Interface: ifc.name, From: from, To: to, SpeedBps: f.cfg.PortSpeedBps}
 	f.window(from, to, func(k int64, w float64) {
 		r, up := f.ifaceRates(fs, ifc, k)
 		if !up {
 			out.DownSeconds += w
 		}
 		for i := range r {
-			out.Delta[i] += w * float64(r[i])
+			out.delta[i] += w * float64(r[i])
 		}
 	})
 	out.fill(to.Sub(from).Seconds())
@@ -130,8 +136,12 @@ func (t *Truth) Interface(device, name string, from, to time.Time) (InterfaceTru
 }
 
 func (o *InterfaceTruth) fill(secs float64) {
-	d := &o.Delta
+	d := &o.delta
 	speed := float64(o.SpeedBps)
+	o.InOctets, o.OutOctets = d[cInOctets], d[cOutOctets]
+	o.InPkts = d[cInUnicast] + d[cInBroadcast] + d[cInMulticast]
+	o.OutPkts = d[cOutUnicast] + d[cOutBroadcast] + d[cOutMulticast]
+	o.InErrors, o.InDiscards, o.OutErrors, o.OutDiscards = d[cInErrors], d[cInDiscards], d[cOutErrors], d[cOutDiscards]
 	o.InBps = d[cInOctets] * 8 / secs
 	o.OutBps = d[cOutOctets] * 8 / secs
 	o.UtilIn = o.InBps / speed
@@ -160,7 +170,7 @@ func (t *Truth) Link(srcDevice, dstDevice string, from, to time.Time) (LinkTruth
 	}
 	f := t.f
 	fs := f.snapshotFaults()
-	out := LinkTruth{From: from, To: to}
+	out := LinkTruth{SrcSite: l.src.site, SrcDevice: l.src.name, DstSite: l.dst.site, DstDevice: l.dst.name, From: from, To: to}
 	var rtt, jit float64
 	f.window(from, to, func(k int64, w float64) {
 		ps := f.probeSecond(fs, l, k)
@@ -175,6 +185,36 @@ func (t *Truth) Link(srcDevice, dstDevice string, from, to time.Time) (LinkTruth
 	}
 	if out.ProbesSent > 0 {
 		out.LossRatio = (out.ProbesSent - out.ProbesReceived) / out.ProbesSent
+	}
+	return out, nil
+}
+
+// Interfaces returns the truth of every interface over [from, to).
+func (t *Truth) Interfaces(from, to time.Time) ([]InterfaceTruth, error) {
+	var out []InterfaceTruth
+	for _, d := range t.f.devices {
+		for _, ifc := range d.ifaces {
+			it, err := t.Interface(d.name, ifc.name, from, to)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+// Links returns the truth of every probed link over [from, to).
+func (t *Truth) Links(from, to time.Time) ([]LinkTruth, error) {
+	var out []LinkTruth
+	for _, d := range t.f.devices {
+		for _, l := range d.links {
+			lt, err := t.Link(d.name, l.dst.name, from, to)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, lt)
+		}
 	}
 	return out, nil
 }
@@ -264,7 +304,7 @@ func (f *Fabric) writeTruthUpTo(k int64) {
 				r, up := f.ifaceRates(fs, ifc, s)
 				it := InterfaceTruth{SpeedBps: f.cfg.PortSpeedBps}
 				for i := range r {
-					it.Delta[i] = float64(r[i])
+					it.delta[i] = float64(r[i])
 				}
 				it.fill(1)
 				row := truthInterfaceRow{
