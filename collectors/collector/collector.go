@@ -37,6 +37,7 @@ type Collector struct {
 	matcher *matcher
 	kafka   *kafka.Configuration
 	prod    *producer
+	codec   rawCodec
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,6 +111,7 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 		kafka:    deps.Kafka,
 		sessions: map[string]*session{},
 		seqs:     map[string]*atomic.Uint64{},
+		codec:    newRawCodec(),
 	}
 	c.m, err = newMetrics(deps.Registerer, func() float64 {
 		if c.prod == nil {

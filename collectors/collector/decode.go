@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"math"
 	"strings"
 	"time"
 
@@ -29,6 +28,7 @@ const (
 	reasonWrongTarget
 	reasonTooManyUpdates
 	reasonLegacyPath
+	reasonMalformed
 	numReasons
 )
 
@@ -46,6 +46,7 @@ var reasonNames = [numReasons]string{
 	reasonWrongTarget:    "wrong_target",
 	reasonTooManyUpdates: "too_many_updates",
 	reasonLegacyPath:     "legacy_path",
+	reasonMalformed:      "malformed",
 }
 
 func (r reason) String() string { return reasonNames[r] }
@@ -86,6 +87,8 @@ type decoder struct {
 	errs [numReasons]uint64
 	// updates counts updates seen since the last takeErrors.
 	updates uint64
+	// names interns interface and peer names (raw path).
+	names map[string]string
 }
 
 func newDecoder(m *matcher, device, site, collector string, maxUpdates int) *decoder {
@@ -172,10 +175,16 @@ func (d *decoder) decode(n *gnmi.Notification, recvNano int64) []*wirepb.Sample 
 	for _, u := range ups {
 		d.update(w, u)
 	}
+	d.finish(ts, recvNano)
+	return d.out
+}
+
+// finish stamps the slots filled by a notification and lists them in d.out.
+func (d *decoder) finish(ts, recvNano int64) {
 	for _, s := range d.slots[:d.n] {
 		if !s.isProbe && len(s.iface.Counters) == 0 && s.iface.SpeedBps == 0 &&
 			s.iface.OperStatus == 0 && s.iface.LastClearUnixNano == 0 {
-			continue // every update of it was bad
+			continue // nothing but SPEED_UNKNOWN
 		}
 		smp := &s.s
 		smp.Site, smp.Device, smp.Collector = d.site, d.device, d.collector
@@ -183,7 +192,6 @@ func (d *decoder) decode(n *gnmi.Notification, recvNano int64) []*wirepb.Sample 
 		smp.Seq = 0
 		d.out = append(d.out, smp)
 	}
-	return d.out
 }
 
 // walk is a position in the mapping trie with the keys captured so far.
@@ -235,7 +243,7 @@ func (d *decoder) update(w walk, u *gnmi.Update) {
 		d.fail(r - 1)
 		return
 	}
-	nd, iface, peerSite, peerDevice := w.nd, w.iface, w.peerSite, w.peerDevice
+	nd := w.nd
 	lf := nd.leaf
 	if lf == nil {
 		d.fail(reasonUnknownPath)
@@ -246,21 +254,30 @@ func (d *decoder) update(w walk, u *gnmi.Update) {
 		d.fail(reasonNoValue)
 		return
 	}
+	d.apply(nd.leaf, &w, valOf(tv))
+}
+
+// apply sets the field of leaf lf (nil: unknown path) from v.
+func (d *decoder) apply(lf *leaf, w *walk, v val) {
+	if lf == nil {
+		d.fail(reasonUnknownPath)
+		return
+	}
 	if lf.kind.isProbe() {
-		d.probeLeaf(lf, tv, peerSite, peerDevice)
+		d.probeLeaf(lf, v, w.peerSite, w.peerDevice)
 		return
 	}
 	switch lf.kind {
 	case fieldCounter:
-		v, r := uintOf(tv, lf.scale)
+		x, r := uintOf(v, lf.scale)
 		if r != 0 {
 			d.fail(r - 1)
 			return
 		}
-		st := &d.slotFor(false, iface, "").iface
+		st := &d.slotFor(false, w.iface, "").iface
 		for _, c := range st.Counters {
 			if c.Counter == lf.counter {
-				c.Value = v
+				c.Value = x
 				return
 			}
 		}
@@ -273,48 +290,48 @@ func (d *decoder) update(w walk, u *gnmi.Update) {
 		} else {
 			st.Counters = append(st.Counters, &wirepb.CounterValue{})
 		}
-		st.Counters[k].Counter, st.Counters[k].Value = lf.counter, v
+		st.Counters[k].Counter, st.Counters[k].Value = lf.counter, x
 	case fieldOperStatus:
-		os, r := operOf(tv)
+		os, r := operOf(v)
 		if r != 0 {
 			d.fail(r - 1)
 			return
 		}
-		d.slotFor(false, iface, "").iface.OperStatus = os
+		d.slotFor(false, w.iface, "").iface.OperStatus = os
 	case fieldSpeed:
-		bps, r := speedOf(tv, lf.scale)
+		bps, r := speedOf(v, lf.scale)
 		if r != 0 {
 			d.fail(r - 1)
 			return
 		}
-		d.slotFor(false, iface, "").iface.SpeedBps = bps
+		d.slotFor(false, w.iface, "").iface.SpeedBps = bps
 	case fieldLastClear:
-		v, r := lastClearOf(tv)
+		x, r := lastClearOf(v)
 		if r != 0 {
 			d.fail(r - 1)
 			return
 		}
-		d.slotFor(false, iface, "").iface.LastClearUnixNano = v
+		d.slotFor(false, w.iface, "").iface.LastClearUnixNano = x
 	}
 }
 
-func (d *decoder) probeLeaf(lf *leaf, tv *gnmi.TypedValue, site, dev string) {
+func (d *decoder) probeLeaf(lf *leaf, v val, site, dev string) {
 	switch lf.kind {
 	case fieldProbeSent, fieldProbeReceived:
-		v, r := uintOf(tv, lf.scale)
+		x, r := uintOf(v, lf.scale)
 		if r != 0 {
 			d.fail(r - 1)
 			return
 		}
 		p := &d.slotFor(true, site, dev).probe
 		if lf.kind == fieldProbeSent {
-			p.ProbesSent = v
+			p.ProbesSent = x
 		} else {
-			p.ProbesReceived = v
+			p.ProbesReceived = x
 		}
 		return
 	}
-	f, r := floatOf(tv)
+	f, r := floatOf(v)
 	if r != 0 {
 		d.fail(r - 1)
 		return
@@ -344,317 +361,6 @@ func (d *decoder) probeLeaf(lf *leaf, tv *gnmi.TypedValue, site, dev string) {
 	case fieldProbeLoss:
 		p.LossPercentage = f
 	}
-}
-
-// The value helpers return reason+1 on failure (0 = ok), so the zero value
-// means success without a separate bool.
-
-// uintOf reads a non-negative integer leaf.
-func uintOf(tv *gnmi.TypedValue, scale float64) (uint64, reason) {
-	var v uint64
-	switch x := tv.GetValue().(type) {
-	case *gnmi.TypedValue_UintVal:
-		v = x.UintVal
-	case *gnmi.TypedValue_IntVal:
-		if x.IntVal < 0 {
-			return 0, reasonNegative + 1
-		}
-		v = uint64(x.IntVal)
-	case *gnmi.TypedValue_DoubleVal, *gnmi.TypedValue_FloatVal, *gnmi.TypedValue_DecimalVal:
-		f, r := floatOf(tv)
-		if r != 0 {
-			return 0, r
-		}
-		if f >= math.MaxUint64 {
-			return 0, reasonOutOfRange + 1
-		}
-		v = uint64(f)
-	case *gnmi.TypedValue_StringVal:
-		return parseUint(x.StringVal, scale)
-	case *gnmi.TypedValue_AsciiVal:
-		return parseUint(x.AsciiVal, scale)
-	case *gnmi.TypedValue_JsonVal:
-		return parseUint(x.JsonVal, scale)
-	case *gnmi.TypedValue_JsonIetfVal:
-		return parseUint(x.JsonIetfVal, scale)
-	default:
-		return 0, reasonBadType + 1
-	}
-	if scale != 1 {
-		f := float64(v) * scale
-		if f >= math.MaxUint64 {
-			return 0, reasonOutOfRange + 1
-		}
-		v = uint64(f)
-	}
-	return v, 0
-}
-
-// unquote strips JSON quotes ("123" → 123).
-func unquote[T string | []byte](s T) (T, bool) {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return s[1 : len(s)-1], true
-	}
-	return s, false
-}
-
-// parseUint parses decimal digits (optionally JSON-quoted) without allocating.
-func parseUint[T string | []byte](s T, scale float64) (uint64, reason) {
-	s, _ = unquote(s)
-	if len(s) == 0 {
-		return 0, reasonBadValue + 1
-	}
-	if len(s) > 64 {
-		return 0, reasonOversized + 1
-	}
-	if s[0] == '-' {
-		return 0, reasonNegative + 1
-	}
-	var v uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' {
-			return 0, reasonBadValue + 1
-		}
-		if v > math.MaxUint64/10 || (v == math.MaxUint64/10 && uint64(c-'0') > math.MaxUint64%10) {
-			return 0, reasonOutOfRange + 1
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	if scale != 1 {
-		f := float64(v) * scale
-		if f >= math.MaxUint64 {
-			return 0, reasonOutOfRange + 1
-		}
-		v = uint64(f)
-	}
-	return v, 0
-}
-
-// floatOf reads a finite, non-negative number.
-func floatOf(tv *gnmi.TypedValue) (float64, reason) {
-	var f float64
-	switch x := tv.GetValue().(type) {
-	case *gnmi.TypedValue_DoubleVal:
-		f = x.DoubleVal
-	case *gnmi.TypedValue_FloatVal:
-		f = float64(x.FloatVal)
-	case *gnmi.TypedValue_UintVal:
-		f = float64(x.UintVal)
-	case *gnmi.TypedValue_IntVal:
-		f = float64(x.IntVal)
-	case *gnmi.TypedValue_DecimalVal:
-		p := x.DecimalVal.GetPrecision()
-		if p > 18 {
-			return 0, reasonOutOfRange + 1
-		}
-		f = float64(x.DecimalVal.GetDigits()) / math.Pow10(int(p))
-	case *gnmi.TypedValue_StringVal:
-		return parseFloat(x.StringVal)
-	case *gnmi.TypedValue_AsciiVal:
-		return parseFloat(x.AsciiVal)
-	case *gnmi.TypedValue_JsonVal:
-		return parseFloat(x.JsonVal)
-	case *gnmi.TypedValue_JsonIetfVal:
-		return parseFloat(x.JsonIetfVal)
-	default:
-		return 0, reasonBadType + 1
-	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, reasonNotFinite + 1
-	}
-	if f < 0 {
-		return 0, reasonNegative + 1
-	}
-	return f, 0
-}
-
-// parseFloat parses a plain decimal number ("12", "12.5", quoted or not)
-// without allocating; exponents are not accepted.
-func parseFloat[T string | []byte](s T) (float64, reason) {
-	s, _ = unquote(s)
-	if len(s) == 0 {
-		return 0, reasonBadValue + 1
-	}
-	if len(s) > 64 {
-		return 0, reasonOversized + 1
-	}
-	if s[0] == '-' {
-		return 0, reasonNegative + 1
-	}
-	var ip, fp uint64
-	var fd int
-	dot := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.' && !dot:
-			dot = true
-		case c >= '0' && c <= '9':
-			if dot {
-				if fd < 18 {
-					fp = fp*10 + uint64(c-'0')
-					fd++
-				}
-			} else {
-				if ip > (math.MaxUint64-9)/10 {
-					return 0, reasonOutOfRange + 1
-				}
-				ip = ip*10 + uint64(c-'0')
-			}
-		default:
-			return 0, reasonBadValue + 1
-		}
-	}
-	return float64(ip) + float64(fp)/math.Pow10(fd), 0
-}
-
-// operOf reads an oper-status (UP, "up", "openconfig-interfaces:UP", ...).
-func operOf(tv *gnmi.TypedValue) (wirepb.OperStatus, reason) {
-	switch x := tv.GetValue().(type) {
-	case *gnmi.TypedValue_StringVal:
-		return operName(x.StringVal)
-	case *gnmi.TypedValue_AsciiVal:
-		return operName(x.AsciiVal)
-	case *gnmi.TypedValue_JsonVal:
-		return operName(x.JsonVal)
-	case *gnmi.TypedValue_JsonIetfVal:
-		return operName(x.JsonIetfVal)
-	}
-	return 0, reasonBadType + 1
-}
-
-func operName[T string | []byte](s T) (wirepb.OperStatus, reason) {
-	s, _ = unquote(s)
-	var buf [32]byte
-	n, r := identity(s, buf[:])
-	if r != 0 {
-		return 0, r
-	}
-	v, ok := wirepb.OperStatus_value[string(buf[:n])]
-	if !ok || v == 0 {
-		return 0, reasonBadValue + 1
-	}
-	return wirepb.OperStatus(v), 0
-}
-
-// identity copies an identity name into buf, upper case, module prefix
-// stripped; it returns the length.
-func identity[T string | []byte](s T, buf []byte) (int, reason) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == ':' {
-			s = s[i+1:]
-			break
-		}
-	}
-	if len(s) == 0 {
-		return 0, reasonBadValue + 1
-	}
-	if len(s) > len(buf) {
-		return 0, reasonOversized + 1
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return len(s), 0
-}
-
-// speedOf reads a port speed: an identity SPEED_<n><MB|GB|TB> or a number
-// times scale.
-func speedOf(tv *gnmi.TypedValue, scale float64) (uint64, reason) {
-	switch x := tv.GetValue().(type) {
-	case *gnmi.TypedValue_StringVal:
-		return speedName(x.StringVal)
-	case *gnmi.TypedValue_AsciiVal:
-		return speedName(x.AsciiVal)
-	case *gnmi.TypedValue_JsonVal:
-		if len(x.JsonVal) > 0 && x.JsonVal[0] == '"' {
-			return speedName(x.JsonVal)
-		}
-	case *gnmi.TypedValue_JsonIetfVal:
-		if len(x.JsonIetfVal) > 0 && x.JsonIetfVal[0] == '"' {
-			return speedName(x.JsonIetfVal)
-		}
-	}
-	return uintOf(tv, scale)
-}
-
-func speedName[T string | []byte](s T) (uint64, reason) {
-	s, _ = unquote(s)
-	var buf [32]byte
-	n, r := identity(s, buf[:])
-	if r != 0 {
-		return 0, r
-	}
-	b := buf[:n]
-	if len(b) < 7 || string(b[:6]) != "SPEED_" {
-		return 0, reasonBadValue + 1
-	}
-	b = b[6:]
-	if string(b) == "UNKNOWN" {
-		return 0, 0
-	}
-	var mult uint64
-	switch string(b[len(b)-2:]) {
-	case "MB":
-		mult = 1e6
-	case "GB":
-		mult = 1e9
-	case "TB":
-		mult = 1e12
-	default:
-		return 0, reasonBadValue + 1
-	}
-	v, r := parseUint(b[:len(b)-2], 1)
-	if r != 0 {
-		return 0, r
-	}
-	if v > math.MaxUint64/mult {
-		return 0, reasonOutOfRange + 1
-	}
-	return v * mult, 0
-}
-
-// lastClearOf reads last-clear: ns since the epoch, or an RFC 3339 string.
-func lastClearOf(tv *gnmi.TypedValue) (int64, reason) {
-	var s string
-	switch x := tv.GetValue().(type) {
-	case *gnmi.TypedValue_StringVal:
-		s = x.StringVal
-	case *gnmi.TypedValue_AsciiVal:
-		s = x.AsciiVal
-	default:
-		v, r := uintOf(tv, 1)
-		if r != 0 {
-			return 0, r
-		}
-		if v > math.MaxInt64 {
-			return 0, reasonOutOfRange + 1
-		}
-		return int64(v), 0
-	}
-	if len(s) > 0 && s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, "-T:") {
-		v, r := parseUint(s, 1)
-		if r != 0 {
-			return 0, r
-		}
-		if v > math.MaxInt64 {
-			return 0, reasonOutOfRange + 1
-		}
-		return int64(v), 0
-	}
-	if len(s) > 64 {
-		return 0, reasonOversized + 1
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return 0, reasonBadValue + 1
-	}
-	return t.UnixNano(), 0
 }
 
 // encodings maps the encoding key to gNMI.

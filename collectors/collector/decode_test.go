@@ -6,10 +6,42 @@ import (
 	"time"
 
 	"github.com/openconfig/gnmi/proto/gnmi"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
+
+// decodeCheck decodes n with the reference decoder d and checks that the
+// wire-bytes decoder gives the same samples and the same error counts.
+func decodeCheck(t testing.TB, d *decoder, n *gnmi.Notification, recv int64) []*wirepb.Sample {
+	t.Helper()
+	before := d.errs
+	out := d.decode(n, recv)
+	b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newDecoder(d.m, d.device, d.site, d.collector, d.maxUpdates)
+	rout, sync, rerr := r.decodeRaw(b, recv)
+	if sync || rerr != nil {
+		t.Fatalf("raw: sync %v err %v", sync, rerr)
+	}
+	if len(rout) != len(out) {
+		t.Fatalf("raw decoder: %d samples, reference %d", len(rout), len(out))
+	}
+	for i := range out {
+		if !proto.Equal(out[i], rout[i]) {
+			t.Fatalf("raw decoder differs:\n raw %v\n ref %v", rout[i], out[i])
+		}
+	}
+	for i := range before {
+		if d.errs[i]-before[i] != r.errs[i] {
+			t.Fatalf("raw decoder errors %v, reference %v (before %v)", r.errs, d.errs, before)
+		}
+	}
+	return out
+}
 
 func testMatcher(t testing.TB) *matcher {
 	t.Helper()
@@ -84,7 +116,7 @@ func TestDecodeEveryInterfaceLeaf(t *testing.T) {
 		&gnmi.Update{Path: ifPath("eth1", "state", "oper-status"), Val: sval("lower_layer_down")},
 		&gnmi.Update{Path: ifPath("eth1", "aggregation", "state", "lag-speed"), Val: uval(40000)},
 	)
-	out := d.decode(n, ts+1000)
+	out := decodeCheck(t, d, n, ts+1000)
 	if len(out) != 2 {
 		t.Fatalf("got %d samples, want 2", len(out))
 	}
@@ -121,13 +153,13 @@ func TestDecodeEveryInterfaceLeaf(t *testing.T) {
 func TestDecodePrefixAndReuse(t *testing.T) {
 	d := newDecoder(testMatcher(t), "site1-sw1", "site1", "c1", 1000)
 	ts := time.Now().UnixNano()
-	out := d.decode(countersNotification("site1-sw1", "eth3", ts, 10), ts)
+	out := decodeCheck(t, d, countersNotification("site1-sw1", "eth3", ts, 10), ts)
 	if len(out) != 1 || len(out[0].GetInterface().Counters) != 12 || out[0].GetInterface().LastClearUnixNano != 1700000000000000000 {
 		t.Fatalf("got %v", out)
 	}
 	// reuse: the next notification has fewer leaves, nothing leaks over
 	n := &gnmi.Notification{Timestamp: ts, Update: []*gnmi.Update{{Path: ifPath("eth9", "state", "counters", "in-octets"), Val: uval(7)}}}
-	out = d.decode(n, ts)
+	out = decodeCheck(t, d, n, ts)
 	st := out[0].GetInterface()
 	if len(out) != 1 || st.Interface != "eth9" || len(st.Counters) != 1 || st.Counters[0].Value != 7 || st.LastClearUnixNano != 0 {
 		t.Fatalf("reuse leaked: %v", st)
@@ -150,7 +182,7 @@ func TestDecodeProbes(t *testing.T) {
 	add("probes-sent", &gnmi.TypedValue{Value: &gnmi.TypedValue_IntVal{IntVal: 1000}})
 	add("probes-received", &gnmi.TypedValue{Value: &gnmi.TypedValue_JsonVal{JsonVal: []byte(`985`)}})
 	n.Update = append(n.Update, &gnmi.Update{Path: probePath("site3", "site3-sw2", "avg-delay"), Val: uval(5)})
-	out := d.decode(n, ts)
+	out := decodeCheck(t, d, n, ts)
 	if len(out) != 2 {
 		t.Fatalf("got %d samples", len(out))
 	}
@@ -198,7 +230,7 @@ func TestDecodeBadInputsCounted(t *testing.T) {
 	}
 	for _, tc := range cases {
 		d.errs = [numReasons]uint64{}
-		out := d.decode(&gnmi.Notification{Timestamp: ts, Update: []*gnmi.Update{tc.u}}, ts)
+		out := decodeCheck(t, d, &gnmi.Notification{Timestamp: ts, Update: []*gnmi.Update{tc.u}}, ts)
 		if len(out) != 0 {
 			t.Errorf("%s: produced %v", tc.name, out)
 		}
@@ -208,24 +240,21 @@ func TestDecodeBadInputsCounted(t *testing.T) {
 	}
 	// notification-level problems
 	d.errs = [numReasons]uint64{}
-	out := d.decode(&gnmi.Notification{Timestamp: ts, Prefix: &gnmi.Path{Target: "other"},
+	out := decodeCheck(t, d, &gnmi.Notification{Timestamp: ts, Prefix: &gnmi.Path{Target: "other"},
 		Update: []*gnmi.Update{{Path: ifPath("e", "state", "oper-status"), Val: sval("UP")}}}, ts)
 	if len(out) != 0 || d.errs[reasonWrongTarget] != 1 {
 		t.Errorf("wrong target: %v %v", out, d.errs)
 	}
 	d.errs = [numReasons]uint64{}
-	out = d.decode(&gnmi.Notification{Timestamp: -1, Update: []*gnmi.Update{{Path: ifPath("e", "state", "oper-status"), Val: sval("UP")}}}, ts)
+	out = decodeCheck(t, d, &gnmi.Notification{Timestamp: -1, Update: []*gnmi.Update{{Path: ifPath("e", "state", "oper-status"), Val: sval("UP")}}}, ts)
 	if len(out) != 1 || d.errs[reasonBadTimestamp] != 1 || out[0].DeviceTimeUnixNano != ts {
 		t.Errorf("bad timestamp: %v %v", out, d.errs)
 	}
 	d.errs = [numReasons]uint64{}
 	n := countersNotification("", "e", ts, 0) // 13 updates, limit 5
-	out = d.decode(n, ts)
+	out = decodeCheck(t, d, n, ts)
 	if len(out) != 1 || d.errs[reasonTooManyUpdates] != 8 || len(out[0].GetInterface().Counters) != 5 {
 		t.Errorf("too many updates: %v %v", out, d.errs)
-	}
-	if d.decode(nil, ts) == nil && false {
-		t.Error("nil notification")
 	}
 }
 
@@ -239,7 +268,7 @@ func TestDecodeJSONAndIdentityForms(t *testing.T) {
 		{Path: &gnmi.Path{Elem: []*gnmi.PathElem{{Name: "openconfig-interfaces:interfaces"}, {Name: "interface", Key: map[string]string{"name": "e"}},
 			{Name: "state"}, {Name: "counters"}, {Name: "last-clear"}}}, Val: sval("2026-01-02T03:04:05Z")},
 	}}
-	out := d.decode(n, ts)
+	out := decodeCheck(t, d, n, ts)
 	if len(out) != 1 {
 		t.Fatalf("%v %v", out, d.errs)
 	}
@@ -273,7 +302,7 @@ func TestMappingsValidation(t *testing.T) {
 	}
 	d := newDecoder(m, "d", "s", "c", 100)
 	ts := time.Now().UnixNano()
-	out := d.decode(&gnmi.Notification{Timestamp: ts, Update: []*gnmi.Update{{Path: &gnmi.Path{Elem: []*gnmi.PathElem{
+	out := decodeCheck(t, d, &gnmi.Notification{Timestamp: ts, Update: []*gnmi.Update{{Path: &gnmi.Path{Elem: []*gnmi.PathElem{
 		{Name: "vendor"}, {Name: "twamp"}, {Name: "session", Key: map[string]string{"peer": "s2", "dev": "s2-x"}}, {Name: "rtt"}}}, Val: dval(1.5)}}}, ts)
 	if len(out) != 1 || out[0].GetProbe().AvgDelayUs != 1500 || out[0].GetProbe().PeerDevice != "s2-x" {
 		t.Errorf("vendor mapping: %v %v", out, d.errs)
@@ -303,6 +332,28 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*updates), "ns/update")
 }
 
+// BenchmarkDecodeRaw is BenchmarkDecode on the wire bytes (the path the
+// collector uses): SubscribeResponse bytes → samples.
+func BenchmarkDecodeRaw(b *testing.B) {
+	d := newDecoder(testMatcher(b), "site1-sw1", "site1", "c1", 1000)
+	ts := time.Now().UnixNano()
+	bufs := make([][]byte, 48)
+	for i := range bufs {
+		n := countersNotification("site1-sw1", "Ethernet"+string(rune('A'+i%26))+string(rune('a'+i/26)), ts, uint64(i))
+		bufs[i], _ = proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+	}
+	updates := 13
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out, _, _ := d.decodeRaw(bufs[i%len(bufs)], ts)
+		if len(out) != 1 {
+			b.Fatal(len(out))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*updates), "ns/update")
+}
+
 func TestDecodeAllocs(t *testing.T) {
 	d := newDecoder(testMatcher(t), "site1-sw1", "site1", "c1", 1000)
 	ts := time.Now().UnixNano()
@@ -320,29 +371,38 @@ func TestDecodeAllocs(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("decode allocates %.1f times per run, want 0 once warm", allocs)
 	}
+	rn, _ := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+	rp, _ := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: p}})
+	d.decodeRaw(rn, ts)
+	d.decodeRaw(rp, ts)
+	allocs = testing.AllocsPerRun(200, func() {
+		d.decodeRaw(rn, ts)
+		d.decodeRaw(rp, ts)
+	})
+	if allocs > 0 {
+		t.Errorf("decodeRaw allocates %.1f times per run, want 0 once warm", allocs)
+	}
 }
 
-// FuzzDecode feeds arbitrary notifications (from fuzzed protobuf bytes) to
-// the decoder: it must never panic, and every sample it returns must be
-// well-formed.
+// FuzzDecode feeds arbitrary notifications (from fuzzed protobuf bytes)
+// to both decoders: neither may panic, every sample must be well-formed,
+// and when the bytes are a valid Notification the wire-bytes decoder must
+// give exactly what the reference decoder gives.
 func FuzzDecode(f *testing.F) {
 	ts := time.Now().UnixNano()
 	for _, n := range []*gnmi.Notification{
 		countersNotification("site1-sw1", "eth0", ts, 1),
 		{Timestamp: ts, Update: []*gnmi.Update{{Path: probePath("a", "b", "jitter"), Val: dval(math.NaN())}}},
 		{Timestamp: ts, Update: []*gnmi.Update{{Path: ifPath("e", "ethernet", "state", "port-speed"), Val: sval("SPEED_100GB")}}},
+		{Timestamp: ts, Update: []*gnmi.Update{{Path: probePath("a", "b", "avg-delay"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_DecimalVal{DecimalVal: &gnmi.Decimal64{Digits: 15, Precision: 1}}}}}},
+		{Timestamp: ts, Update: []*gnmi.Update{{Path: ifPath("e", "state", "oper-status"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_JsonIetfVal{JsonIetfVal: []byte(`"UP"`)}}}}},
 	} {
 		b, _ := proto.Marshal(n)
 		f.Add(b)
 	}
 	m := testMatcher(f)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		n := &gnmi.Notification{}
-		if err := proto.Unmarshal(data, n); err != nil {
-			return
-		}
-		d := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
-		for _, s := range d.decode(n, ts) {
+	check := func(t *testing.T, out []*wirepb.Sample) {
+		for _, s := range out {
 			if s.Body == nil || s.Device != "site1-sw1" {
 				t.Fatalf("malformed sample %v", s)
 			}
@@ -355,6 +415,28 @@ func FuzzDecode(f *testing.F) {
 			}
 			if _, err := proto.Marshal(s); err != nil {
 				t.Fatal(err)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// SubscribeResponse{update: data} on the wire
+		raw := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), data)
+		r := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+		rout, _, _ := r.decodeRaw(raw, ts)
+		check(t, rout)
+		n := &gnmi.Notification{}
+		if err := proto.Unmarshal(data, n); err != nil {
+			return
+		}
+		d := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+		out := d.decode(n, ts)
+		check(t, out)
+		if len(out) != len(rout) {
+			t.Fatalf("raw %d samples, reference %d:\n raw %v\n ref %v", len(rout), len(out), rout, out)
+		}
+		for i := range out {
+			if !proto.Equal(out[i], rout[i]) {
+				t.Fatalf("raw decoder differs:\n raw %v\n ref %v", rout[i], out[i])
 			}
 		}
 	})

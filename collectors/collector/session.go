@@ -422,7 +422,7 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 // stream runs one Subscribe stream until it fails or ctx ends.
 func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.SubscribeRequest,
 	poll time.Duration, once bool, gotFirst *atomic.Bool) error {
-	st, err := client.Subscribe(ctx)
+	st, err := client.Subscribe(ctx, grpc.ForceCodecV2(s.c.codec))
 	if err != nil {
 		return err
 	}
@@ -448,9 +448,10 @@ func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.
 	}
 	dec := newDecoder(s.c.matcher, s.cfg.Name, s.cfg.Site, s.c.cfg.Instance, s.c.cfg.MaxUpdatesPerNotification)
 	sst := newSendState()
+	raw := &rawResponse{}
 	for {
-		resp, err := st.Recv()
-		if err != nil {
+		// RecvMsg into a rawResponse: the bytes, not gNMI Go types (see rawdecode.go).
+		if err := st.RecvMsg(raw); err != nil {
 			if once && errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -461,23 +462,16 @@ func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.
 		if !gotFirst.Swap(true) {
 			s.setState(StateUp, nil)
 		}
-		switch r := resp.GetResponse().(type) {
-		case *gnmi.SubscribeResponse_Update:
-			s.handle(ctx, dec, sst, r.Update, now)
-		case *gnmi.SubscribeResponse_SyncResponse:
-			if once {
-				// The target sent everything once; the stream may stay open.
-				continue
-			}
-		case *gnmi.SubscribeResponse_Error: //nolint:staticcheck // deprecated but still sent by some targets
-			return withCause("target_error", fmt.Errorf("%s", r.Error.GetMessage())) //nolint:staticcheck
+		samples, _, terr := dec.decodeRaw(raw.buf, now.UnixNano())
+		if terr != nil {
+			return withCause("target_error", terr)
 		}
+		s.handle(ctx, dec, sst, samples, now)
 	}
 }
 
-// handle decodes one notification and produces its samples.
-func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, n *gnmi.Notification, now time.Time) {
-	samples := dec.decode(n, now.UnixNano())
+// handle produces the samples of one notification and counts.
+func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samples []*wirepb.Sample, now time.Time) {
 	for _, smp := range samples {
 		smp.Seq = s.seq.Add(1)
 		s.c.prod.produce(ctx, smp, sst)

@@ -1,0 +1,436 @@
+package collector
+
+import (
+	"errors"
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// The fast path: SubscribeResponse messages are not unmarshalled into the
+// gNMI Go types (a dozen allocations per update); the receive loop keeps
+// the wire bytes (rawCodec) and decodeRaw walks them with protowire,
+// matching path elements against the mapping trie as it goes. Names
+// (interfaces, peers) are interned per session, so a warm session decodes
+// without allocating. decode (on gnmi.Notification) is the reference; the
+// differential fuzz test holds them to the same output.
+
+// gNMI field numbers (proto/gnmi/gnmi.proto).
+const (
+	fSubRespUpdate = 1 // SubscribeResponse.update (Notification)
+	fSubRespSync   = 3 // SubscribeResponse.sync_response
+	fSubRespError  = 4 // SubscribeResponse.error (deprecated)
+	fNotifTS       = 1 // Notification.timestamp
+	fNotifPrefix   = 2 // Notification.prefix
+	fNotifUpdate   = 4 // Notification.update
+	fPathElement   = 1 // Path.element (deprecated strings)
+	fPathElem      = 3 // Path.elem
+	fPathTarget    = 4 // Path.target
+	fElemName      = 1 // PathElem.name
+	fElemKey       = 2 // PathElem.key (map entry: 1 key, 2 value)
+	fUpdatePath    = 1 // Update.path
+	fUpdateValue   = 2 // Update.value (deprecated Value)
+	fUpdateVal     = 3 // Update.val (TypedValue)
+	fErrorMessage  = 2 // Error.message
+)
+
+// maxInterned bounds the names a session remembers; past it names are
+// copied per use (still correct, just slower).
+const maxInterned = 65536
+
+// errMalformed is a SubscribeResponse that is not valid protobuf.
+var errMalformed = errors.New("malformed SubscribeResponse")
+
+// rawResponse receives one SubscribeResponse as wire bytes, in a buffer
+// reused from message to message.
+type rawResponse struct{ buf []byte }
+
+// rawCodec is the proto codec, except that a *rawResponse receives the
+// bytes instead of being unmarshalled.
+type rawCodec struct{ base encoding.CodecV2 }
+
+func newRawCodec() rawCodec { return rawCodec{base: encoding.GetCodecV2("proto")} }
+
+func (c rawCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+
+func (c rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	r, ok := v.(*rawResponse)
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	if cap(r.buf) > 4<<20 && data.Len() < 64<<10 {
+		r.buf = nil // one huge message does not pin memory forever
+	}
+	r.buf = r.buf[:0]
+	for _, b := range data {
+		r.buf = append(r.buf, b.ReadOnlyData()...)
+	}
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }
+
+// field is one protobuf field: its number, wire type, and value (v for
+// varints and fixed, b for bytes).
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64
+	b   []byte
+}
+
+// next consumes one field of b; n < 0 on malformed input.
+func next(b []byte) (f field, n int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return f, n
+	}
+	f.num, f.typ = num, typ
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		f.v, m = protowire.ConsumeVarint(b[n:])
+	case protowire.Fixed32Type:
+		var x uint32
+		x, m = protowire.ConsumeFixed32(b[n:])
+		f.v = uint64(x)
+	case protowire.Fixed64Type:
+		f.v, m = protowire.ConsumeFixed64(b[n:])
+	case protowire.BytesType:
+		f.b, m = protowire.ConsumeBytes(b[n:])
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, b[n:])
+	}
+	if m < 0 {
+		return f, m
+	}
+	return f, n + m
+}
+
+// intern returns b as a string, remembered so the next time costs nothing.
+func (d *decoder) intern(b []byte) (string, bool) {
+	if s, ok := d.names[string(b)]; ok {
+		return s, true
+	}
+	if !utf8.Valid(b) {
+		return "", false
+	}
+	s := string(b)
+	if d.names == nil {
+		d.names = map[string]string{}
+	}
+	if len(d.names) < maxInterned {
+		d.names[s] = s
+	}
+	return s, true
+}
+
+// decodeRaw decodes one SubscribeResponse from its wire bytes. It returns
+// the samples (valid until the next call), whether the message was a
+// sync_response, and the target's error for an error response.
+func (d *decoder) decodeRaw(b []byte, recvNano int64) (out []*wirepb.Sample, sync bool, err error) {
+	d.n = 0
+	d.out = d.out[:0]
+	var notif []byte
+	hasNotif := false
+	for len(b) > 0 {
+		f, n := next(b)
+		if n < 0 {
+			d.fail(reasonMalformed)
+			return d.out, false, nil
+		}
+		b = b[n:]
+		switch {
+		case f.num == fSubRespUpdate && f.typ == protowire.BytesType:
+			notif, hasNotif, sync = f.b, true, false // a oneof: the last field wins
+		case f.num == fSubRespSync && f.typ == protowire.VarintType:
+			sync, hasNotif = f.v != 0, false
+		case f.num == fSubRespError && f.typ == protowire.BytesType:
+			msg := "error response"
+			for eb := f.b; len(eb) > 0; {
+				ef, m := next(eb)
+				if m < 0 {
+					break
+				}
+				eb = eb[m:]
+				if ef.num == fErrorMessage && ef.typ == protowire.BytesType {
+					msg = string(ef.b)
+				}
+			}
+			return d.out, false, errors.New(msg)
+		}
+	}
+	if hasNotif {
+		d.notificationRaw(notif, recvNano)
+	}
+	return d.out, sync, nil
+}
+
+func (d *decoder) notificationRaw(b []byte, recvNano int64) {
+	var ts int64
+	var prefix []byte
+	updates := 0
+	for rest := b; len(rest) > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			d.fail(reasonMalformed)
+			return
+		}
+		rest = rest[n:]
+		switch {
+		case f.num == fNotifTS && f.typ == protowire.VarintType:
+			ts = int64(f.v)
+		case f.num == fNotifPrefix && f.typ == protowire.BytesType:
+			prefix = f.b
+		case f.num == fNotifUpdate && f.typ == protowire.BytesType:
+			updates++
+		}
+	}
+	var w walk
+	w.nd = &d.m.root
+	legacy := false
+	for rest := prefix; len(rest) > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			d.fail(reasonMalformed)
+			return
+		}
+		rest = rest[n:]
+		if f.typ != protowire.BytesType {
+			continue
+		}
+		switch f.num {
+		case fPathTarget:
+			if len(f.b) > 0 && string(f.b) != d.device {
+				d.fail(reasonWrongTarget)
+				return
+			}
+		case fPathElement:
+			legacy = true
+		}
+	}
+	if ts <= 0 || ts > recvNano+int64(maxFuture) {
+		d.fail(reasonBadTimestamp)
+		ts = recvNano
+	}
+	if updates > d.maxUpdates {
+		d.errs[reasonTooManyUpdates] += uint64(updates - d.maxUpdates)
+		updates = d.maxUpdates
+	}
+	d.updates += uint64(updates)
+	if legacy {
+		d.errs[reasonLegacyPath] += uint64(updates)
+		return
+	}
+	if r := d.walkRaw(&w, prefix); r != 0 {
+		d.errs[r-1] += uint64(updates)
+		return
+	}
+	for rest := b; len(rest) > 0 && updates > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			return // counted above
+		}
+		rest = rest[n:]
+		if f.num == fNotifUpdate && f.typ == protowire.BytesType {
+			updates--
+			d.updateRaw(w, f.b)
+		}
+	}
+	d.finish(ts, recvNano)
+}
+
+// walkRaw advances w over the elems of the wire Path p.
+func (d *decoder) walkRaw(w *walk, p []byte) reason {
+	for len(p) > 0 {
+		f, n := next(p)
+		if n < 0 {
+			return reasonMalformed + 1
+		}
+		p = p[n:]
+		if f.typ != protowire.BytesType {
+			continue
+		}
+		switch f.num {
+		case fPathElement:
+			return reasonLegacyPath + 1
+		case fPathElem:
+			if r := d.elemRaw(w, f.b); r != 0 {
+				return r
+			}
+		}
+	}
+	return 0
+}
+
+// elemRaw advances w over one wire PathElem.
+func (d *decoder) elemRaw(w *walk, e []byte) reason {
+	var name []byte
+	for rest := e; len(rest) > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			return reasonMalformed + 1
+		}
+		rest = rest[n:]
+		if f.num == fElemName && f.typ == protowire.BytesType {
+			name = f.b
+		}
+	}
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == ':' {
+			name = name[i+1:] // module prefix
+			break
+		}
+	}
+	w.nd = w.nd.children[string(name)]
+	if w.nd == nil {
+		return reasonUnknownPath + 1
+	}
+	for _, c := range w.nd.caps {
+		var v []byte
+		found := false
+		for rest := e; len(rest) > 0; {
+			f, n := next(rest)
+			if n < 0 {
+				return reasonMalformed + 1
+			}
+			rest = rest[n:]
+			if f.num != fElemKey || f.typ != protowire.BytesType {
+				continue
+			}
+			var k, kv []byte
+			for eb := f.b; len(eb) > 0; {
+				ef, m := next(eb)
+				if m < 0 {
+					return reasonMalformed + 1
+				}
+				eb = eb[m:]
+				if ef.typ == protowire.BytesType && ef.num == 1 {
+					k = ef.b
+				} else if ef.typ == protowire.BytesType && ef.num == 2 {
+					kv = ef.b
+				}
+			}
+			if string(k) == c.key {
+				v, found = kv, true // last entry wins, as in a Go map
+			}
+		}
+		if !found || len(v) == 0 {
+			return reasonMissingKey + 1
+		}
+		if len(v) > maxNameLen {
+			return reasonOversized + 1
+		}
+		s, ok := d.intern(v)
+		if !ok {
+			return reasonBadValue + 1
+		}
+		switch c.v {
+		case capInterface:
+			w.iface = s
+		case capPeerSite:
+			w.peerSite = s
+		case capPeerDevice:
+			w.peerDevice = s
+		}
+	}
+	return 0
+}
+
+// updateRaw decodes one wire Update; w is the walk past the prefix.
+func (d *decoder) updateRaw(w walk, u []byte) {
+	var path, tv []byte
+	hasVal := false
+	for rest := u; len(rest) > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			d.fail(reasonMalformed)
+			return
+		}
+		rest = rest[n:]
+		if f.typ != protowire.BytesType {
+			continue
+		}
+		switch f.num {
+		case fUpdatePath:
+			path = f.b
+		case fUpdateVal:
+			tv, hasVal = f.b, true
+		case fUpdateValue:
+		}
+	}
+	if r := d.walkRaw(&w, path); r != 0 {
+		d.fail(r - 1)
+		return
+	}
+	if w.nd.leaf == nil {
+		d.fail(reasonUnknownPath)
+		return
+	}
+	if !hasVal {
+		d.fail(reasonNoValue)
+		return
+	}
+	v, r := rawVal(tv)
+	if r != 0 {
+		d.fail(r - 1)
+		return
+	}
+	if v.kind == valNone {
+		d.fail(reasonNoValue)
+		return
+	}
+	d.apply(w.nd.leaf, &w, v)
+}
+
+// rawVal decodes a wire TypedValue (a oneof: the last field wins).
+func rawVal(b []byte) (val, reason) {
+	var v val
+	for len(b) > 0 {
+		f, n := next(b)
+		if n < 0 {
+			return v, reasonMalformed + 1
+		}
+		b = b[n:]
+		switch {
+		case (f.num == 1 || f.num == 12) && f.typ == protowire.BytesType: // string_val, ascii_val
+			v = val{kind: valText, raw: true, b: f.b}
+		case f.num == 2 && f.typ == protowire.VarintType:
+			v = val{kind: valInt, i: int64(f.v)}
+		case f.num == 3 && f.typ == protowire.VarintType:
+			v = val{kind: valUint, u: f.v}
+		case f.num == 6 && f.typ == protowire.Fixed32Type:
+			v = val{kind: valDouble, f: float64(math.Float32frombits(uint32(f.v)))}
+		case f.num == 14 && f.typ == protowire.Fixed64Type:
+			v = val{kind: valDouble, f: math.Float64frombits(f.v)}
+		case f.num == 7 && f.typ == protowire.BytesType: // Decimal64
+			v = val{kind: valDecimal}
+			for db := f.b; len(db) > 0; {
+				df, m := next(db)
+				if m < 0 {
+					return v, reasonMalformed + 1
+				}
+				db = db[m:]
+				if df.typ != protowire.VarintType {
+					continue
+				}
+				if df.num == 1 {
+					v.i = int64(df.v)
+				} else if df.num == 2 {
+					v.prec = uint32(df.v)
+				}
+			}
+		case (f.num == 10 || f.num == 11) && f.typ == protowire.BytesType:
+			v = val{kind: valJSON, raw: true, b: f.b}
+		case f.num == 4 && f.typ == protowire.VarintType,
+			(f.num == 5 || f.num == 8 || f.num == 9 || f.num == 13) && f.typ == protowire.BytesType:
+			v = val{kind: valOther}
+		}
+	}
+	return v, 0
+}
