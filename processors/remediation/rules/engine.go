@@ -319,12 +319,18 @@ func (e *Engine) step(r *compiled, s *state, l Labels, entity string, v float64,
 		s.phase = active
 		s.clearSince = 0
 		s.escalated = false
+		site, device := l.Site, l.Device
+		if l.Instance != "" {
+			// RemediationEvent has no instance field: a pipeline event is
+			// site "pipeline", device <instance>.
+			site, device = "pipeline", l.Instance
+		}
 		s.event = &wirepb.RemediationEvent{
 			EventId:           EventID(r.Name, entity, we),
 			Rule:              r.Name,
 			Severity:          ParseSeverity(r.Severity),
-			Site:              l.Site,
-			Device:            l.Device,
+			Site:              site,
+			Device:            device,
 			Interface:         l.Interface,
 			DstSite:           l.DstSite,
 			DstDevice:         l.DstDevice,

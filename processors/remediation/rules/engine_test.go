@@ -264,3 +264,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPipelineEventLabels(t *testing.T) {
+	e, _ := NewEngine(mustRules(t, `rules: [{name: slow, kpi: pipeline.delay_p99_ms, scope: {instance: "proc-*"}, threshold: {op: ">", value: 500}}]`))
+	k := &wirepb.KPI{Version: 1, WindowStartUnixNano: t0.UnixNano(), WindowEndUnixNano: t0.Add(win).UnixNano(),
+		Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "proc-1", DelayP99Ms: 900}}}
+	evs := e.Observe(k, nil)
+	if len(evs) != 1 || evs[0].Site != "pipeline" || evs[0].Device != "proc-1" {
+		t.Fatalf("events %v", evs)
+	}
+}

@@ -64,6 +64,9 @@ func DeliveryID(ev *wirepb.RemediationEvent) string {
 
 // Subject is the entity an event is about (the KPI key).
 func Subject(ev *wirepb.RemediationEvent) string {
+	if ev.GetSite() == "pipeline" && ev.GetInterface() == "" && ev.GetDstSite() == "" {
+		return "pipeline/" + ev.GetDevice()
+	}
 	return rules.Labels{Site: ev.GetSite(), Device: ev.GetDevice(), Interface: ev.GetInterface(),
 		DstSite: ev.GetDstSite(), DstDevice: ev.GetDstDevice()}.Entity()
 }
