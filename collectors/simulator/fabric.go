@@ -216,7 +216,7 @@ func (f *Fabric) Start(ctx context.Context) error {
 	if f.cfg.Username != "" {
 		opts = append(opts, grpc.UnaryInterceptor(f.unaryAuth), grpc.StreamInterceptor(f.streamAuth))
 	}
-	opts = append(opts, grpc.MaxConcurrentStreams(100000), grpc.ForceServerCodecV2(newPassCodec()))
+	opts = append(opts, grpc.MaxConcurrentStreams(100000), grpc.ForceServerCodecV2(newPassCodec()), grpc.WaitForHandlers(true))
 	if f.cfg.TruthFile != "" {
 		tf, err := os.Create(f.cfg.TruthFile)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -277,5 +279,57 @@ func TestMatchPath(t *testing.T) {
 		if got := matchPath(tc.p.GetElem(), full); got != tc.want {
 			t.Errorf("%v: %v, want %v", tc.p.GetElem(), got, tc.want)
 		}
+	}
+}
+
+func TestStopLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := DefaultConfiguration()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TruthFile = filepath.Join(t.TempDir(), "truth.jsonl")
+	f, err := New(cfg, Dependencies{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(f.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gpb.NewGNMIClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var streams []grpc.BidiStreamingClient[gpb.SubscribeRequest, gpb.SubscribeResponse]
+	for _, mode := range []gpb.SubscriptionList_Mode{gpb.SubscriptionList_STREAM, gpb.SubscriptionList_POLL} {
+		s, err := c.Subscribe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(subReq("site1-sw1", mode, &gpb.Subscription{Path: path("interfaces"), Mode: gpb.SubscriptionMode_SAMPLE, SampleInterval: uint64(50 * time.Millisecond)})); err != nil {
+			t.Fatal(err)
+		}
+		recvUntilSync(t, s)
+		streams = append(streams, s)
+	}
+	if err := f.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range streams {
+		for {
+			if _, err := s.Recv(); err != nil {
+				break
+			}
+		}
+	}
+	_ = conn.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before+1 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
