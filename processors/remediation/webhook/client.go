@@ -223,7 +223,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		if s < 0 {
 			return 0
 		}
-		return time.Duration(s) * time.Second
+		// Clamp before multiplying: a huge value must not overflow into a
+		// negative wait (the caller caps it at RetryAfterMax anyway).
+		return time.Duration(min(s, 1<<30)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
