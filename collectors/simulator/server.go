@@ -632,8 +632,10 @@ func (st *stream) sendSync() error {
 }
 
 // sendAll sends every subscribed leaf once, one notification per entity.
-func (st *stream) sendAll() error {
-	tns := st.f.nowNs()
+func (st *stream) sendAll() error { return st.sendAllAt(st.f.nowNs()) }
+
+// sendAllAt is sendAll with values at device time tns.
+func (st *stream) sendAllAt(tns int64) error {
 	var n, u int
 	defer func() { st.f.count(st.d, n, u) }()
 	for _, es := range st.all {
@@ -702,29 +704,19 @@ func (st *stream) poll(ctx context.Context, downCh chan struct{}) error {
 // goes down or the fabric stops.
 func (st *stream) run(ctx context.Context, downCh chan struct{}, updatesOnly bool) error {
 	f := st.f
-	if updatesOnly {
-		// Prime the change detectors without sending.
-		tns := f.nowNs()
-		for _, g := range st.groups {
-			for _, es := range g.ents {
-				f.eval(es, tns)
-				es.build(tns, false)
-			}
-		}
-	} else if err := st.sendAll(); err != nil {
-		return err
-	}
+	tns := f.nowNs()
 	if !updatesOnly {
-		// sendAll used separate messages; seed the groups' last values so
-		// suppress_redundant and ON_CHANGE compare against what was sent.
-		tns := f.nowNs()
-		for _, g := range st.groups {
-			if g.mode == gpb.SubscriptionMode_ON_CHANGE || g.suppress {
-				for _, es := range g.ents {
-					f.eval(es, tns)
-					es.build(tns, false)
-				}
-			}
+		if err := st.sendAllAt(tns); err != nil {
+			return err
+		}
+	}
+	// Seed the change detectors (ON_CHANGE, suppress_redundant) with the
+	// values of the initial update: values are a function of time, so
+	// evaluating again at the same instant gives exactly what was sent.
+	for _, g := range st.groups {
+		for _, es := range g.ents {
+			f.eval(es, tns)
+			es.build(tns, false)
 		}
 	}
 	if err := st.sendSync(); err != nil {
