@@ -128,7 +128,7 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 // Start connects the producer, loads the targets file and starts a session
 // per assigned target. It returns once they are started.
 func (c *Collector) Start(ctx context.Context) error {
-	p, err := newProducer(c.cfg, c.kafka, c.m)
+	p, err := newProducer(c.cfg, c.kafka, c.m, c.log)
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,8 @@ type producer struct {
 	maxBytes int64
 	maxBlock time.Duration
 	m        *metrics
+	log      *slog.Logger
+	limiter  logLimiter
 
 	pool    sync.Pool
 	headers []kgo.RecordHeader
@@ -62,7 +65,7 @@ func newSendState() *sendState {
 	return &sendState{timer: t}
 }
 
-func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics) (*producer, error) {
+func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, log *slog.Logger) (*producer, error) {
 	opts, err := kc.Opts()
 	if err != nil {
 		return nil, err
@@ -102,6 +105,8 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics) (*produ
 		maxBytes: int64(cfg.Buffer.MaxBytes),
 		maxBlock: cfg.Buffer.MaxBlock,
 		m:        m,
+		log:      log,
+		limiter:  logLimiter{period: time.Minute},
 		headers:  []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaSample)}},
 	}
 	p.pool.New = func() any { return &kgo.Record{} }
@@ -206,6 +211,9 @@ func (p *producer) done(r *kgo.Record, err error) {
 			p.drop(dropShutdown, 1)
 		} else {
 			p.drop(dropDeliveryFailed, 1)
+			if p.limiter.allow("delivery") {
+				p.log.Warn("samples not delivered to Kafka (logged once a minute)", "topic", p.topic, "err", err)
+			}
 		}
 	} else {
 		p.produced.Add(1)
