@@ -200,7 +200,9 @@ func TestOnceAndPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sc.Send(subReq("site2-sw2", gpb.SubscriptionList_ONCE, &gpb.Subscription{Path: &gpb.Path{}})); err != nil {
+	// The per-subscription mode and interval do not matter for ONCE.
+	if err := sc.Send(subReq("site2-sw2", gpb.SubscriptionList_ONCE, &gpb.Subscription{
+		Path: &gpb.Path{}, Mode: gpb.SubscriptionMode_SAMPLE, SampleInterval: 1})); err != nil {
 		t.Fatal(err)
 	}
 	ns := recvUntilSync(t, sc)

@@ -555,6 +555,10 @@ func (st *stream) build(list *gpb.SubscriptionList) error {
 			return status.Errorf(codes.InvalidArgument, "subscription %d: %v", i, err)
 		}
 		k := groupKey{mode: sub.GetMode(), suppress: sub.GetSuppressRedundant(), heartbeat: time.Duration(sub.GetHeartbeatInterval())}
+		if list.GetMode() != gpb.SubscriptionList_STREAM {
+			// ONCE and POLL ignore the per-subscription mode and timing.
+			k = groupKey{mode: gpb.SubscriptionMode_SAMPLE, interval: time.Second}
+		}
 		if k.mode == gpb.SubscriptionMode_TARGET_DEFINED {
 			k.mode = gpb.SubscriptionMode_SAMPLE
 		}
@@ -563,7 +567,9 @@ func (st *stream) build(list *gpb.SubscriptionList) error {
 		}
 		switch k.mode {
 		case gpb.SubscriptionMode_SAMPLE:
-			k.interval = time.Duration(sub.GetSampleInterval())
+			if list.GetMode() == gpb.SubscriptionList_STREAM {
+				k.interval = time.Duration(sub.GetSampleInterval())
+			}
 			if k.interval == 0 {
 				k.interval = time.Second
 			}
