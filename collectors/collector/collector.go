@@ -39,9 +39,11 @@ type Collector struct {
 	prod    *producer
 	codec   rawCodec
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
 
 	mu          sync.Mutex
 	sessions    map[string]*session
@@ -159,10 +161,16 @@ func (c *Collector) Start(ctx context.Context) error {
 
 // Stop closes every session, flushes the producer (up to flush-timeout) and
 // returns when no goroutine is left.
+// Calling it again returns the first result.
 func (c *Collector) Stop() error {
 	if c.cancel == nil {
 		return nil
 	}
+	c.stopOnce.Do(func() { c.stopErr = c.stop() })
+	return c.stopErr
+}
+
+func (c *Collector) stop() error {
 	c.cancel()
 	c.wg.Wait()
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,8 @@ func TestCollectorWithSimulator(t *testing.T) {
 	got := consume(t, kc)
 	cfg := testConfig("c1")
 	cfg.Targets = simTargets(sim)
+	time.Sleep(50 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
 	c := startCollector(t, cfg, kc)
 
 	eventually(t, 10*time.Second, "samples of every interface and probe", func() bool {
@@ -124,6 +127,13 @@ func TestCollectorWithSimulator(t *testing.T) {
 	if st.TargetsUp != 4 || st.TargetsAssigned != 4 || st.DecodeErrors != 0 || st.Updates == 0 || st.Produced == 0 {
 		t.Errorf("stats %+v", st)
 	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// No goroutine left behind (the simulator's stream goroutines wind down too).
+	eventually(t, 5*time.Second, "goroutines back to the baseline", func() bool {
+		return runtime.NumGoroutine() <= baseline
+	})
 }
 
 func TestRendezvous(t *testing.T) {
