@@ -236,6 +236,29 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 	}
 }
 
+// TestDeckOnMigratedSchema runs the report on the schema sinks/clickhouse
+// creates, so the report's queries keep matching the real tables.
+func TestDeckOnMigratedSchema(t *testing.T) {
+	conn, db := migratedDB(t)
+	fillSample(t, conn, db)
+	c := newComponent(t, conn, db, nil)
+	var buf bytes.Buffer
+	d, err := c.Generate(context.Background(), sampleWeek, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ooxmlcheck.Check(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	want := queryIndependent(t, conn, db, sampleWeek)
+	if !near(d.This.UtilP95, want.utilP95) || !near(d.This.Availability, want.avail) || !near(d.This.LatencyP95, want.rttP95) {
+		t.Errorf("summary %+v, raw rows %+v", d.This, want)
+	}
+	if d.Remediation.Events != 15 || len(d.Sites) != 5 {
+		t.Errorf("events %d sites %d", d.Remediation.Events, len(d.Sites))
+	}
+}
+
 func TestEmptyWeekIsHonest(t *testing.T) {
 	conn, db := testDB(t)
 	c := newComponent(t, conn, db, func(cfg *Configuration) { cfg.ExpectedSites = []string{"fra", "par"} })

@@ -1,21 +1,103 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshtelemetry/telemetry/reports"
+	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
 func newReportCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var (
+		week     string
+		out      string
+		schedule bool
+	)
+	c := &cobra.Command{
 		Use:   "report",
 		Short: "Write the weekly executive slide deck (.pptx)",
-		Args:  cobra.NoArgs,
+		Long: `report queries ClickHouse (the clickhouse section) for one ISO week and the week
+before, and writes the weekly executive deck: summary against last week, top
+congested interfaces, worst site-to-site links, remediation, per-site table,
+hourly trends (native, editable charts) and definitions.
+
+  telemetry report --week 2026-W47 --out deck.pptx
+  telemetry report                      # last full week (report.timezone) into report.out-dir
+  telemetry report --schedule           # every report.schedule (e.g. "Mon 07:00"): write and e-mail
+
+Configuration: the report section (timezone, out-dir, schedule, top-n, smtp.*).
+The deck is written by the built-in PresentationML writer; a binary built with
+-tags unioffice uses UniDoc's unioffice instead when UNIDOC_LICENSE_API_KEY is set.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			return errors.New("report: not implemented yet")
+			if schedule && (week != "" || out != "") {
+				return fmt.Errorf("report: --schedule writes every week into report.out-dir; drop --week/--out")
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			conn, err := clickhouse.Open(ctx, a.cfg.ClickHouse)
+			if err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+			defer conn.Close()
+
+			deps := reports.Dependencies{Logger: a.log, Conn: conn, Database: a.cfg.ClickHouse.Database}
+			if !schedule {
+				comp, err := reports.New(a.cfg.Report, deps)
+				if err != nil {
+					return err
+				}
+				w := comp.LastFullWeek()
+				if week != "" {
+					if w, err = reports.ParseWeek(week); err != nil {
+						return fmt.Errorf("report: --week: %w", err)
+					}
+				}
+				if out == "" {
+					out = a.cfg.Report.OutDir + "/" + reports.FileName(w)
+				}
+				start := time.Now()
+				d, err := comp.WriteFile(ctx, w, out)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (week %s, %s to %s, %d interfaces, %d links, %d remediation events, %s)\n",
+					out, w, d.Start.Format("2006-01-02"), d.End.AddDate(0, 0, -1).Format("2006-01-02"),
+					d.This.Interfaces, d.This.Links, d.Remediation.Events, time.Since(start).Round(time.Millisecond))
+				for _, n := range d.Notes {
+					fmt.Fprintln(cmd.OutOrStdout(), "note:", n)
+				}
+				return nil
+			}
+
+			dmn, err := a.startDaemon()
+			if err != nil {
+				return err
+			}
+			defer dmn.Stop()
+			deps.Registerer = dmn.Registry
+			comp, err := reports.New(a.cfg.Report, deps)
+			if err != nil {
+				return err
+			}
+			dmn.AddReadiness("clickhouse", func(ctx context.Context) error { return conn.Ping(ctx) })
+			if err := comp.Start(ctx); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			a.log.Info("stopping")
+			return comp.Stop()
 		},
 	}
+	c.Flags().StringVar(&week, "week", "", "ISO `WEEK` to report, e.g. 2026-W47 (default: the last full week in report.timezone)")
+	c.Flags().StringVar(&out, "out", "", "output `FILE` (default: report.out-dir/telemetry-report-<week>.pptx)")
+	c.Flags().BoolVar(&schedule, "schedule", false, "keep running: write and e-mail each week's deck at report.schedule")
+	return c
 }
