@@ -89,13 +89,14 @@ type linkWindow struct {
 	start      int64
 	baseOffset int64
 	rtts       []float64 // avg-delay observations, ms
-	weight     float64   // sum of received fractions of the observations
-	rttSum     float64   // weighted sums, ms
-	jitterSum  float64
-	lossSum    float64 // loss-percentage/100 of samples without usable counts
-	lossN      uint32
-	sent, recv float64 // probe count increments attributed to the window
-	samples    uint32
+	// weighted sums (ms): weight = received fraction; tw* also × the time
+	// since the previous sample (used when non-zero)
+	weight, rttSum, jitterSum    float64
+	tweight, trttSum, tjitterSum float64
+	lossSum                      float64 // loss-percentage/100 of samples without usable counts
+	lossN                        uint32
+	sent, recv                   float64 // probe count increments attributed to the window
+	samples                      uint32
 }
 
 type linkSeries struct {
@@ -598,9 +599,16 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 		if wt := 1 - lp/100; wt > 0 && wt <= 1 {
 			rtt := p.GetAvgDelayUs() / 1e3
 			w.rtts = append(w.rtts, rtt)
+			jit := p.GetJitterUs() / 1e3
 			w.weight += wt
 			w.rttSum += wt * rtt
-			w.jitterSum += wt * p.GetJitterUs() / 1e3
+			w.jitterSum += wt * jit
+			if se.havePrev && t-se.prevT <= e.maxGap {
+				tw := wt * float64(t-se.prevT) / 1e9
+				w.tweight += tw
+				w.trttSum += tw * rtt
+				w.tjitterSum += tw * jit
+			}
 		}
 		if !counted {
 			w.lossSum += min(max(lp/100, 0), 1)
@@ -667,7 +675,9 @@ func (e *Engine) closeLink(se *linkSeries, force bool) {
 func (e *Engine) closeLinkWindow(se *linkSeries) {
 	w := &se.wins[0]
 	se.closedUpTo = w.start + e.window
-	if w.start < se.firstSeen {
+	// strict: a sample exactly at the window start needs its predecessor
+	// (time weight), which the engine must have seen too
+	if w.start <= se.firstSeen {
 		e.stats.Warmup++
 	} else if w.samples > 0 {
 		e.out = append(e.out, e.linkKPI(se, w))
@@ -690,7 +700,10 @@ func quantile(sorted []float64, q float64) float64 {
 func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 	slices.Sort(w.rtts)
 	var rtt, jitter, loss float64
-	if w.weight > 0 {
+	switch {
+	case w.tweight > 0:
+		rtt, jitter = w.trttSum/w.tweight, w.tjitterSum/w.tweight
+	case w.weight > 0:
 		rtt, jitter = w.rttSum/w.weight, w.jitterSum/w.weight
 	}
 	switch {

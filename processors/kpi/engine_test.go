@@ -356,11 +356,11 @@ func probe(t int64, avgUs, jitterUs, lossPct float64, sent, recv uint64) *wirepb
 func TestLinkKPIs(t *testing.T) {
 	e := NewEngine(testConfig(), "test")
 	var sent, recv uint64
-	for i := int64(0); i <= 21; i++ {
+	for i := int64(-1); i <= 21; i++ {
 		sent += 100
 		recv += 98 // 2% loss
 		// RTT 10..19 ms within each window
-		e.Add(probe(t0+i*sec, float64(10000+1000*(i%10)), 500, 2, sent, recv), time.Unix(0, t0+i*sec))
+		e.Add(probe(t0+i*sec, float64(10000+1000*((i+10)%10)), 500, 2, sent, recv), time.Unix(0, t0+i*sec))
 	}
 	out := e.Collect(time.Unix(0, t0+22*sec), nil)
 	var links []*wirepb.KPI
@@ -385,8 +385,8 @@ func TestLinkKPIs(t *testing.T) {
 
 	// without counts: loss-percentage only
 	e = NewEngine(testConfig(), "test")
-	for i := int64(0); i <= 22; i++ {
-		e.Add(probe(t0+i*sec, 5000, 100, float64(i%10), 0, 0), time.Unix(0, t0+i*sec))
+	for i := int64(-1); i <= 22; i++ {
+		e.Add(probe(t0+i*sec, 5000, 100, float64((i+10)%10), 0, 0), time.Unix(0, t0+i*sec))
 	}
 	for _, k := range e.Collect(time.Unix(0, t0+22*sec), nil) {
 		if l := k.GetLink(); l != nil {

@@ -195,7 +195,7 @@ func (p *Processor) run(ctx context.Context) {
 	defer close(p.done)
 	var (
 		kpis       []*wirepb.KPI
-		sample     wirepb.Sample
+		dec        = newSampleDecoder()
 		lastCommit time.Time
 	)
 	for {
@@ -216,12 +216,13 @@ func (p *Processor) run(ctx context.Context) {
 		var maxDev int64
 		fetches.EachRecord(func(r *kgo.Record) {
 			p.consumed[r.Partition] = r.Offset + 1
-			if err := wire.DecodeSample(r.Value, &sample); err != nil {
+			sample, err := dec.decode(r.Value)
+			if err != nil {
 				p.deadLetter(r, err, now)
 				return
 			}
 			maxDev = max(maxDev, sample.DeviceTimeUnixNano)
-			p.engine.AddFrom(&sample, now, Origin{Partition: r.Partition, Offset: r.Offset})
+			p.engine.AddFrom(sample, now, Origin{Partition: r.Partition, Offset: r.Offset})
 		})
 		if maxDev > 0 {
 			p.m.watermarkLag.Set(float64(now.UnixNano()-maxDev) / 1e9)

@@ -75,7 +75,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 	kc := fakeKafka(t, 2)
 	ccfg := collector.DefaultConfiguration()
 	ccfg.Instance = "c1"
-	interval := time.Second / speed
+	interval := time.Second / speed / 2 // two samples per device second
 	for i := range ccfg.Subscriptions {
 		if ccfg.Subscriptions[i].SampleInterval != 0 {
 			ccfg.Subscriptions[i].SampleInterval = interval

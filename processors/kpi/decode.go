@@ -1,0 +1,298 @@
+package kpi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// sampleDecoder decodes telemetry.samples values without allocating in
+// steady state: it reuses one Sample, its bodies and counter values, and
+// interns strings (site, device, interface, peer names repeat). It accepts
+// exactly what wire.DecodeSample accepts (FuzzDecoder checks it) and
+// returns the same error classes.
+//
+// The Sample it returns is valid until the next call.
+type sampleDecoder struct {
+	s       wirepb.Sample
+	ifBody  wirepb.Sample_Interface
+	ifState wirepb.InterfaceState
+	prBody  wirepb.Sample_Probe
+	probe   wirepb.ProbeResult
+	devBody wirepb.Sample_DeviceState
+	dev     wirepb.Device
+	cvs     []*wirepb.CounterValue // pool; the first ncv are in use
+	ncv     int
+	intern  map[string]string
+}
+
+const maxInterned = 1 << 20
+
+func newSampleDecoder() *sampleDecoder {
+	d := &sampleDecoder{intern: map[string]string{}}
+	d.ifBody.Interface = &d.ifState
+	d.prBody.Probe = &d.probe
+	d.devBody.DeviceState = &d.dev
+	return d
+}
+
+var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
+
+func (d *sampleDecoder) str(b []byte) (string, error) {
+	if s, ok := d.intern[string(b)]; ok {
+		return s, nil
+	}
+	if !utf8.Valid(b) {
+		return "", errInvalidUTF8
+	}
+	if len(d.intern) >= maxInterned {
+		clear(d.intern)
+	}
+	s := string(b)
+	d.intern[s] = s
+	return s, nil
+}
+
+func malformed(err error) error { return fmt.Errorf("%w: %w", wire.ErrMalformed, err) }
+
+// field reads one field header and value; v is the varint/fixed value,
+// b the bytes of a length-delimited field.
+func field(buf []byte) (num protowire.Number, typ protowire.Type, v uint64, b []byte, n int, err error) {
+	num, typ, n = protowire.ConsumeTag(buf)
+	if n < 0 {
+		return 0, 0, 0, nil, 0, protowire.ParseError(n)
+	}
+	if num > protowire.MaxValidNumber || num < protowire.MinValidNumber {
+		return 0, 0, 0, nil, 0, errors.New("invalid field number")
+	}
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		v, m = protowire.ConsumeVarint(buf[n:])
+	case protowire.Fixed64Type:
+		v, m = protowire.ConsumeFixed64(buf[n:])
+	case protowire.Fixed32Type:
+		var x uint32
+		x, m = protowire.ConsumeFixed32(buf[n:])
+		v = uint64(x)
+	case protowire.BytesType:
+		b, m = protowire.ConsumeBytes(buf[n:])
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, buf[n:])
+	}
+	if m < 0 {
+		return 0, 0, 0, nil, 0, protowire.ParseError(m)
+	}
+	return num, typ, v, b, n + m, nil
+}
+
+// decode decodes b; the error wraps wire.ErrMalformed,
+// wire.ErrUnknownVersion or is wire.ErrEmpty, like wire.DecodeSample.
+func (d *sampleDecoder) decode(buf []byte) (*wirepb.Sample, error) {
+	s := &d.s
+	*s = wirepb.Sample{}
+	var body int // 0 none, 10 interface, 11 probe, 12 device
+	for len(buf) > 0 {
+		num, typ, v, b, n, err := field(buf)
+		if err != nil {
+			return nil, malformed(err)
+		}
+		buf = buf[n:]
+		want := protowire.VarintType
+		switch num {
+		case 2, 3, 6, 10, 11, 12:
+			want = protowire.BytesType
+		case 1, 4, 5, 7:
+		default:
+			continue // unknown field: skipped, as proto does
+		}
+		if typ != want {
+			// proto would keep a mismatched wire type as an unknown field
+			continue
+		}
+		switch num {
+		case 1:
+			s.Version = uint32(v)
+		case 2:
+			if s.Site, err = d.str(b); err != nil {
+				return nil, malformed(err)
+			}
+		case 3:
+			if s.Device, err = d.str(b); err != nil {
+				return nil, malformed(err)
+			}
+		case 4:
+			s.DeviceTimeUnixNano = int64(v)
+		case 5:
+			s.ReceiveTimeUnixNano = int64(v)
+		case 6:
+			if s.Collector, err = d.str(b); err != nil {
+				return nil, malformed(err)
+			}
+		case 7:
+			s.Seq = v
+		case 10:
+			if body != 10 {
+				d.resetInterface()
+			}
+			body = 10
+			if err := d.decodeInterface(b); err != nil {
+				return nil, malformed(err)
+			}
+		case 11:
+			if body != 11 {
+				d.probe = wirepb.ProbeResult{}
+			}
+			body = 11
+			if err := d.decodeProbe(b); err != nil {
+				return nil, malformed(err)
+			}
+		case 12:
+			if body != 12 {
+				d.dev = wirepb.Device{}
+			}
+			body = 12
+			if err := d.decodeDevice(b); err != nil {
+				return nil, malformed(err)
+			}
+		}
+	}
+	if s.Version == 0 || s.Version > wire.Version {
+		return nil, fmt.Errorf("%w: %d (this build reads up to %d)", wire.ErrUnknownVersion, s.Version, wire.Version)
+	}
+	switch body {
+	case 10:
+		d.ifState.Counters = append(d.ifState.Counters[:0], d.cvs[:d.ncv]...)
+		s.Body = &d.ifBody
+	case 11:
+		s.Body = &d.prBody
+	case 12:
+		s.Body = &d.devBody
+	default:
+		return nil, wire.ErrEmpty
+	}
+	return s, nil
+}
+
+func (d *sampleDecoder) resetInterface() {
+	counters := d.ifState.Counters[:0]
+	d.ifState = wirepb.InterfaceState{Counters: counters}
+	d.ncv = 0
+}
+
+func (d *sampleDecoder) decodeInterface(buf []byte) error {
+	st := &d.ifState
+	for len(buf) > 0 {
+		num, typ, v, b, n, err := field(buf)
+		if err != nil {
+			return err
+		}
+		buf = buf[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			if st.Interface, err = d.str(b); err != nil {
+				return err
+			}
+		case num == 2 && typ == protowire.BytesType:
+			if d.ncv == len(d.cvs) {
+				d.cvs = append(d.cvs, &wirepb.CounterValue{})
+			}
+			cv := d.cvs[d.ncv]
+			d.ncv++
+			cv.Counter, cv.Value = 0, 0
+			for len(b) > 0 {
+				cn, ct, cvv, _, m, err := field(b)
+				if err != nil {
+					return err
+				}
+				b = b[m:]
+				switch {
+				case cn == 1 && ct == protowire.VarintType:
+					cv.Counter = wirepb.Counter(int32(cvv))
+				case cn == 2 && ct == protowire.VarintType:
+					cv.Value = cvv
+				}
+			}
+		case num == 3 && typ == protowire.VarintType:
+			st.SpeedBps = v
+		case num == 4 && typ == protowire.VarintType:
+			st.OperStatus = wirepb.OperStatus(int32(v))
+		case num == 5 && typ == protowire.VarintType:
+			st.LastClearUnixNano = int64(v)
+		}
+	}
+	return nil
+}
+
+func (d *sampleDecoder) decodeProbe(buf []byte) error {
+	p := &d.probe
+	for len(buf) > 0 {
+		num, typ, v, b, n, err := field(buf)
+		if err != nil {
+			return err
+		}
+		buf = buf[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			if p.PeerSite, err = d.str(b); err != nil {
+				return err
+			}
+		case num == 2 && typ == protowire.BytesType:
+			if p.PeerDevice, err = d.str(b); err != nil {
+				return err
+			}
+		case num >= 3 && num <= 8 && typ == protowire.Fixed64Type:
+			f := math.Float64frombits(v)
+			switch num {
+			case 3:
+				p.MinDelayUs = f
+			case 4:
+				p.MaxDelayUs = f
+			case 5:
+				p.AvgDelayUs = f
+			case 6:
+				p.StddevDelayUs = f
+			case 7:
+				p.JitterUs = f
+			case 8:
+				p.LossPercentage = f
+			}
+		case num == 9 && typ == protowire.VarintType:
+			p.ProbesSent = v
+		case num == 10 && typ == protowire.VarintType:
+			p.ProbesReceived = v
+		}
+	}
+	return nil
+}
+
+func (d *sampleDecoder) decodeDevice(buf []byte) error {
+	dv := &d.dev
+	for len(buf) > 0 {
+		num, typ, v, b, n, err := field(buf)
+		if err != nil {
+			return err
+		}
+		buf = buf[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			if dv.Address, err = d.str(b); err != nil {
+				return err
+			}
+		case num == 2 && typ == protowire.VarintType:
+			dv.State = wirepb.DeviceState(int32(v))
+		case num == 3 && typ == protowire.BytesType:
+			if !utf8.Valid(b) {
+				return errInvalidUTF8
+			}
+			dv.LastError = string(b)
+		}
+	}
+	return nil
+}
