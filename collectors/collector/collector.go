@@ -353,6 +353,25 @@ type targetsFile struct {
 	Targets []TargetConfig `yaml:"targets"`
 }
 
+// parseTargetsFile decodes and validates a targets file.
+func parseTargetsFile(b []byte, defaults TargetConfig) (targetsFile, error) {
+	var f targetsFile
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty file: no targets
+		return f, err
+	}
+	if err := validateTargets(f.Targets, defaults, "targets"); err != nil {
+		return f, err
+	}
+	for i, m := range f.Members {
+		if m == "" || slices.Contains(f.Members[:i], m) {
+			return f, fmt.Errorf("members: %q empty or listed twice", m)
+		}
+	}
+	return f, nil
+}
+
 // loadFile reads the targets file; changed reports whether it differs
 // from the last good one.
 func (c *Collector) loadFile() (changed bool, err error) {
@@ -370,20 +389,12 @@ func (c *Collector) loadFile() (changed bool, err error) {
 	if sameBad {
 		return false, errUnchangedBad
 	}
-	var f targetsFile
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	bad := func(err error) (bool, error) {
+	f, err := parseTargetsFile(b, c.cfg.TargetDefaults)
+	if err != nil {
 		c.mu.Lock()
 		c.badData = b
 		c.mu.Unlock()
 		return false, fmt.Errorf("%s: %w", c.cfg.TargetsFile, err)
-	}
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty file: no targets
-		return bad(err)
-	}
-	if err := validateTargets(f.Targets, c.cfg.TargetDefaults, "targets"); err != nil {
-		return bad(err)
 	}
 	if f.Members != nil && len(f.Members) > 0 && !slices.Contains(f.Members, c.cfg.Instance) {
 		c.log.Warn("targets file members do not include this instance: it collects nothing", "members", f.Members)

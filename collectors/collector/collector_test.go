@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"syscall"
@@ -476,4 +477,31 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func TestTargetsFileFormat(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/targets.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parseTargetsFile(b, TargetConfig{})
+	if err != nil {
+		t.Fatalf("deploy/targets.example.yaml: %v", err)
+	}
+	if len(f.Targets) != 3 || f.Targets[2].TLS.CAFile == "" || !f.Targets[0].Insecure {
+		t.Errorf("parsed %+v", f)
+	}
+	if _, err := parseTargetsFile(nil, TargetConfig{}); err != nil {
+		t.Errorf("empty file: %v", err)
+	}
+	for _, bad := range []string{
+		"targets:\n  - name: a\n    adress: x:1\n",                                 // unknown key
+		"targets:\n  - name: a\n    address: nope\n",                               // bad address
+		"members: [a, a]\ntargets: []\n",                                           // duplicate member
+		"targets:\n  - {name: a, address: 'h:1'}\n  - {name: a, address: 'h:2'}\n", // duplicate
+	} {
+		if _, err := parseTargetsFile([]byte(bad), TargetConfig{}); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
 }
