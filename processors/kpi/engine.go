@@ -809,7 +809,10 @@ func (e *Engine) NeededAll(into map[int32]int64) map[int32]int64 {
 			o = min(o, se.wins[0].baseOffset)
 		}
 		for c := range se.prevOff {
-			if se.prevTime[c] != 0 {
+			// a baseline older than max-gap is not needed: its next interval
+			// would not be interpolated (a counter never re-sent because it
+			// does not change must not pin the commits)
+			if se.prevTime[c] != 0 && se.lastTime-se.prevTime[c] <= e.maxGap {
 				o = min(o, se.prevOff[c])
 			}
 		}

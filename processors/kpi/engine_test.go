@@ -514,3 +514,47 @@ func TestEvictIdle(t *testing.T) {
 	}
 	near(t, "partial window util", m[t0+10*sec].GetInterface().UtilIn, 0.4, 1e-9)
 }
+
+// TestNeededNotPinnedBySilentCounter: a counter sent once (suppressed while
+// unchanged) stops holding the commit back after max-gap.
+func TestNeededNotPinnedBySilentCounter(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	e.AddFrom(ifSample("d1", "e1", t0, 1e9, cv{wirepb.Counter_IN_OCTETS: 0, wirepb.Counter_IN_ERRORS: 0}), time.Unix(0, t0), Origin{Offset: 0})
+	for i := int64(1); i <= 100; i++ {
+		e.AddFrom(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 100}), time.Unix(0, t0+i*sec), Origin{Offset: i})
+		e.Collect(time.Unix(0, t0+i*sec), nil)
+	}
+	if n, ok := e.Needed(0); !ok || n < 80 {
+		t.Errorf("needed offset %d (%v): pinned by the silent counter", n, ok)
+	}
+}
+
+// TestDeviceClockRestart: after a reboot the device clock starts over an
+// hour back; the series restarts without spike or negative rate.
+func TestDeviceClockRestart(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	for i := int64(0); i <= 15; i++ {
+		e.Add(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t0+i*sec))
+	}
+	back := t0 - 3600*sec
+	for i := int64(0); i <= 35; i++ {
+		e.Add(ifSample("d1", "e1", back+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 25e6}), time.Unix(0, t0+(16+i)*sec))
+	}
+	out := e.Collect(time.Unix(0, t0+52*sec), nil)
+	var after int
+	for _, k := range out {
+		i := k.GetInterface()
+		if i == nil {
+			continue
+		}
+		want := 0.4
+		if k.WindowStartUnixNano < t0 {
+			want = 0.2
+			after++
+		}
+		near(t, "util_in", i.UtilIn, want, 1e-9)
+	}
+	if after != 3 || e.Stats().Reset != 1 {
+		t.Errorf("%d windows after the restart (want 3), stats %+v", after, e.Stats())
+	}
+}
