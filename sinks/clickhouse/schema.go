@@ -91,17 +91,17 @@ func (c Capabilities) String() string {
 type kind int
 
 const (
-	kTS     kind = iota // DateTime64(3,'UTC') | DateTime
-	kTSNano             // DateTime64(9,'UTC') | DateTime
-	kLC                 // LowCardinality(String) | String
-	kStr                // String
-	kF64                // Float64
-	kU64                // UInt64
-	kU64Mono            // UInt64, monotonic along the sort key (counters)
-	kU32                // UInt32
-	kI32                // Int32
-	kI64                // Int64
-	kU64Seq             // UInt64 increasing along the sort key (ts_ns, seq)
+	kTS      kind = iota // DateTime64(3,'UTC') | DateTime
+	kTSNano              // DateTime64(9,'UTC') | DateTime
+	kLC                  // LowCardinality(String) | String
+	kStr                 // String
+	kF64                 // Float64
+	kU64                 // UInt64
+	kU64Mono             // UInt64, monotonic along the sort key (counters)
+	kU32                 // UInt32
+	kI32                 // Int32
+	kI64                 // Int64
+	kU64Seq              // UInt64 increasing along the sort key (ts_ns, seq)
 )
 
 type column struct {
@@ -402,20 +402,15 @@ func createRollup(caps Capabilities, cfg Configuration, r rollup) []string {
 	days := retentionDays(cfg, r.retention)
 	fmt.Fprintf(&b, ") ENGINE = AggregatingMergeTree()%s ORDER BY (%s, ts)%s%s",
 		partitionClause(caps, table{}), strings.Join(r.keys, ", "), ttlClause(caps, days), settingsClause(caps, days))
-	// The view aggregates in a subquery and renames the bucket to ts
-	// outside it: "toStartOfMinute(ts) AS ts" is ambiguous for the new
-	// analyzer, this form works on 18.16 and 26.x alike.
-	var sel, inner []string
-	sel = append(sel, "bucket AS ts")
+	// "toStartOfMinute(ts) AS ts ... GROUP BY ts" groups by the bucket on
+	// 18.16 and on 26.x alike (checked by the live and chdb tests).
+	sel := []string{fmt.Sprintf("%s(ts) AS ts", r.bucket)}
 	sel = append(sel, r.keys...)
-	inner = append(inner, fmt.Sprintf("%s(ts) AS bucket", r.bucket))
-	inner = append(inner, r.keys...)
 	for _, a := range r.aggs {
-		sel = append(sel, a[0])
-		inner = append(inner, fmt.Sprintf("%sState(%s) AS %s", a[1], a[2], a[0]))
+		sel = append(sel, fmt.Sprintf("%sState(%s) AS %s", a[1], a[2], a[0]))
 	}
-	mv := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv TO %s.%s AS\nSELECT %s\nFROM (SELECT %s\n  FROM %s.%s\n  GROUP BY bucket, %s)",
-		cfg.Database, r.name, cfg.Database, r.name, strings.Join(sel, ", "), strings.Join(inner, ", "),
+	mv := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv TO %s.%s AS\nSELECT %s\nFROM %s.%s\nGROUP BY %s, ts",
+		cfg.Database, r.name, cfg.Database, r.name, strings.Join(sel, ", "),
 		cfg.Database, r.source, strings.Join(r.keys, ", "))
 	return []string{b.String(), mv}
 }

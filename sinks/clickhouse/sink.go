@@ -211,7 +211,9 @@ func (s *Sink) Stop() error {
 	}
 	s.cancel()
 	s.wg.Wait()
-	s.cl.Close()
+	// Leaving the group revokes partitions: allow it (rebalances are
+	// blocked between a poll and its commit).
+	s.cl.CloseAllowingRebalance()
 	err := s.conn.Close()
 	s.cancel = nil
 	s.log.Info("sink stopped")

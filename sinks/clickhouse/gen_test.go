@@ -1,0 +1,145 @@
+package clickhouse
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+var genStart = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// genInterfaceKPIs returns n interface KPIs: ifaces interfaces × n/ifaces
+// one-second windows from genStart, deterministic ids.
+func genInterfaceKPIs(n, ifaces int) []*wirepb.KPI {
+	out := make([]*wirepb.KPI, 0, n)
+	for i := 0; i < n; i++ {
+		dev, iface := i%ifaces/8, i%8
+		w := genStart.Add(time.Duration(i/ifaces) * time.Second)
+		out = append(out, &wirepb.KPI{
+			Version: 1, Id: fmt.Sprintf("if/site%d/dev%d/eth%d/%d", dev%4, dev, iface, w.Unix()),
+			Site: fmt.Sprintf("site%d", dev%4), Device: fmt.Sprintf("dev%d", dev),
+			WindowStartUnixNano: w.UnixNano(), WindowEndUnixNano: w.Add(time.Second).UnixNano(), Samples: 2,
+			Body: &wirepb.KPI_Interface{Interface: &wirepb.InterfaceKPI{
+				Interface: fmt.Sprintf("eth%d", iface), UtilIn: float64(i%100) / 100, UtilOut: 0.25, LossRatio: 0.001 * float64(i%3),
+				InErrorsPs: 1, InDiscardsPs: 2, OutDiscardsPs: 3, OutErrorsPs: 4, SpeedBps: 10_000_000_000,
+				InBps: 1e9, OutBps: 2e9, InPps: 1e5, OutPps: 2e5, OperStatus: wirepb.OperStatus_UP,
+			}},
+		})
+	}
+	return out
+}
+
+func genLinkKPIs(n int) []*wirepb.KPI {
+	out := make([]*wirepb.KPI, 0, n)
+	for i := 0; i < n; i++ {
+		w := genStart.Add(time.Duration(i/4) * time.Second)
+		out = append(out, &wirepb.KPI{
+			Version: 1, Id: fmt.Sprintf("link/%d/%d", i%4, w.Unix()), Site: "site0", Device: "dev0",
+			WindowStartUnixNano: w.UnixNano(), WindowEndUnixNano: w.Add(10 * time.Second).UnixNano(), Samples: 10,
+			Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{
+				DstSite: fmt.Sprintf("site%d", i%4+1), DstDevice: "dev9", RttMs: 10 + float64(i%4), RttP50Ms: 10, RttP95Ms: 20,
+				RttP99Ms: 30, JitterMs: 1, LossRatio: 0.01, ProbesSent: 100, ProbesReceived: 99,
+			}},
+		})
+	}
+	return out
+}
+
+func genPipelineKPI() *wirepb.KPI {
+	return &wirepb.KPI{Version: 1, Id: "pipeline/p1/1", Site: "", Device: "", WindowStartUnixNano: genStart.UnixNano(),
+		WindowEndUnixNano: genStart.Add(10 * time.Second).UnixNano(), Samples: 5,
+		Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "p1", DelayP50Ms: 5, DelayP99Ms: 50, DelayMaxMs: 80, Samples: 1000}}}
+}
+
+func genSamples() []*wirepb.Sample {
+	t := genStart.UnixNano()
+	return []*wirepb.Sample{
+		{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: t + 123, ReceiveTimeUnixNano: t + 5_000_000, Collector: "c1", Seq: 1,
+			Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "eth0", SpeedBps: 1e10, OperStatus: wirepb.OperStatus_UP,
+				Counters: []*wirepb.CounterValue{{Counter: wirepb.Counter_IN_OCTETS, Value: 1000}, {Counter: wirepb.Counter_OUT_DISCARDS, Value: 7}}}}},
+		{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: t + 456, ReceiveTimeUnixNano: t + 6_000_000, Collector: "c1", Seq: 2,
+			Body: &wirepb.Sample_Probe{Probe: &wirepb.ProbeResult{PeerSite: "site1", PeerDevice: "dev1", MinDelayUs: 900, MaxDelayUs: 1500,
+				AvgDelayUs: 1000, StddevDelayUs: 50, JitterUs: 30, LossPercentage: 2, ProbesSent: 100, ProbesReceived: 98}}},
+		{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: t, ReceiveTimeUnixNano: t, Collector: "c1", Seq: 3,
+			Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{Address: "127.0.0.1:57400", State: wirepb.DeviceState_DEVICE_UP}}},
+		{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: t + int64(time.Hour), ReceiveTimeUnixNano: t, Collector: "c1", Seq: 4,
+			Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{Address: "127.0.0.1:57400", State: wirepb.DeviceState_DEVICE_DOWN, LastError: "EOF"}}},
+	}
+}
+
+func genEvents() []*wirepb.RemediationEvent {
+	t := genStart.UnixNano()
+	var out []*wirepb.RemediationEvent
+	for i, st := range []wirepb.EventState{wirepb.EventState_FIRING, wirepb.EventState_DISPATCHED, wirepb.EventState_RESOLVED} {
+		out = append(out, &wirepb.RemediationEvent{Version: 1, EventId: "ev1", Rule: "high-loss", State: st, Severity: wirepb.Severity_CRITICAL,
+			Site: "site0", Device: "dev0", Interface: "eth0", Kpi: "loss_ratio", Value: 0.05, Threshold: 0.01,
+			TimeUnixNano: t + int64(i)*int64(time.Minute), FiredUnixNano: t, Action: "gitops", Message: "loss above threshold"})
+	}
+	return out
+}
+
+// sqlLiteral renders buffered rows as a VALUES list (for chdb, which the
+// Go driver cannot reach).
+func valuesSQL(tb *tableBuf) string {
+	rows := make([][]string, tb.rows)
+	for _, c := range tb.cols {
+		switch x := c.(type) {
+		case *vecOf[time.Time]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprintf("toDateTime64('%s', 9, 'UTC')", v.UTC().Format("2006-01-02 15:04:05.999999999")))
+			}
+		case *vecOf[string]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v)+"'")
+			}
+		case *vecOf[float64]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprint(v))
+			}
+		case *vecOf[uint64]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprint(v))
+			}
+		case *vecOf[uint32]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprint(v))
+			}
+		case *vecOf[int32]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprint(v))
+			}
+		case *vecOf[int64]:
+			for i, v := range x.v {
+				rows[i] = append(rows[i], fmt.Sprint(v))
+			}
+		}
+	}
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = "(" + strings.Join(r, ", ") + ")"
+	}
+	return tb.insert + " VALUES " + strings.Join(parts, ", ")
+}
+
+// fillBuffers decodes the generated records into a fresh set of buffers.
+func fillBuffers(db string) *buffers {
+	b := newBuffers(db)
+	for _, k := range genInterfaceKPIs(240, 16) {
+		b.addKPI(k)
+	}
+	for _, k := range genLinkKPIs(40) {
+		b.addKPI(k)
+	}
+	b.addKPI(genPipelineKPI())
+	fs := map[string]time.Time{}
+	for _, s := range genSamples() {
+		b.addSample(s, true, fs)
+	}
+	for _, e := range genEvents() {
+		b.addRemediation(e)
+	}
+	b.addDeadLetter(genStart, "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'})
+	return b
+}

@@ -1,0 +1,183 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/wire"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// TestWriteAndReplayLive writes every table on the live server, then the
+// same batch again: FINAL sees every row exactly once.
+func TestWriteAndReplayLive(t *testing.T) {
+	cfg, conn := liveConfig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := Migrate(ctx, conn, cfg, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	b := fillBuffers(cfg.Database)
+	for pass := 0; pass < 2; pass++ {
+		for _, tb := range b.order {
+			if tb.rows == 0 {
+				continue
+			}
+			if err := tb.send(ctx, conn); err != nil {
+				t.Fatalf("pass %d: %v", pass, err)
+			}
+		}
+	}
+	for _, tb := range b.order {
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, tb.t.name)
+		want := uint64(tb.rows)
+		if tb.t.name == TableDevices {
+			want = 1 // two states of one device: the latest wins
+		}
+		if got := count(t, conn, q); got != want {
+			t.Errorf("%s: %d rows with FINAL after a replay, want %d", tb.t.name, got, want)
+		}
+		q = fmt.Sprintf("SELECT count() FROM %s.%s", cfg.Database, tb.t.name)
+		if got := count(t, conn, q); got != uint64(2*tb.rows) {
+			t.Logf("%s: %d rows without FINAL (merged early?)", tb.t.name, got)
+		}
+	}
+	var state, lastErr string
+	var first, last time.Time
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT state, last_error, first_seen, last_seen FROM %s.devices FINAL", cfg.Database)).Scan(&state, &lastErr, &first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if state != "down" || lastErr != "EOF" || !first.Equal(genStart) || !last.Equal(genStart.Add(time.Hour)) {
+		t.Errorf("devices: %s %q %s %s", state, lastErr, first, last)
+	}
+	var avg, mx float64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT avgMerge(util_in_avg), maxMerge(util_in_max) FROM %s.interface_kpis_1m WHERE site = 'site0' AND device = 'dev0' AND interface = 'eth1'", cfg.Database)).Scan(&avg, &mx); err != nil {
+		t.Fatal(err)
+	}
+	if mx != 0.97 || avg < 0.46 || avg > 0.47 {
+		t.Errorf("rollup 1m: avg %v max %v", avg, mx)
+	}
+	// Retention on the old server: nothing is old enough yet at genStart+1d,
+	// every partition is two years past retention later.
+	caps, _ := Probe(ctx, conn)
+	if n, err := ApplyRetention(ctx, conn, caps, cfg, genStart.AddDate(0, 0, 1), testLogger(t)); err != nil || n != 0 {
+		t.Fatalf("retention now: dropped %d, %v", n, err)
+	}
+	if !caps.TTL {
+		n, err := ApplyRetention(ctx, conn, caps, cfg, genStart.AddDate(2, 0, 0), testLogger(t))
+		if err != nil || n == 0 {
+			t.Fatalf("retention later: dropped %d, %v", n, err)
+		}
+		if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.interface_kpis", cfg.Database)); got != 0 {
+			t.Errorf("interface_kpis after retention: %d rows", got)
+		}
+		if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.devices", cfg.Database)); got == 0 {
+			t.Errorf("devices must not be dropped by retention")
+		}
+	}
+}
+
+// TestSinkLive runs the sink between real Kafka and the live server: all
+// record kinds, poison records dead-lettered, offsets committed.
+func TestSinkLive(t *testing.T) {
+	cfg, conn := liveConfig(t)
+	kc, prod := liveKafka(t)
+	cfg.FlushInterval = 200 * time.Millisecond
+	cfg.BatchSize = 500
+	cfg.GroupID = "sinktest-" + randomSuffix()
+	reg := prometheus.NewRegistry()
+	s, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: reg, Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+
+	kpis := append(genInterfaceKPIs(2000, 32), genLinkKPIs(40)...)
+	kpis = append(kpis, genPipelineKPI())
+	recs := kpiRecords(t, kc, kpis)
+	for _, smp := range genSamples() {
+		recs = append(recs, record(t, kc.Topics.Samples, wire.SchemaSample, wire.SampleKey(nil, smp), smp))
+	}
+	for _, e := range genEvents() {
+		recs = append(recs, record(t, kc.Topics.Remediations, wire.SchemaRemediation, []byte(e.EventId), e))
+	}
+	// Poison: garbage, an unknown version, a wrong header, a broken dead letter.
+	recs = append(recs,
+		&kgo.Record{Topic: kc.Topics.KPIs, Key: []byte("bad"), Value: []byte{0xff, 0xff, 0xff}},
+		&kgo.Record{Topic: kc.Topics.Samples, Key: []byte("v9"), Value: func() []byte {
+			raw, _ := wire.Marshal(nil, &wirepb.Sample{Site: "s", Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{}}})
+			raw[1] = 9 // field 1 (version) varint: 1 → 9
+			return raw
+		}()},
+		&kgo.Record{Topic: kc.Topics.Remediations, Key: []byte("hdr"), Value: recs[0].Value,
+			Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}}},
+		&kgo.Record{Topic: kc.Topics.DeadLetter, Key: []byte("dl"), Value: []byte{0x08}},
+	)
+	produce(t, prod, recs)
+
+	waitFor(t, 30*time.Second, "every row stored", func() bool {
+		st := s.Stats()
+		// 3 dead letters come back through the deadletter topic + 1 broken one.
+		return st.Rows[TableInterfaceKPIs] == 2000 && st.Rows[TableDeadLetters] == 4 && st.Rows[TableRemediationEvents] == 3
+	})
+	st := s.Stats()
+	if st.DeadLetters != 4 {
+		t.Errorf("dead letters = %d, want 4", st.DeadLetters)
+	}
+	for table, want := range map[string]uint64{TableInterfaceKPIs: 2000, TableLinkKPIs: 40, TablePipelineKPIs: 1,
+		TableInterfaceCounters: 1, TableProbeResults: 1, TableDevices: 1, TableRemediationEvents: 3, TableDeadLetters: 4} {
+		if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, table)); got != want {
+			t.Errorf("%s: %d rows, want %d", table, got, want)
+		}
+	}
+	if n := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.deadletters FINAL WHERE component = 'sink' AND reason != ''", cfg.Database)); n != 4 {
+		t.Errorf("sink dead letters with a reason = %d, want 4", n)
+	}
+	if v := counterValue(s.m.rows.WithLabelValues(TableInterfaceKPIs)); v != 2000 {
+		t.Errorf("telemetry_sink_rows_total{table=interface_kpis} = %v", v)
+	}
+	if v := counterValue(s.m.deadLetters.WithLabelValues("malformed")); v < 1 {
+		t.Errorf("telemetry_sink_deadletters_total{reason=malformed} = %v", v)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second sink in the same group starts from the committed offsets:
+	// nothing is re-read.
+	s2, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, prod, kpiRecords(t, kc, genInterfaceKPIs(10, 32)[:1]))
+	waitFor(t, 20*time.Second, "the new record", func() bool { return s2.Stats().Rows[TableInterfaceKPIs] >= 1 })
+	time.Sleep(300 * time.Millisecond)
+	if got := s2.Stats().Rows[TableInterfaceKPIs]; got != 1 {
+		t.Errorf("restarted sink re-read %d interface KPIs, want 1 (offsets committed)", got)
+	}
+	if err := s2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
