@@ -341,6 +341,9 @@ func (c *Collector) newSession(t TargetConfig) *session {
 	for r := range numReasons {
 		s.decodeErrors[r] = c.m.decodeErrors.WithLabelValues(t.Name, reasonNames[r])
 	}
+	if c.cfg.MaxUpdatesPerSecond > 0 {
+		s.flood = newBucket(c.cfg.MaxUpdatesPerSecond)
+	}
 	s.reqs, s.poll, s.once = buildRequests(subs, t.Name)
 	go s.run(ctx)
 	return s

@@ -304,6 +304,8 @@ func TestBadTargetsCountedNotFatal(t *testing.T) {
 			}
 			<-srv.Context().Done()
 			return nil
+		case "site1-flood":
+			return floodPrepared(target, srv, 4, 20000)
 		case "site1-garbage":
 			nan := &gnmi.TypedValue{Value: &gnmi.TypedValue_DoubleVal{DoubleVal: math.NaN()}}
 			for i := 0; srv.Context().Err() == nil; i++ {
@@ -326,7 +328,8 @@ func TestBadTargetsCountedNotFatal(t *testing.T) {
 	got := consume(t, kc)
 	cfg := testConfig("c1")
 	cfg.StallTimeout = 300 * time.Millisecond
-	cfg.Targets = []TargetConfig{{Name: "site1-stall", Address: addr}, {Name: "site1-garbage", Address: addr}}
+	cfg.MaxUpdatesPerSecond = 2000
+	cfg.Targets = []TargetConfig{{Name: "site1-stall", Address: addr}, {Name: "site1-garbage", Address: addr}, {Name: "site1-flood", Address: addr}}
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc})
 	if err != nil {
@@ -349,6 +352,12 @@ func TestBadTargetsCountedNotFatal(t *testing.T) {
 		if v := counterValue(c.m.decodeErrors.WithLabelValues("site1-garbage", r)); v < 10 {
 			t.Errorf("decode_errors_total{reason=%s} = %v", r, v)
 		}
+	}
+	eventually(t, 5*time.Second, "flood capped", func() bool {
+		return counterValue(c.m.decodeErrors.WithLabelValues("site1-flood", "flood")) > 100000
+	})
+	if v := counterValue(c.m.samples.WithLabelValues("site1-flood")); v > 2000 {
+		t.Errorf("flooding target got %v samples through a 2000 updates/s cap", v)
 	}
 	if v := counterValue(c.m.targetErrors.WithLabelValues("site1-stall", "stalled")); v < 1 {
 		t.Errorf("target_errors_total{cause=stalled} = %v", v)
@@ -402,6 +411,22 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("got %v, want an error starting with %q", err, tc.want)
 		}
+	}
+	n := DefaultConfiguration()
+	n.Subscriptions = []Subscription{{Name: "x", Paths: []string{"/a"}, SampleInterval: time.Second}, {Name: "y", Paths: []string{"/b"}}}
+	if err := n.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if s := n.Subscriptions[0]; s.Mode != "stream" || s.StreamMode != "sample" || s.Encoding != "proto" {
+		t.Errorf("normalized %+v", s)
+	}
+	if s := n.Subscriptions[1]; s.StreamMode != "on_change" {
+		t.Errorf("normalized %+v", s)
+	}
+	b := newBucket(100)
+	now := time.Now()
+	if !b.take(150, now) || b.take(1, now) || b.take(1, now.Add(400*time.Millisecond)) || !b.take(1, now.Add(time.Second)) {
+		t.Error("bucket")
 	}
 	if SiteOf("site1-sw1") != "site1" || SiteOf("core") != "core" {
 		t.Error("SiteOf")

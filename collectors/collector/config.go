@@ -59,6 +59,11 @@ type Configuration struct {
 	// MaxUpdatesPerNotification: updates beyond it are dropped and counted
 	// (reason "too_many_updates").
 	MaxUpdatesPerNotification int `yaml:"max-updates-per-notification"`
+	// MaxUpdatesPerSecond caps what one target may send (token bucket over
+	// one second): notifications past it are dropped and counted (reason
+	// "flood"), so one runaway device cannot fill the shared buffer.
+	// 0: no cap.
+	MaxUpdatesPerSecond int `yaml:"max-updates-per-second"`
 	// Linger is how long the producer waits to fill a batch.
 	Linger time.Duration `yaml:"linger"`
 	// Compression of produced batches: lz4, zstd, snappy, gzip or none.
@@ -209,9 +214,16 @@ func (c *Configuration) Validate() error {
 	if len(c.Subscriptions) == 0 {
 		return errors.New("subscriptions: at least one is needed")
 	}
+	if d := c.TargetDefaults; d.Name != "" || d.Address != "" || d.Site != "" {
+		return errors.New("target-defaults: name, address and site are per target")
+	}
+	if c.MaxUpdatesPerSecond < 0 {
+		return errors.New("max-updates-per-second: must not be negative")
+	}
 	names := map[string]bool{}
 	for i := range c.Subscriptions {
 		s := &c.Subscriptions[i]
+		s.normalize()
 		if err := s.validate(); err != nil {
 			return fmt.Errorf("subscriptions[%d].%w", i, err)
 		}
@@ -285,6 +297,24 @@ func (c *Configuration) mappings() []Mapping {
 		return DefaultMappings()
 	}
 	return c.Mappings
+}
+
+// normalize fills what a subscription may leave out: mode stream,
+// stream-mode sample when a sample-interval is given (on_change
+// otherwise), encoding proto.
+func (s *Subscription) normalize() {
+	if s.Mode == "" {
+		s.Mode = "stream"
+	}
+	if s.Mode == "stream" && s.StreamMode == "" {
+		s.StreamMode = "on_change"
+		if s.SampleInterval > 0 {
+			s.StreamMode = "sample"
+		}
+	}
+	if s.Encoding == "" {
+		s.Encoding = "proto"
+	}
 }
 
 func (s *Subscription) validate() error {

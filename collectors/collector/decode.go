@@ -29,6 +29,7 @@ const (
 	reasonTooManyUpdates
 	reasonLegacyPath
 	reasonMalformed
+	reasonFlood
 	numReasons
 )
 
@@ -47,6 +48,7 @@ var reasonNames = [numReasons]string{
 	reasonTooManyUpdates: "too_many_updates",
 	reasonLegacyPath:     "legacy_path",
 	reasonMalformed:      "malformed",
+	reasonFlood:          "flood",
 }
 
 func (r reason) String() string { return reasonNames[r] }

@@ -99,6 +99,36 @@ type session struct {
 	lastUpdateG  prometheus.Gauge
 	decodeErrors [numReasons]prometheus.Counter
 	limiter      logLimiter
+	flood        *bucket // nil: no cap
+}
+
+// bucket is a token bucket of updates per second, shared by a target's
+// streams. A notification is let through while there are tokens, and may
+// overdraw them (so one big notification is not refused forever); the
+// debt is paid back before the next one passes.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func newBucket(rate int) *bucket {
+	return &bucket{rate: float64(rate), tokens: float64(rate)}
+}
+
+func (b *bucket) take(n uint64, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.last.IsZero() {
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens <= 0 {
+		return false
+	}
+	b.tokens -= float64(n)
+	return true
 }
 
 // logger is the subset of slog.Logger sessions use.
@@ -472,6 +502,10 @@ func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.
 
 // handle produces the samples of one notification and counts.
 func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samples []*wirepb.Sample, now time.Time) {
+	if s.flood != nil && dec.updates > 0 && !s.flood.take(dec.updates, now) {
+		dec.errs[reasonFlood] += dec.updates
+		samples = nil
+	}
 	for _, smp := range samples {
 		smp.Seq = s.seq.Add(1)
 		s.c.prod.produce(ctx, smp, sst)
