@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -98,19 +99,30 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 		}
 	}()
 
-	pcfg := kpi.DefaultConfiguration()
-	pcfg.Instance = "acc"
-	pcfg.GroupID = "g-" + kc.Topics.Samples
-	pcfg.CounterBits = 32
-	reg := prometheus.NewRegistry()
-	p, err := kpi.New(pcfg, kpi.Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: fastGroup()})
-	if err != nil {
-		t.Fatal(err)
+	// two processors on the same stream: counter-bits configured 32, and auto-detect
+	type run struct {
+		bits int
+		kc   *kafka.Configuration
+		p    *kpi.Processor
 	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	var runs []*run
+	for _, bits := range []int{32, 0} {
+		rkc := *kc
+		rkc.Topics.KPIs = kc.Topics.KPIs + "-" + strconv.Itoa(bits)
+		pcfg := kpi.DefaultConfiguration()
+		pcfg.Instance = "acc" + strconv.Itoa(bits)
+		pcfg.GroupID = "g-" + strconv.Itoa(bits)
+		pcfg.CounterBits = bits
+		p, err := kpi.New(pcfg, kpi.Dependencies{Registerer: prometheus.NewRegistry(), Kafka: &rkc, KafkaOpts: fastGroup()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = p.Stop() }()
+		runs = append(runs, &run{bits: bits, kc: &rkc, p: p})
 	}
-	defer func() { _ = p.Stop() }()
 
 	for clock().Sub(epoch) < deviceRun {
 		time.Sleep(50 * time.Millisecond)
@@ -121,20 +133,28 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 	collectorStopped = true
 	// every window ending by deviceRun-10s must be out
 	lastEnd := epoch.Add(deviceRun - 10*time.Second).Truncate(10 * time.Second)
-	byID := readKPIs(t, kc, 20*time.Second, func(m map[string]*wirepb.KPI) bool {
-		n := 0
-		for _, k := range m {
-			if k.GetInterface() != nil && k.WindowEndUnixNano == lastEnd.UnixNano() {
-				n++
-			}
-		}
-		return n == 4
-	})
-	if err := p.Stop(); err != nil {
-		t.Fatal(err)
-	}
-
 	truth := fab.Truth()
+	for _, r := range runs {
+		t.Run("counter-bits="+strconv.Itoa(r.bits), func(t *testing.T) {
+			byID := readKPIs(t, r.kc, 20*time.Second, func(m map[string]*wirepb.KPI) bool {
+				n := 0
+				for _, k := range m {
+					if k.GetInterface() != nil && k.WindowEndUnixNano == lastEnd.UnixNano() {
+						n++
+					}
+				}
+				return n == 4
+			})
+			if err := r.p.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			checkAgainstTruth(t, truth, byID, epoch, lastEnd, scfg.PortSpeedBps, r.p.Stats())
+		})
+	}
+}
+
+// checkAgainstTruth compares every KPI window inside [epoch, lastEnd] with the truth.
+func checkAgainstTruth(t *testing.T, truth *simulator.Truth, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, st kpi.Stats) {
 	var ifChecked, linkChecked int
 	var worstUtil, worstLoss, worstRTT float64
 	ids := make([]string, 0, len(byID))
@@ -176,7 +196,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 			if ik.UtilIn > 1.01 || ik.UtilOut > 1.01 || ik.UtilIn < 0 || ik.UtilOut < 0 {
 				t.Errorf("%s %s window +%v: spike %v", k.Device, ik.Interface, w, ik)
 			}
-			if ik.SpeedBps != scfg.PortSpeedBps {
+			if ik.SpeedBps != speed {
 				t.Errorf("speed %d", ik.SpeedBps)
 			}
 		case k.GetLink() != nil:
@@ -196,7 +216,6 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 			}
 		}
 	}
-	st := p.Stats()
 	t.Logf("checked %d interface and %d link windows; worst |Δutil| %.5f, |Δloss| %.5f, |Δrtt| %.3f ms; stats %+v",
 		ifChecked, linkChecked, worstUtil, worstLoss, worstRTT, st)
 	if ifChecked < 4*6 || linkChecked < 2*6 {
