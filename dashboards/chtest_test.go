@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
 // result is what one statement returned.
@@ -103,8 +104,15 @@ func randomDB() string {
 	return "telemetry_test_" + hex.EncodeToString(b)
 }
 
-// newLive creates a throwaway database on the live server with the old-server schema.
+// newLive creates a throwaway database on the live server with our minimal
+// old-server DDL (testdata/schema_old.sql).
 func newLive(tb testing.TB) *liveCH {
+	tb.Helper()
+	return newLiveWith(tb, func(string) []string { return schema(tb, "schema_old.sql") })
+}
+
+// newLiveWith creates a throwaway database with the DDL ddl(db) returns.
+func newLiveWith(tb testing.TB, ddl func(db string) []string) *liveCH {
 	tb.Helper()
 	testenv.ClickHouse(tb) // skip or fail like every ClickHouse test
 	l := &liveCH{addr: testenv.ClickHouseHTTP(tb), db: randomDB()}
@@ -116,7 +124,7 @@ func newLive(tb testing.TB) *liveCH {
 			tb.Logf("drop database %s: %v", l.db, err)
 		}
 	})
-	mustRun(tb, l, schema(tb, "schema_old.sql"))
+	mustRun(tb, l, ddl(l.db))
 	return l
 }
 
@@ -176,12 +184,19 @@ func (c *chdbEngine) run(stmts []string) ([]result, error) {
 	return res[len(c.setup):], nil
 }
 
+// newCHDB prepares a chdb session with our minimal modern DDL
+// (testdata/schema_modern.sql).
 func newCHDB(tb testing.TB) *chdbEngine {
+	tb.Helper()
+	return newCHDBWith(tb, func(string) []string { return schema(tb, "schema_modern.sql") })
+}
+
+func newCHDBWith(tb testing.TB, ddl func(db string) []string) *chdbEngine {
 	tb.Helper()
 	py := testenv.CHDB(tb)
 	db := randomDB()
 	setup := []string{"CREATE DATABASE " + db, "USE " + db}
-	setup = append(setup, schema(tb, "schema_modern.sql")...)
+	setup = append(setup, ddl(db)...)
 	return &chdbEngine{python: py, setup: setup}
 }
 
@@ -208,6 +223,14 @@ func schema(tb testing.TB, file string) []string {
 		out = append(out, strings.TrimSuffix(line, ";"))
 	}
 	return out
+}
+
+// schemaFor is the sink's own schema (sinks/clickhouse.SchemaStatements, the
+// contract of docs/architecture.md) for a server with caps, in database db.
+func schemaFor(caps clickhouse.Capabilities, db string) []string {
+	cfg := clickhouse.DefaultConfiguration()
+	cfg.Database = db
+	return clickhouse.SchemaStatements(caps, cfg)
 }
 
 func mustRun(tb testing.TB, e engine, stmts []string) []result {

@@ -52,9 +52,9 @@ SELECT toDateTime(%d + %s * %d) AS ts, %s, %s, %s,
  (sin(%s / 50 + %s) + 1) / 2 * 0.95 AS ui, (cos(%s / 70 + %s) + 1) / 2 * 0.9 AS uo,
  if(%s %% 7 = 0, 0.02, 0.0001) AS loss, if(%s %% 5 = 0, 3, 0) AS ie, 0.5, 0.25, 0,
  toUInt64(10000000000), ui * 1e10, uo * 1e10, ui * 1e6, uo * 1e6,
- if((%s + %s) %% 97 = 0, 'DOWN', 'UP'), %d, 1, toString(number)
+ if((%s + %s) %% 97 = 0 OR (%s = 1 AND %s >= %d), 'DOWN', 'UP'), %d, 1, toString(number)
 FROM numbers(%d)`, start.Unix(), t, step, f.siteOf(i), f.deviceOf(i), f.ifaceOf(i),
-		t, i, t, i, i, i, t, i, step, windows*n)
+		t, i, t, i, i, i, t, i, i, t, windows-5, step, windows*n)
 }
 
 // linkKPIs inserts link KPIs between every pair of devices in different sites.

@@ -114,12 +114,30 @@ func definitions() []dashboardDef {
 	return []dashboardDef{fabricOverview(), interfaceDrilldown(), siteLinks(), remediation(), pipelineHealth()}
 }
 
-// ifaceSeries is a per-interface time series over the tier that fits the range.
-func ifaceSeries(values func(t tier) []string) string {
+// ifaceSeries is a per-interface time series over the tier that fits the
+// range, for the topN interfaces ranked by rank (an aggregate, descending).
+func ifaceSeries(values func(t tier) []string, rank func(t tier) string) string {
 	return tiered(func(t tier) string {
-		return fmt.Sprintf("SELECT %s AS time, concat(device, ':', interface) AS series, %s\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY time, series",
-			t.bucket(), strings.Join(values(t), ", "), t.from("interface_kpis"), ifaceFilter)
+		// Rank on the base table (without FINAL: a replayed window does
+		// not change a peak) for short ranges, else on the hourly rollup,
+		// which is cheap for any range.
+		rt, rfrom, rwhere := t, "interface_kpis", "$__timeFilter(ts)"
+		if !t.raw() {
+			rt, rfrom, rwhere = tiers[2], "interface_kpis_1h", "ts >= toStartOfHour($__fromTime) AND ts <= $__toTime"
+		}
+		top := fmt.Sprintf("(site, device, interface) IN (SELECT site, device, interface FROM %s WHERE %s AND %s AND {{guard}} GROUP BY site, device, interface ORDER BY %s DESC, site, device, interface LIMIT %d)",
+			rfrom, rwhere, ifaceFilter, rank(rt), topN)
+		return fmt.Sprintf("SELECT %s AS time, concat(device, ':', interface) AS series, %s\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\n  AND %s\nGROUP BY time, series",
+			t.bucket(), strings.Join(values(t), ", "), t.from("interface_kpis"), ifaceFilter, top)
 	}, "\nORDER BY time, series")
+}
+
+func peakUtil(t tier) string {
+	return "greatest(" + t.agg("max", "util_in") + ", " + t.agg("max", "util_out") + ")"
+}
+func peakLoss(t tier) string { return t.agg("max", "loss_ratio") }
+func errRate(t tier) string {
+	return t.agg("avg", "in_errors_ps") + " + " + t.agg("avg", "in_discards_ps") + " + " + t.agg("avg", "out_discards_ps")
 }
 
 func linkSeries(values func(t tier) []string) string {
@@ -130,12 +148,12 @@ func linkSeries(values func(t tier) []string) string {
 }
 
 func fabricOverview() dashboardDef {
-	health := tiered(func(t tier) string {
+	health := tieredOver(coarseTiers, func(t tier) string {
 		return fmt.Sprintf("SELECT site, uniqExact(device, interface) AS interfaces, (%s + %s) / 2 AS util_avg, greatest(%s, %s) AS util_max, %s AS loss_avg, %s AS loss_max, %s AS errors_ps\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY site",
 			t.agg("avg", "util_in"), t.agg("avg", "util_out"), t.agg("max", "util_in"), t.agg("max", "util_out"),
 			t.agg("avg", "loss_ratio"), t.agg("max", "loss_ratio"), t.agg("avg", "in_errors_ps"), t.from("interface_kpis"), ifaceFilter)
 	}, "\nORDER BY site")
-	matrix := tiered(func(t tier) string {
+	matrix := tieredOver(coarseTiers, func(t tier) string {
 		return fmt.Sprintf("SELECT src_site, dst_site, %s AS rtt_ms\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY src_site, dst_site",
 			t.agg("avg", "rtt_ms"), t.from("link_kpis"), linkFilter)
 	}, "\nORDER BY src_site, dst_site")
@@ -193,8 +211,10 @@ func latestEvents(where string) string {
 }
 
 func interfaceDrilldown() dashboardDef {
-	status := "SELECT " + tiers[0].bucket() + " AS time, concat(device, ':', interface) AS series, max(oper_status != 'UP') AS down\n" +
-		"FROM interface_kpis\nWHERE $__timeFilter(ts) AND " + ifaceFilter + "\nGROUP BY time, series\nORDER BY time, series"
+	// Rollups keep no oper status: read only the rows that are not UP
+	// (rare), so a long range scans one short column of the base table.
+	status := "SELECT " + tiers[0].bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
+		"FROM interface_kpis\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + "\nGROUP BY time, series\nORDER BY time, series\nLIMIT 20000"
 	current := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(speed_bps, ts) AS speed_bps, argMax(in_bps, ts) AS in_bps, argMax(out_bps, ts) AS out_bps, max(ts) AS last_seen\n" +
 		"FROM interface_kpis\nWHERE ts > $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
 	return dashboardDef{
@@ -205,27 +225,30 @@ func interfaceDrilldown() dashboardDef {
 		rows: []rowDef{
 			{"Traffic", []panelDef{
 				{title: "Utilization in/out", kind: kindTimeseries, unit: "percentunit", min: ptr(0.0), max: ptr(1.0), thresholds: utilSteps, w: 12, h: 8,
+					description: "The 20 selected interfaces with the highest peak utilization (0..1).",
 					sql: ifaceSeries(func(t tier) []string {
 						return []string{t.agg("avg", "util_in") + " AS util_in", t.agg("avg", "util_out") + " AS util_out"}
-					}), format: FormatTimeSeries, columns: []string{"time", "series", "util_in", "util_out"}},
+					}, peakUtil), format: FormatTimeSeries, columns: []string{"time", "series", "util_in", "util_out"}},
 				{title: "Throughput in/out", kind: kindTimeseries, unit: "bps", w: 12, h: 8,
-					description: "Average utilization times port speed (bits/s).",
+					description: "Average utilization times port speed (bits/s), for the 20 selected interfaces with the highest peak utilization.",
 					sql: ifaceSeries(func(t tier) []string {
 						return []string{t.agg("avg", "util_in") + " * " + t.agg("max", "speed_bps") + " AS in_bps",
 							t.agg("avg", "util_out") + " * " + t.agg("max", "speed_bps") + " AS out_bps"}
-					}), format: FormatTimeSeries, columns: []string{"time", "series", "in_bps", "out_bps"}},
+					}, peakUtil), format: FormatTimeSeries, columns: []string{"time", "series", "in_bps", "out_bps"}},
 			}},
 			{"Health", []panelDef{
 				{title: "Packet loss", kind: kindTimeseries, unit: "percentunit", min: ptr(0.0), thresholds: lossSteps, w: 12, h: 8,
+					description: "The 20 selected interfaces with the highest peak loss ratio (0..1).",
 					sql: ifaceSeries(func(t tier) []string {
 						return []string{t.agg("avg", "loss_ratio") + " AS loss_avg", t.agg("max", "loss_ratio") + " AS loss_max"}
-					}), format: FormatTimeSeries, columns: []string{"time", "series", "loss_avg", "loss_max"}},
+					}, peakLoss), format: FormatTimeSeries, columns: []string{"time", "series", "loss_avg", "loss_max"}},
 				{title: "Errors and discards", kind: kindTimeseries, unit: "pps", thresholds: errSteps, w: 12, h: 8,
+					description: "Packets/s, for the 20 selected interfaces with the most errors and discards.",
 					sql: ifaceSeries(func(t tier) []string {
 						return []string{t.agg("avg", "in_errors_ps") + " AS in_errors_ps", t.agg("avg", "in_discards_ps") + " AS in_discards_ps", t.agg("avg", "out_discards_ps") + " AS out_discards_ps"}
-					}), format: FormatTimeSeries, columns: []string{"time", "series", "in_errors_ps", "in_discards_ps", "out_discards_ps"}},
-				{title: "Oper status", kind: kindStateTimeline, w: 24, h: 8,
-					description: "1 = not UP at any time in the bucket (base table; narrow the interface variable for long ranges).",
+					}, errRate), format: FormatTimeSeries, columns: []string{"time", "series", "in_errors_ps", "in_discards_ps", "out_discards_ps"}},
+				{title: "Interfaces not UP", kind: kindStateTimeline, w: 24, h: 8,
+					description: "Buckets in which an interface reported an oper status other than UP; interfaces UP all along are not listed.",
 					mappings:    map[string][2]string{"0": {"UP", "green"}, "1": {"DOWN", "red"}},
 					sql:         status, format: FormatTimeSeries, columns: []string{"time", "series", "down"}},
 				{title: "Current state", kind: kindTable, unit: "bps", w: 24, h: 8,
@@ -237,7 +260,7 @@ func interfaceDrilldown() dashboardDef {
 }
 
 func siteLinks() dashboardDef {
-	pct := tiered(func(t tier) string {
+	pct := tieredOver(coarseTiers, func(t tier) string {
 		if t.raw() {
 			return "SELECT src_site, dst_site, quantile(0.5)(rtt_ms) AS p50_ms, quantile(0.95)(rtt_ms) AS p95_ms, quantile(0.99)(rtt_ms) AS p99_ms, max(rtt_p99_ms) AS worst_p99_ms, avg(jitter_ms) AS jitter_ms, avg(loss_ratio) AS loss_ratio\n" +
 				"FROM link_kpis FINAL\nWHERE $__timeFilter(ts) AND " + linkFilter + " AND {{guard}}\nGROUP BY src_site, dst_site"
@@ -269,7 +292,7 @@ func siteLinks() dashboardDef {
 						return []string{t.agg("avg", "loss_ratio") + " AS loss_avg", t.agg("max", "loss_ratio") + " AS loss_max"}
 					}), format: FormatTimeSeries, columns: []string{"time", "pair", "loss_avg", "loss_max"}},
 				{title: "RTT percentiles per site pair", kind: kindTable, unit: "ms", thresholds: rttSteps, w: 12, h: 8,
-					description: "Percentiles of the window RTTs up to 6 h, of the per-minute or per-hour averages beyond. worst_p99_ms: worst window p99 (p95 beyond 6 h, the rollups keep no p99).",
+					description: "Percentiles of the window RTTs up to 30 min, of the per-minute (to 6 h) or per-hour averages beyond. worst_p99_ms: worst window p99 (p95 beyond 6 h, the rollups keep no p99).",
 					sql:         pct, format: FormatTable, columns: []string{"src_site", "dst_site", "p50_ms", "p95_ms", "p99_ms", "worst_p99_ms", "jitter_ms", "loss_ratio"}},
 			}},
 		},
@@ -328,7 +351,7 @@ func remediation() dashboardDef {
 
 func pipelineHealth() dashboardDef {
 	delay := "SELECT " + tiers[0].bucket() + " AS time, instance, max(delay_p50_ms) AS delay_p50_ms, max(delay_p99_ms) AS delay_p99_ms, max(delay_max_ms) AS delay_max_ms\n" +
-		"FROM pipeline_kpis FINAL\nWHERE $__timeFilter(ts)\nGROUP BY time, instance\nORDER BY time, instance"
+		"FROM pipeline_kpis FINAL\nPREWHERE $__timeFilter(ts)\nGROUP BY time, instance\nORDER BY time, instance"
 	devices := "SELECT site, device, address, state, last_seen\nFROM devices FINAL\nWHERE " + deviceFilter + "\nORDER BY state = 'up', site, device"
 	dead := "SELECT " + tiers[0].bucket() + " AS time, concat(component, ': ', reason) AS reason, count() AS deadletters\n" +
 		"FROM deadletters\nWHERE $__timeFilter(ts)\nGROUP BY time, reason\nORDER BY time, reason"

@@ -11,12 +11,18 @@ import (
 
 // TestDeployUpToDate checks deploy/grafana holds exactly the generated
 // dashboards and provisions data sources with the uids they reference.
-// Regenerate with: go run ./cmd/telemetry dashboards generate --out deploy/grafana/dashboards
+// Regenerate with: go test ./dashboards -run TestDeployUpToDate -update
+// (same as: telemetry dashboards generate --out deploy/grafana/dashboards).
 func TestDeployUpToDate(t *testing.T) {
 	deploy := filepath.Join("..", "deploy", "grafana")
 	ds, err := Build(DefaultConfiguration())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if *update {
+		if _, err := Generate(DefaultConfiguration(), filepath.Join(deploy, "dashboards")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	files, _ := filepath.Glob(filepath.Join(deploy, "dashboards", "*.json"))
 	if len(files) != len(ds) {

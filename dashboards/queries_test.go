@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"fmt"
+	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 	"reflect"
 	"strings"
 	"testing"
@@ -34,17 +35,20 @@ func clickHouseQueries(defs []dashboardDef) []namedQuery {
 	return out
 }
 
-// testRanges are the dashboard ranges tests expand the macros for: one per
-// table tier (raw, 1-minute and 1-hour rollups).
+// testRanges are the dashboard ranges tests expand the macros for, covering
+// every table tier: raw (15m), 1-minute rollups (1h, 12h, 24h for time series),
+// 1-hour rollups (12h, 24h for range aggregates; 7d for everything).
 func testRanges(end time.Time) map[string]TimeRange {
 	return map[string]TimeRange{
+		"15m": {From: end.Add(-15 * time.Minute), To: end, Interval: time.Second},
 		"1h":  {From: end.Add(-time.Hour), To: end, Interval: 5 * time.Second},
+		"12h": {From: end.Add(-12 * time.Hour), To: end, Interval: 30 * time.Second},
 		"24h": {From: end.Add(-24 * time.Hour), To: end, Interval: time.Minute},
 		"7d":  {From: end.Add(-7 * 24 * time.Hour), To: end, Interval: 10 * time.Minute},
 	}
 }
 
-var rangeOrder = []string{"1h", "24h", "7d"}
+var rangeOrder = []string{"15m", "1h", "12h", "24h", "7d"}
 
 // expandAll expands every query for every range.
 func expandAll(t testing.TB, qs []namedQuery, ranges map[string]TimeRange, vars map[string][]string) (names []string, stmts []string, want [][]string) {
@@ -109,4 +113,30 @@ func TestPanelQueriesCHDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResults(t, c, names, stmts, want, res)
+}
+
+// TestPanelQueriesSinkSchema runs the same queries on the schema the sink
+// creates (sinks/clickhouse.SchemaStatements), legacy flavour on the live
+// server and modern flavour on chdb, so the dashboards follow the real DDL.
+func TestPanelQueriesSinkSchema(t *testing.T) {
+	f := testFabric()
+	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
+	t.Run("live", func(t *testing.T) {
+		l := newLiveWith(t, func(db string) []string { return schemaFor(clickhouse.LegacyCapabilities(), db) })
+		mustRun(t, l, f.load())
+		res, err := l.run(stmts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResults(t, l, names, stmts, want, res)
+	})
+	t.Run("chdb", func(t *testing.T) {
+		c := newCHDBWith(t, func(db string) []string { return schemaFor(clickhouse.ModernCapabilities(), db) })
+		c.setup = append(c.setup, f.load()...)
+		res, err := c.run(stmts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResults(t, c, names, stmts, want, res)
+	})
 }

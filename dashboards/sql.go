@@ -8,12 +8,20 @@ import (
 // The range of the dashboard in seconds, from the plugin's macros.
 const rangeSeconds = "(toUInt32($__toTime) - toUInt32($__fromTime))"
 
-// Range thresholds for picking the table that fits: raw KPIs up to 6 h,
-// one-minute rollups up to 3 days, one-hour rollups beyond.
+// Range thresholds for picking the table that fits: raw KPIs (10 s
+// windows, FINAL) up to 30 min, one-minute rollups up to 3 days, one-hour
+// rollups beyond.
 const (
-	rawMaxRange = 6 * 3600
+	rawMaxRange = 30 * 60
 	m1MaxRange  = 3 * 86400
 )
+
+// maxPoints bounds the points per series: buckets are at least range/maxPoints.
+const maxPoints = 500
+
+// topN is how many interfaces the per-interface time series show when
+// more are selected (the worst ones by the panel's ranking).
+const topN = 20
 
 // tier is one of the three tables a KPI can be read from.
 type tier struct {
@@ -23,10 +31,21 @@ type tier struct {
 	minStep int    // smallest bucket in seconds
 }
 
-var tiers = []tier{
-	{"raw", "", fmt.Sprintf("%s <= %d", rangeSeconds, rawMaxRange), 1},
-	{"1m", "_1m", fmt.Sprintf("%s > %d AND %s <= %d", rangeSeconds, rawMaxRange, rangeSeconds, m1MaxRange), 60},
-	{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, m1MaxRange), 3600},
+// tiers picks raw ≤ 30 min, 1-minute rollups ≤ 3 d, 1-hour rollups beyond:
+// for time series, whose buckets need the resolution.
+var tiers = makeTiers(rawMaxRange, m1MaxRange)
+
+// coarseTiers switch to the 1-hour rollups above 6 h: for panels that
+// aggregate the whole range (tables, matrices), where resolution does not
+// matter but rows read do. The first and last hour count whole.
+var coarseTiers = makeTiers(rawMaxRange, 6*3600)
+
+func makeTiers(rawMax, m1Max int) []tier {
+	return []tier{
+		{"raw", "", fmt.Sprintf("%s <= %d", rangeSeconds, rawMax), 1},
+		{"1m", "_1m", fmt.Sprintf("%s > %d AND %s <= %d", rangeSeconds, rawMax, rangeSeconds, m1Max), 60},
+		{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, m1Max), 3600},
+	}
 }
 
 func (t tier) raw() bool { return t.suffix == "" }
@@ -56,10 +75,8 @@ func (t tier) agg(fn, col string) string {
 // bucket is the time bucket of a row, at least the tier's resolution.
 // It avoids toStartOfInterval ($__timeInterval), which ClickHouse 18.16 lacks.
 func (t tier) bucket() string {
-	step := "$__interval_s"
-	if t.minStep > 1 {
-		step = fmt.Sprintf("greatest($__interval_s, %d)", t.minStep)
-	}
+	// greatest takes two arguments on ClickHouse 18.16.
+	step := fmt.Sprintf("greatest(greatest($__interval_s, %d), intDiv(%s, %d))", t.minStep, rangeSeconds, maxPoints)
 	return fmt.Sprintf("toDateTime(intDiv(toUInt32(ts), %s) * %s)", step, step)
 }
 
@@ -69,9 +86,24 @@ func (t tier) bucket() string {
 // builds a branch's SELECT for a tier and must end with its WHERE clause
 // open (guard is appended with AND) followed by the placeholder {{guard}}.
 func tiered(body func(t tier) string, outer string) string {
-	parts := make([]string, len(tiers))
-	for i, t := range tiers {
+	return tieredOver(tiers, body, outer)
+}
+
+// tieredOver is tiered over another set of tiers.
+func tieredOver(ts []tier, body func(t tier) string, outer string) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
 		parts[i] = strings.ReplaceAll(body(t), "{{guard}}", t.guard)
+		if t.raw() {
+			// With FINAL, ClickHouse 18.16 moves nothing to PREWHERE and
+			// merges every row of the table; filtering the time (a key
+			// column, equal in duplicates) first keeps FINAL exact and cheap.
+			parts[i] = strings.ReplaceAll(parts[i], " FINAL\nWHERE $__timeFilter(ts) AND ", " FINAL\nPREWHERE $__timeFilter(ts)\nWHERE ")
+		}
+		if !t.raw() && t.minStep == 3600 {
+			// Whole hours: the bucket holding the range start counts.
+			parts[i] = strings.ReplaceAll(parts[i], "$__timeFilter(ts)", "ts >= toStartOfHour($__fromTime) AND ts <= $__toTime")
+		}
 	}
 	return "SELECT * FROM (\n" + strings.Join(parts, "\nUNION ALL\n") + "\n)" + outer
 }

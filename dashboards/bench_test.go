@@ -1,0 +1,135 @@
+package dashboards
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchFabric is 1,000 interfaces (10 sites × 10 devices × 10 interfaces)
+// and 90 site-to-site links (one probe device per site).
+func benchFabric(end time.Time) fabric {
+	return fabric{sites: 10, devices: 10, ifaces: 10, end: end, span: 6 * time.Hour, step: 10}
+}
+
+// benchLoad fills the benchmark database:
+//   - interface_kpis: the last 6 h at 10 s windows (2.16M rows; the
+//     materialized views fill the rollups for those hours),
+//   - interface_kpis_1m: 1-minute buckets for the 3 days before (4.3M rows),
+//   - interface_kpis_1h: 1-hour buckets for the 7 days before (168k rows),
+//   - links, pipeline KPIs, events and dead letters the same way (small).
+func benchLoad(f fabric) []string {
+	rawStart := f.end.Add(-f.span)
+	n := f.nIfaces()
+	i := fmt.Sprintf("(number %% %d)", n)
+	rollup := func(table string, bucket int, from time.Time, buckets int) string {
+		t := fmt.Sprintf("intDiv(number, %d)", n)
+		v := func(expr string) string { return fmt.Sprintf("arrayReduce('avgState', [toFloat64(%s)])", expr) }
+		m := func(expr string) string { return fmt.Sprintf("arrayReduce('maxState', [toFloat64(%s)])", expr) }
+		ui := fmt.Sprintf("(sin(%s / 50 + %s) + 1) / 2 * 0.95", t, i)
+		uo := fmt.Sprintf("(cos(%s / 70 + %s) + 1) / 2 * 0.9", t, i)
+		loss := fmt.Sprintf("if(%s %% 7 = 0, 0.02, 0.0001)", i)
+		return fmt.Sprintf(`INSERT INTO %s (ts, site, device, interface, util_in_avg, util_in_max, util_out_avg, util_out_max, loss_ratio_avg, loss_ratio_max, in_errors_ps_avg, in_discards_ps_avg, out_discards_ps_avg, speed_bps)
+SELECT toDateTime(%d + %s * %d), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, arrayReduce('maxState', [toUInt64(10000000000)])
+FROM numbers(%d)`, table, from.Unix(), t, bucket, f.siteOf(i), f.deviceOf(i), f.ifaceOf(i),
+			v(ui), m(ui), v(uo), m(uo), v(loss), m(loss), v("0.5"), v("0.25"), v("0"), buckets*n)
+	}
+	links := fabric{sites: f.sites, devices: 1, ifaces: 1, end: f.end}
+	linkRollup := func(table string, bucket int, from time.Time, buckets int) string {
+		pairs := f.sites * f.sites
+		p := fmt.Sprintf("(number %% %d)", pairs)
+		t := fmt.Sprintf("intDiv(number, %d)", pairs)
+		rtt := fmt.Sprintf("(10 + abs(intDiv(%s, %d) - (%s %% %d)) * 20 + (%s %% 13))", p, f.sites, p, f.sites, t)
+		st := func(fn, e string) string { return fmt.Sprintf("arrayReduce('%sState', [toFloat64(%s)])", fn, e) }
+		return fmt.Sprintf(`INSERT INTO %s (ts, src_site, src_device, dst_site, dst_device, rtt_ms_avg, rtt_ms_max, rtt_p95_ms_max, jitter_ms_avg, loss_ratio_avg, loss_ratio_max)
+SELECT toDateTime(%d + %s * %d), concat('site', toString(intDiv(%s, %d))), concat('site', toString(intDiv(%s, %d)), '-sw0'), concat('site', toString(%s %% %d)), concat('site', toString(%s %% %d), '-sw0'),
+ %s, %s, %s, %s, %s, %s
+FROM numbers(%d) WHERE intDiv(%s, %d) != (%s %% %d)`, table, from.Unix(), t, bucket,
+			p, f.sites, p, f.sites, p, f.sites, p, f.sites,
+			st("avg", rtt), st("max", rtt), st("max", rtt+" * 1.3"), st("avg", fmt.Sprintf("(%s %% 5) + 0.5", t)), st("avg", "0.001"), st("max", "0.01"), buckets*pairs, p, f.sites, p, f.sites)
+	}
+	m1From := rawStart.Add(-72 * time.Hour)
+	h1From := rawStart.Add(-7*24*time.Hour + f.span).Truncate(time.Hour)
+	stmts := []string{
+		f.interfaceKPIs(rawStart, int(f.span.Seconds())/f.step, f.step),
+		links.linkKPIs(rawStart, int(f.span.Seconds())/f.step, f.step),
+		rollup("interface_kpis_1m", 60, m1From, 72*60),
+		rollup("interface_kpis_1h", 3600, h1From, int(rawStart.Sub(h1From).Hours())),
+		linkRollup("link_kpis_1m", 60, m1From, 72*60),
+		linkRollup("link_kpis_1h", 3600, h1From, int(rawStart.Sub(h1From).Hours())),
+	}
+	week := fabric{sites: f.sites, devices: f.devices, ifaces: f.ifaces, end: f.end}
+	return append(stmts, week.others(f.end.Add(-7*24*time.Hour), 7*24*360, 10)...)
+}
+
+// BenchmarkDashboardQueries times every ClickHouse query of each dashboard
+// (variables and panels, run one after the other as a cold dashboard load
+// would, results read in full as JSONCompact over HTTP) on the live server,
+// for 15 min (raw KPIs), 1 h, 12 h, 24 h (1-minute and 1-hour rollups) and
+// 7 d (1-hour rollups) ranges,
+// with every template variable on "All" (1,000 interfaces).
+//
+//	go test ./dashboards -run '^$' -bench DashboardQueries -benchtime 5x
+func BenchmarkDashboardQueries(b *testing.B) {
+	l := newLive(b)
+	end := time.Now().UTC().Truncate(time.Minute)
+	f := benchFabric(end)
+	start := time.Now()
+	mustRun(b, l, benchLoad(f))
+	b.Logf("loaded sample data in %s", time.Since(start).Round(time.Millisecond))
+	if rows, err := l.query(l.db, "SELECT concat(toString((SELECT count() FROM interface_kpis)), ' raw, ', toString((SELECT count() FROM interface_kpis_1m)), ' 1m, ', toString((SELECT count() FROM interface_kpis_1h)), ' 1h interface rows')"); err == nil {
+		b.Logf("%s", strings.TrimSpace(rows))
+	}
+	vars := f.values()
+	ranges := testRanges(end)
+	for _, d := range definitions() {
+		qs := clickHouseQueries([]dashboardDef{d})
+		for _, rn := range rangeOrder {
+			stmts := make([]string, len(qs))
+			for i, q := range qs {
+				s, err := Expand(q.sql, ranges[rn], vars)
+				if err != nil {
+					b.Fatal(err)
+				}
+				stmts[i] = s + "\nFORMAT JSONCompact"
+			}
+			b.Run(d.uid+"/"+rn, func(b *testing.B) {
+				slowest, slowName := time.Duration(0), ""
+				for b.Loop() {
+					for i, s := range stmts {
+						t0 := time.Now()
+						if err := l.drain(s); err != nil {
+							b.Fatalf("%s: %v", qs[i].name, err)
+						}
+						if el := time.Since(t0); el > slowest {
+							slowest, slowName = el, qs[i].name
+						}
+					}
+				}
+				b.ReportMetric(float64(slowest.Microseconds())/1000, "slowest-ms")
+				b.ReportMetric(float64(len(stmts)), "queries")
+				b.Logf("slowest query: %s (%s)", slowName, slowest.Round(time.Millisecond))
+			})
+		}
+	}
+}
+
+// drain runs a query and reads its whole answer.
+func (l *liveCH) drain(sql string) error {
+	u := "http://" + l.addr + "/?" + url.Values{"database": {l.db}}.Encode()
+	resp, err := http.Post(u, "text/plain", strings.NewReader(sql))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s", msg)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
+}
