@@ -1,21 +1,67 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
 func newMigrateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var allowDestructive, dryRun bool
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the ClickHouse schema",
-		Args:  cobra.NoArgs,
+		Long: `Create or upgrade the ClickHouse schema (clickhouse section: addresses, database, ...).
+
+The server is probed first (version, DateTime64, LowCardinality, codecs, TTL) and the
+schema rendered for it. Versioned steps are recorded in <database>.schema_migrations;
+running migrate again, or from several instances at once, is safe. Steps that delete
+data (a shorter TTL) are skipped unless --allow-destructive is given.
+'telemetry sink' runs the same migration at start.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			return errors.New("migrate: not implemented yet")
+			cfg := a.cfg.ClickHouse
+			if allowDestructive {
+				cfg.AllowDestructive = true
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			ctx, tcancel := context.WithTimeout(ctx, cfg.MigrationLockTimeout+2*time.Minute)
+			defer tcancel()
+			conn, err := clickhouse.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			out := cmd.OutOrStdout()
+			if dryRun {
+				caps, err := clickhouse.Probe(ctx, conn)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "-- server: %s\n", caps)
+				for _, q := range clickhouse.SchemaStatements(caps, cfg) {
+					fmt.Fprintf(out, "%s;\n\n", q)
+				}
+				return nil
+			}
+			caps, err := clickhouse.Migrate(ctx, conn, cfg, a.log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "database %s is at schema version %d (server %s, modern=%t)\n",
+				cfg.Database, clickhouse.LatestVersion(), caps.Version, caps.Modern())
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&allowDestructive, "allow-destructive", false, "apply steps that delete data (e.g. a shorter TTL)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the schema rendered for the server instead of applying it")
+	return cmd
 }

@@ -1,21 +1,53 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
 func newSinkCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "sink",
 		Short: "Store KPIs, samples and events in ClickHouse",
-		Args:  cobra.NoArgs,
+		Long: `Consume the kpis, samples, remediations and deadletter topics (kafka section) and
+store them in ClickHouse (clickhouse section), in batches (batch-size rows or
+flush-interval). Kafka offsets are committed only after ClickHouse confirmed the
+batch; while ClickHouse is down the sink retries the same batch with back-off and
+stops consuming. Undecodable records go to the dead-letter topic. The schema is
+migrated at start. Metrics on /metrics (http section).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			return errors.New("sink: not implemented yet")
+			ctx, cancel := signalContext()
+			defer cancel()
+			d, err := a.startDaemon()
+			if err != nil {
+				return err
+			}
+			defer d.Stop()
+			s, err := clickhouse.New(a.cfg.ClickHouse, clickhouse.Dependencies{
+				Logger: a.log, Registerer: d.Registry, Kafka: &a.cfg.Kafka,
+			})
+			if err != nil {
+				return err
+			}
+			if err := s.Start(ctx); err != nil {
+				return fmt.Errorf("sink: %w", err)
+			}
+			d.AddReadiness("clickhouse", s.Ready)
+			<-ctx.Done()
+			a.log.Info("shutting down")
+			if err := s.Stop(); err != nil {
+				return fmt.Errorf("sink stop: %w", err)
+			}
+			st := s.Stats()
+			a.log.Info("sink summary", "rows", st.Rows, "dead_letters", st.DeadLetters, "retries", st.Retries)
+			return nil
 		},
 	}
 }

@@ -220,6 +220,17 @@ func (s *Sink) Stop() error {
 	return err
 }
 
+// Ready reports whether ClickHouse answers (for /readyz).
+func (s *Sink) Ready(ctx context.Context) error {
+	if s.conn == nil {
+		return errors.New("not started")
+	}
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	return nil
+}
+
 // Stats returns a snapshot of the counters.
 func (s *Sink) Stats() Stats {
 	s.mu.Lock()
