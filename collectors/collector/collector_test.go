@@ -15,6 +15,7 @@ import (
 	"github.com/openconfig/gnmi/proto/gnmi"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -288,6 +289,45 @@ func TestBufferBoundDropsWhenKafkaUnreachable(t *testing.T) {
 	if st.Buffered != 0 || dropped < 5000 {
 		t.Errorf("after stop: %+v", st)
 	}
+}
+
+// TestBackpressureSlowKafka: a broker that takes 10 ms per produce request
+// and a 20-record buffer: the collector slows its gNMI reads down to what
+// Kafka takes, stays within the bound, and drops nothing.
+func TestBackpressureSlowKafka(t *testing.T) {
+	const n = 1500
+	addr := serveFake(t, func(target string, srv gnmi.GNMI_SubscribeServer) error {
+		return floodPrepared(target, srv, 4, n)
+	})
+	kc, cluster := fakeKafkaCluster(t, "samples-slow")
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		time.Sleep(10 * time.Millisecond)
+		return nil, nil, false
+	})
+	cfg := testConfig("c1")
+	cfg.Subscriptions = cfg.Subscriptions[:1]
+	cfg.Buffer = Buffer{MaxRecords: 20, MaxBytes: 1 << 20, MaxBlock: 10 * time.Second}
+	cfg.Targets = []TargetConfig{{Name: "site1-sw1", Address: addr}}
+	start := time.Now()
+	c := startCollector(t, cfg, kc)
+	maxBuf := 0
+	eventually(t, 30*time.Second, "everything produced", func() bool {
+		st := c.Stats()
+		maxBuf = max(maxBuf, st.Buffered)
+		return st.Produced >= n+2 // + connecting, up
+	})
+	el := time.Since(start)
+	st := c.Stats()
+	if len(st.Dropped) != 0 || maxBuf > 20 || st.Samples != n {
+		t.Errorf("stats %+v, max buffered %d", st, maxBuf)
+	}
+	// 1500 records through a 20-record window at ≥10 ms a round trip: the
+	// reads were paced by Kafka, not by the target (which sends in ~ms).
+	if el < 500*time.Millisecond {
+		t.Errorf("took %s: not paced by the slow broker?", el)
+	}
+	t.Logf("%d samples through a slow broker in %s, max buffered %d", n, el, maxBuf)
 }
 
 func TestBadTargetsCountedNotFatal(t *testing.T) {

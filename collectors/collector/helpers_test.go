@@ -23,6 +23,11 @@ import (
 
 // fakeKafka starts an in-process broker with the samples topic.
 func fakeKafka(t testing.TB, topic string) *kafka.Configuration {
+	kc, _ := fakeKafkaCluster(t, topic)
+	return kc
+}
+
+func fakeKafkaCluster(t testing.TB, topic string) (*kafka.Configuration, *kfake.Cluster) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
 	if err != nil {
@@ -32,7 +37,7 @@ func fakeKafka(t testing.TB, topic string) *kafka.Configuration {
 	kc := kafka.DefaultConfiguration()
 	kc.Brokers = c.ListenAddrs()
 	kc.Topics.Samples = topic
-	return &kc
+	return &kc, c
 }
 
 // received collects the samples read back from Kafka.
