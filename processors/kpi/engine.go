@@ -258,11 +258,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	se := e.ifs[k]
 	if se == nil {
 		se = e.newIfSeries(k, t, o, now)
-	} else if t < se.lastTime {
-		if se.lastTime-t <= e.maxGap {
-			e.stats.OutOfOrder++
-			return
-		}
+	} else if se.lastTime-t > e.maxGap {
 		// The device clock restarted: close what we have, start afresh.
 		e.stats.Reset++
 		e.closeIf(se, true)
@@ -312,7 +308,13 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			continue // this counter at this time: already seen
 		}
 		fresh = true
-		if pt != 0 && !reset {
+		// the interval contains the last counter clear: a reset
+		cleared := reset || se.lastClear > pt && se.lastClear <= t
+		if pt != 0 && cleared && !counted {
+			e.stats.Reset++
+			counted = true
+		}
+		if pt != 0 && !cleared {
 			switch d, ok := e.counterDelta(se, c, se.prevVal[c], v, t-pt); {
 			case !ok:
 				if !counted {
@@ -334,11 +336,12 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		}
 		se.prevVal[c], se.prevTime[c], se.prevOff[c] = v, t, o.Offset
 	}
-	if reset {
-		e.stats.Reset++
-	}
 	if !fresh {
-		e.stats.Duplicate++
+		if t < se.lastTime {
+			e.stats.OutOfOrder++
+		} else {
+			e.stats.Duplicate++
+		}
 		return
 	}
 	if wsT+e.window > se.closedUpTo {

@@ -558,3 +558,62 @@ func TestDeviceClockRestart(t *testing.T) {
 		t.Errorf("%d windows after the restart (want 3), stats %+v", after, e.Stats())
 	}
 }
+
+// TestLastClearSeparateSample: last-clear comes in its own notification
+// (an on_change subscription) before the counters after a reboot; the
+// counters are near the top of the 32-bit range so they look like a wrap.
+func TestLastClearSeparateSample(t *testing.T) {
+	cfg := testConfig()
+	cfg.CounterBits = 32
+	e := NewEngine(cfg, "test")
+	boot := t0 - 1000*sec
+	for i := int64(0); i <= 45; i++ {
+		t1 := t0 + i*sec
+		v := uint64(3_900_000_000) + uint64(i)*5e6 // 40 Mb/s
+		if i >= 23 {
+			v = uint64(i-23) * 5e6
+			if i == 23 {
+				lc := ifSample("d1", "e1", t1-sec/2, 0, nil)
+				lc.GetInterface().LastClearUnixNano = t1 - sec/2
+				e.Add(lc, time.Unix(0, t1))
+			}
+		}
+		s := ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: v})
+		if i == 0 {
+			s.GetInterface().LastClearUnixNano = boot
+		}
+		e.Add(s, time.Unix(0, t1))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+45*sec), nil))
+	if len(m) != 4 {
+		t.Fatalf("%d windows", len(m))
+	}
+	for _, k := range m {
+		near(t, "util_in", k.GetInterface().UtilIn, 0.04, 1e-9)
+	}
+	if s := e.Stats(); s.Reset != 1 || s.Wrap32 != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestPartialSampleSlightlyLate: in and out counters come in separate
+// notifications that may arrive out of order; both are used.
+func TestPartialSampleSlightlyLate(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	for i := int64(0); i <= 25; i++ {
+		t1 := t0 + i*sec
+		e.Add(ifSample("d1", "e1", t1, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t1))
+		if i > 0 {
+			// out octets of the previous second arrive after this second's in octets
+			e.Add(ifSample("d1", "e1", t1-sec, 0, cv{wirepb.Counter_OUT_OCTETS: uint64(i-1) * 25e6}), time.Unix(0, t1))
+		}
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+25*sec), nil))
+	for _, k := range m {
+		near(t, "util_in", k.GetInterface().UtilIn, 0.4, 1e-9)
+		near(t, "util_out", k.GetInterface().UtilOut, 0.2, 1e-9)
+	}
+	if len(m) != 2 || e.Stats().OutOfOrder != 0 {
+		t.Errorf("%d windows, stats %+v", len(m), e.Stats())
+	}
+}
