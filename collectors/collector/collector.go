@@ -344,6 +344,7 @@ func (c *Collector) newSession(t TargetConfig) *session {
 	if c.cfg.MaxUpdatesPerSecond > 0 {
 		s.flood = newBucket(c.cfg.MaxUpdatesPerSecond)
 	}
+	s.stallTimeout = stallTimeoutFor(c.cfg.StallTimeout, subs)
 	s.reqs, s.poll, s.once = buildRequests(subs, t.Name)
 	go s.run(ctx)
 	return s

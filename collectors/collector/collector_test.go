@@ -463,6 +463,23 @@ func TestConfigValidate(t *testing.T) {
 	if s := n.Subscriptions[1]; s.StreamMode != "on_change" {
 		t.Errorf("normalized %+v", s)
 	}
+	sub := func(mode, sm string, iv, hb time.Duration) Subscription {
+		return Subscription{Mode: mode, StreamMode: sm, SampleInterval: iv, HeartbeatInterval: hb}
+	}
+	for _, tc := range []struct {
+		subs []Subscription
+		want time.Duration
+	}{
+		{[]Subscription{sub("stream", "on_change", 0, 0)}, 0},
+		{[]Subscription{sub("once", "", 0, 0)}, 0},
+		{[]Subscription{sub("stream", "on_change", 0, 0), sub("stream", "sample", time.Second, 0)}, time.Minute},
+		{[]Subscription{sub("stream", "sample", time.Minute, 0)}, 3 * time.Minute},
+		{[]Subscription{sub("stream", "on_change", 0, 30*time.Second)}, 90 * time.Second},
+	} {
+		if got := stallTimeoutFor(time.Minute, tc.subs); got != tc.want {
+			t.Errorf("stallTimeoutFor(%+v) = %s, want %s", tc.subs, got, tc.want)
+		}
+	}
 	b := newBucket(100)
 	now := time.Now()
 	if !b.take(150, now) || b.take(1, now) || b.take(1, now.Add(400*time.Millisecond)) || !b.take(1, now.Add(time.Second)) {

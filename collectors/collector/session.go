@@ -100,6 +100,31 @@ type session struct {
 	decodeErrors [numReasons]prometheus.Counter
 	limiter      logLimiter
 	flood        *bucket // nil: no cap
+	// stallTimeout is 0 when the subscriptions promise no periodic
+	// traffic (on_change without heartbeat, once): silence is normal then.
+	stallTimeout time.Duration
+}
+
+// stallTimeoutFor is how long subs may stay silent: the configured
+// timeout, at least three of the longest period they promise; 0 when they
+// promise none.
+func stallTimeoutFor(cfg time.Duration, subs []Subscription) time.Duration {
+	if cfg <= 0 {
+		return 0
+	}
+	var period time.Duration
+	for _, s := range subs {
+		switch {
+		case s.Mode == "poll" || (s.Mode == "stream" && s.StreamMode == "sample"):
+			period = max(period, s.SampleInterval)
+		case s.Mode == "stream" && s.HeartbeatInterval > 0:
+			period = max(period, s.HeartbeatInterval)
+		}
+	}
+	if period == 0 {
+		return 0
+	}
+	return max(cfg, 3*period)
 }
 
 // bucket is a token bucket of updates per second, shared by a target's
@@ -411,7 +436,7 @@ func (s *session) serve(parent context.Context) error {
 func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, gotFirst *atomic.Bool) {
 	start := time.Now()
 	tick := time.Second
-	if st := s.c.cfg.StallTimeout; st > 0 && st/4 < tick {
+	if st := s.stallTimeout; st > 0 && st/4 < tick {
 		tick = max(st/4, 10*time.Millisecond)
 	}
 	if it := s.c.cfg.InventoryInterval; it < tick {
@@ -432,7 +457,7 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 				}
 				continue
 			}
-			if st := s.c.cfg.StallTimeout; st > 0 && now.UnixNano()-s.lastUpdate.Load() > int64(st) {
+			if st := s.stallTimeout; st > 0 && now.UnixNano()-s.lastUpdate.Load() > int64(st) {
 				cancel(withCause("stalled", fmt.Errorf("nothing received for %s", st)))
 				return
 			}
