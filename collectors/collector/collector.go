@@ -56,6 +56,7 @@ type Collector struct {
 
 	updates    atomic.Uint64
 	samples    atomic.Uint64
+	inventory  atomic.Uint64
 	decodeErrs atomic.Uint64
 }
 
@@ -65,7 +66,9 @@ type Stats struct {
 	Updates uint64
 	// Samples is the samples handed to the producer (interface, probe).
 	Samples uint64
-	// Produced is the records acknowledged by Kafka (inventory included).
+	// Inventory is the Device (inventory) records handed to the producer.
+	Inventory uint64
+	// Produced is the records acknowledged by Kafka: samples and inventory.
 	Produced uint64
 	// Dropped counts dropped records by reason.
 	Dropped map[string]uint64
@@ -188,6 +191,7 @@ func (c *Collector) Stats() Stats {
 	st := Stats{
 		Updates:      c.updates.Load(),
 		Samples:      c.samples.Load(),
+		Inventory:    c.inventory.Load(),
 		DecodeErrors: c.decodeErrs.Load(),
 		Dropped:      map[string]uint64{},
 	}

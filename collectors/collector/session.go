@@ -289,7 +289,9 @@ func (s *session) emitDevice(state, lastErr string) {
 	// Inventory is small and matters: wait for room (bounded by the
 	// collector's life), never drop it on a momentary full buffer.
 	st := newSendState()
-	_ = s.c.prod.produce(s.c.ctx, smp, st)
+	if s.c.prod.produce(s.c.ctx, smp, st) {
+		s.c.inventory.Add(1)
+	}
 }
 
 // run is the session's life: connect, serve, back off, again.
