@@ -216,6 +216,10 @@ func (p *Processor) run(ctx context.Context) {
 		var maxDev int64
 		fetches.EachRecord(func(r *kgo.Record) {
 			p.consumed[r.Partition] = r.Offset + 1
+			if h := schemaOf(r); h != "" && h != wire.SchemaSample {
+				p.deadLetter(r, fmt.Errorf("%s header %q, want %q", wire.SchemaHeader, h, wire.SchemaSample), now)
+				return
+			}
 			sample, err := dec.decode(r.Value)
 			if err != nil {
 				p.deadLetter(r, err, now)
@@ -238,6 +242,16 @@ func (p *Processor) run(ctx context.Context) {
 		p.mu.Unlock()
 		p.client.AllowRebalance()
 	}
+}
+
+// schemaOf returns the record's telemetry-schema header ("" when absent).
+func schemaOf(r *kgo.Record) string {
+	for _, h := range r.Headers {
+		if h.Key == wire.SchemaHeader {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 func kpiKey(k *wirepb.KPI) []byte {
