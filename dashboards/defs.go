@@ -160,12 +160,12 @@ func fabricOverview() dashboardDef {
 	// "Now" panels read the last five minutes of the range from the base
 	// tables; argMax picks each key's latest window, exact before merges.
 	worstIfaces := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(util_in, ts) AS util_in, argMax(util_out, ts) AS util_out, argMax(loss_ratio, ts) AS loss_ratio, argMax(in_errors_ps + out_errors_ps, ts) AS errors_ps\n" +
-		"FROM interface_kpis\nWHERE ts > $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\n" +
+		"FROM interface_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\n" +
 		"GROUP BY site, device, interface\nORDER BY status = 'UP', greatest(greatest(util_in, util_out), loss_ratio * 100) DESC, site, device, interface\nLIMIT 10"
 	worstLinks := "SELECT src_site, src_device, dst_site, dst_device, argMax(rtt_ms, ts) AS rtt_ms, argMax(rtt_p95_ms, ts) AS rtt_p95_ms, argMax(jitter_ms, ts) AS jitter_ms, argMax(loss_ratio, ts) AS loss_ratio\n" +
-		"FROM link_kpis\nWHERE ts > $__toTime - 300 AND ts <= $__toTime AND " + linkFilter + "\n" +
+		"FROM link_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + linkFilter + "\n" +
 		"GROUP BY src_site, src_device, dst_site, dst_device\nORDER BY loss_ratio DESC, rtt_p95_ms DESC, src_site, src_device, dst_site, dst_device\nLIMIT 10"
-	down := "SELECT countIf(status != 'UP') AS interfaces_down\nFROM (SELECT argMax(oper_status, ts) AS status FROM interface_kpis\nWHERE ts > $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface)"
+	down := "SELECT countIf(status != 'UP') AS interfaces_down\nFROM (SELECT argMax(oper_status, ts) AS status FROM interface_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface)"
 	activeCount := "SELECT count() AS active_events\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'"
 	active := "SELECT event_id, rule, severity, state, site, device, interface, kpi, value, threshold, fired_at\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'\nORDER BY severity = 'critical' DESC, fired_at DESC\nLIMIT 50"
 	return dashboardDef{
@@ -216,7 +216,7 @@ func interfaceDrilldown() dashboardDef {
 	status := "SELECT " + tiers[0].bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
 		"FROM interface_kpis\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + "\nGROUP BY time, series\nORDER BY time, series\nLIMIT 20000"
 	current := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(speed_bps, ts) AS speed_bps, argMax(in_bps, ts) AS in_bps, argMax(out_bps, ts) AS out_bps, max(ts) AS last_seen\n" +
-		"FROM interface_kpis\nWHERE ts > $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
+		"FROM interface_kpis\nWHERE ts >= $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
 	return dashboardDef{
 		uid: "telemetry-interface", title: "Interface drill-down",
 		description: "Utilization in/out, throughput, loss, errors and discards, oper-status timeline per interface.",

@@ -85,12 +85,13 @@ func checkResults(t *testing.T, e engine, names, stmts []string, want [][]string
 }
 
 func testFabric() fabric {
-	return fabric{sites: 3, devices: 2, ifaces: 4, end: time.Now().UTC().Truncate(time.Minute), span: 8 * 24 * time.Hour, step: 120}
+	return fabric{sites: 3, devices: 2, ifaces: 4, end: time.Now().UTC().Truncate(time.Minute), span: 8 * 24 * time.Hour, step: 240}
 }
 
 // TestPanelQueriesLive runs every panel and variable query, expanded for a
 // 1 h, 24 h and 7 d range, on the live ClickHouse server (18.16) on sample data.
 func TestPanelQueriesLive(t *testing.T) {
+	t.Parallel()
 	l := newLive(t)
 	f := testFabric()
 	mustRun(t, l, f.load())
@@ -104,6 +105,7 @@ func TestPanelQueriesLive(t *testing.T) {
 
 // TestPanelQueriesCHDB does the same on modern ClickHouse (chdb, in process).
 func TestPanelQueriesCHDB(t *testing.T) {
+	t.Parallel()
 	c := newCHDB(t)
 	f := testFabric()
 	c.setup = append(c.setup, f.load()...)
@@ -119,6 +121,7 @@ func TestPanelQueriesCHDB(t *testing.T) {
 // creates (sinks/clickhouse.SchemaStatements), legacy flavour on the live
 // server and modern flavour on chdb, so the dashboards follow the real DDL.
 func TestPanelQueriesSinkSchema(t *testing.T) {
+	t.Parallel()
 	f := testFabric()
 	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
 	t.Run("live", func(t *testing.T) {
