@@ -39,12 +39,11 @@ const (
 	fErrorMessage  = 2 // Error.message
 )
 
-// maxInterned bounds the names a session remembers; past it names are
-// copied per use (still correct, just slower).
-const maxInterned = 65536
-
-// errMalformed is a SubscribeResponse that is not valid protobuf.
-var errMalformed = errors.New("malformed SubscribeResponse")
+// maxInterned bounds the names a stream remembers (a switch has a few
+// hundred interfaces and peers; names are ≤ 256 bytes, so ≤ 1 MiB even for
+// a target sending random names); past it names are copied per use (still
+// correct, just slower).
+const maxInterned = 4096
 
 // rawResponse receives one SubscribeResponse as wire bytes, in a buffer
 // reused from message to message.
