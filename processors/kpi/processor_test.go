@@ -447,3 +447,42 @@ func TestStopLeavesNoGoroutine(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// crash stops a processor the hard way: no final produce, no final commit
+// (what a killed process leaves behind).
+func crash(p *Processor) {
+	p.cancel()
+	<-p.done
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.client.Close()
+}
+
+// TestCrashRecovery: a processor dies mid-window without its final commit;
+// its successor recomputes from the last commit: every window comes out,
+// copies identical.
+func TestCrashRecovery(t *testing.T) {
+	const n = 8
+	kc := fakeKafka(t, 2)
+	cl := producer(t, kc)
+	a, _ := newTestProcessor(t, kc, "a")
+	for r := int64(0); r < 47; r += 4 {
+		produceRounds(t, cl, n, r, min(r+4, 47))
+		time.Sleep(30 * time.Millisecond) // let commits happen along the way
+	}
+	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*47 })
+	time.Sleep(150 * time.Millisecond)
+	crash(a)
+	if a.Stats().Commits == 0 {
+		t.Error("a never committed")
+	}
+	produceRounds(t, cl, n, 47, 83)
+	b, _ := newTestProcessor(t, kc, "b")
+	r := newKPIReader(t, kc)
+	r.until(t, 20*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= n*8 })
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkInterfaceKPIs(t, r, n, 8)
+}
