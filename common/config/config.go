@@ -41,6 +41,11 @@ func Load(path string, into any, env []string) error {
 		dec := yaml.NewDecoder(f)
 		dec.KnownFields(true)
 		if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				// One line naming every bad key, e.g. "line 3: field brokerz not found in type kafka.Configuration".
+				return fmt.Errorf("config %s: %s", path, strings.Join(te.Errors, "; "))
+			}
 			return fmt.Errorf("config %s: %w", path, err)
 		}
 	}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestHelpListsEverySubcommand(t *testing.T) {
+	out, err := run(t, "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"simulate", "collect", "process", "remediate", "sink", "migrate", "dashboards", "report", "demo", "version"} {
+		if !strings.Contains(out, "\n  "+sub+" ") {
+			t.Errorf("--help does not list %q:\n%s", sub, out)
+		}
+	}
+}
+
+func TestEverySubcommandHasHelpAndConfigFlag(t *testing.T) {
+	for _, sub := range []string{"simulate", "collect", "process", "remediate", "sink", "migrate", "dashboards", "report", "demo"} {
+		out, err := run(t, sub, "--help")
+		if err != nil {
+			t.Fatalf("%s --help: %v", sub, err)
+		}
+		if !strings.Contains(out, "--config") {
+			t.Errorf("%s --help does not mention --config", sub)
+		}
+	}
+}
+
+func TestBadConfigNamesTheKey(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]struct{ file, env, want string }{
+		"unknown section key": {"kafka:\n  brokerz: [x]\n", "", "brokerz"},
+		"invalid value":       {"kafka:\n  brokers: [nohostport]\n", "", "kafka.brokers"},
+		"bad env":             {"", "TELEMETRY_HTTP_LOG_LEVEL=loud", "http.log-level"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			args := []string{"config", "check"}
+			if tc.file != "" {
+				p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+				if err := os.WriteFile(p, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", p)
+			}
+			if tc.env != "" {
+				k, v, _ := strings.Cut(tc.env, "=")
+				t.Setenv(k, v)
+			}
+			_, err := run(t, args...)
+			if err == nil {
+				t.Fatal("bad configuration accepted")
+			}
+			if msg := firstLine(err.Error()); !strings.Contains(msg, tc.want) {
+				t.Fatalf("error %q does not name %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigKeysListsEnvNames(t *testing.T) {
+	out, err := run(t, "config", "keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TELEMETRY_KAFKA_BROKERS", "TELEMETRY_CLICKHOUSE_ADDRESSES", "TELEMETRY_PROCESS_WINDOW"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config keys lacks %s", want)
+		}
+	}
+}
