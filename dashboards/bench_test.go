@@ -76,7 +76,23 @@ FROM numbers(%d) WHERE intDiv(%s, %d) != (%s %% %d)`, table, from.Unix(), t, buc
 //
 //	go test ./dashboards -run '^$' -bench DashboardQueries -benchtime 5x
 func BenchmarkDashboardQueries(b *testing.B) {
-	l := newLive(b)
+	for _, layout := range []string{"monthly", "daily"} {
+		b.Run(layout, func(b *testing.B) { benchDashboards(b, layout) })
+	}
+}
+
+// benchDashboards runs the benchmark on the old-server DDL with monthly
+// partitions (as the contract says for 18.16) or daily ones.
+func benchDashboards(b *testing.B, layout string) {
+	l := newLiveWith(b, func(string) []string {
+		ddl := schema(b, "schema_old.sql")
+		if layout == "daily" {
+			for i, s := range ddl {
+				ddl[i] = strings.ReplaceAll(s, "PARTITION BY toYYYYMM(ts)", "PARTITION BY toYYYYMMDD(ts)")
+			}
+		}
+		return ddl
+	})
 	end := time.Now().UTC().Truncate(time.Minute)
 	f := benchFabric(end)
 	start := time.Now()
