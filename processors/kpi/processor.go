@@ -107,8 +107,12 @@ type Processor struct {
 	commitsN  uint64
 	maxDevice int64
 
-	client     *kgo.Client
-	cancel     context.CancelFunc
+	client *kgo.Client
+	cancel context.CancelFunc
+	// prodCtx bounds waiting for producer buffer space; cancelled only when
+	// Stop gives up waiting (Kafka unreachable).
+	prodCtx    context.Context
+	prodCancel context.CancelFunc
 	done       chan struct{}
 	produceBad atomic.Bool
 	deadN      atomic.Uint64
@@ -183,6 +187,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		p.log.Warn("could not ensure topics (continuing)", "err", err)
 	}
 	p.client = cl
+	p.prodCtx, p.prodCancel = context.WithCancel(context.WithoutCancel(ctx))
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = lcancel
 	p.done = make(chan struct{})
@@ -283,7 +288,7 @@ func (p *Processor) produce(kpis []*wirepb.KPI) {
 			p.log.Error("marshal KPI", "err", err)
 			continue
 		}
-		p.client.Produce(context.Background(), &kgo.Record{
+		p.client.Produce(p.prodCtx, &kgo.Record{
 			Topic:   p.deps.Kafka.Topics.KPIs,
 			Key:     kpiKey(k),
 			Value:   v,
@@ -320,7 +325,7 @@ func (p *Processor) deadLetter(r *kgo.Record, cause error, now time.Time) {
 	}
 	p.deadN.Add(1)
 	p.m.deadletters.Inc()
-	p.client.Produce(context.Background(), &kgo.Record{
+	p.client.Produce(p.prodCtx, &kgo.Record{
 		Topic:   p.deps.Kafka.Topics.DeadLetter,
 		Key:     r.Key,
 		Value:   v,
@@ -487,8 +492,16 @@ func (p *Processor) Stop() error {
 		if p.client == nil {
 			return
 		}
+		defer p.prodCancel()
 		p.cancel()
-		<-p.done
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			// blocked producing into a full buffer: Kafka is unreachable
+			p.log.Error("stop: producer blocked for 10s, giving up on unacknowledged KPIs")
+			p.prodCancel()
+			<-p.done
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		p.mu.Lock()
