@@ -158,7 +158,8 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 // Instance is the name this processor puts in its pipeline KPIs.
 func (p *Processor) Instance() string { return p.instance }
 
-// Start joins the consumer group and processes in the background.
+// Start joins the consumer group and processes in the background. ctx
+// bounds the start (topic creation); the processing runs until Stop.
 func (p *Processor) Start(ctx context.Context) error {
 	opts, err := p.deps.Kafka.Opts()
 	if err != nil {
@@ -221,7 +222,7 @@ func (p *Processor) run(ctx context.Context) {
 		var maxDev int64
 		fetches.EachRecord(func(r *kgo.Record) {
 			p.consumed[r.Partition] = r.Offset + 1
-			if h := schemaOf(r); h != "" && h != wire.SchemaSample {
+			if h := schemaOf(r); h != nil && string(h) != wire.SchemaSample {
 				p.deadLetter(r, fmt.Errorf("%s header %q, want %q", wire.SchemaHeader, h, wire.SchemaSample), now)
 				return
 			}
@@ -249,14 +250,14 @@ func (p *Processor) run(ctx context.Context) {
 	}
 }
 
-// schemaOf returns the record's telemetry-schema header ("" when absent).
-func schemaOf(r *kgo.Record) string {
+// schemaOf returns the record's telemetry-schema header (nil when absent).
+func schemaOf(r *kgo.Record) []byte {
 	for _, h := range r.Headers {
 		if h.Key == wire.SchemaHeader {
-			return string(h.Value)
+			return h.Value
 		}
 	}
-	return ""
+	return nil
 }
 
 func kpiKey(k *wirepb.KPI) []byte {
