@@ -86,3 +86,14 @@ func TestConfigKeysListsEnvNames(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeConfigIsValid loads the docker-compose configuration with its
+// container paths mapped back into the repository.
+func TestComposeConfigIsValid(t *testing.T) {
+	t.Setenv("TELEMETRY_REMEDIATE_RULES_FILE", "../../deploy/remediation/rules.example.yaml")
+	t.Setenv("TELEMETRY_SIMULATE_SCENARIO", "../../deploy/scenarios/demo.yaml")
+	t.Setenv("TELEMETRY_COLLECT_TARGETS_FILE", "../../deploy/compose/targets.yaml")
+	if out, err := run(t, "config", "check", "--config", "../../deploy/compose/telemetry.yaml"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
