@@ -11,7 +11,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -98,11 +100,14 @@ type Sink struct {
 	cl   *kgo.Client
 	caps Capabilities
 
-	bufs      *buffers
-	sent      map[string]bool // tables of the pending flush already confirmed
-	dls       []*kgo.Record   // dead letters to produce before the commit
-	pending   int             // records polled since the last commit
+	cur       *batch      // being filled by the poll loop
+	free      chan *batch // batches the flusher is done with
+	flushCh   chan *batch // full batches, to the flusher (unbuffered)
 	firstSeen map[string]time.Time
+
+	// flushCtx ends the flusher's retries; cancelled by Stop after a grace period.
+	flushCtx    context.Context
+	flushCancel context.CancelFunc
 
 	// decoding scratch
 	kpi    wirepb.KPI
@@ -137,8 +142,8 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 	}
 	return &Sink{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "sink"), m: m,
-		bufs: newBuffers(cfg.Database), sent: map[string]bool{}, firstSeen: map[string]time.Time{},
-		stats: Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}},
+		firstSeen: map[string]time.Time{},
+		stats:     Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}},
 	}, nil
 }
 
@@ -173,10 +178,16 @@ func (s *Sink) Start(ctx context.Context) error {
 		kgo.ConsumerGroup(s.cfg.GroupID),
 		kgo.ConsumeTopics(t.KPIs, t.Samples, t.Remediations, t.DeadLetter),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Offsets are committed by the flusher, per batch, once ClickHouse
+		// confirmed it. A rebalance may hand a partition over with a batch
+		// in flight: the new owner replays it and the tables deduplicate.
 		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.DefaultProduceTopic(t.DeadLetter),
 		kgo.ProducerLinger(0),
+		// Large fetches: while a batch is being inserted the client buffers
+		// one fetch per broker; make it big enough for the next batch.
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -184,10 +195,17 @@ func (s *Sink) Start(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	s.cl = cl
+	// Two batches: one filled by the poll loop while the other is inserted.
+	s.free = make(chan *batch, 2)
+	s.free <- newBatch(s.cfg.Database)
+	s.cur = newBatch(s.cfg.Database)
+	s.flushCh = make(chan *batch)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.flushCtx, s.flushCancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.wg.Add(2)
 	go s.run(rctx)
+	go s.flusher()
 	if !caps.TTL && s.retentionEnabled() {
 		s.wg.Add(1)
 		go s.retentionLoop(rctx)
@@ -210,10 +228,13 @@ func (s *Sink) Stop() error {
 		return nil
 	}
 	s.cancel()
+	// The last batches get a grace period to reach ClickHouse; what does
+	// not is not committed and is replayed by the next start.
+	grace := time.AfterFunc(s.cfg.FlushInterval+10*time.Second, s.flushCancel)
 	s.wg.Wait()
-	// Leaving the group revokes partitions: allow it (rebalances are
-	// blocked between a poll and its commit).
-	s.cl.CloseAllowingRebalance()
+	grace.Stop()
+	s.flushCancel()
+	s.cl.Close()
 	err := s.conn.Close()
 	s.cancel = nil
 	s.log.Info("sink stopped")
@@ -282,27 +303,61 @@ func (s *Sink) retentionLoop(ctx context.Context) {
 	}
 }
 
-// run is the consume loop: poll, decode into the table buffers, flush by
-// size or time, commit after the flush.
+// batch is what one flush stores and commits: rows per table, dead
+// letters to produce, and the offsets to commit once both are confirmed.
+type batch struct {
+	bufs    *buffers
+	sent    map[string]bool // tables already confirmed (not re-sent on retry)
+	dls     []*kgo.Record
+	offsets map[string]map[int32]kgo.EpochOffset
+	records int
+	flushAt time.Time
+}
+
+func newBatch(db string) *batch {
+	return &batch{bufs: newBuffers(db), sent: map[string]bool{}, offsets: map[string]map[int32]kgo.EpochOffset{}}
+}
+
+func (b *batch) reset() {
+	b.bufs.reset()
+	clear(b.sent)
+	clear(b.dls)
+	b.dls = b.dls[:0]
+	clear(b.offsets)
+	b.records = 0
+}
+
+func (b *batch) track(r *kgo.Record) {
+	p := b.offsets[r.Topic]
+	if p == nil {
+		p = map[int32]kgo.EpochOffset{}
+		b.offsets[r.Topic] = p
+	}
+	p[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
+	b.records++
+}
+
+// run is the consume loop: poll, decode into the current batch, hand it
+// to the flusher by size or time. While the flusher is busy (ClickHouse
+// slow or down) the hand-over blocks and consumption pauses.
 func (s *Sink) run(ctx context.Context) {
 	defer s.wg.Done()
-	var flushAt time.Time
+	defer close(s.flushCh)
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if s.pending > 0 {
-			pctx, cancel = context.WithDeadline(ctx, flushAt)
+		if s.cur.records > 0 {
+			pctx, cancel = context.WithDeadline(ctx, s.cur.flushAt)
 		}
-		fetches := s.cl.PollRecords(pctx, s.cfg.BatchSize)
+		fetches := s.cl.PollRecords(pctx, s.cfg.BatchSize-s.cur.bufs.rows())
 		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
-			// Final flush, bounded: what cannot be stored is not committed.
-			fctx, fcancel := context.WithTimeout(context.Background(), s.cfg.FlushInterval+10*time.Second)
-			if s.pending > 0 {
-				if err := s.flush(fctx); err != nil {
-					s.log.Warn("final flush failed; records will be replayed on restart", "err", err, "records", s.pending)
+			if s.cur.records > 0 {
+				// Final batch: handed over unless the grace period ends first.
+				select {
+				case s.flushCh <- s.cur:
+				case <-s.flushCtx.Done():
 				}
 			}
-			fcancel()
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
@@ -310,35 +365,59 @@ func (s *Sink) run(ctx context.Context) {
 				s.log.Warn("kafka fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		n := 0
-		fetches.EachRecord(func(r *kgo.Record) {
-			if s.pending == 0 && n == 0 {
-				flushAt = time.Now().Add(s.cfg.FlushInterval)
+		fetches.EachTopic(func(ft kgo.FetchTopic) {
+			tn := 0
+			ft.EachRecord(func(r *kgo.Record) {
+				if s.cur.records == 0 {
+					s.cur.flushAt = time.Now().Add(s.cfg.FlushInterval)
+				}
+				s.cur.track(r)
+				tn++
+				s.handle(r)
+			})
+			if tn > 0 {
+				s.m.records.WithLabelValues(ft.Topic).Add(float64(tn))
+				s.mu.Lock()
+				s.stats.Records[ft.Topic] += uint64(tn)
+				s.mu.Unlock()
 			}
-			n++
-			s.handle(r)
 		})
-		s.pending += n
-		if s.pending == 0 {
-			s.cl.AllowRebalance()
+		if s.cur.records == 0 {
 			continue
 		}
-		if s.bufs.rows()+len(s.dls) >= s.cfg.BatchSize || s.pending >= s.cfg.BatchSize || !time.Now().Before(flushAt) {
-			if err := s.flush(ctx); err != nil {
-				// Only on shutdown: the loop exits at the next poll.
-				s.log.Warn("flush interrupted", "err", err)
+		if s.cur.bufs.rows()+len(s.cur.dls) >= s.cfg.BatchSize || s.cur.records >= s.cfg.BatchSize || !time.Now().Before(s.cur.flushAt) {
+			select {
+			case s.flushCh <- s.cur:
+			case <-ctx.Done():
+				// Stopping while the flusher is stuck: this batch is not
+				// committed; the next start replays it.
+				return
+			}
+			select {
+			case s.cur = <-s.free:
+			case <-ctx.Done():
+				return
 			}
 		}
+	}
+}
+
+// flusher stores the batches in order: insert (retrying), produce the dead
+// letters, commit the batch's offsets.
+func (s *Sink) flusher() {
+	defer s.wg.Done()
+	for b := range s.flushCh {
+		if err := s.flush(s.flushCtx, b); err != nil {
+			s.log.Warn("batch not stored before shutdown; it will be replayed on restart", "err", err, "records", b.records)
+		}
+		b.reset()
+		s.free <- b
 	}
 }
 
 // handle decodes one record into the buffers, or dead-letters it.
 func (s *Sink) handle(r *kgo.Record) {
 	t := s.deps.Kafka.Topics
-	s.m.records.WithLabelValues(r.Topic).Inc()
-	s.mu.Lock()
-	s.stats.Records[r.Topic]++
-	s.mu.Unlock()
 	want := ""
 	switch r.Topic {
 	case t.KPIs:
@@ -360,15 +439,15 @@ func (s *Sink) handle(r *kgo.Record) {
 	switch r.Topic {
 	case t.KPIs:
 		if err = wire.DecodeKPI(r.Value, &s.kpi); err == nil {
-			s.bufs.addKPI(&s.kpi)
+			s.cur.bufs.addKPI(&s.kpi)
 		}
 	case t.Samples:
 		if err = wire.DecodeSample(r.Value, &s.sample); err == nil {
-			s.bufs.addSample(&s.sample, s.cfg.RawSamples, s.firstSeen)
+			s.cur.bufs.addSample(&s.sample, s.cfg.RawSamples, s.firstSeen)
 		}
 	case t.Remediations:
 		if err = wire.DecodeRemediation(r.Value, &s.event); err == nil {
-			s.bufs.addRemediation(&s.event)
+			s.cur.bufs.addRemediation(&s.event)
 		}
 	case t.DeadLetter:
 		if err = wire.DecodeDeadLetter(r.Value, &s.dead); err == nil {
@@ -377,7 +456,7 @@ func (s *Sink) handle(r *kgo.Record) {
 			if d.GetTimeUnixNano() == 0 {
 				ts = r.Timestamp.UTC()
 			}
-			s.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
+			s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 		}
 	default:
 		err = fmt.Errorf("unexpected topic %s", r.Topic)
@@ -411,7 +490,7 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	now := time.Now().UTC()
 	s.log.Debug("dead-lettering record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", cause)
 	if r.Topic == s.deps.Kafka.Topics.DeadLetter {
-		s.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 		return
 	}
 	dl := &wirepb.DeadLetter{
@@ -421,10 +500,10 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	v, err := wire.Marshal(nil, dl)
 	if err != nil {
 		// Cannot happen with a valid message; keep it in the table anyway.
-		s.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
 		return
 	}
-	s.dls = append(s.dls, &kgo.Record{
+	s.cur.dls = append(s.cur.dls, &kgo.Record{
 		Topic: s.deps.Kafka.Topics.DeadLetter, Key: r.Key, Value: v,
 		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}},
 	})
@@ -441,12 +520,12 @@ func (s *Sink) backoff(n int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// flush inserts every buffered table (retrying the failed ones with the
-// same rows until they succeed or ctx ends), produces the dead letters,
-// then commits the offsets of every record polled so far.
-func (s *Sink) flush(ctx context.Context) error {
+// flush inserts every table of b (retrying the failed ones with the same
+// rows until they succeed or ctx ends), produces its dead letters, then
+// commits its offsets.
+func (s *Sink) flush(ctx context.Context, b *batch) error {
 	for attempt := 1; ; attempt++ {
-		err := s.tryFlush(ctx)
+		err := s.tryFlush(ctx, b)
 		if err == nil {
 			break
 		}
@@ -465,7 +544,7 @@ func (s *Sink) flush(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 	}
-	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
+	if err := s.commit(ctx, b.offsets); err != nil {
 		// The rows are stored: a replay is deduplicated by the tables.
 		s.m.commitErrors.Inc()
 		s.log.Warn("kafka commit failed; records will be replayed (deduplicated)", "err", err)
@@ -475,17 +554,32 @@ func (s *Sink) flush(ctx context.Context) error {
 		s.stats.Commits++
 		s.mu.Unlock()
 	}
-	s.bufs.reset()
-	clear(s.sent)
-	s.dls = s.dls[:0]
-	s.pending = 0
-	s.cl.AllowRebalance()
 	return nil
 }
 
-func (s *Sink) tryFlush(ctx context.Context) error {
-	for _, tb := range s.bufs.order {
-		if tb.rows == 0 || s.sent[tb.t.name] {
+// commit commits offsets synchronously and reports any error, including
+// per-partition ones.
+func (s *Sink) commit(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
+	var cerr error
+	s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return cerr
+}
+
+func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
+	for _, tb := range b.bufs.order {
+		if tb.rows == 0 || b.sent[tb.t.name] {
 			continue
 		}
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second+s.cfg.DialTimeout)
@@ -498,7 +592,7 @@ func (s *Sink) tryFlush(ctx context.Context) error {
 			s.mu.Unlock()
 			return err
 		}
-		s.sent[tb.t.name] = true
+		b.sent[tb.t.name] = true
 		s.m.rows.WithLabelValues(tb.t.name).Add(float64(tb.rows))
 		s.m.batches.WithLabelValues(tb.t.name).Inc()
 		s.mu.Lock()
@@ -506,11 +600,11 @@ func (s *Sink) tryFlush(ctx context.Context) error {
 		s.stats.Batches++
 		s.mu.Unlock()
 	}
-	if len(s.dls) > 0 {
-		if err := s.cl.ProduceSync(ctx, s.dls...).FirstErr(); err != nil {
+	if len(b.dls) > 0 {
+		if err := s.cl.ProduceSync(ctx, b.dls...).FirstErr(); err != nil {
 			return fmt.Errorf("produce dead letters: %w", err)
 		}
-		s.dls = s.dls[:0]
+		b.dls = b.dls[:0]
 	}
 	return nil
 }
