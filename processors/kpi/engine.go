@@ -81,6 +81,7 @@ type ifSeries struct {
 	prevTime    [numCounters]int64
 	prevOff     [numCounters]int64
 	lastRate    [numCounters]float64 // per second, -1 when unknown
+	big         [numCounters]bool    // value seen at or above 2^32: not a 32-bit counter
 	wins        []ifWindow
 	closedUpTo  int64
 }
@@ -335,6 +336,9 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			}
 		}
 		se.prevVal[c], se.prevTime[c], se.prevOff[c] = v, t, o.Offset
+		if v >= two32 {
+			se.big[c] = true
+		}
 	}
 	if !fresh {
 		if t < se.lastTime {
@@ -421,12 +425,15 @@ func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (ui
 			// more than the port can carry (or, speed unknown, prev is in the
 			// bottom half of the range: then it is a reset).
 			wrap = p > 0 || p == 0 && prev >= two31
-		} else {
-			// auto: prev in the top quarter of the 32-bit range, v in the
-			// bottom quarter, possible at the port speed, and no more than 3x
-			// the counter's previous rate.
+		} else if !se.big[c] {
+			// auto, for a counter never seen at or above 2^32: with the port
+			// speed known, a wrap if the delta is possible at that speed;
+			// without it, only if prev is in the top quarter of the range, v
+			// in the bottom quarter and the rate at most 3x the previous one.
+			// (Reboots are caught before: last-clear, or another counter
+			// decreasing from below 2^31.)
 			rate := float64(d) / (float64(dt) / 1e9)
-			wrap = prev >= 3*two30 && v < two30 && p >= 0 &&
+			wrap = p > 0 || p == 0 && prev >= 3*two30 && v < two30 &&
 				(se.lastRate[c] < 0 || rate <= 3*se.lastRate[c]+1)
 		}
 		if wrap {
