@@ -7,6 +7,8 @@ package chlocal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -32,8 +34,12 @@ type Server struct {
 	args     []string
 	TCPAddr  string // native protocol, 127.0.0.1:port
 	HTTPAddr string // HTTP interface, 127.0.0.1:port
-	cmd      *exec.Cmd
-	done     chan error
+	// SecureTCPAddr is the native protocol over TLS (127.0.0.1:port), set
+	// only when Options.CertFile is given.
+	SecureTCPAddr string
+	opts          Options
+	cmd           *exec.Cmd
+	done          chan error
 }
 
 // FindBinary returns the path of a ClickHouse server binary and the
@@ -48,23 +54,57 @@ func FindBinary() (string, []string, error) {
 	return "", nil, ErrNoBinary
 }
 
+// Options harden a local server; the zero value is what Start uses (user
+// default without a password, no TLS).
+type Options struct {
+	// Password of the user "default" ("" : none). users.xml keeps only its
+	// SHA-256 (password_sha256_hex), never the password itself.
+	Password string
+	// CertFile and KeyFile (PEM paths) enable the native protocol over TLS
+	// (tcp_port_secure, openSSL.server) on Server.SecureTCPAddr. The plain
+	// native port stays open on loopback.
+	CertFile string
+	KeyFile  string
+}
+
 // Start starts a server with its data under dir (created if needed; reuse the
 // same dir to restart a server with its data) on free loopback ports, or on
 // the ports of a previous Server when prev is not nil.
 func Start(ctx context.Context, dir string, prev *Server) (*Server, error) {
+	var o Options
+	if prev != nil {
+		o = prev.opts
+	}
+	return StartWith(ctx, dir, prev, o)
+}
+
+// StartWith is Start with Options (password, TLS). When prev is not nil its
+// ports, the secure one included, are reused.
+func StartWith(ctx context.Context, dir string, prev *Server, o Options) (*Server, error) {
 	bin, pre, err := FindBinary()
 	if err != nil {
 		return nil, err
 	}
-	tcpPort, httpPort := 0, 0
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("chlocal: CertFile and KeyFile go together")
+	}
+	tcpPort, httpPort, securePort := 0, 0, 0
 	if prev != nil {
 		tcpPort, _ = portOf(prev.TCPAddr)
 		httpPort, _ = portOf(prev.HTTPAddr)
+		if prev.SecureTCPAddr != "" {
+			securePort, _ = portOf(prev.SecureTCPAddr)
+		}
 	} else {
 		if tcpPort, err = freePort(); err != nil {
 			return nil, err
 		}
 		if httpPort, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if o.CertFile != "" && securePort == 0 {
+		if securePort, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -74,17 +114,21 @@ func Start(ctx context.Context, dir string, prev *Server) (*Server, error) {
 		}
 	}
 	cfg := filepath.Join(dir, "config.xml")
-	if err := os.WriteFile(cfg, []byte(configXML(dir, tcpPort, httpPort)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(configXMLWith(dir, tcpPort, httpPort, securePort, o)), 0o600); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXMLWith(o.Password)), 0o600); err != nil {
 		return nil, err
 	}
 	s := &Server{
 		dir: dir, bin: bin, args: append(pre, "--config-file="+cfg),
 		TCPAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)),
 		HTTPAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
+		opts:     o,
 		done:     make(chan error, 1),
+	}
+	if securePort != 0 {
+		s.SecureTCPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(securePort))
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -181,6 +225,39 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// configXMLWith adds the secure native port and the openSSL server section
+// to configXML when o names a certificate.
+func configXMLWith(dir string, tcp, http, secure int, o Options) string {
+	c := configXML(dir, tcp, http)
+	if o.CertFile == "" {
+		return c
+	}
+	tlsXML := fmt.Sprintf(`  <tcp_port_secure>%d</tcp_port_secure>
+  <openSSL><server>
+    <certificateFile>%s</certificateFile><privateKeyFile>%s</privateKeyFile>
+    <verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile>
+    <cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+    <preferServerCiphers>true</preferServerCiphers>
+  </server></openSSL>
+`, secure, xmlEscape(o.CertFile), xmlEscape(o.KeyFile))
+	return strings.Replace(c, "</yandex>\n", tlsXML+"</yandex>\n", 1)
+}
+
+// usersXMLWith is usersXML with the default user's password given as its
+// SHA-256 (ClickHouse 18.16 and later accept password_sha256_hex).
+func usersXMLWith(password string) string {
+	if password == "" {
+		return usersXML
+	}
+	sum := sha256.Sum256([]byte(password))
+	return strings.Replace(usersXML, "<password></password>",
+		"<password_sha256_hex>"+hex.EncodeToString(sum[:])+"</password_sha256_hex>", 1)
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 func configXML(dir string, tcp, http int) string {
