@@ -91,15 +91,120 @@ func leaves(prefixKey, prefixEnv string, v reflect.Value, out *[]field) {
 }
 
 // Keys lists every key of the configuration with its environment variable
-// and current value, for documentation and --help.
+// and current value, for documentation and --help. Secret values are
+// redacted (see IsSecret): a set secret shows as Redacted, an unset one as
+// "", also inside lists and maps (webhooks' secrets, Authorization headers).
 func Keys(cfg any) [][3]string {
 	var fs []field
 	leaves("", EnvPrefix, reflect.ValueOf(cfg).Elem(), &fs)
 	out := make([][3]string, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, [3]string{f.key, f.env, fmt.Sprint(f.v.Interface())})
+		out = append(out, [3]string{f.key, f.env, fmt.Sprint(redact(lastName(f.key), f.v).Interface())})
 	}
 	return out
+}
+
+// Redacted replaces a secret's value wherever the configuration is shown.
+const Redacted = "******"
+
+// secretWords are key names (or their last dash-separated word) whose values
+// are secrets. Keys ending in -file or -env hold a path or a variable name,
+// not the secret, and are shown.
+var secretWords = []string{"password", "passwd", "passphrase", "secret", "token", "apikey", "api-key",
+	"authorization", "cookie", "credentials"}
+
+// IsSecret reports whether a configuration key (its last name, e.g.
+// "password" or "sasl.password") or a header name holds a secret: it is, or
+// ends in "-"+, one of password, passwd, passphrase, secret, token, apikey,
+// api-key, authorization, cookie, credentials (case-insensitive; "_" counts
+// as "-"). Names ending in -file or -env are not secrets (they hold a path
+// or a variable name).
+func IsSecret(name string) bool {
+	n := strings.ToLower(strings.ReplaceAll(lastName(name), "_", "-"))
+	if strings.HasSuffix(n, "-file") || strings.HasSuffix(n, "-env") {
+		return false
+	}
+	for _, w := range secretWords {
+		if n == w || strings.HasSuffix(n, "-"+w) || strings.HasPrefix(n, "x-"+w) {
+			return true
+		}
+	}
+	return false
+}
+
+func lastName(key string) string {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[i+1:]
+	}
+	return key
+}
+
+// redact returns v, or a copy of it with every secret replaced: v itself
+// when name is a secret string, and fields, list elements and map values
+// whose names are secrets inside it. Nothing is modified in place.
+func redact(name string, v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.String:
+		if IsSecret(name) && v.Len() > 0 {
+			return reflect.ValueOf(Redacted).Convert(v.Type())
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			return v
+		}
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			fname := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+			if fname == "" || fname == "-" {
+				fname = strings.ToLower(sf.Name)
+			}
+			c.Field(i).Set(redact(fname, v.Field(i)))
+		}
+		return c
+	case reflect.Slice, reflect.Array:
+		if v.Kind() == reflect.Slice && v.IsNil() {
+			return v
+		}
+		var c reflect.Value
+		if v.Kind() == reflect.Slice {
+			c = reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		} else {
+			c = reflect.New(v.Type()).Elem()
+		}
+		for i := 0; i < v.Len(); i++ {
+			c.Index(i).Set(redact(name, v.Index(i)))
+		}
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		iter := v.MapRange()
+		for iter.Next() {
+			k := iter.Key()
+			kname := name
+			if k.Kind() == reflect.String {
+				kname = k.String()
+			}
+			c.SetMapIndex(k, redact(kname, iter.Value()))
+		}
+		return c
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(redact(name, v.Elem()))
+		return c
+	}
+	return v
 }
 
 func applyEnv(into any, env []string) error {
