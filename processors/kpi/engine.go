@@ -84,6 +84,13 @@ type ifSeries struct {
 	big         [numCounters]bool    // value seen at or above 2^32: not a 32-bit counter
 	wins        []ifWindow
 	closedUpTo  int64
+	// windows in [blockFrom, blockTo) were emitted before a clock restart
+	blockFrom, blockTo int64
+}
+
+// closed says whether the window starting at ws takes no more data.
+func (se *ifSeries) closed(ws, window int64) bool {
+	return ws+window <= se.closedUpTo || ws >= se.blockFrom && ws < se.blockTo
 }
 
 type linkWindow struct {
@@ -114,6 +121,12 @@ type linkSeries struct {
 	wins        []linkWindow
 	free        [][]float64
 	closedUpTo  int64
+	// windows in [blockFrom, blockTo) were emitted before a clock restart
+	blockFrom, blockTo int64
+}
+
+func (se *linkSeries) closed(ws, window int64) bool {
+	return ws+window <= se.closedUpTo || ws >= se.blockFrom && ws < se.blockTo
 }
 
 // Engine computes KPIs from samples. It does no I/O and is not safe for
@@ -259,12 +272,17 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	se := e.ifs[k]
 	if se == nil {
 		se = e.newIfSeries(k, t, o, now)
-	} else if se.lastTime-t > e.maxGap {
-		// The device clock restarted: close what we have, start afresh.
+	} else if se.lastTime-t > e.maxGap || t < se.lastTime && rebooted(se, st) {
+		// The device clock restarted (jumped back by more than max-gap, or
+		// back at all with a reboot): close what we have, start afresh, but
+		// never emit again a window already emitted for this series.
 		e.stats.Reset++
 		e.closeIf(se, true)
 		delete(e.ifs, k)
+		old := se
 		se = e.newIfSeries(k, t, o, now)
+		se.blockFrom, se.blockTo = e.floor(old.firstSeen), old.closedUpTo
+		se.lastClear = old.lastClear
 	}
 	se.lastArrival = now
 
@@ -324,7 +342,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 				}
 			case t-pt > e.maxGap:
 				e.stats.Gap++
-			case pt >= wsT && wsT+e.window > se.closedUpTo:
+			case pt >= wsT && !se.closed(wsT, e.window):
 				// fast path: the interval lies in the sample's window
 				w := se.win(wsT, se.prevOff[c])
 				w.delta[c] += float64(d)
@@ -348,7 +366,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		}
 		return
 	}
-	if wsT+e.window > se.closedUpTo {
+	if !se.closed(wsT, e.window) {
 		w := se.win(wsT, o.Offset)
 		w.samples++
 		if sp := st.GetSpeedBps(); sp != 0 {
@@ -365,6 +383,13 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
 		e.closeIfWindow(se)
 	}
+}
+
+// rebooted says whether a sample reports a reboot: a changed last-clear.
+// (A lower counter alone is not enough here: a stale sample looks the same.)
+func rebooted(se *ifSeries, st *wirepb.InterfaceState) bool {
+	lc := st.GetLastClearUnixNano()
+	return lc != 0 && se.lastClear != 0 && lc != se.lastClear
 }
 
 // win returns the open window starting at start, creating it in order.
@@ -393,7 +418,7 @@ func (e *Engine) attribute(se *ifSeries, c int, t0, t1 int64, d float64, off int
 		if hi <= lo {
 			continue
 		}
-		if ws+e.window <= se.closedUpTo {
+		if se.closed(ws, e.window) {
 			e.stats.Late++
 			continue
 		}
@@ -585,7 +610,9 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 		}
 		e.stats.Reset++
 		e.closeLink(se, true)
-		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset}
+		old := se
+		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset,
+			blockFrom: e.floor(old.firstSeen), blockTo: old.closedUpTo}
 		e.links[k] = se
 	}
 	se.lastArrival = now
@@ -600,7 +627,7 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 		e.attributeProbes(se, se.prevT, t, float64(sent-se.prevSent), float64(recv-se.prevRecv), base)
 	}
 	ws := e.floor(t)
-	if ws+e.window <= se.closedUpTo {
+	if se.closed(ws, e.window) {
 		e.stats.Late++
 	} else {
 		w := se.win(ws, base)
@@ -642,7 +669,7 @@ func (e *Engine) attributeProbes(se *linkSeries, t0, t1 int64, ds, dr float64, o
 		if hi <= lo {
 			continue
 		}
-		if ws+e.window <= se.closedUpTo {
+		if se.closed(ws, e.window) {
 			e.stats.Late++
 			continue
 		}
