@@ -8,6 +8,7 @@
 //	TELEMETRY_TEST_CLICKHOUSE  host:port of a live ClickHouse server, native protocol
 //	TELEMETRY_TEST_CLICKHOUSE_HTTP  host:port of its HTTP interface
 //	TELEMETRY_TEST_CHDB        path of a python3 that can import chdb
+//	TELEMETRY_TEST_KAFKA_LIBS  directory of Apache Kafka's jars (private clusters for fault tests)
 package testenv
 
 import (
@@ -47,4 +48,11 @@ func ClickHouseHTTP(t testing.TB) string {
 // CHDB returns a python3 interpreter that can import chdb (modern ClickHouse in process).
 func CHDB(t testing.TB) string {
 	return need(t, "TELEMETRY_TEST_CHDB", "python3 with chdb")
+}
+
+// KafkaLibs returns the directory holding Apache Kafka's jars (kafka_2.13,
+// kafka-tools and their dependencies), from which fault tests start private
+// clusters (see common/kafkatest).
+func KafkaLibs(t testing.TB) string {
+	return need(t, "TELEMETRY_TEST_KAFKA_LIBS", "Apache Kafka jars")
 }
