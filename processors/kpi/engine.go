@@ -313,7 +313,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			}
 		}
 	}
-	fresh := len(counters) == 0 && t > se.lastTime
+	fresh := len(counters) == 0 && t >= se.lastTime // a state-only notification
 	wsT := e.floor(t)
 	counted := false
 	for _, cv := range counters {
