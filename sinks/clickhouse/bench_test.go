@@ -86,7 +86,8 @@ func splitHostPort(a string) (string, string, error) {
 // TestThroughputLive compares the sink's throughput (interface KPIs, Kafka
 // → ClickHouse, end to end; and the insert path alone) with the server's
 // own bulk-load rate for the same rows through clickhouse-client. Slow:
-// runs only with TELEMETRY_BENCH=1 (rows: TELEMETRY_BENCH_ROWS, default 500000).
+// runs only with TELEMETRY_BENCH=1 (rows: TELEMETRY_BENCH_ROWS, default
+// 500000; batch size: TELEMETRY_BENCH_BATCH, default the sink's 50000).
 //
 //	TELEMETRY_BENCH=1 go test ./sinks/clickhouse -run TestThroughputLive -v
 func TestThroughputLive(t *testing.T) {
@@ -102,6 +103,9 @@ func TestThroughputLive(t *testing.T) {
 	}
 	addr := testenv.ClickHouse(t)
 	cfg, conn := liveConfig(t)
+	if v, err := strconv.Atoi(os.Getenv("TELEMETRY_BENCH_BATCH")); err == nil && v > 0 {
+		cfg.BatchSize = v
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	caps, err := Migrate(ctx, conn, cfg, testLogger(t))
