@@ -1,0 +1,413 @@
+package security
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/processors/remediation"
+	"github.com/meshtelemetry/telemetry/wire"
+)
+
+// buildTelemetry builds cmd/telemetry into a temporary directory.
+func buildTelemetry(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "telemetry")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/meshtelemetry/telemetry/cmd/telemetry")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is a running telemetry subcommand with its combined output.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// baseEnv is a minimal environment: nothing of the test's own TELEMETRY_*.
+func baseEnv(extra ...string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"GOCOVERDIR=" + os.Getenv("GOCOVERDIR")}
+	return append(env, extra...)
+}
+
+func startProc(t *testing.T, bin, name string, args []string, env []string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop sends SIGTERM, waits up to 10 s, then kills.
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// runProc runs a short subcommand to completion (bounded by limit).
+func runProc(t *testing.T, bin, name string, args, env []string, limit time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// assertNoSecrets fails when any secret (or the base64 key inside a
+// whsec_ secret) appears in out.
+func assertNoSecrets(t *testing.T, what, out string, secrets []string) {
+	t.Helper()
+	for _, s := range secrets {
+		needles := []string{s}
+		if k, ok := strings.CutPrefix(s, "whsec_"); ok {
+			needles = append(needles, k)
+		}
+		for _, n := range needles {
+			if i := strings.Index(out, n); i >= 0 {
+				lo, hi := max(0, i-200), min(len(out), i+len(n)+50)
+				t.Errorf("%s output contains a secret (%.6s…): …%s…", what, n, out[lo:hi])
+			}
+		}
+	}
+}
+
+// TestBinaryKeepsSecretsOutOfLogs runs the real binary as a pipeline —
+// simulate (gNMI TLS + password) → collect → Kafka (kfake, TLS +
+// SCRAM-SHA-512) → process → remediate (signed webhooks) — plus sink,
+// dashboards push and a collector with a wrong Kafka password, every one
+// at log level debug with its secrets from environment variables and
+// files, and greps all their output for every secret.
+func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildTelemetry(t)
+	dir := t.TempDir()
+	p := newPKI(t, "pipeline")
+
+	kafkaPW := randomSecret(t, "kafka-pw")
+	gnmiPW := randomSecret(t, "gnmi-pw")
+	chPW := randomSecret(t, "ch-pw")
+	grafanaToken := randomSecret(t, "glsa")
+	opsToken := randomSecret(t, "ops-token")
+	webhookSecret := remediation.GenerateSecret()
+	inlineSecret := remediation.GenerateSecret()
+	secrets := []string{kafkaPW, gnmiPW, chPW, grafanaToken, opsToken, webhookSecret, inlineSecret}
+
+	brokers := startKfake(t, kfake.TLS(p.serverTLS()), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-512", "telemetry", kafkaPW),
+		kfake.SeedTopics(2, wire.TopicSamples, wire.TopicKPIs, wire.TopicRemediations, wire.TopicDeadLetter))
+
+	// Webhook endpoint: verifies Standard Webhooks signatures with the
+	// secret the dispatcher got from its environment, and records the
+	// Authorization header it got from ${OPS_TOKEN}.
+	rcv := remediation.NewReceiver(webhookSecret, nil)
+	var authMu sync.Mutex
+	var auths []string
+	hookLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authMu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		authMu.Unlock()
+		rcv.ServeHTTP(w, r)
+	})}
+	go func() { _ = hookSrv.Serve(hookLn) }()
+	t.Cleanup(func() { _ = hookSrv.Close() })
+
+	// Grafana stand-in for `dashboards push`: answers 401 to everything.
+	var grafanaAuth string
+	grafanaLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grafanaSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authMu.Lock()
+		grafanaAuth = r.Header.Get("Authorization")
+		authMu.Unlock()
+		http.Error(w, `{"message":"invalid API key"}`, http.StatusUnauthorized)
+	})}
+	go func() { _ = grafanaSrv.Serve(grafanaLn) }()
+	t.Cleanup(func() { _ = grafanaSrv.Close() })
+
+	gnmiAddr := freeAddr(t)
+	config := fmt.Sprintf(`http:
+  listen: 127.0.0.1:0
+  log-level: debug
+  log-format: json
+kafka:
+  brokers: [%[1]s]
+  partitions: 2
+  dial-timeout: 3s
+  tls: {enable: true, ca-file: %[2]s}
+  sasl: {mechanism: SCRAM-SHA-512, username: telemetry}
+simulate:
+  listen: %[3]s
+  sites: 1
+  switches-per-site: 1
+  interfaces-per-switch: 2
+  username: gnmi
+  tls: {cert-file: %[4]s, key-file: %[5]s}
+collect:
+  target-defaults:
+    username: gnmi
+    tls: {ca-file: %[2]s}
+process:
+  window: 1s
+  allowed-lateness: 500ms
+remediate:
+  warmup: 0s
+  webhooks:
+    - name: ops
+      url: http://%[6]s/webhook
+      secret-env: OPS_WEBHOOK_SECRET
+      headers: {Authorization: "Bearer ${OPS_TOKEN}"}
+      max-attempts: 2
+    - name: inline
+      url: http://127.0.0.1:1/never
+      secret: %[7]s
+  rules:
+    - name: any-traffic
+      kpi: interface.util_out
+      threshold: {op: ">", value: 0}
+      severity: info
+      action: {webhook: ops}
+clickhouse:
+  addresses: [%[8]s]
+  database: telemetry_security_bin
+  dial-timeout: 2s
+dashboards:
+  grafana-url: http://%[9]s
+`, brokers[0], p.CAFile, gnmiAddr, p.CertFile, p.KeyFile, hookLn.Addr(), inlineSecret,
+		chAddrOrClosed(), grafanaLn.Addr())
+	cfgFile := filepath.Join(dir, "telemetry.yaml")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kafkaPWFile := writeSecret(t, "kafka.pw", kafkaPW)
+	gnmiPWFile := writeSecret(t, "gnmi.pw", gnmiPW)
+	chPWFile := writeSecret(t, "ch.pw", chPW)
+	grafanaTokenFile := writeSecret(t, "grafana.token", grafanaToken)
+	args := func(sub ...string) []string { return append([]string{"--config", cfgFile}, sub...) }
+
+	procs := []*proc{
+		startProc(t, bin, "simulate", args("simulate"), baseEnv("TELEMETRY_SIMULATE_PASSWORD="+gnmiPW)),
+		startProc(t, bin, "collect", args("collect", "--target", "site1-sw1="+gnmiAddr),
+			baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW, "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD_FILE="+gnmiPWFile)),
+		startProc(t, bin, "process", args("process"), baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD_FILE="+kafkaPWFile)),
+		startProc(t, bin, "remediate", args("remediate"), baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW,
+			"OPS_WEBHOOK_SECRET="+webhookSecret, "OPS_TOKEN="+opsToken)),
+		// The sink's ClickHouse password is wrong (or the server absent):
+		// it must log the failure, not the password.
+		startProc(t, bin, "sink", args("sink"), baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD_FILE="+kafkaPWFile,
+			"TELEMETRY_CLICKHOUSE_PASSWORD="+chPW)),
+		// A collector with a wrong Kafka password must log the failure.
+		startProc(t, bin, "collect-wrong-password", args("collect", "--target", "site1-sw1="+gnmiAddr),
+			baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW+"-wrong", "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW,
+				"TELEMETRY_COLLECT_DELIVERY_TIMEOUT=2s")),
+	}
+
+	// The pipeline works with the secrets: KPIs reach telemetry.kpis over
+	// TLS + SCRAM, and a signed delivery with the Authorization header
+	// reaches the webhook.
+	cfg := kafkaConfig(brokers)
+	cfg.TLS.Enable, cfg.TLS.CAFile = true, p.CAFile
+	cfg.SASL.Mechanism, cfg.SASL.Username, cfg.SASL.Password = "SCRAM-SHA-512", "telemetry", kafkaPW
+	opts, err := cfg.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(wire.TopicSamples, wire.TopicKPIs),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	counts := map[string]int{}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && (counts[wire.TopicKPIs] == 0 || len(rcv.Deliveries()) == 0) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { counts[r.Topic]++ })
+		cancel()
+	}
+	t.Logf("records: %v; webhook deliveries: %d (%+v)", counts, len(rcv.Deliveries()), rcv.Counts())
+	if counts[wire.TopicSamples] == 0 || counts[wire.TopicKPIs] == 0 {
+		t.Errorf("collector → Kafka (TLS+SCRAM) → processor: samples %d, KPIs %d; want both > 0",
+			counts[wire.TopicSamples], counts[wire.TopicKPIs])
+	}
+	if len(rcv.Deliveries()) == 0 {
+		t.Errorf("no signed webhook delivery verified with the secret from OPS_WEBHOOK_SECRET (%+v)", rcv.Counts())
+	}
+	authMu.Lock()
+	if len(auths) > 0 && auths[0] != "Bearer "+opsToken {
+		t.Errorf("webhook Authorization = %q, want the token from ${OPS_TOKEN}", auths[0])
+	}
+	authMu.Unlock()
+
+	// One-shot commands: dashboards push (token from a file, Grafana
+	// refuses it) and config keys (everything from the environment).
+	out, err := runProc(t, bin, "dashboards push", args("dashboards", "push"),
+		baseEnv("TELEMETRY_DASHBOARDS_TOKEN_FILE="+grafanaTokenFile), 20*time.Second)
+	if err == nil {
+		t.Errorf("dashboards push against a refusing Grafana succeeded:\n%s", out)
+	}
+	assertNoSecrets(t, "dashboards push", out, secrets)
+	authMu.Lock()
+	if grafanaAuth != "Bearer "+grafanaToken {
+		t.Errorf("dashboards push sent Authorization %q, want the token from token-file", grafanaAuth)
+	}
+	authMu.Unlock()
+
+	keysEnv := baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW, "TELEMETRY_CLICKHOUSE_PASSWORD="+chPW,
+		"TELEMETRY_SIMULATE_PASSWORD="+gnmiPW, "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW,
+		"TELEMETRY_DASHBOARDS_TOKEN="+grafanaToken, "TELEMETRY_REPORT_SMTP_PASSWORD="+chPW,
+		"TELEMETRY_CLICKHOUSE_PASSWORD_FILE="+chPWFile)
+	out, err = runProc(t, bin, "config keys", args("config", "keys"), keysEnv, 20*time.Second)
+	if err != nil {
+		t.Fatalf("config keys: %v\n%s", err, out)
+	}
+	assertNoSecrets(t, "config keys", out, secrets)
+	for _, key := range []string{"kafka.sasl.password", "clickhouse.password", "simulate.password",
+		"collect.target-defaults.password", "dashboards.token", "report.smtp.password"} {
+		if !keyShows(out, key, "******") {
+			t.Errorf("config keys: %s is not shown as ******", key)
+		}
+	}
+	if !keyShows(out, "clickhouse.password-file", chPWFile) {
+		t.Errorf("config keys: clickhouse.password-file should show its path %s", chPWFile)
+	}
+
+	// Give the collector with the wrong password its delivery timeout.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if strings.Contains(procs[5].out.String(), "samples not delivered to Kafka") {
+			break
+		}
+	}
+	for _, line := range strings.Split(procs[5].out.String(), "\n") {
+		if strings.Contains(line, "samples not delivered") {
+			t.Logf("wrong Kafka password: %s", line)
+		}
+	}
+
+	// Stop the daemons and check what they logged.
+	for _, pr := range procs {
+		pr.stop()
+	}
+	for _, pr := range procs {
+		o := pr.out.String()
+		assertNoSecrets(t, pr.name, o, secrets)
+		if !strings.Contains(o, `"level":"DEBUG"`) && !strings.Contains(o, `"level":"INFO"`) {
+			t.Errorf("%s logged nothing at debug/info: %.500s", pr.name, o)
+		}
+	}
+	// Failures are reported: the sink exits with a one-line reason, the
+	// collector with the wrong Kafka password warns that samples are not
+	// delivered.
+	for name, want := range map[string]string{
+		"sink":                   "telemetry: sink: clickhouse ping",
+		"collect-wrong-password": "samples not delivered to Kafka",
+	} {
+		for _, pr := range procs {
+			if pr.name == name && !strings.Contains(pr.out.String(), want) {
+				t.Errorf("%s should report its authentication failure (%q):\n%.2000s", name, want, pr.out.String())
+			}
+		}
+	}
+	if t.Failed() {
+		for _, pr := range procs {
+			t.Logf("--- %s output (tail):\n%s", pr.name, tail(pr.out.String(), 3000))
+		}
+	}
+}
+
+// chAddrOrClosed is the live ClickHouse (whose default user has no
+// password, so the sink's password is wrong) or a closed port.
+func chAddrOrClosed() string {
+	if a := os.Getenv("TELEMETRY_TEST_CLICKHOUSE"); a != "" {
+		return a
+	}
+	return "127.0.0.1:1"
+}
+
+// keyShows reports whether the `config keys` line of key ends with value.
+func keyShows(out, key, value string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 1 && f[0] == key {
+			return len(f) == 3 && f[2] == value
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
