@@ -168,7 +168,26 @@ func (d *Daemon) Start() error {
 		}
 	}()
 	d.log.Info("serving metrics and health", "addr", ln.Addr().String())
+	if !IsLoopback(ln.Addr().String()) {
+		d.log.Warn("metrics and health endpoint is reachable beyond this host and has no authentication; "+
+			"keep http.listen on 127.0.0.1 unless a firewall or proxy protects it", "addr", ln.Addr().String())
+	}
 	return nil
+}
+
+// IsLoopback reports whether addr (host:port, or a host) names only this
+// host: a loopback IP or "localhost". An empty host (":9464") or 0.0.0.0
+// listens on every interface and is not loopback.
+func IsLoopback(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the bound address ("" before Start or when disabled).

@@ -51,3 +51,34 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDefaultListenIsLoopback(t *testing.T) {
+	if l := DefaultConfiguration().Listen; !IsLoopback(l) {
+		t.Fatalf("default listen %q is not loopback", l)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:9464": true, "[::1]:9464": true, "localhost:1": true,
+		"127.0.0.2:1": true, ":9464": false, "0.0.0.0:9464": false, "[::]:9464": false, "10.0.0.1:9464": false,
+		"example.com:9464": false} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// TestStartOnLoopbackDoesNotWarn: the warning for a non-loopback listen
+// is not exercised here, as tests bind loopback only (IsLoopback is).
+func TestStartOnLoopbackDoesNotWarn(t *testing.T) {
+	for listen, warn := range map[string]bool{"127.0.0.1:0": false} {
+		var buf strings.Builder
+		cfg := DefaultConfiguration()
+		cfg.Listen = listen
+		d := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		_ = d.Stop()
+		if got := strings.Contains(buf.String(), "level=WARN"); got != warn {
+			t.Errorf("listen %s: warned=%v, want %v:\n%s", listen, got, warn, buf.String())
+		}
+	}
+}
