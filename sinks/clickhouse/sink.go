@@ -195,6 +195,11 @@ func (s *Sink) Start(ctx context.Context) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	s.cl = cl
+	// The dead-letter topic must exist to produce to it; creating the
+	// pipeline's topics is idempotent. Without the right (ACLs), go on.
+	if err := s.deps.Kafka.EnsureTopics(ctx, cl); err != nil {
+		s.log.Warn("could not ensure the kafka topics exist", "err", err)
+	}
 	// Two batches: one filled by the poll loop while the other is inserted.
 	s.free = make(chan *batch, 2)
 	s.free <- newBatch(s.cfg.Database)
