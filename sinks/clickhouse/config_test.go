@@ -1,0 +1,93 @@
+package clickhouse
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+func TestValidate(t *testing.T) {
+	def := DefaultConfiguration()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, tc := range []struct {
+		key    string
+		change func(*Configuration)
+	}{
+		{"addresses", func(c *Configuration) { c.Addresses = nil }},
+		{"addresses", func(c *Configuration) { c.Addresses = []string{"nohost"} }},
+		{"database", func(c *Configuration) { c.Database = "bad-name; DROP" }},
+		{"compression", func(c *Configuration) { c.Compression = "gzip" }},
+		{"tls.cert-file", func(c *Configuration) { c.TLS.CertFile = "x" }},
+		{"batch-size", func(c *Configuration) { c.BatchSize = 0 }},
+		{"flush-interval", func(c *Configuration) { c.FlushInterval = 0 }},
+		{"retention-days", func(c *Configuration) { c.RetentionDays = -1 }},
+		{"group-id", func(c *Configuration) { c.GroupID = "" }},
+		{"dial-timeout", func(c *Configuration) { c.DialTimeout = 0 }},
+	} {
+		c := DefaultConfiguration()
+		tc.change(&c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.key+":") {
+			t.Errorf("%s: got %v, want an error starting with the key", tc.key, err)
+		}
+	}
+}
+
+func TestLegacySchema(t *testing.T) {
+	all := strings.Join(SchemaStatements(LegacyCapabilities(), DefaultConfiguration()), "\n")
+	for _, bad := range []string{"DateTime64", "LowCardinality", "CODEC", "TTL"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("legacy schema uses %s", bad)
+		}
+	}
+	for _, want := range []string{"PARTITION BY toYYYYMM(ts)", "ReplacingMergeTree(last_seen)", "CREATE MATERIALIZED VIEW IF NOT EXISTS telemetry.link_kpis_1h_mv TO telemetry.link_kpis_1h"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("legacy schema lacks %q", want)
+		}
+	}
+	modern := strings.Join(SchemaStatements(ModernCapabilities(), DefaultConfiguration()), "\n")
+	for _, want := range []string{"DateTime64(9, 'UTC')", "LowCardinality(String)", "CODEC(Gorilla, ZSTD(1))", "TTL toDateTime(ts) + toIntervalDay(7)", "toIntervalDay(400)"} {
+		if !strings.Contains(modern, want) {
+			t.Errorf("modern schema lacks %q", want)
+		}
+	}
+}
+
+func TestRawSamplesOff(t *testing.T) {
+	b := newBuffers("db")
+	fs := map[string]time.Time{}
+	for _, s := range genSamples() {
+		b.addSample(s, false, fs)
+	}
+	if b.byName[TableInterfaceCounters].rows != 0 || b.byName[TableProbeResults].rows != 0 {
+		t.Error("raw samples stored with raw-samples off")
+	}
+	if b.byName[TableDevices].rows != 2 {
+		t.Errorf("devices rows = %d, want 2", b.byName[TableDevices].rows)
+	}
+	// first_seen is the earliest time seen, whatever the order.
+	late := &wirepb.Sample{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: genStart.Add(-time.Minute).UnixNano(),
+		Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{State: wirepb.DeviceState_DEVICE_UP}}}
+	b.addSample(late, false, fs)
+	if got := fs["site0\x00dev0"]; !got.Equal(genStart.Add(-time.Minute)) {
+		t.Errorf("first_seen = %s", got)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	s := &Sink{cfg: DefaultConfiguration()}
+	s.cfg.MaxRetryBackoff = 2 * time.Second
+	for n := 1; n <= 20; n++ {
+		d := s.backoff(n)
+		if d <= 0 || d > s.cfg.MaxRetryBackoff {
+			t.Fatalf("backoff(%d) = %s", n, d)
+		}
+		if n == 20 && d < s.cfg.MaxRetryBackoff/2 {
+			t.Fatalf("backoff(20) = %s, want near the cap", d)
+		}
+	}
+}
