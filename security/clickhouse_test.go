@@ -15,10 +15,9 @@ import (
 	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
-// startSecureClickHouse starts a private clickhouse-server (the binary on
-// PATH) whose default user has password and whose native protocol also
-// listens over TLS with p's certificate.
-func startSecureClickHouse(t *testing.T, p pki, password string) *chlocal.Server {
+// startClickHouse starts a private clickhouse-server (the binary on PATH)
+// with o, killed on cleanup.
+func startClickHouse(t *testing.T, o chlocal.Options) *chlocal.Server {
 	t.Helper()
 	if _, _, err := chlocal.FindBinary(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -26,15 +25,23 @@ func startSecureClickHouse(t *testing.T, p pki, password string) *chlocal.Server
 		}
 		t.Skip(err)
 	}
-	dir := filepath.Join(t.TempDir(), "ch")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := chlocal.StartWith(ctx, dir, nil, chlocal.Options{Password: password, CertFile: p.CertFile, KeyFile: p.KeyFile})
+	s, err := chlocal.StartWith(ctx, filepath.Join(t.TempDir(), "ch"), nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Kill() })
-	users, err := os.ReadFile(filepath.Join(dir, "users.xml"))
+	return s
+}
+
+// startSecureClickHouse starts a private clickhouse-server whose default
+// user has password and whose native protocol also listens over TLS with
+// p's certificate.
+func startSecureClickHouse(t *testing.T, p pki, password string) *chlocal.Server {
+	t.Helper()
+	s := startClickHouse(t, chlocal.Options{Password: password, CertFile: p.CertFile, KeyFile: p.KeyFile})
+	users, err := os.ReadFile(filepath.Join(s.Dir(), "users.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
