@@ -80,8 +80,9 @@ type ifSeries struct {
 	prevVal     [numCounters]uint64
 	prevTime    [numCounters]int64
 	prevOff     [numCounters]int64
-	lastRate    [numCounters]float64 // per second, -1 when unknown
-	big         [numCounters]bool    // value seen at or above 2^32: not a 32-bit counter
+	lastD       [numCounters]uint64 // last interval's delta and length (ns, 0: unknown)
+	lastDt      [numCounters]int64
+	big         [numCounters]bool // value seen at or above 2^32: not a 32-bit counter
 	wins        []ifWindow
 	closedUpTo  int64
 	// windows in [blockFrom, blockTo) were emitted before a clock restart
@@ -256,9 +257,6 @@ func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, now int64) *ifSeries {
 	} else if v, ok := e.overrides[k.device]; ok {
 		se.override = v
 	}
-	for c := range se.lastRate {
-		se.lastRate[c] = -1
-	}
 	se.bits = e.bits
 	if v, ok := e.bitsOver[k.device]; ok {
 		se.bits = v
@@ -315,6 +313,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	}
 	fresh := len(counters) == 0 && t >= se.lastTime // a state-only notification
 	wsT := e.floor(t)
+	var wT *ifWindow // the window of wsT, once looked up
 	counted := false
 	for _, cv := range counters {
 		c := int(cv.GetCounter())
@@ -334,7 +333,12 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			counted = true
 		}
 		if pt != 0 && !cleared {
-			switch d, ok := e.counterDelta(se, c, se.prevVal[c], v, t-pt); {
+			prev := se.prevVal[c]
+			d, ok := v-prev, true
+			if v < prev {
+				d, ok = e.counterDelta(se, c, prev, v, t-pt)
+			}
+			switch {
 			case !ok:
 				if !counted {
 					e.stats.Reset++
@@ -344,13 +348,18 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 				e.stats.Gap++
 			case pt >= wsT && !se.closed(wsT, e.window):
 				// fast path: the interval lies in the sample's window
-				w := se.win(wsT, se.prevOff[c])
-				w.delta[c] += float64(d)
-				w.cov[c] += t - pt
-				se.lastRate[c] = float64(d) / (float64(t-pt) / 1e9)
+				if wT == nil {
+					wT = se.win(wsT, se.prevOff[c])
+				} else if off := se.prevOff[c]; off < wT.baseOffset {
+					wT.baseOffset = off
+				}
+				wT.delta[c] += float64(d)
+				wT.cov[c] += t - pt
+				se.lastD[c], se.lastDt[c] = d, t-pt
 			default:
 				e.attribute(se, c, pt, t, float64(d), se.prevOff[c])
-				se.lastRate[c] = float64(d) / (float64(t-pt) / 1e9)
+				wT = nil // windows may have moved
+				se.lastD[c], se.lastDt[c] = d, t-pt
 			}
 		}
 		se.prevVal[c], se.prevTime[c], se.prevOff[c] = v, t, o.Offset
@@ -457,9 +466,8 @@ func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (ui
 			// in the bottom quarter and the rate at most 3x the previous one.
 			// (Reboots are caught before: last-clear, or another counter
 			// decreasing from below 2^31.)
-			rate := float64(d) / (float64(dt) / 1e9)
 			wrap = p > 0 || p == 0 && prev >= 3*two30 && v < two30 &&
-				(se.lastRate[c] < 0 || rate <= 3*se.lastRate[c]+1)
+				(se.lastDt[c] == 0 || perSecond(d, dt) <= 3*perSecond(se.lastD[c], se.lastDt[c])+1)
 		}
 		if wrap {
 			e.stats.Wrap32++
@@ -475,6 +483,9 @@ func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (ui
 	}
 	return 0, false
 }
+
+// rateOf is d per second over dt ns.
+func perSecond(d uint64, dt int64) float64 { return float64(d) / (float64(dt) / 1e9) }
 
 // plausible says whether a delta over dt is possible at the port speed:
 // 1 yes, -1 no, 0 unknown (no speed).
