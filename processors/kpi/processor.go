@@ -119,8 +119,13 @@ type Processor struct {
 	decodeN    atomic.Uint64
 	prodErrN   atomic.Uint64
 	closing    bool // under mu: Stop has committed; callbacks do nothing
-	stopOnce   sync.Once
-	stopErr    error
+
+	snapMu      sync.Mutex // guards the snapshot Stats reads
+	snap        EngineStats
+	snapKPIs    uint64
+	snapCommits uint64
+	stopOnce    sync.Once
+	stopErr     error
 }
 
 // New builds a processor; it does not connect.
@@ -431,6 +436,9 @@ func (p *Processor) exportLocked() {
 	}
 	p.m.series.Set(float64(p.engine.Series()))
 	p.exported = s
+	p.snapMu.Lock()
+	p.snap, p.snapKPIs, p.snapCommits = s, p.kpisOut, p.commitsN
+	p.snapMu.Unlock()
 }
 
 func (p *Processor) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -524,15 +532,16 @@ func (p *Processor) Stop() error {
 
 // Stats returns a snapshot of the counters.
 func (p *Processor) Stats() Stats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.engine.Stats()
+	// not under mu: the loop may hold it while waiting for Kafka acks
+	p.snapMu.Lock()
+	s, kpis, commits := p.snap, p.snapKPIs, p.snapCommits
+	p.snapMu.Unlock()
 	return Stats{
 		SamplesIn:     s.SamplesIn,
-		KPIsOut:       p.kpisOut,
+		KPIsOut:       kpis,
 		DeadLetters:   p.deadN.Load(),
 		ProduceErrors: p.prodErrN.Load(),
-		Commits:       p.commitsN,
+		Commits:       commits,
 		Wrap32:        s.Wrap32,
 		Wrap64:        s.Wrap64,
 		Drops: map[string]uint64{
