@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -186,4 +187,40 @@ func (c *Configuration) EnsureTopics(ctx context.Context, cl *kgo.Client) error 
 		}
 	}
 	return nil
+}
+
+// Logger adapts log to franz-go's kgo.Logger: the client's messages at
+// level and above go to log with their key-values. franz-go reports
+// connection, TLS and SASL failures at Warn and Error (e.g. "unable to
+// initialize sasl"), which are otherwise only seen as a produce or fetch
+// timing out. The client never logs the SASL password at any level (see
+// security.TestRealKafkaSASLSSL).
+func Logger(log *slog.Logger, level kgo.LogLevel) kgo.Logger {
+	return &kgoLogger{log: log.With("component", "kafka-client"), level: level}
+}
+
+// WithLogger is kgo.WithLogger(Logger(log, kgo.LogLevelWarn)): append it to
+// Opts() so that authentication and TLS failures reach the process log.
+func WithLogger(log *slog.Logger) kgo.Opt {
+	return kgo.WithLogger(Logger(log, kgo.LogLevelWarn))
+}
+
+type kgoLogger struct {
+	log   *slog.Logger
+	level kgo.LogLevel
+}
+
+func (l *kgoLogger) Level() kgo.LogLevel { return l.level }
+
+func (l *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	sl := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		sl = slog.LevelError
+	case kgo.LogLevelWarn:
+		sl = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		sl = slog.LevelInfo
+	}
+	l.log.Log(context.Background(), sl, msg, keyvals...)
 }
