@@ -338,6 +338,9 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			if v < prev {
 				d, ok = e.counterDelta(se, c, prev, v, t-pt)
 			}
+			if ok && se.bits == 32 {
+				d += e.extraWraps32(se, c, d, t-pt) * two32
+			}
 			switch {
 			case !ok:
 				if !counted {
@@ -487,27 +490,55 @@ func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (ui
 // rateOf is d per second over dt ns.
 func perSecond(d uint64, dt int64) float64 { return float64(d) / (float64(dt) / 1e9) }
 
+// maxPerSec is the most a counter can grow per second at the port speed
+// (0: speed unknown): octets at line rate, packets at minimum-size frames
+// (64 bytes plus 20 bytes of preamble and gap).
+func (e *Engine) maxPerSec(se *ifSeries, c int) float64 {
+	sp := e.speedOf(se, 0)
+	if sp == 0 {
+		return 0
+	}
+	switch wirepb.Counter(c) {
+	case wirepb.Counter_IN_OCTETS, wirepb.Counter_OUT_OCTETS:
+		return float64(sp) / 8
+	case wirepb.Counter_CARRIER_TRANSITIONS:
+		return 1000
+	}
+	return float64(sp) / (84 * 8)
+}
+
 // plausible says whether a delta over dt is possible at the port speed:
 // 1 yes, -1 no, 0 unknown (no speed).
 func (e *Engine) plausible(se *ifSeries, c int, d uint64, dt int64) int {
-	sp := e.speedOf(se, 0)
-	if sp == 0 || dt <= 0 {
+	m := e.maxPerSec(se, c)
+	if m == 0 || dt <= 0 {
 		return 0
 	}
-	var maxPerSec float64
-	switch wirepb.Counter(c) {
-	case wirepb.Counter_IN_OCTETS, wirepb.Counter_OUT_OCTETS:
-		maxPerSec = float64(sp) / 8
-	case wirepb.Counter_CARRIER_TRANSITIONS:
-		maxPerSec = 1000
-	default:
-		// minimum Ethernet frame 64 bytes + 20 bytes preamble and gap
-		maxPerSec = float64(sp) / (84 * 8)
-	}
-	if float64(d)/(float64(dt)/1e9) <= maxPerSec*1.25 {
+	if perSecond(d, dt) <= m*1.25 {
 		return 1
 	}
 	return -1
+}
+
+// extraWraps32 infers how many more whole 32-bit wraps than the one (or
+// none) visible happened in an interval: only for configured 32-bit
+// counters, when the port speed allows more than one (long interval, fast
+// port) and the previous rate is known; it picks the count that makes the
+// rate closest to the previous interval's.
+func (e *Engine) extraWraps32(se *ifSeries, c int, d uint64, dt int64) uint64 {
+	m := e.maxPerSec(se, c)
+	if m == 0 || se.lastDt[c] == 0 || dt <= 0 {
+		return 0
+	}
+	maxD := 1.25 * m * float64(dt) / 1e9
+	if float64(d)+float64(two32) > maxD {
+		return 0 // one more wrap is not possible at port speed
+	}
+	want := perSecond(se.lastD[c], se.lastDt[c]) * float64(dt) / 1e9
+	k := math.Round((want - float64(d)) / float64(two32))
+	k = min(max(k, 0), math.Floor((maxD-float64(d))/float64(two32)))
+	e.stats.Wrap32 += uint64(k)
+	return uint64(k)
 }
 
 // speedOf picks the port speed: override, then telemetry (in the window,
