@@ -410,4 +410,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
