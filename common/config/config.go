@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	"strconv"
@@ -93,7 +94,8 @@ func leaves(prefixKey, prefixEnv string, v reflect.Value, out *[]field) {
 // Keys lists every key of the configuration with its environment variable
 // and current value, for documentation and --help. Secret values are
 // redacted (see IsSecret): a set secret shows as Redacted, an unset one as
-// "", also inside lists and maps (webhooks' secrets, Authorization headers).
+// "", also inside lists and maps (webhooks' secrets, Authorization headers);
+// the password of any URL with user information shows as "xxxxx".
 func Keys(cfg any) [][3]string {
 	var fs []field
 	leaves("", EnvPrefix, reflect.ValueOf(cfg).Elem(), &fs)
@@ -132,6 +134,22 @@ func IsSecret(name string) bool {
 	return false
 }
 
+// redactURL hides the password of a URL with user information
+// ("https://user:pass@host/" → "https://user:xxxxx@host/").
+func redactURL(s string) (string, bool) {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return "", false
+	}
+	if _, has := u.User.Password(); !has {
+		return "", false
+	}
+	return u.Redacted(), true
+}
+
 func lastName(key string) string {
 	if i := strings.LastIndexByte(key, '.'); i >= 0 {
 		return key[i+1:]
@@ -147,6 +165,9 @@ func redact(name string, v reflect.Value) reflect.Value {
 	case reflect.String:
 		if IsSecret(name) && v.Len() > 0 {
 			return reflect.ValueOf(Redacted).Convert(v.Type())
+		}
+		if r, ok := redactURL(v.String()); ok {
+			return reflect.ValueOf(r).Convert(v.Type())
 		}
 	case reflect.Struct:
 		if v.Type() == reflect.TypeOf(time.Time{}) {

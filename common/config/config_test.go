@@ -94,6 +94,7 @@ func FuzzLoad(f *testing.F) {
 func TestKeysRedactsSecrets(t *testing.T) {
 	type hook struct {
 		Name       string            `yaml:"name"`
+		URL        string            `yaml:"url"`
 		Secret     string            `yaml:"secret"`
 		SecretFile string            `yaml:"secret-file"`
 		Headers    map[string]string `yaml:"headers"`
@@ -117,7 +118,7 @@ func TestKeysRedactsSecrets(t *testing.T) {
 	c := cfgRoot{S: sec{
 		SASL:  sasl{Username: "alice", Password: "pw-1", PasswordFile: "/run/secrets/pw"},
 		Token: "tok-2",
-		Hooks: []hook{{Name: "argo", Secret: "whsec_sec3", SecretFile: "/run/whsec",
+		Hooks: []hook{{Name: "argo", URL: "https://bot:urlpw-8@argocd.example/api", Secret: "whsec_sec3", SecretFile: "/run/whsec",
 			Headers: map[string]string{"Authorization": "Bearer tok-4", "X-Api-Key": "key-5", "X-Request-Source": "telemetry"}}},
 		Ptr:      &sasl{Password: "pw-6"},
 		Settings: map[string]string{"session-token": "tok-7", "region": "eu"},
@@ -129,7 +130,7 @@ func TestKeysRedactsSecrets(t *testing.T) {
 		got[k[0]] = k[2]
 		all.WriteString(k[0] + "=" + k[2] + "\n")
 	}
-	for _, secret := range []string{"pw-1", "tok-2", "whsec_sec3", "tok-4", "key-5", "pw-6", "tok-7"} {
+	for _, secret := range []string{"pw-1", "tok-2", "whsec_sec3", "tok-4", "key-5", "pw-6", "tok-7", "urlpw-8"} {
 		if strings.Contains(all.String(), secret) {
 			t.Errorf("Keys shows secret %q:\n%s", secret, all.String())
 		}
@@ -140,7 +141,7 @@ func TestKeysRedactsSecrets(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], want)
 		}
 	}
-	for _, shown := range []string{"argo", "/run/whsec", "telemetry", "eu"} {
+	for _, shown := range []string{"argo", "/run/whsec", "telemetry", "eu", "https://bot:xxxxx@argocd.example/api"} {
 		if !strings.Contains(all.String(), shown) {
 			t.Errorf("Keys hides non-secret %q:\n%s", shown, all.String())
 		}
