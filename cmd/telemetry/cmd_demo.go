@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshtelemetry/telemetry/pipeline"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
-	var o demoOptions
+	var o pipeline.Options
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline in one process and print a summary",
@@ -40,11 +42,11 @@ With --kafka it uses that Kafka cluster instead of the embedded broker.`,
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			sum, err := runDemo(ctx, a, o, cmd.OutOrStdout())
+			sum, err := pipeline.Run(ctx, a.cfg, a.log, o, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
-			sum.print(cmd.OutOrStdout())
+			sum.Print(cmd.OutOrStdout())
 			if sum.Samples == 0 || sum.KPIs == 0 || sum.Rows == 0 {
 				return &exitError{code: 1, err: fmt.Errorf("demo: the pipeline produced nothing end to end (samples %d, KPIs %d, rows %d)", sum.Samples, sum.KPIs, sum.Rows)}
 			}
@@ -64,14 +66,3 @@ With --kafka it uses that Kafka cluster instead of the embedded broker.`,
 
 // defaultDemoScenario is used when --scenario is not given and the file is there.
 const defaultDemoScenario = "deploy/scenarios/demo.yaml"
-
-// demoOptions are the demo's flags.
-type demoOptions struct {
-	Duration       time.Duration
-	Scenario       string
-	ClickHouse     string
-	Kafka          []string
-	Window         time.Duration
-	SampleInterval time.Duration
-	Progress       time.Duration
-}

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ func TestDemoAgainstRealServices(t *testing.T) {
 	chAddr := testenv.ClickHouse(t)
 
 	suffix := fmt.Sprintf("%x", rand.Uint64())
-	a := &app{cfg: DefaultConfig(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a := struct{ cfg Config }{cfg: DefaultConfig()}
 	a.cfg.HTTP.Listen = "127.0.0.1:0"
 	a.cfg.Kafka.Topics.Samples += ".demotest." + suffix
 	a.cfg.Kafka.Topics.KPIs += ".demotest." + suffix
@@ -51,9 +51,9 @@ func TestDemoAgainstRealServices(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	sum, err := runDemo(ctx, a, demoOptions{
+	sum, err := Run(ctx, a.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{
 		Duration:       12 * time.Second,
-		Scenario:       "../../deploy/scenarios/demo.yaml",
+		Scenario:       "../deploy/scenarios/demo.yaml",
 		ClickHouse:     chAddr,
 		Kafka:          brokers,
 		Window:         2 * time.Second,
@@ -63,7 +63,7 @@ func TestDemoAgainstRealServices(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	sum.print(&out)
+	sum.Print(&out)
 	t.Log(out.String())
 	if sum.Samples == 0 || sum.KPIs == 0 {
 		t.Fatalf("no samples or KPIs: %+v", sum)

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -65,8 +65,25 @@ const demoRules = `
   action: {webhook: rollout}
 `
 
-// demoSummary is what the demo prints at the end.
-type demoSummary struct {
+// Options choose what Run starts and for how long.
+type Options struct {
+	// Duration the fabric runs.
+	Duration time.Duration
+	// Scenario is a fault scenario file for the simulator ("" = none).
+	Scenario string
+	// ClickHouse is host:port of a server to use; "" starts a local one.
+	ClickHouse string
+	// Kafka lists the brokers to use; empty starts an embedded broker.
+	Kafka []string
+	// Window is the KPI window; SampleInterval the gNMI sample interval.
+	Window         time.Duration
+	SampleInterval time.Duration
+	// Progress is the interval of the live progress lines (0: none).
+	Progress time.Duration
+}
+
+// Summary is what a run did, stage by stage.
+type Summary struct {
 	Elapsed        time.Duration
 	Scenario       string
 	Targets        int
@@ -87,7 +104,8 @@ type demoSummary struct {
 	ClickHouse     string
 }
 
-func (s demoSummary) print(w io.Writer) {
+// Print writes the summary for a person.
+func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n== demo summary (%s", s.Elapsed.Round(time.Second))
 	if s.Scenario != "" {
 		fmt.Fprintf(w, ", scenario %s", s.Scenario)
@@ -149,12 +167,12 @@ func (s *stopper) stopAll() {
 	s.funcs, s.names = nil, nil
 }
 
-// runDemo runs the pipeline for o.Duration (or until ctx ends) and returns the summary.
-func runDemo(ctx context.Context, a *app, o demoOptions, out io.Writer) (demoSummary, error) {
+// Run runs every stage of the pipeline in this process for o.Duration (or
+// until ctx ends), printing progress to out, then drains the stages in
+// pipeline order and returns the summary.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Writer) (Summary, error) {
 	start := time.Now()
-	cfg := a.cfg
-	log := a.log
-	sum := demoSummary{Scenario: o.Scenario}
+	sum := Summary{Scenario: o.Scenario}
 	st := &stopper{log: log}
 	defer st.stopAll()
 
@@ -374,7 +392,7 @@ func drain(ctx context.Context, limit time.Duration, done func() bool) {
 	}
 }
 
-func kafkaKind(o demoOptions) string {
+func kafkaKind(o Options) string {
 	if len(o.Kafka) == 0 {
 		return "embedded"
 	}
