@@ -60,6 +60,11 @@ type Configuration struct {
 	// ExpectedSites are sites that must appear in the report; a site listed
 	// here (or in the devices inventory) without data is reported missing.
 	ExpectedSites []string `yaml:"expected-sites"`
+	// Final deduplicates with FINAL (exact even before ClickHouse has
+	// merged a replayed batch away; the contract's default). false reads the
+	// tables as they are: much faster on old servers, but a replayed batch
+	// not yet merged counts twice.
+	Final bool `yaml:"final"`
 	// QueryTimeout bounds the ClickHouse queries of one deck. Default 2m.
 	QueryTimeout time.Duration     `yaml:"query-timeout"`
 	SMTP         SMTPConfiguration `yaml:"smtp"`
@@ -74,6 +79,7 @@ func DefaultConfiguration() Configuration {
 		TopN:                10,
 		CongestionThreshold: 0.8,
 		Scope:               "All sites",
+		Final:               true,
 		QueryTimeout:        2 * time.Minute,
 		SMTP: SMTPConfiguration{
 			Port:     587,

@@ -114,6 +114,8 @@ type Data struct {
 	Remediation Remediation
 	LastRemed   Remediation
 	Trend       Trend
+	srcRTT      map[string]float64 // mean RTT of links by source site
+
 	// Notes are honest remarks about the data (empty week, missing sites,
 	// partial coverage), shown on the title and summary slides.
 	Notes []string
@@ -130,6 +132,9 @@ type Query struct {
 	TopN      int
 	Threshold float64
 	Expected  []string
+	// NoFinal reads without FINAL: faster on old servers, but rows of a
+	// replayed batch not merged yet count twice.
+	NoFinal bool
 }
 
 // bounds returns [start, end) of w as Unix seconds.
@@ -147,31 +152,12 @@ const (
 	utilEx = "greatest(util_in, util_out)"
 )
 
-// summaryInterfaces is the interface part of Summary.
-func (q *Query) summaryInterfaces(ctx context.Context, w Week, s *Summary) error {
-	from, to := q.bounds(w)
-	sql := `SELECT uniqExact(site, device, interface), count(),
-		sumIf(window_s, oper_status = 'UP') / sum(window_s),
-		avg(` + utilEx + `), quantileExact(0.95)(` + utilEx + `)
-		FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn
-	var avail, avg, p95 float64
-	if err := q.Conn.QueryRow(ctx, sql, from, to).Scan(&s.Interfaces, &s.Windows, &avail, &avg, &p95); err != nil {
-		return fmt.Errorf("interface summary: %w", err)
+// from returns " FROM db.name[ FINAL]".
+func (q *Query) from(name string) string {
+	if q.NoFinal {
+		return " FROM " + q.table(name) + " "
 	}
-	s.Availability, s.UtilAvg, s.UtilP95 = nanIf(s.Windows == 0, avail), nanIf(s.Windows == 0, avg), nanIf(s.Windows == 0, p95)
-	return nil
-}
-
-func (q *Query) summaryLinks(ctx context.Context, w Week, s *Summary) error {
-	from, to := q.bounds(w)
-	sql := `SELECT uniqExact(src_site, dst_site), count(), avg(loss_ratio), avg(rtt_ms), quantileExact(0.95)(rtt_ms)
-		FROM ` + q.table("link_kpis") + ` FINAL WHERE ` + tsIn
-	var loss, avg, p95 float64
-	if err := q.Conn.QueryRow(ctx, sql, from, to).Scan(&s.Links, &s.LinkWins, &loss, &avg, &p95); err != nil {
-		return fmt.Errorf("link summary: %w", err)
-	}
-	s.Loss, s.LatencyAvg, s.LatencyP95 = nanIf(s.LinkWins == 0, loss), nanIf(s.LinkWins == 0, avg), nanIf(s.LinkWins == 0, p95)
-	return nil
+	return " FROM " + q.table(name) + " FINAL "
 }
 
 func nanIf(cond bool, v float64) float64 {
@@ -181,14 +167,73 @@ func nanIf(cond bool, v float64) float64 {
 	return v
 }
 
+// siteAgg is one row of the per-site query (or its totals) for both weeks.
+type siteAgg struct {
+	site                                  string
+	n, ifaces, hours                      uint64
+	avail, util, p95, loss                float64
+	lastN, lastIfaces                     uint64
+	lastAvail, lastUtil, lastP95, lastLss float64
+}
+
+// sitesAndSummary scans interface_kpis once for both weeks: per site, and
+// WITH TOTALS for the whole fabric.
+func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
+	from, to := q.bounds(w)
+	pfrom, _ := q.bounds(w.Prev())
+	sql := `SELECT site,
+		countIf(tw), uniqExactIf(site, device, interface, tw), uniqExactIf(intDiv(toUInt32(toDateTime(ts)) - ?, 3600), tw),
+		sumIf(window_s, tw AND oper_status = 'UP') / sumIf(window_s, tw), avgIf(u, tw), quantileExactIf(0.95)(u, tw), avgIf(loss_ratio, tw),
+		countIf(NOT tw), uniqExactIf(site, device, interface, NOT tw),
+		sumIf(window_s, NOT tw AND oper_status = 'UP') / sumIf(window_s, NOT tw), avgIf(u, NOT tw), quantileExactIf(0.95)(u, NOT tw), avgIf(loss_ratio, NOT tw)
+		FROM (SELECT site, device, interface, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u, ts >= toDateTime(?) AS tw` +
+		q.from("interface_kpis") + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
+		GROUP BY site WITH TOTALS ORDER BY site`
+	rows, err := q.Conn.Query(ctx, sql, from, from, pfrom, to)
+	if err != nil {
+		return fmt.Errorf("sites: %w", err)
+	}
+	defer rows.Close()
+	scan := func(dest func(...any) error) (siteAgg, error) {
+		var a siteAgg
+		err := dest(&a.site, &a.n, &a.ifaces, &a.hours, &a.avail, &a.util, &a.p95, &a.loss,
+			&a.lastN, &a.lastIfaces, &a.lastAvail, &a.lastUtil, &a.lastP95, &a.lastLss)
+		return a, err
+	}
+	hours := d.Hours()
+	for rows.Next() {
+		a, err := scan(rows.Scan)
+		if err != nil {
+			return fmt.Errorf("sites: %w", err)
+		}
+		if a.n == 0 {
+			continue // only last week
+		}
+		d.Sites = append(d.Sites, SiteRow{Site: a.site, Interfaces: a.ifaces, Availability: a.avail, UtilAvg: a.util, UtilP95: a.p95,
+			Loss: a.loss, RTTAvg: math.NaN(), Coverage: float64(a.hours) / float64(hours)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sites: %w", err)
+	}
+	tot, err := scan(rows.Totals)
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	d.This.Interfaces, d.This.Windows = tot.ifaces, tot.n
+	d.This.Availability, d.This.UtilAvg, d.This.UtilP95 = nanIf(tot.n == 0, tot.avail), nanIf(tot.n == 0, tot.util), nanIf(tot.n == 0, tot.p95)
+	d.Last.Interfaces, d.Last.Windows = tot.lastIfaces, tot.lastN
+	d.Last.Availability, d.Last.UtilAvg, d.Last.UtilP95 = nanIf(tot.lastN == 0, tot.lastAvail), nanIf(tot.lastN == 0, tot.lastUtil), nanIf(tot.lastN == 0, tot.lastP95)
+	return nil
+}
+
 func (q *Query) congested(ctx context.Context, w Week) ([]InterfaceRow, error) {
 	from, to := q.bounds(w)
-	sql := `SELECT site, device, interface, max(speed_bps), avg(u), quantileExact(0.95)(u), max(u),
+	sql := `SELECT site, device, interface, max(speed_bps), avg(u), quantileExact(0.95)(u) AS p95, max(u),
 		sumIf(window_s, u >= ?) / 3600, avg(loss_ratio)
-		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u
-		      FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn + `)
+		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u` +
+		q.from("interface_kpis") + `WHERE ` + tsIn + `)
 		GROUP BY site, device, interface
-		ORDER BY quantileExact(0.95)(u) DESC, avg(u) DESC, site, device, interface
+		ORDER BY p95 DESC, avg(u) DESC, site, device, interface
 		LIMIT ?`
 	rows, err := q.Conn.Query(ctx, sql, q.Threshold, from, to, q.TopN)
 	if err != nil {
@@ -206,106 +251,98 @@ func (q *Query) congested(ctx context.Context, w Week) ([]InterfaceRow, error) {
 	return out, rows.Err()
 }
 
-func (q *Query) links(ctx context.Context, w Week) ([]LinkRow, error) {
+// linksAndSummary scans link_kpis once for both weeks: per site pair, and
+// WITH TOTALS for the fabric.
+func (q *Query) linksAndSummary(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
 	pfrom, _ := q.bounds(w.Prev())
 	sql := `SELECT src_site, dst_site,
-		avgIf(rtt_ms, ts >= toDateTime(?)), quantileExactIf(0.95)(rtt_ms, ts >= toDateTime(?)),
-		avgIf(jitter_ms, ts >= toDateTime(?)), avgIf(loss_ratio, ts >= toDateTime(?)),
-		avgIf(rtt_ms, ts < toDateTime(?)), countIf(ts >= toDateTime(?)), countIf(ts < toDateTime(?))
-		FROM ` + q.table("link_kpis") + ` FINAL WHERE ts >= toDateTime(?) AND ts < toDateTime(?)
-		GROUP BY src_site, dst_site`
-	rows, err := q.Conn.Query(ctx, sql, from, from, from, from, from, from, from, pfrom, to)
+		countIf(tw), avgIf(rtt_ms, tw), quantileExactIf(0.95)(rtt_ms, tw), avgIf(jitter_ms, tw), avgIf(loss_ratio, tw),
+		countIf(NOT tw), avgIf(rtt_ms, NOT tw), quantileExactIf(0.95)(rtt_ms, NOT tw), avgIf(loss_ratio, NOT tw)
+		FROM (SELECT src_site, dst_site, rtt_ms, jitter_ms, loss_ratio, ts >= toDateTime(?) AS tw` +
+		q.from("link_kpis") + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
+		GROUP BY src_site, dst_site WITH TOTALS`
+	rows, err := q.Conn.Query(ctx, sql, from, pfrom, to)
 	if err != nil {
-		return nil, fmt.Errorf("links: %w", err)
+		return fmt.Errorf("links: %w", err)
 	}
 	defer rows.Close()
-	var out []LinkRow
+	type agg struct {
+		src, dst                 string
+		n                        uint64
+		rtt, p95, jitter, loss   float64
+		lastN                    uint64
+		lastRTT, lastP95, lastLs float64
+	}
+	scan := func(dest func(...any) error) (agg, error) {
+		var a agg
+		err := dest(&a.src, &a.dst, &a.n, &a.rtt, &a.p95, &a.jitter, &a.loss, &a.lastN, &a.lastRTT, &a.lastP95, &a.lastLs)
+		return a, err
+	}
+	srcSum, srcN := map[string]float64{}, map[string]uint64{}
 	for rows.Next() {
-		var r LinkRow
-		var lastN uint64
-		if err := rows.Scan(&r.SrcSite, &r.DstSite, &r.RTTAvg, &r.RTTP95, &r.Jitter, &r.Loss, &r.LastRTTAvg, &r.Windows, &lastN); err != nil {
-			return nil, fmt.Errorf("links: %w", err)
+		a, err := scan(rows.Scan)
+		if err != nil {
+			return fmt.Errorf("links: %w", err)
 		}
-		if r.Windows == 0 {
+		if a.lastN > 0 {
+			d.Last.Links++
+		}
+		if a.n == 0 {
 			continue
 		}
-		r.LastRTTAvg = nanIf(lastN == 0, r.LastRTTAvg)
-		out = append(out, r)
+		d.This.Links++
+		srcSum[a.src] += a.rtt * float64(a.n)
+		srcN[a.src] += a.n
+		d.Links = append(d.Links, LinkRow{SrcSite: a.src, DstSite: a.dst, RTTAvg: a.rtt, RTTP95: a.p95, Jitter: a.jitter, Loss: a.loss,
+			LastRTTAvg: nanIf(a.lastN == 0, a.lastRTT), Windows: a.n})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("links: %w", err)
+		return fmt.Errorf("links: %w", err)
 	}
+	tot, err := scan(rows.Totals)
+	if err != nil {
+		return fmt.Errorf("link summary: %w", err)
+	}
+	d.This.LinkWins, d.Last.LinkWins = tot.n, tot.lastN
+	d.This.Loss, d.This.LatencyAvg, d.This.LatencyP95 = nanIf(tot.n == 0, tot.loss), nanIf(tot.n == 0, tot.rtt), nanIf(tot.n == 0, tot.p95)
+	d.Last.Loss, d.Last.LatencyAvg, d.Last.LatencyP95 = nanIf(tot.lastN == 0, tot.lastLs), nanIf(tot.lastN == 0, tot.lastRTT), nanIf(tot.lastN == 0, tot.lastP95)
 	// Worst first: loss, then tail latency.
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Loss != out[j].Loss {
-			return out[i].Loss > out[j].Loss
+	sort.Slice(d.Links, func(i, j int) bool {
+		a, b := d.Links[i], d.Links[j]
+		if a.Loss != b.Loss {
+			return a.Loss > b.Loss
 		}
-		if out[i].RTTP95 != out[j].RTTP95 {
-			return out[i].RTTP95 > out[j].RTTP95
+		if a.RTTP95 != b.RTTP95 {
+			return a.RTTP95 > b.RTTP95
 		}
-		return out[i].SrcSite+out[i].DstSite < out[j].SrcSite+out[j].DstSite
+		return a.SrcSite+">"+a.DstSite < b.SrcSite+">"+b.DstSite
 	})
-	return out, nil
+	d.srcRTT = map[string]float64{}
+	for s, n := range srcN {
+		d.srcRTT[s] = srcSum[s] / float64(n)
+	}
+	return nil
 }
 
-func (q *Query) sites(ctx context.Context, w Week, hours int) ([]SiteRow, error) {
-	from, to := q.bounds(w)
-	sql := `SELECT site, uniqExact(device, interface), sumIf(window_s, oper_status = 'UP') / sum(window_s),
-		avg(` + utilEx + `), quantileExact(0.95)(` + utilEx + `), avg(loss_ratio),
-		uniqExact(intDiv(toUInt32(toDateTime(ts)) - ?, 3600))
-		FROM ` + q.table("interface_kpis") + ` FINAL WHERE ` + tsIn + ` GROUP BY site ORDER BY site`
-	rows, err := q.Conn.Query(ctx, sql, from, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("sites: %w", err)
-	}
-	defer rows.Close()
-	var out []SiteRow
-	for rows.Next() {
-		var r SiteRow
-		var h uint64
-		if err := rows.Scan(&r.Site, &r.Interfaces, &r.Availability, &r.UtilAvg, &r.UtilP95, &r.Loss, &h); err != nil {
-			return nil, fmt.Errorf("sites: %w", err)
-		}
-		r.Coverage = float64(h) / float64(hours)
-		r.RTTAvg = math.NaN()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sites: %w", err)
-	}
-	// Link latency by source site.
-	rtt := map[string]float64{}
-	lrows, err := q.Conn.Query(ctx, `SELECT src_site, avg(rtt_ms) FROM `+q.table("link_kpis")+` FINAL WHERE `+tsIn+` GROUP BY src_site`, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("site latency: %w", err)
-	}
-	defer lrows.Close()
-	for lrows.Next() {
-		var s string
-		var v float64
-		if err := lrows.Scan(&s, &v); err != nil {
-			return nil, fmt.Errorf("site latency: %w", err)
-		}
-		rtt[s] = v
-	}
-	if err := lrows.Err(); err != nil {
-		return nil, fmt.Errorf("site latency: %w", err)
-	}
-	seen := map[string]bool{}
-	for i := range out {
-		seen[out[i].Site] = true
-		if v, ok := rtt[out[i].Site]; ok {
-			out[i].RTTAvg = v
-		}
-	}
-	// Sites with links but no interface data, and expected sites.
+// addMissingSites completes the per-site table with link latency and with
+// the sites that should be there (inventory, configuration) but sent no
+// interface data.
+func (q *Query) addMissingSites(ctx context.Context, w Week, d *Data) error {
+	_, to := q.bounds(w)
 	expected, err := q.inventorySites(ctx, to)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	seen := map[string]bool{}
+	for i := range d.Sites {
+		seen[d.Sites[i].Site] = true
+		if v, ok := d.srcRTT[d.Sites[i].Site]; ok {
+			d.Sites[i].RTTAvg = v
+		}
 	}
 	expected = append(expected, q.Expected...)
-	for s := range rtt {
+	for s := range d.srcRTT {
 		expected = append(expected, s)
 	}
 	for _, s := range expected {
@@ -314,18 +351,18 @@ func (q *Query) sites(ctx context.Context, w Week, hours int) ([]SiteRow, error)
 		}
 		seen[s] = true
 		r := SiteRow{Site: s, Availability: math.NaN(), UtilAvg: math.NaN(), UtilP95: math.NaN(), Loss: math.NaN(), RTTAvg: math.NaN(), Missing: true}
-		if v, ok := rtt[s]; ok {
+		if v, ok := d.srcRTT[s]; ok {
 			r.RTTAvg, r.Missing = v, false
 		}
-		out = append(out, r)
+		d.Sites = append(d.Sites, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Site < out[j].Site })
-	return out, nil
+	sort.Slice(d.Sites, func(i, j int) bool { return d.Sites[i].Site < d.Sites[j].Site })
+	return nil
 }
 
 // inventorySites lists the sites of the devices inventory known before end.
 func (q *Query) inventorySites(ctx context.Context, end uint32) ([]string, error) {
-	rows, err := q.Conn.Query(ctx, `SELECT DISTINCT site FROM `+q.table("devices")+` FINAL WHERE first_seen < toDateTime(?) ORDER BY site`, end)
+	rows, err := q.Conn.Query(ctx, `SELECT DISTINCT site`+q.from("devices")+`WHERE first_seen < toDateTime(?) ORDER BY site`, end)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
@@ -346,7 +383,7 @@ func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 	sql := `SELECT event_id, any(rule), any(severity), any(site), min(fired_at),
 		maxIf(ts, state = 'resolved'), countIf(state = 'resolved') > 0,
 		countIf(state IN ('acknowledged', 'escalated')) > 0, countIf(state = 'escalated') > 0, countIf(state = 'failed') > 0
-		FROM ` + q.table("remediation_events") + ` FINAL
+		` + q.from("remediation_events") + `
 		WHERE fired_at >= toDateTime(?) AND fired_at < toDateTime(?)
 		GROUP BY event_id ORDER BY event_id`
 	rows, err := q.Conn.Query(ctx, sql, from, to)
@@ -431,12 +468,14 @@ func summarize(events []Event, start time.Time, loc *time.Location) Remediation 
 	return r
 }
 
-// hourly fills per-hour series (NaN where there is no data).
+// hourly fills per-hour series of both weeks in one scan per table (NaN
+// where there is no data): index 0 is the first hour of last week.
 func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt []float64, err error) {
-	from, to := q.bounds(w)
+	pfrom, _ := q.bounds(w.Prev())
+	_, to := q.bounds(w)
 	util, p95, rtt = nans(hours), nans(hours), nans(hours)
-	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(`+utilEx+`), quantileExact(0.95)(`+utilEx+`)
-		FROM `+q.table("interface_kpis")+` FINAL WHERE `+tsIn+` GROUP BY h`, from, from, to)
+	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(`+utilEx+`), quantileExact(0.95)(`+utilEx+`)`+
+		q.from("interface_kpis")+`WHERE `+tsIn+` GROUP BY h`, pfrom, pfrom, to)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
 	}
@@ -454,8 +493,8 @@ func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt [
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
 	}
-	lrows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(rtt_ms)
-		FROM `+q.table("link_kpis")+` FINAL WHERE `+tsIn+` GROUP BY h`, from, from, to)
+	lrows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(rtt_ms)`+
+		q.from("link_kpis")+`WHERE `+tsIn+` GROUP BY h`, pfrom, pfrom, to)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly latency: %w", err)
 	}
@@ -481,7 +520,8 @@ func nans(n int) []float64 {
 	return s
 }
 
-// Collect runs every query of the deck for week w, concurrently.
+// Collect runs every query of the deck for week w, concurrently. Each
+// large table is read at most three times for both weeks together.
 func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
 	d := &Data{
 		Week: w, Location: q.Location, Threshold: q.Threshold,
@@ -491,27 +531,25 @@ func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
 	prev := w.Prev()
 	prevHours := int(prev.End(q.Location).Sub(prev.Start(q.Location)) / time.Hour)
 	var thisEvents, lastEvents []Event
-	var lastUtil, lastRTT []float64
+	var util, p95, rtt []float64
 	g := newGroup(ctx)
 	gctx := g.ctx
-	g.Go(func() error { return q.summaryInterfaces(gctx, w, &d.This) })
-	g.Go(func() error { return q.summaryInterfaces(gctx, prev, &d.Last) })
-	g.Go(func() error { return q.summaryLinks(gctx, w, &d.This) })
-	g.Go(func() error { return q.summaryLinks(gctx, prev, &d.Last) })
+	g.Go(func() error { return q.sitesAndSummary(gctx, w, d) })
+	g.Go(func() error { return q.linksAndSummary(gctx, w, d) })
 	g.Go(func() (err error) { d.Congested, err = q.congested(gctx, w); return })
-	g.Go(func() (err error) { d.Links, err = q.links(gctx, w); return })
-	g.Go(func() (err error) { d.Sites, err = q.sites(gctx, w, hours); return })
 	g.Go(func() (err error) { thisEvents, err = q.events(gctx, w); return })
 	g.Go(func() (err error) { lastEvents, err = q.events(gctx, prev); return })
-	g.Go(func() (err error) {
-		d.Trend.UtilAvg, d.Trend.UtilP95, d.Trend.RTTAvg, err = q.hourly(gctx, w, hours)
-		return
-	})
-	g.Go(func() (err error) { lastUtil, _, lastRTT, err = q.hourly(gctx, prev, prevHours); return })
+	g.Go(func() (err error) { util, p95, rtt, err = q.hourly(gctx, w, prevHours+hours); return })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	d.Trend.LastUtilAvg, d.Trend.LastRTTAvg = fit(lastUtil, hours), fit(lastRTT, hours)
+	if err := q.addMissingSites(ctx, w, d); err != nil {
+		return nil, err
+	}
+	d.Trend = Trend{
+		UtilAvg: util[prevHours:], UtilP95: p95[prevHours:], RTTAvg: rtt[prevHours:],
+		LastUtilAvg: fit(util[:prevHours], hours), LastRTTAvg: fit(rtt[:prevHours], hours),
+	}
 	d.Remediation = summarize(thisEvents, d.Start, q.Location)
 	d.LastRemed = summarize(lastEvents, prev.Start(q.Location), q.Location)
 	for _, e := range thisEvents {

@@ -111,7 +111,7 @@ func (c *Component) Collect(ctx context.Context, w Week) (*Data, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueryTimeout)
 	defer cancel()
 	q := &Query{Conn: c.deps.Conn, Database: c.deps.Database, Location: c.loc, TopN: c.cfg.TopN,
-		Threshold: c.cfg.CongestionThreshold, Expected: c.cfg.ExpectedSites}
+		Threshold: c.cfg.CongestionThreshold, Expected: c.cfg.ExpectedSites, NoFinal: !c.cfg.Final}
 	d, err := q.Collect(ctx, w)
 	if err != nil {
 		c.errors.WithLabelValues("query").Inc()
