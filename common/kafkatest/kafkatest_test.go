@@ -64,6 +64,9 @@ func TestSingleKillRestart(t *testing.T) {
 // TestThreeNodes: RF 3, min ISR 2; acks=all writes go on with one node
 // killed, and it rejoins the ISR after Restart.
 func TestThreeNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the 3-node cluster is also exercised by ./faults")
+	}
 	c := Start(t, Options{Brokers: 3})
 	topic := "kafkatest-three"
 	c.CreateTopic(topic, 3)

@@ -1,0 +1,405 @@
+package faults
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"gopkg.in/yaml.v3"
+
+	"github.com/meshtelemetry/telemetry/collectors/collector"
+	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// configFile writes a telemetry configuration file with the given sections
+// (plus http: no listener, JSON logs) and returns its path.
+func configFile(t *testing.T, name string, kc *kafka.Configuration, sections map[string]any) string {
+	t.Helper()
+	all := map[string]any{
+		"http":  map[string]string{"listen": "", "log-format": "json", "log-level": "info"},
+		"kafka": kc,
+	}
+	for k, v := range sections {
+		all[k] = v
+	}
+	b, err := yaml.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, name, string(b))
+}
+
+// interfaceAndLink returns the interface and link KPIs by id (pipeline KPIs
+// describe the processor instance, not the network) and how many copies of
+// each id were read.
+func interfaceAndLink(kpis []*wirepb.KPI) (map[string]*wirepb.KPI, map[string]int) {
+	byID, copies := map[string]*wirepb.KPI{}, map[string]int{}
+	for _, k := range kpis {
+		if k.GetInterface() == nil && k.GetLink() == nil {
+			continue
+		}
+		copies[k.Id]++
+		if _, ok := byID[k.Id]; !ok {
+			byID[k.Id] = k
+		}
+	}
+	return byID, copies
+}
+
+// TestProcessorKilled: a `telemetry process` subprocess is killed with
+// SIGKILL mid-stream (no Stop: nothing flushed, nothing committed past what
+// was acknowledged) and another one is started in the same consumer group.
+// A reference processor in the test reads the same samples, uninterrupted,
+// into its own KPI topic. After de-duplication by KPI id, the crashed
+// pipeline produced exactly the reference's interface and link KPIs — same
+// ids, same values — and every interface has contiguous windows.
+func TestProcessorKilled(t *testing.T) {
+	began := time.Now()
+	kc := kafkaConfig(testenv.Kafka(t), "proc-kill", 1)
+	rkc := *kc
+	rkc.Topics.KPIs = kc.Topics.KPIs + "-ref"
+	ensureTopics(t, kc, true, rkc.Topics.KPIs)
+	telemetryBinary(t)
+
+	sim := startSim(t, 2, 1, 2)
+	col := startCollector(t, collectorConfig("c1", sim), kc)
+	ref := startProcessor(t, processorConfig("g-ref-"+kc.Topics.Samples, "ref"), &rkc)
+
+	procCfg := func(instance string) string {
+		return configFile(t, instance+".yaml", kc, map[string]any{
+			"process": processorConfig("g-"+kc.Topics.Samples, instance),
+		})
+	}
+	p1 := startProcess(t, "process-1", "process", "--config", procCfg("p1"))
+	victimIfaceWindows := func() (int, int64) {
+		n, latest := 0, int64(0)
+		for _, k := range kpisOf(t, readTopic(t, kc, kc.Topics.KPIs)) {
+			if k.GetInterface() != nil {
+				n++
+				latest = max(latest, k.WindowStartUnixNano)
+			}
+		}
+		return n, latest
+	}
+	eventually(t, 40*time.Second, "KPIs from the first processor", func() bool {
+		if p1.exited() {
+			t.Fatalf("process-1 exited: %v\n%s", p1.err, p1.tail(30))
+		}
+		n, _ := victimIfaceWindows()
+		return n >= 4*5
+	})
+	before, _ := victimIfaceWindows()
+
+	p1.kill(t)
+	killedAt := time.Now()
+	p2 := startProcess(t, "process-2", "process", "--config", procCfg("p2"))
+
+	// The successor gets the partitions once the group coordinator gives up
+	// on the killed member (its session timeout), then catches up.
+	var takeover time.Duration
+	eventually(t, 100*time.Second, "KPIs from the second processor for windows after the kill", func() bool {
+		if p2.exited() {
+			t.Fatalf("process-2 exited: %v\n%s", p2.err, p2.tail(30))
+		}
+		_, latest := victimIfaceWindows()
+		if latest > killedAt.UnixNano()+int64(2*time.Second) {
+			takeover = time.Since(killedAt)
+			return true
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second)
+
+	if err := col.Stop(); err != nil {
+		t.Errorf("collector stop: %v", err)
+	}
+	samples := readTopic(t, kc, kc.Topics.Samples)
+	eventually(t, 30*time.Second, "reference processor consumed every sample", func() bool {
+		return ref.Stats().SamplesIn >= uint64(len(samples))
+	})
+
+	// Both have the same input: wait until the crashed pipeline has every
+	// window the reference has.
+	var want, got map[string]*wirepb.KPI
+	var copies map[string]int
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		want, _ = interfaceAndLink(kpisOf(t, readTopic(t, &rkc, rkc.Topics.KPIs)))
+		got, copies = interfaceAndLink(kpisOf(t, readTopic(t, kc, kc.Topics.KPIs)))
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	p2.terminate(t, 20*time.Second)
+
+	var missing, extra []string
+	var differ []kpiDiff
+	for id, k := range want {
+		g, ok := got[id]
+		switch {
+		case !ok:
+			missing = append(missing, id)
+		case !proto.Equal(g, k):
+			differ = append(differ, diffKPI(g, k))
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			extra = append(extra, id)
+		}
+	}
+	dup := 0
+	for _, n := range copies {
+		dup += n - 1
+	}
+	all := kpisOf(t, readTopic(t, kc, kc.Topics.KPIs))
+	// Every copy of an id must be the same KPI (a replay, not a new value).
+	var copiesDiffer []kpiDiff
+	firstByID := map[string]*wirepb.KPI{}
+	for _, k := range all {
+		if k.GetInterface() == nil && k.GetLink() == nil {
+			continue
+		}
+		if f, ok := firstByID[k.Id]; ok && !proto.Equal(f, k) {
+			copiesDiffer = append(copiesDiffer, diffKPI(k, f))
+		}
+		firstByID[k.Id] = k
+	}
+	gaps, windows, per := windowGaps(all, kpiWindow)
+	sort.Strings(missing)
+	sort.Strings(extra)
+	sort.Slice(differ, func(i, j int) bool { return differ[i].start < differ[j].start })
+	t.Logf("first processor: %d interface KPIs before SIGKILL; second produced windows after the kill %s later",
+		before, takeover.Round(100*time.Millisecond))
+	t.Logf("reference: %d interface+link KPIs; crashed pipeline: %d distinct (%d duplicate copies re-sent after the takeover), %d missing, %d extra; %d interface windows over %d interfaces, %d gaps",
+		len(want), len(got), dup, len(missing), len(extra), windows, len(per), len(gaps))
+	if len(want) < 4*20 {
+		t.Errorf("reference produced only %d KPIs", len(want))
+	}
+	if len(missing) > 0 || len(extra) > 0 || len(gaps) > 0 {
+		t.Errorf("after the processor crash: KPI ids missing %v, extra %v, window gaps %v", missing, extra, gaps)
+	}
+	if len(differ) > 0 || len(copiesDiffer) > 0 {
+		t.Errorf("after the processor crash, %d of %d KPIs differ from the uninterrupted run, and %d re-sent copies differ from the first copy; fields that differ: %v; first: %s; last: %s",
+			len(differ), len(want), len(copiesDiffer), diffFields(append(differ, copiesDiffer...)), differ[0], differ[len(differ)-1])
+	}
+	t.Logf("TestProcessorKilled took %s", time.Since(began).Round(100*time.Millisecond))
+}
+
+// kpiDiff is one KPI that differs from the reference.
+type kpiDiff struct {
+	id     string
+	start  int64
+	fields []string // "util_in: 0 (want 0.31)"
+}
+
+func (d kpiDiff) String() string {
+	return fmt.Sprintf("%s window %s: %s", d.id, time.Unix(0, d.start).UTC().Format("15:04:05"), strings.Join(d.fields, ", "))
+}
+
+// diffKPI lists the top-level and body fields of got that differ from want.
+func diffKPI(got, want *wirepb.KPI) kpiDiff {
+	d := kpiDiff{id: want.Id, start: want.WindowStartUnixNano}
+	cmp := func(g, w proto.Message) {
+		gr, wr := g.ProtoReflect(), w.ProtoReflect()
+		fields := wr.Descriptor().Fields()
+		for i := 0; i < fields.Len(); i++ {
+			f := fields.Get(i)
+			if f.Message() != nil {
+				continue
+			}
+			gv, wv := gr.Get(f), wr.Get(f)
+			if !gv.Equal(wv) {
+				d.fields = append(d.fields, fmt.Sprintf("%s: %v (want %v)", f.Name(), gv, wv))
+			}
+		}
+	}
+	cmp(got, want)
+	switch {
+	case got.GetInterface() != nil && want.GetInterface() != nil:
+		cmp(got.GetInterface(), want.GetInterface())
+	case got.GetLink() != nil && want.GetLink() != nil:
+		cmp(got.GetLink(), want.GetLink())
+	default:
+		d.fields = append(d.fields, "body kind")
+	}
+	return d
+}
+
+// diffFields counts, over the diffs, how often each field differs.
+func diffFields(ds []kpiDiff) map[string]int {
+	out := map[string]int{}
+	for _, d := range ds {
+		for _, f := range d.fields {
+			out[strings.SplitN(f, ":", 2)[0]]++
+		}
+	}
+	return out
+}
+
+// stoppedLine is the collector's last log line ("stopped", with its counters).
+type stoppedLine struct {
+	Msg      string            `json:"msg"`
+	Updates  uint64            `json:"updates"`
+	Samples  uint64            `json:"samples"`
+	Produced uint64            `json:"produced"`
+	Dropped  map[string]uint64 `json:"dropped"`
+}
+
+func stoppedOf(t *testing.T, p *process) (stoppedLine, bool) {
+	t.Helper()
+	f, err := os.Open(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out stoppedLine
+	found := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l stoppedLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "stopped" {
+			out, found = l, true
+		}
+	}
+	return out, found
+}
+
+// TestCollectorKilled: a `telemetry collect` subprocess is killed with
+// SIGKILL mid-stream and a new one (same instance name) started. Samples
+// resume; nothing is duplicated; and what is lost is exactly accounted:
+// the records the killed process had read but Kafka had not acknowledged
+// (holes in its sequence numbers, and the tail after its last delivered
+// sample) — bounded by its producer buffer — plus what the fabric emitted
+// while no collector ran (gNMI streams have no replay).
+func TestCollectorKilled(t *testing.T) {
+	began := time.Now()
+	kc := kafkaConfig(testenv.Kafka(t), "collector-kill", 1)
+	ensureTopics(t, kc, true)
+	telemetryBinary(t)
+	sim := startSim(t, 2, 1, 2)
+
+	const bound = 200
+	ccfg := collectorConfig("c1", sim)
+	ccfg.Buffer = collector.Buffer{MaxRecords: bound, MaxBytes: 1 << 20, MaxBlock: time.Second}
+	// A 300 ms linger keeps a batch of records in flight at any moment, so
+	// the kill always catches some (with the default 5 ms, usually none).
+	ccfg.Linger = 300 * time.Millisecond
+	if err := ccfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := configFile(t, "collect.yaml", kc, map[string]any{"collect": ccfg})
+
+	c1 := startProcess(t, "collect-1", "collect", "--config", cfgPath)
+	eventually(t, 30*time.Second, "samples from the first collector", func() bool {
+		if c1.exited() {
+			t.Fatalf("collect-1 exited: %v\n%s", c1.err, c1.tail(30))
+		}
+		return len(readTopic(t, kc, kc.Topics.Samples)) >= 100
+	})
+	time.Sleep(time.Second)
+	c1.kill(t)
+	killedAt := time.Now()
+	time.Sleep(time.Second)
+
+	c2Start := time.Now()
+	c2 := startProcess(t, "collect-2", "collect", "--config", cfgPath)
+	var resumed time.Duration
+	eventually(t, 30*time.Second, "samples from the second collector", func() bool {
+		if c2.exited() {
+			t.Fatalf("collect-2 exited: %v\n%s", c2.err, c2.tail(30))
+		}
+		for _, s := range samplesOf(t, readTopic(t, kc, kc.Topics.Samples)) {
+			if s.ReceiveTimeUnixNano >= c2Start.UnixNano() && s.GetInterface() != nil {
+				resumed = time.Since(killedAt)
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(3 * time.Second)
+	c2.terminate(t, 20*time.Second) // clean stop: flushes
+
+	samples := samplesOf(t, readTopic(t, kc, kc.Topics.Samples))
+	first := func(s *wirepb.Sample) bool { return s.ReceiveTimeUnixNano < killedAt.UnixNano() }
+	second := func(s *wirepb.Sample) bool { return s.ReceiveTimeUnixNano >= c2Start.UnixNano() }
+	for _, s := range samples {
+		if !first(s) && !second(s) {
+			t.Errorf("sample received between the kill and the restart: %v", s)
+		}
+	}
+	a1, a2 := accountSeqs(samples, first), accountSeqs(samples, second)
+
+	// The tail: per interface, counter samples the fabric emitted between
+	// the last one delivered by collect-1 and the kill (read, or about to
+	// be read, by collect-1; never acknowledged), and the ones emitted while
+	// no collector ran (kill → first sample of collect-2).
+	last1, first2 := map[string]int64{}, map[string]int64{}
+	for _, s := range samples {
+		ifc := s.GetInterface()
+		if ifc == nil || len(ifc.Counters) == 0 {
+			continue
+		}
+		k := s.Device + "/" + ifc.Interface
+		if first(s) {
+			last1[k] = max(last1[k], s.DeviceTimeUnixNano)
+		} else if v, ok := first2[k]; !ok || s.DeviceTimeUnixNano < v {
+			first2[k] = s.DeviceTimeUnixNano
+		}
+	}
+	tail, gap := 0, 0
+	var names []string
+	for k := range last1 {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var perIface []string
+	for _, k := range names {
+		tk := int((killedAt.UnixNano() - last1[k]) / int64(counterInterval))
+		gk := int((first2[k]-last1[k])/int64(counterInterval)) - 1
+		tail += tk
+		gap += gk
+		perIface = append(perIface, fmt.Sprintf("%s: last delivered %s before the kill, %d samples missing up to collect-2's first",
+			k, time.Duration(killedAt.UnixNano()-last1[k]).Round(time.Millisecond), gk))
+	}
+	st2, ok := stoppedOf(t, c2)
+	if !ok {
+		t.Fatalf("collect-2 logged no \"stopped\" line:\n%s", c2.tail(20))
+	}
+	t.Logf("collect-1: %d records delivered before SIGKILL, %d duplicates, %d holes (read, never acknowledged) %v",
+		a1.Records, a1.Duplicates, a1.Holes, a1.Missing)
+	t.Logf("counter samples lost at the kill (emitted after collect-1's last delivered one, before the kill): %d over %d interfaces; missing between the two collectors in all: %d; samples resumed %s after the kill",
+		tail, len(names), gap, resumed.Round(100*time.Millisecond))
+	t.Logf("per interface: %s", strings.Join(perIface, "; "))
+	t.Logf("collect-2: %d records, %d duplicates, %d holes; its own count: %d samples, %d produced, dropped %v",
+		a2.Records, a2.Duplicates, a2.Holes, st2.Samples, st2.Produced, st2.Dropped)
+
+	if a1.Records == 0 || a2.Records == 0 {
+		t.Fatalf("collect-1 delivered %d, collect-2 %d records", a1.Records, a2.Records)
+	}
+	if a1.Duplicates != 0 || a1.SameTime != 0 || a2.Duplicates != 0 || a2.SameTime != 0 {
+		t.Errorf("duplicates: collect-1 %d/%d, collect-2 %d/%d", a1.Duplicates, a1.SameTime, a2.Duplicates, a2.SameTime)
+	}
+	if a1.Holes+tail > bound {
+		t.Errorf("collect-1 lost %d records in flight + %d tail samples: more than its %d-record buffer", a1.Holes, tail, bound)
+	}
+	if a2.Holes != 0 || sum(st2.Dropped) != 0 || uint64(a2.Records) != st2.Produced {
+		t.Errorf("collect-2 (clean stop): %d holes, dropped %v, topic %d records vs %d produced", a2.Holes, st2.Dropped, a2.Records, st2.Produced)
+	}
+	// What no collector could read: the kill-to-resubscribe time, in samples.
+	if maxGap := len(names) * int((resumed+time.Second)/counterInterval); gap > maxGap {
+		t.Errorf("%d counter samples missing between the collectors, more than %d (%d interfaces × (%s down + 1 s) / %s)",
+			gap, maxGap, len(names), resumed.Round(100*time.Millisecond), counterInterval)
+	}
+	t.Logf("TestCollectorKilled took %s", time.Since(began).Round(100*time.Millisecond))
+}
