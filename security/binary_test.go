@@ -154,7 +154,8 @@ func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 	opsToken := randomSecret(t, "ops-token")
 	webhookSecret := remediation.GenerateSecret()
 	inlineSecret := remediation.GenerateSecret()
-	secrets := []string{kafkaPW, gnmiPW, chPW, grafanaToken, opsToken, webhookSecret, inlineSecret}
+	urlPW := randomSecret(t, "url-pw") // user information in a webhook URL
+	secrets := []string{kafkaPW, gnmiPW, chPW, grafanaToken, opsToken, webhookSecret, inlineSecret, urlPW}
 
 	brokers := startKfake(t, kfake.TLS(p.serverTLS()), kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-512", "telemetry", kafkaPW),
@@ -223,19 +224,26 @@ remediate:
   warmup: 0s
   webhooks:
     - name: ops
-      url: http://%[6]s/webhook
+      url: http://hook:%[10]s@%[6]s/webhook
       secret-env: OPS_WEBHOOK_SECRET
       headers: {Authorization: "Bearer ${OPS_TOKEN}"}
       max-attempts: 2
     - name: inline
-      url: http://127.0.0.1:1/never
+      url: http://hook:%[10]s@127.0.0.1:1/never
       secret: %[7]s
+      max-attempts: 2
+      retry-initial: 100ms
   rules:
     - name: any-traffic
       kpi: interface.util_out
       threshold: {op: ">", value: 0}
       severity: info
       action: {webhook: ops}
+    - name: any-traffic-unreachable
+      kpi: interface.util_in
+      threshold: {op: ">", value: 0}
+      severity: info
+      action: {webhook: inline}
 clickhouse:
   addresses: [%[8]s]
   database: telemetry_security_bin
@@ -243,7 +251,7 @@ clickhouse:
 dashboards:
   grafana-url: http://%[9]s
 `, brokers[0], p.CAFile, gnmiAddr, p.CertFile, p.KeyFile, hookLn.Addr(), inlineSecret,
-		chAddrOrClosed(), grafanaLn.Addr())
+		chAddrOrClosed(), grafanaLn.Addr(), urlPW)
 	cfgFile := filepath.Join(dir, "telemetry.yaml")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -322,6 +330,13 @@ dashboards:
 	}
 	authMu.Unlock()
 
+	out, err = runProc(t, bin, "remediate --check", args("remediate", "--check"),
+		baseEnv("OPS_WEBHOOK_SECRET="+webhookSecret, "OPS_TOKEN="+opsToken), 20*time.Second)
+	if err != nil {
+		t.Errorf("remediate --check: %v\n%s", err, out)
+	}
+	assertNoSecrets(t, "remediate --check", out, secrets)
+
 	keysEnv := baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW, "TELEMETRY_CLICKHOUSE_PASSWORD="+chPW,
 		"TELEMETRY_SIMULATE_PASSWORD="+gnmiPW, "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW,
 		"TELEMETRY_DASHBOARDS_TOKEN="+grafanaToken, "TELEMETRY_REPORT_SMTP_PASSWORD="+chPW,
@@ -336,6 +351,9 @@ dashboards:
 		if !keyShows(out, key, "******") {
 			t.Errorf("config keys: %s is not shown as ******", key)
 		}
+	}
+	if !strings.Contains(out, "http://hook:xxxxx@") {
+		t.Errorf("config keys: webhook URLs should show with the password masked:\n%s", out)
 	}
 	if !keyShows(out, "clickhouse.password-file", chPWFile) {
 		t.Errorf("config keys: clickhouse.password-file should show its path %s", chPWFile)
@@ -363,6 +381,19 @@ dashboards:
 		if !strings.Contains(o, `"level":"DEBUG"`) && !strings.Contains(o, `"level":"INFO"`) {
 			t.Errorf("%s logged nothing at debug/info: %.500s", pr.name, o)
 		}
+	}
+	// The unreachable webhook's failures are logged with the URL's
+	// password masked (net/http prints user:***@).
+	var failed bool
+	for _, line := range strings.Split(procs[3].out.String(), "\n") {
+		if strings.Contains(line, "127.0.0.1:1/never") {
+			t.Logf("unreachable webhook: %s", line)
+			failed = true
+			break
+		}
+	}
+	if !failed {
+		t.Errorf("remediate logged no failed attempt to the unreachable webhook")
 	}
 	// Failures are reported: the sink exits with a one-line reason, the
 	// collector with the wrong Kafka password warns that samples are not
