@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md from the raw outputs scripts/bench.sh left in a folder.
+
+Every row: the figure, its target or reference, the ratio (measured in the
+same run where the reference is a measurement), and the command."""
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+d = sys.argv[1] if len(sys.argv) > 1 else ".bench"
+
+
+def read(name):
+    p = os.path.join(d, name + ".txt")
+    return open(p).read() if os.path.exists(p) else ""
+
+
+def command(name):
+    t = read(name)
+    return t.splitlines()[0][2:] if t.startswith("$ ") else ""
+
+
+BENCH = re.compile(r"^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(.*)$")
+
+
+def benches(name):
+    """{benchmark name: {unit: value}} (the last line of each name wins)."""
+    out = {}
+    for line in read(name).splitlines():
+        m = BENCH.match(line.strip())
+        if not m:
+            continue
+        vals = {}
+        parts = m.group(3).split()
+        for i in range(0, len(parts) - 1, 2):
+            try:
+                vals[parts[i + 1]] = float(parts[i])
+            except ValueError:
+                pass
+        out[m.group(1)] = vals
+    return out
+
+
+def first(name, pattern, unit):
+    for k, v in benches(name).items():
+        if re.search(pattern, k) and unit in v:
+            return v[unit]
+    return None
+
+
+def allof(name, pattern, unit):
+    return [(k, v[unit]) for k, v in benches(name).items() if re.search(pattern, k) and unit in v]
+
+
+def grep(name, pattern):
+    m = re.search(pattern, read(name), re.M)
+    return float(m.group(1)) if m else None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "not measured"
+    if v >= 100:
+        s = f"{v:,.0f}"
+    elif v >= 1:
+        s = f"{v:.2f}"
+    else:
+        s = f"{v:.3g}"
+    return f"{s} {unit}".strip()
+
+
+def ratio(v, ref, higher_is_better=True):
+    if v is None or ref in (None, 0):
+        return "–"
+    r = v / ref
+    ok = r >= 1 if higher_is_better else r <= 1
+    return f"{r:.2f}× {'✅' if ok else '❌'}"
+
+
+rows = []
+
+
+def row(area, figure, value, target, rat, name):
+    rows.append((area, figure, value, target, rat, f"`{command(name)}`" if command(name) else "not run"))
+
+
+# Collector.
+sim = first("sim", r"ServerNotifications$", "updates/s")
+col = first("collector", r"EndToEnd$", "updates/s")
+row("collector", "end-to-end throughput: simulator → collector → embedded Kafka (acked)", fmt(col, "updates/s"),
+    "≥ 300,000 updates/s", ratio(col, 300000), "collector")
+row("collector", "… as a share of what the simulator alone generates (same run)", fmt(sim, "updates/s generated"),
+    "reference: the simulator's own rate", ratio(col, sim) if col and sim else "–", "sim")
+for k, v in allof("decode", r"Decode", "allocs/op"):
+    ns = benches("decode")[k].get("ns/update")
+    row("collector", f"{k}: notification → sample decode", f"{fmt(ns, 'ns/update')}, {fmt(v, 'allocs/op')} (13 updates/op)",
+        "≤ 1 allocation per update", ratio(v / 13.0 if v is not None else None, 1, higher_is_better=False), "decode")
+# Processor.
+eng = first("engine", r"Engine$", "samples/cpu-s") or first("engine", r"Engine$", "samples/s")
+engalloc = first("engine", r"Engine$", "allocs/op")
+row("processor", "KPI computation per core (samples per CPU-second)", f"{fmt(eng, 'samples/s')}, {fmt(engalloc, 'allocs/op')}",
+    "≥ 1,000,000 samples/s per core", ratio(eng, 1e6), "engine")
+proc = first("processor", r"Processor", "samples/s")
+row("processor", "processor end to end with the embedded broker", fmt(proc, "samples/s"), "reference: computation per core above",
+    ratio(proc, eng) if proc and eng else "–", "processor")
+# Remediation.
+rul = first("rules", r"EngineObserve", "kpis/s")
+row("remediation", "rules engine", fmt(rul, "KPIs/s"), "–", "–", "rules")
+for k, v in allof("webhook", r"WindowCloseToWebhook", "p99-ms"):
+    row("remediation", f"{k.split('/', 1)[-1]}: window close → webhook at the receiver, p99", fmt(v, "ms"), "< 250 ms",
+        ratio(v, 250, higher_is_better=False), "webhook")
+# Sink.
+bulk = grep("sink", r"bulk load:\s+([\d.]+) rows/s")
+ins = grep("sink", r"sink insert path.*?:\s+([\d.]+) rows/s")
+e2e = grep("sink", r"sink end to end.*?:\s+([\d.]+) rows/s")
+row("sink", "clickhouse-client bulk load of the same rows (physical limit, same run)", fmt(bulk, "rows/s"), "reference", "–", "sink")
+row("sink", "sink insert path (native batches)", fmt(ins, "rows/s"), "≥ 70% of the bulk load", ratio(ins / bulk if ins and bulk else None, 0.7), "sink")
+row("sink", "sink end to end (Kafka → ClickHouse)", fmt(e2e, "rows/s"), "≥ 70% of the bulk load", ratio(e2e / bulk if e2e and bulk else None, 0.7), "sink")
+# Dashboards.
+for k, v in allof("dashboards", r"DashboardQueries/.*/", "dashboard-ms"):
+    row("dashboards", f"{k.split('/', 1)[-1]}: every panel query of the dashboard (7 days, 1,000 interfaces)", fmt(v, "ms"), "< 500 ms",
+        ratio(v, 500, higher_is_better=False), "dashboards")
+# Report.
+rep = first("report", r"GenerateWeek1000Interfaces/deck", "ns/op")
+row("report", "weekly deck for 1,000 interfaces (queries + rendering)", fmt(rep / 1e9 if rep else None, "s"), "< 10 s",
+    ratio(rep / 1e9 if rep else None, 10, higher_is_better=False), "report")
+# End to end.
+rate = grep("e2e", r"sustained[^\n]*?([\d.]+) samples/s")
+p99 = grep("e2e", r"delay p99[^\n]*?([\d.]+) ?ms")
+rss = grep("e2e", r"RSS growth[^\n]*?(-?[\d.]+) ?%")
+row("end to end", "simulator → ClickHouse, sustained", fmt(rate, "samples/s"), "≥ 200,000 samples/s", ratio(rate, 200000), "e2e")
+row("end to end", "telemetry delay (device time → KPI row readable), p99", fmt(p99, "ms"), "< 3,000 ms", ratio(p99, 3000, False), "e2e")
+row("end to end", "RSS growth over the run", fmt(rss, "%"), "< 10 %", ratio(rss, 10, False) if rss is not None else "–", "e2e")
+
+cpu = ""
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+mem = ""
+try:
+    mem = f"{int(open('/proc/meminfo').readline().split()[1]) / 1024 / 1024:.0f} GiB"
+except OSError:
+    pass
+gov = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
+load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0
+
+print("# Benchmarks\n")
+print("Written by `make bench` (scripts/bench.sh + scripts/benchreport.py); do not edit by hand.")
+print("Each ratio compares a figure with its target, or with a reference measured in the same run.\n")
+print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+print(f"- machine: {os.cpu_count()} cores ({cpu}), {mem} memory, {platform.system()} {platform.release()}")
+print(f"- {gov}; load average at the end: {load:.1f}\n")
+print("| area | figure | measured | target / reference | ratio | command |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |")
+print("\nRaw outputs of this run are in `.bench/` (not committed).")
