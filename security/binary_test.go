@@ -277,6 +277,9 @@ dashboards:
 		startProc(t, bin, "collect-wrong-password", args("collect", "--target", "site1-sw1="+gnmiAddr),
 			baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW+"-wrong", "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW,
 				"TELEMETRY_COLLECT_DELIVERY_TIMEOUT=2s")),
+		// A collector with a wrong gNMI password: the simulator refuses it.
+		startProc(t, bin, "collect-wrong-gnmi-password", args("collect", "--target", "site1-sw1="+gnmiAddr),
+			baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW, "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW+"-wrong")),
 	}
 
 	// The pipeline works with the secrets: KPIs reach telemetry.kpis over
@@ -336,6 +339,25 @@ dashboards:
 		t.Errorf("remediate --check: %v\n%s", err, out)
 	}
 	assertNoSecrets(t, "remediate --check", out, secrets)
+
+	// migrate and report against ClickHouse with a wrong password (from
+	// the environment and from a file): they fail, naming the failure only.
+	for _, c := range []struct {
+		name string
+		args []string
+		env  []string
+	}{
+		{"migrate", args("migrate"), baseEnv("TELEMETRY_CLICKHOUSE_PASSWORD=" + chPW)},
+		{"report", args("report", "--out", filepath.Join(dir, "r.pptx")), baseEnv("TELEMETRY_CLICKHOUSE_PASSWORD_FILE="+chPWFile,
+			"TELEMETRY_REPORT_SMTP_PASSWORD="+grafanaToken)},
+	} {
+		out, err := runProc(t, bin, c.name, c.args, c.env, 30*time.Second)
+		if err == nil && chAddrOrClosed() != "127.0.0.1:1" {
+			t.Errorf("%s with a wrong ClickHouse password succeeded:\n%s", c.name, out)
+		}
+		assertNoSecrets(t, c.name, out, secrets)
+		t.Logf("%s: %s", c.name, lastLine(out))
+	}
 
 	keysEnv := baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW, "TELEMETRY_CLICKHOUSE_PASSWORD="+chPW,
 		"TELEMETRY_SIMULATE_PASSWORD="+gnmiPW, "TELEMETRY_COLLECT_TARGET_DEFAULTS_PASSWORD="+gnmiPW,
@@ -399,8 +421,9 @@ dashboards:
 	// collector with the wrong Kafka password warns that samples are not
 	// delivered.
 	for name, want := range map[string]string{
-		"sink":                   "telemetry: sink: clickhouse ping",
-		"collect-wrong-password": "samples not delivered to Kafka",
+		"sink":                        "telemetry: sink: clickhouse ping",
+		"collect-wrong-password":      "samples not delivered to Kafka",
+		"collect-wrong-gnmi-password": "Unauthenticated",
 	} {
 		for _, pr := range procs {
 			if pr.name == name && !strings.Contains(pr.out.String(), want) {
