@@ -664,7 +664,10 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 	}
 	sent, recv := p.GetProbesSent(), p.GetProbesReceived()
 	counted := false
-	if se.havePrev && sent > se.prevSent && recv >= se.prevRecv && recv-se.prevRecv <= sent-se.prevSent && t-se.prevT <= e.maxGap {
+	// cumulative counts: any monotonic step counts (over a short interval
+	// received may even exceed sent: probes in flight); the window's loss is
+	// 1 - Σreceived/Σsent, so the steps telescope
+	if se.havePrev && (sent > 0 || recv > 0) && sent >= se.prevSent && recv >= se.prevRecv && t-se.prevT <= e.maxGap {
 		counted = true
 		e.attributeProbes(se, se.prevT, t, float64(sent-se.prevSent), float64(recv-se.prevRecv), base)
 	}
@@ -787,7 +790,7 @@ func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 	}
 	switch {
 	case w.sent > 0:
-		loss = 1 - w.recv/w.sent
+		loss = 1 - w.recv/w.sent // clamped below
 	case w.lossN > 0:
 		loss = w.lossSum / float64(w.lossN)
 	}

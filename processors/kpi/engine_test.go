@@ -677,3 +677,22 @@ func TestWrap32SeveralPerInterval(t *testing.T) {
 		near(t, fmt.Sprintf("window %d util_in", (ws-t0)/sec), k.GetInterface().UtilIn, 0.9, 1e-6)
 	}
 }
+
+// TestProbeCountsTelescope: cumulative counts sampled mid-second step
+// unevenly (received may step more than sent in one interval); the window
+// loss is still exact.
+func TestProbeCountsTelescope(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	step := 250 * int64(time.Millisecond)
+	for ts := t0 - sec; ts <= t0+22*sec; ts += step {
+		el := float64(ts-(t0-sec)) / 1e9
+		sent := uint64(math.Floor(10 * el))      // 10 probes/s
+		recv := uint64(math.Floor(10 * el * .9)) // 10% lost
+		e.Add(probe(ts, 5000, 100, 10, sent, recv), time.Unix(0, ts))
+	}
+	for _, k := range e.Collect(time.Unix(0, t0+22*sec), nil) {
+		if l := k.GetLink(); l != nil {
+			near(t, "probe loss", l.LossRatio, 0.1, 0.002)
+		}
+	}
+}
