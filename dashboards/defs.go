@@ -292,7 +292,7 @@ func siteLinks() dashboardDef {
 						return []string{t.agg("avg", "loss_ratio") + " AS loss_avg", t.agg("max", "loss_ratio") + " AS loss_max"}
 					}), format: FormatTimeSeries, columns: []string{"time", "pair", "loss_avg", "loss_max"}},
 				{title: "RTT percentiles per site pair", kind: kindTable, unit: "ms", thresholds: rttSteps, w: 12, h: 8,
-					description: "Percentiles of the window RTTs up to 30 min, of the per-minute (to 6 h) or per-hour averages beyond. worst_p99_ms: worst window p99 (p95 beyond 6 h, the rollups keep no p99).",
+					description: "Percentiles of the window RTTs up to 30 min, of the hourly averages beyond. worst_p99_ms: worst window p99 (p95 beyond 6 h, the rollups keep no p99).",
 					sql:         pct, format: FormatTable, columns: []string{"src_site", "dst_site", "p50_ms", "p95_ms", "p99_ms", "worst_p99_ms", "jitter_ms", "loss_ratio"}},
 			}},
 		},

@@ -35,10 +35,15 @@ type tier struct {
 // for time series, whose buckets need the resolution.
 var tiers = makeTiers(rawMaxRange, m1MaxRange)
 
-// coarseTiers switch to the 1-hour rollups above 6 h: for panels that
-// aggregate the whole range (tables, matrices), where resolution does not
-// matter but rows read do. The first and last hour count whole.
-var coarseTiers = makeTiers(rawMaxRange, 6*3600)
+// coarseTiers read the 1-hour rollups above 30 min: for panels that
+// aggregate the whole range over every interface (tables, matrices), where
+// resolution does not matter but rows read do (with the key starting with
+// site, device, interface, a time slice of the 1-minute rollup reads most
+// of it). The first and last hour count whole.
+var coarseTiers = []tier{
+	tiers[0],
+	{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, rawMaxRange), 3600},
+}
 
 func makeTiers(rawMax, m1Max int) []tier {
 	return []tier{
