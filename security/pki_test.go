@@ -22,9 +22,13 @@ import (
 type pki struct {
 	CAFile, CertFile, KeyFile string
 	Server                    tls.Certificate
+	// ClientCertFile and ClientKeyFile are a client certificate (mTLS)
+	// signed by the same CA.
+	ClientCertFile, ClientKeyFile string
 }
 
-// newPKI generates a CA (ECDSA P-256) and a server certificate it signs.
+// newPKI generates a CA (ECDSA P-256) and a server and a client
+// certificate it signs.
 func newPKI(t testing.TB, name string) pki {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
@@ -75,14 +79,38 @@ func newPKI(t testing.TB, name string) pki {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ckey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "telemetry-collector"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cder, err := x509.CreateCertificate(rand.Reader, ctmpl, ca, &ckey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckeyDER, err := x509.MarshalPKCS8PrivateKey(ckey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := pki{
-		CAFile:   filepath.Join(dir, "ca.pem"),
-		CertFile: filepath.Join(dir, "server.pem"),
-		KeyFile:  filepath.Join(dir, "server.key"),
+		CAFile:         filepath.Join(dir, "ca.pem"),
+		CertFile:       filepath.Join(dir, "server.pem"),
+		KeyFile:        filepath.Join(dir, "server.key"),
+		ClientCertFile: filepath.Join(dir, "client.pem"),
+		ClientKeyFile:  filepath.Join(dir, "client.key"),
 	}
 	writePEM(t, p.CAFile, "CERTIFICATE", caDER)
 	writePEM(t, p.CertFile, "CERTIFICATE", der)
 	writePEM(t, p.KeyFile, "PRIVATE KEY", keyDER)
+	writePEM(t, p.ClientCertFile, "CERTIFICATE", cder)
+	writePEM(t, p.ClientKeyFile, "PRIVATE KEY", ckeyDER)
 	if p.Server, err = tls.LoadX509KeyPair(p.CertFile, p.KeyFile); err != nil {
 		t.Fatal(err)
 	}
