@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,6 +81,37 @@ type Options struct {
 	SampleInterval time.Duration
 	// Progress is the interval of the live progress lines (0: none).
 	Progress time.Duration
+	// ExactDrain drains so that every notification the simulator counted
+	// is accounted for: the simulated targets are taken down first (their
+	// Subscribe streams end after their last notification, which gRPC
+	// delivers before the status), Run waits until the collector received
+	// every update the fabric sent, then stops the collector (flushing its
+	// producer) and waits until the sink consumed every record the
+	// collector produced before stopping the later stages. Without it the
+	// collector is stopped first and notifications in flight at that
+	// moment are lost uncounted (fine for a demo, not for accounting).
+	ExactDrain bool
+	// OnStart, when set, is called once every stage runs, before the
+	// duration starts (in Run's goroutine: start your own to poll).
+	OnStart func(*Running)
+	// OnDrained, when set, is called after every stage drained and
+	// stopped, while /metrics is still served (to scrape the final counts).
+	OnDrained func(*Running)
+}
+
+// Running gives the hooks of Options access to the live stages of a run.
+type Running struct {
+	Fabric     *simulator.Fabric
+	Targets    []simulator.Target
+	Collector  *collector.Collector
+	Processor  *kpi.Processor
+	Remediator *remediation.Remediator
+	Sink       *clickhouse.Sink
+	// MetricsAddr is host:port of the run's /metrics ("" when disabled).
+	MetricsAddr string
+	// Config is the configuration as run (brokers, ClickHouse addresses,
+	// topics and database filled in).
+	Config Config
 }
 
 // Summary is what a run did, stage by stage.
@@ -102,6 +134,8 @@ type Summary struct {
 	RowsByTable    map[string]uint64
 	Stored         map[string]uint64
 	ClickHouse     string
+	// MetricsAddr is where /metrics was served during the run.
+	MetricsAddr string
 }
 
 // Print writes the summary for a person.
@@ -185,7 +219,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 
 	// Kafka: the embedded broker unless --kafka names a cluster.
 	if len(o.Kafka) == 0 {
-		kc, err := kfake.NewCluster(kfake.NumBrokers(1))
+		var kc *kfake.Cluster
+		err := labeled(ctx, "kafka", func(context.Context) error {
+			var err error
+			kc, err = kfake.NewCluster(kfake.NumBrokers(1))
+			return err
+		})
 		if err != nil {
 			return sum, fmt.Errorf("embedded kafka: %w", err)
 		}
@@ -225,7 +264,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err != nil {
 		return sum, err
 	}
-	if err := sink.Start(ctx); err != nil {
+	if err := labeled(ctx, "sink", sink.Start); err != nil {
 		return sum, fmt.Errorf("sink: %w", err)
 	}
 	st.add("sink", sink.Stop)
@@ -251,7 +290,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err != nil {
 		return sum, err
 	}
-	if err := rem.Start(ctx); err != nil {
+	if err := labeled(ctx, "remediate", rem.Start); err != nil {
 		return sum, fmt.Errorf("remediate: %w", err)
 	}
 	st.add("remediate", rem.Stop)
@@ -263,7 +302,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err != nil {
 		return sum, err
 	}
-	if err := proc.Start(ctx); err != nil {
+	if err := labeled(ctx, "process", proc.Start); err != nil {
 		return sum, fmt.Errorf("process: %w", err)
 	}
 	st.add("process", proc.Stop)
@@ -278,7 +317,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err != nil {
 		return sum, err
 	}
-	if err := fab.Start(ctx); err != nil {
+	if err := labeled(ctx, "simulate", fab.Start); err != nil {
 		return sum, fmt.Errorf("simulate: %w", err)
 	}
 	st.add("simulate", fab.Stop)
@@ -303,7 +342,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err != nil {
 		return sum, err
 	}
-	if err := col.Start(ctx); err != nil {
+	if err := labeled(ctx, "collect", col.Start); err != nil {
 		return sum, fmt.Errorf("collect: %w", err)
 	}
 	st.add("collect", col.Stop)
@@ -311,6 +350,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 		len(targets), fab.Addr(), scfg.InterfacesPerSwitch, o.Duration)
 	if d.Addr() != "" {
 		fmt.Fprintf(out, "metrics: http://%s/metrics\n", d.Addr())
+	}
+	sum.MetricsAddr = d.Addr()
+	running := &Running{Fabric: fab, Targets: targets, Collector: col, Processor: proc, Remediator: rem,
+		Sink: sink, MetricsAddr: d.Addr(), Config: cfg}
+	running.Config.Collect = ccfg
+	if o.OnStart != nil {
+		o.OnStart(running)
 	}
 
 	// Live progress until the duration is up or Ctrl-C.
@@ -343,7 +389,11 @@ loop:
 	// Drain in pipeline order: stop the sources, let the stages catch up,
 	// then stop each (they flush and commit).
 	fmt.Fprintln(out, "stopping: flushing collector, processor, remediation and sink")
-	_ = col.Stop()
+	if o.ExactDrain {
+		exactDrain(ctx, fab, targets, col, sink, cfg.Kafka.Topics.Samples, out)
+	} else {
+		_ = col.Stop()
+	}
 	_ = fab.Stop()
 	drain(ctx, 10*time.Second, func() bool {
 		return proc.Stats().SamplesIn >= col.Stats().Produced-uint64(len(targets))*2
@@ -372,23 +422,63 @@ loop:
 		return sum, fmt.Errorf("query clickhouse: %w", err)
 	}
 	sum.Stored = stored
+	if o.OnDrained != nil {
+		o.OnDrained(running)
+	}
 	if interrupted {
 		fmt.Fprintln(out, "interrupted: stopped early")
 	}
 	return sum, nil
 }
 
-// drain waits until done reports true, at most limit.
-func drain(ctx context.Context, limit time.Duration, done func() bool) {
+// labeled runs start with the pprof label stage=name: the goroutines it
+// starts inherit it, so a CPU profile of a run splits by stage
+// (go tool pprof -tags, or -tagfocus stage=collect).
+func labeled(ctx context.Context, name string, start func(context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("stage", name), func(ctx context.Context) { err = start(ctx) })
+	return err
+}
+
+// exactDrain stops the sources so that nothing counted is in flight: see
+// Options.ExactDrain.
+func exactDrain(ctx context.Context, fab *simulator.Fabric, targets []simulator.Target, col *collector.Collector,
+	sink *clickhouse.Sink, samplesTopic string, out io.Writer) {
+	for _, t := range targets {
+		_ = fab.SetTargetDown(t.Name, true)
+	}
+	// Every stream ended after its last notification; the collector reads
+	// them before it sees the stream's status.
+	received := drain(ctx, 30*time.Second, func() bool {
+		e := fab.Emitted()
+		return e.ActiveStreams == 0 && col.Stats().Updates >= e.Updates
+	})
+	// Stop flushes the producer: every sample is acknowledged or counted
+	// as dropped.
+	_ = col.Stop()
+	consumed := drain(ctx, 30*time.Second, func() bool {
+		return sink.Stats().Records[samplesTopic] >= col.Stats().Produced
+	})
+	if !received || !consumed {
+		e, cs, ss := fab.Emitted(), col.Stats(), sink.Stats()
+		fmt.Fprintf(out, "exact drain incomplete: fabric sent %d updates (%d streams active), collector received %d; collector produced %d, sink consumed %d\n",
+			e.Updates, e.ActiveStreams, cs.Updates, cs.Produced, ss.Records[samplesTopic])
+	}
+}
+
+// drain waits until done reports true, at most limit; it reports whether
+// done did.
+func drain(_ context.Context, limit time.Duration, done func() bool) bool {
 	deadline := time.Now().Add(limit)
-	for !done() && time.Now().Before(deadline) {
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			if time.Now().After(deadline) {
-				return
-			}
+	for {
+		if done() {
+			return true
 		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		// Keep draining (bounded) even when ctx ended: Ctrl-C still flushes.
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
