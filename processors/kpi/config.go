@@ -27,6 +27,12 @@ type Configuration struct {
 	// for this long (processing time) is closed and forgotten; a device clock
 	// that jumps back by more than this restarts the series.
 	MaxGap time.Duration `yaml:"max-gap"`
+	// StateHorizon: speed, oper-status and last-clear often arrive only on
+	// change; the latest sample carrying each is kept uncommitted for this
+	// long (device time) so that a successor after a rebalance or crash
+	// re-reads it. Give on-change subscriptions a heartbeat shorter than
+	// this. 0: not kept (a successor learns them at the next change).
+	StateHorizon time.Duration `yaml:"state-horizon"`
 	// GroupID is the Kafka consumer group.
 	GroupID string `yaml:"group-id"`
 	// Instance names this processor in pipeline KPIs; "" means hostname-pid.
@@ -54,6 +60,7 @@ func DefaultConfiguration() Configuration {
 		Window:          10 * time.Second,
 		AllowedLateness: 2 * time.Second,
 		MaxGap:          60 * time.Second,
+		StateHorizon:    15 * time.Minute,
 		GroupID:         "telemetry-process",
 		CommitInterval:  time.Second,
 		MaxPollRecords:  10000,
@@ -70,6 +77,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.MaxGap < c.Window {
 		return errors.New("max-gap: must be at least one window")
+	}
+	if c.StateHorizon < 0 {
+		return errors.New("state-horizon: must not be negative")
 	}
 	if strings.TrimSpace(c.GroupID) == "" {
 		return errors.New("group-id: must not be empty")

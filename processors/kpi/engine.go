@@ -87,7 +87,17 @@ type ifSeries struct {
 	closedUpTo  int64
 	// windows in [blockFrom, blockTo) were emitted before a clock restart
 	blockFrom, blockTo int64
+	// the latest sample that carried speed, oper-status, last-clear (these
+	// often come only on change): kept readable for a successor within
+	// state-horizon
+	stateOff, stateT [3]int64
 }
+
+const (
+	stateSpeed = iota
+	stateOper
+	stateClear
+)
 
 // closed says whether the window starting at ws takes no more data.
 func (se *ifSeries) closed(ws, window int64) bool {
@@ -134,14 +144,17 @@ func (se *linkSeries) closed(ws, window int64) bool {
 // concurrent use. Feed it with Add/AddFrom in partition order, take closed
 // windows with Collect.
 type Engine struct {
-	window    int64
-	lateness  int64
-	maxGap    int64
-	instance  string
-	defSpeed  uint64
-	overrides map[string]uint64
-	bits      int
-	bitsOver  map[string]int
+	window   int64
+	lateness int64
+	maxGap   int64
+	// stateHorizon: how far back (device time) the last speed/oper/last-clear
+	// sample of a series is kept uncommitted
+	stateHorizon int64
+	instance     string
+	defSpeed     uint64
+	overrides    map[string]uint64
+	bits         int
+	bitsOver     map[string]int
 
 	ifs   map[ifKey]*ifSeries
 	links map[linkKey]*linkSeries
@@ -158,16 +171,17 @@ type Engine struct {
 // the pipeline KPIs.
 func NewEngine(cfg Configuration, instance string) *Engine {
 	return &Engine{
-		window:    int64(cfg.Window),
-		lateness:  int64(cfg.AllowedLateness),
-		maxGap:    int64(cfg.MaxGap),
-		instance:  instance,
-		defSpeed:  cfg.DefaultSpeedBps,
-		overrides: cfg.SpeedOverrides,
-		bits:      cfg.CounterBits,
-		bitsOver:  cfg.CounterBitsOverrides,
-		ifs:       map[ifKey]*ifSeries{},
-		links:     map[linkKey]*linkSeries{},
+		window:       int64(cfg.Window),
+		lateness:     int64(cfg.AllowedLateness),
+		maxGap:       int64(cfg.MaxGap),
+		stateHorizon: int64(cfg.StateHorizon),
+		instance:     instance,
+		defSpeed:     cfg.DefaultSpeedBps,
+		overrides:    cfg.SpeedOverrides,
+		bits:         cfg.CounterBits,
+		bitsOver:     cfg.CounterBitsOverrides,
+		ifs:          map[ifKey]*ifSeries{},
+		links:        map[linkKey]*linkSeries{},
 	}
 }
 
@@ -290,12 +304,15 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 			reset = true
 		}
 		se.lastClear = lc
+		se.stateOff[stateClear], se.stateT[stateClear] = o.Offset, t
 	}
 	if sp := st.GetSpeedBps(); sp != 0 {
 		se.speed = sp
+		se.stateOff[stateSpeed], se.stateT[stateSpeed] = o.Offset, t
 	}
 	if os := st.GetOperStatus(); os != 0 {
 		se.oper = os
+		se.stateOff[stateOper], se.stateT[stateOper] = o.Offset, t
 	}
 	counters := st.GetCounters()
 	if !reset {
@@ -896,6 +913,11 @@ func (e *Engine) NeededAll(into map[int32]int64) map[int32]int64 {
 			// does not change must not pin the commits)
 			if se.prevTime[c] != 0 && se.lastTime-se.prevTime[c] <= e.maxGap {
 				o = min(o, se.prevOff[c])
+			}
+		}
+		for i, st := range se.stateT {
+			if st != 0 && se.lastTime-st <= e.stateHorizon {
+				o = min(o, se.stateOff[i])
 			}
 		}
 		take(se.partition, o)

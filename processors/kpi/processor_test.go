@@ -69,10 +69,16 @@ func rateOf(i int) uint64 { return uint64(1+i) * 1e6 }
 // interfaces (device d<i>, interface e1, 1 Gb/s).
 func produceRounds(t testing.TB, cl *kgo.Client, n int, from, to int64) {
 	t.Helper()
+	produceRoundsSpeed(t, cl, n, from, to, 1e9)
+}
+
+// produceRoundsSpeed is produceRounds with the speed in every sample (or 0).
+func produceRoundsSpeed(t testing.TB, cl *kgo.Client, n int, from, to int64, speed uint64) {
+	t.Helper()
 	var recs []*kgo.Record
 	for r := from; r < to; r++ {
 		for i := 0; i < n; i++ {
-			s := ifSample("d"+strconv.Itoa(i), "e1", t0+r*sec, 1e9, cv{
+			s := ifSample("d"+strconv.Itoa(i), "e1", t0+r*sec, speed, cv{
 				wirepb.Counter_IN_OCTETS:       uint64(r) * rateOf(i),
 				wirepb.Counter_IN_UNICAST_PKTS: uint64(r) * 1000,
 				wirepb.Counter_IN_ERRORS:       uint64(r) * 10,
@@ -485,4 +491,41 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInterfaceKPIs(t, r, n, 8)
+}
+
+// TestCrashRecoveryStateOnChange: speed and oper-status come once, on
+// change, before the counters (as with an ON_CHANGE subscription); the
+// successor of a crashed processor still knows them.
+func TestCrashRecoveryStateOnChange(t *testing.T) {
+	const n = 4
+	kc := fakeKafka(t, 2)
+	cl := producer(t, kc)
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		st := ifSample("d"+strconv.Itoa(i), "e1", t0-sec/2, 1e9, nil) // speed and oper only
+		recs = append(recs, sampleRecord(t, st))
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := newTestProcessor(t, kc, "a")
+	produceRoundsSpeed(t, cl, n, 0, 47, 0)
+	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*48 })
+	time.Sleep(250 * time.Millisecond) // commits happen
+	crash(a)
+	produceRoundsSpeed(t, cl, n, 47, 83, 0)
+	b, _ := newTestProcessor(t, kc, "b")
+	r := newKPIReader(t, kc)
+	r.until(t, 20*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= n*8 })
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkInterfaceKPIs(t, r, n, 8)
+	for _, ks := range r.byID {
+		for _, k := range ks {
+			if i := k.GetInterface(); i != nil && (i.SpeedBps != 1e9 || i.OperStatus != wirepb.OperStatus_UP) {
+				t.Errorf("%s window %d: speed %d oper %v", k.Device, (k.WindowStartUnixNano-t0)/sec, i.SpeedBps, i.OperStatus)
+			}
+		}
+	}
 }
