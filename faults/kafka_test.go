@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -217,11 +218,21 @@ func TestKafkaClusterLosesBroker(t *testing.T) {
 			t.Errorf("partition %d still led by node %d after the kill", p, n)
 		}
 	}
+	for p, isr := range c.ISR(kc.Topics.Samples) {
+		if len(isr) != 2 || slices.Contains(isr, victim) {
+			t.Errorf("partition %d: ISR %v with node %d down, want the 2 others", p, isr, victim)
+		}
+	}
 
 	c.Restart(victim)
 	restartedAt := time.Now()
 	c.WaitInSync(60*time.Second, kc.Topics.Samples, kc.Topics.KPIs)
 	insync := time.Since(restartedAt)
+	for p, isr := range c.ISR(kc.Topics.Samples) {
+		if len(isr) != 3 {
+			t.Errorf("partition %d: ISR %v after the restart, want all 3 nodes", p, isr)
+		}
+	}
 	time.Sleep(2 * time.Second)
 
 	if err := col.Stop(); err != nil {

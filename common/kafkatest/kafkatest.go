@@ -71,9 +71,6 @@ type Cluster struct {
 	classpath string
 	clusterID string
 	nodes     []*node
-
-	mu      sync.Mutex
-	stopped bool
 }
 
 type node struct {
@@ -269,11 +266,9 @@ func (c *Cluster) Restart(i int) {
 }
 
 // Stop shuts every running node down (SIGTERM, then SIGKILL after 15s) and
-// waits for the processes. The data stays until the test ends.
+// waits for the processes. The data stays until the test ends; nodes can be
+// started again one by one with Restart.
 func (c *Cluster) Stop() {
-	c.mu.Lock()
-	c.stopped = true
-	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, n := range c.nodes {
 		wg.Add(1)
@@ -356,6 +351,31 @@ func (c *Cluster) Leaders(topic string) map[int32]int {
 	out := map[int32]int{}
 	for p, pd := range d.Partitions {
 		out[p] = c.Index(pd.Leader)
+	}
+	return out
+}
+
+// ISR returns, for each partition of topic, the indexes of the nodes in
+// its in-sync replica set.
+func (c *Cluster) ISR(topic string) map[int32][]int {
+	c.t.Helper()
+	cl := c.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		c.t.Fatalf("kafkatest: ISR of %s: %v", topic, err)
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		c.t.Fatalf("kafkatest: ISR of %s: %v", topic, d.Err)
+	}
+	out := map[int32][]int{}
+	for p, pd := range d.Partitions {
+		for _, id := range pd.ISR {
+			out[p] = append(out[p], c.Index(id))
+		}
+		sort.Ints(out[p])
 	}
 	return out
 }
@@ -542,10 +562,6 @@ func (c *Cluster) format(n *node) error {
 
 // launch starts node n's JVM, appending its output to stdout.log.
 func (c *Cluster) launch(n *node) error {
-	c.mu.Lock()
-	stopped := c.stopped
-	c.mu.Unlock()
-	_ = stopped // a stopped cluster may be restarted node by node
 	out, err := os.OpenFile(filepath.Join(n.dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -613,11 +629,11 @@ func (c *Cluster) waitReady(ctx context.Context, i, want int) error {
 // brokersSeenBy asks the broker at addr (only it) for metadata and returns
 // the broker ids it lists.
 func brokersSeenBy(ctx context.Context, addr string) ([]int32, error) {
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
 		return nil, err
-	} else {
-		c.Close()
 	}
+	conn.Close()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second), kgo.RequestRetries(0))
 	if err != nil {
 		return nil, err
