@@ -35,6 +35,9 @@ type Configuration struct {
 	StateHorizon time.Duration `yaml:"state-horizon"`
 	// GroupID is the Kafka consumer group.
 	GroupID string `yaml:"group-id"`
+	// SessionTimeout: a member that stops heartbeating (crashed) loses its
+	// partitions after this long; it bounds the takeover after a crash.
+	SessionTimeout time.Duration `yaml:"session-timeout"`
 	// Instance names this processor in pipeline KPIs; "" means hostname-pid.
 	Instance string `yaml:"instance"`
 	// DefaultSpeedBps is the port speed used when neither an override nor
@@ -62,6 +65,7 @@ func DefaultConfiguration() Configuration {
 		MaxGap:          60 * time.Second,
 		StateHorizon:    15 * time.Minute,
 		GroupID:         "telemetry-process",
+		SessionTimeout:  45 * time.Second,
 		CommitInterval:  time.Second,
 		MaxPollRecords:  10000,
 	}
@@ -83,6 +87,9 @@ func (c *Configuration) Validate() error {
 	}
 	if strings.TrimSpace(c.GroupID) == "" {
 		return errors.New("group-id: must not be empty")
+	}
+	if c.SessionTimeout < time.Second {
+		return errors.New("session-timeout: must be at least 1s")
 	}
 	switch c.CounterBits {
 	case 0, 32, 64:

@@ -172,6 +172,7 @@ func (p *Processor) Start(ctx context.Context) error {
 	}
 	opts = append(opts,
 		kgo.ConsumerGroup(p.cfg.GroupID),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.ConsumeTopics(p.deps.Kafka.Topics.Samples),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
