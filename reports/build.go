@@ -461,11 +461,18 @@ func appendixSlide(d *Data) deck.Slide {
 		def("Congested", fmt.Sprintf("an interface-window at or above %s utilization; hours ≥ threshold sum those windows.", FormatPct(d.Threshold, 0))),
 		def("Remediation", "events that fired during the week; auto-resolved = resolved without being acknowledged or escalated by a person; mean time to resolve = fired → resolved over resolved events."),
 		def("Data coverage", "share of the week's hours with at least one interface KPI for the site; below 95% is flagged as partial."),
-		def("Source", "ClickHouse tables interface_kpis, link_kpis, remediation_events and devices (deduplicated with FINAL); timestamps UTC, shown in the report time zone."),
+		def("Source", "ClickHouse tables interface_kpis, link_kpis, remediation_events and devices; timestamps UTC, shown in the report time zone. "+dedup(d)),
 	}
 	return deck.Slide{Title: "Appendix — definitions", Elements: []deck.Element{
 		text(deck.Rect{X: 0.5, Y: 1.45, W: 12.3, H: 5.6}, 13, paras...),
 	}}
+}
+
+func dedup(d *Data) string {
+	if d.Final {
+		return "Rows deduplicated exactly (FINAL)."
+	}
+	return "Rows read as stored (report.final: false): a replayed batch that ClickHouse has not merged yet would count twice."
 }
 
 // SlideTitles lists the deck's slide titles (for logs and tests).

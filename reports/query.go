@@ -15,7 +15,7 @@ import (
 // Summary is the week's headline numbers. Ratios are 0..1; NaN means no data.
 type Summary struct {
 	// Interface KPIs (interface_kpis).
-	Interfaces   uint64  // distinct (site, device, interface)
+	Interfaces   uint64  // distinct (site, device, interface); filled for the reported week only
 	Windows      uint64  // KPI rows
 	Availability float64 // share of window time with oper_status UP
 	UtilAvg      float64 // mean of max(util_in, util_out) over windows
@@ -107,6 +107,7 @@ type Data struct {
 	Generated   time.Time
 	Scope       string
 	Threshold   float64
+	Final       bool // read with FINAL (exact deduplication)
 	This, Last  Summary
 	Congested   []InterfaceRow
 	Links       []LinkRow
@@ -115,6 +116,7 @@ type Data struct {
 	LastRemed   Remediation
 	Trend       Trend
 	srcRTT      map[string]float64 // mean RTT of links by source site
+	siteIfaces  map[string]uint64  // interfaces with data this week, by site
 
 	// Notes are honest remarks about the data (empty week, missing sites,
 	// partial coverage), shown on the title and summary slides.
@@ -170,9 +172,9 @@ func nanIf(cond bool, v float64) float64 {
 // siteAgg is one row of the per-site query (or its totals) for both weeks.
 type siteAgg struct {
 	site                                  string
-	n, ifaces, hours                      uint64
+	n, hours                              uint64
 	avail, util, p95, loss                float64
-	lastN, lastIfaces                     uint64
+	lastN                                 uint64
 	lastAvail, lastUtil, lastP95, lastLss float64
 }
 
@@ -182,11 +184,11 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
 	pfrom, _ := q.bounds(w.Prev())
 	sql := `SELECT site,
-		countIf(tw), uniqExactIf(site, device, interface, tw), uniqExactIf(intDiv(toUInt32(toDateTime(ts)) - ?, 3600), tw),
+		countIf(tw), uniqExactIf(intDiv(toUInt32(toDateTime(ts)) - ?, 3600), tw),
 		sumIf(window_s, tw AND oper_status = 'UP') / sumIf(window_s, tw), avgIf(u, tw), quantileExactIf(0.95)(u, tw), avgIf(loss_ratio, tw),
-		countIf(NOT tw), uniqExactIf(site, device, interface, NOT tw),
+		countIf(NOT tw),
 		sumIf(window_s, NOT tw AND oper_status = 'UP') / sumIf(window_s, NOT tw), avgIf(u, NOT tw), quantileExactIf(0.95)(u, NOT tw), avgIf(loss_ratio, NOT tw)
-		FROM (SELECT site, device, interface, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u, ts >= toDateTime(?) AS tw` +
+		FROM (SELECT site, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u, ts >= toDateTime(?) AS tw` +
 		q.from("interface_kpis") + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
 		GROUP BY site WITH TOTALS ORDER BY site`
 	rows, err := q.Conn.Query(ctx, sql, from, from, pfrom, to)
@@ -196,8 +198,8 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	defer rows.Close()
 	scan := func(dest func(...any) error) (siteAgg, error) {
 		var a siteAgg
-		err := dest(&a.site, &a.n, &a.ifaces, &a.hours, &a.avail, &a.util, &a.p95, &a.loss,
-			&a.lastN, &a.lastIfaces, &a.lastAvail, &a.lastUtil, &a.lastP95, &a.lastLss)
+		err := dest(&a.site, &a.n, &a.hours, &a.avail, &a.util, &a.p95, &a.loss,
+			&a.lastN, &a.lastAvail, &a.lastUtil, &a.lastP95, &a.lastLss)
 		return a, err
 	}
 	hours := d.Hours()
@@ -209,7 +211,7 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 		if a.n == 0 {
 			continue // only last week
 		}
-		d.Sites = append(d.Sites, SiteRow{Site: a.site, Interfaces: a.ifaces, Availability: a.avail, UtilAvg: a.util, UtilP95: a.p95,
+		d.Sites = append(d.Sites, SiteRow{Site: a.site, Availability: a.avail, UtilAvg: a.util, UtilP95: a.p95,
 			Loss: a.loss, RTTAvg: math.NaN(), Coverage: float64(a.hours) / float64(hours)})
 	}
 	if err := rows.Err(); err != nil {
@@ -219,36 +221,53 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
-	d.This.Interfaces, d.This.Windows = tot.ifaces, tot.n
+	d.This.Windows = tot.n
 	d.This.Availability, d.This.UtilAvg, d.This.UtilP95 = nanIf(tot.n == 0, tot.avail), nanIf(tot.n == 0, tot.util), nanIf(tot.n == 0, tot.p95)
-	d.Last.Interfaces, d.Last.Windows = tot.lastIfaces, tot.lastN
+	d.Last.Windows = tot.lastN
 	d.Last.Availability, d.Last.UtilAvg, d.Last.UtilP95 = nanIf(tot.lastN == 0, tot.lastAvail), nanIf(tot.lastN == 0, tot.lastUtil), nanIf(tot.lastN == 0, tot.lastP95)
 	return nil
 }
 
-func (q *Query) congested(ctx context.Context, w Week) ([]InterfaceRow, error) {
+// interfaces reads every interface's aggregates for week w in one scan:
+// the top N congested interfaces, and interface counts.
+func (q *Query) interfaces(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
-	sql := `SELECT site, device, interface, max(speed_bps), avg(u), quantileExact(0.95)(u) AS p95, max(u),
-		sumIf(window_s, u >= ?) / 3600, avg(loss_ratio)
+	sql := `SELECT site, device, interface, max(speed_bps),
+		avg(u), quantileExact(0.95)(u), max(u), sumIf(window_s, u >= ?) / 3600, avg(loss_ratio)
 		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u` +
 		q.from("interface_kpis") + `WHERE ` + tsIn + `)
-		GROUP BY site, device, interface
-		ORDER BY p95 DESC, avg(u) DESC, site, device, interface
-		LIMIT ?`
-	rows, err := q.Conn.Query(ctx, sql, q.Threshold, from, to, q.TopN)
+		GROUP BY site, device, interface`
+	rows, err := q.Conn.Query(ctx, sql, q.Threshold, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("congested interfaces: %w", err)
+		return fmt.Errorf("interfaces: %w", err)
 	}
 	defer rows.Close()
-	var out []InterfaceRow
+	var all []InterfaceRow
+	d.siteIfaces = map[string]uint64{}
 	for rows.Next() {
 		var r InterfaceRow
 		if err := rows.Scan(&r.Site, &r.Device, &r.Interface, &r.SpeedBps, &r.UtilAvg, &r.UtilP95, &r.UtilMax, &r.CongestedHours, &r.Loss); err != nil {
-			return nil, fmt.Errorf("congested interfaces: %w", err)
+			return fmt.Errorf("interfaces: %w", err)
 		}
-		out = append(out, r)
+		d.This.Interfaces++
+		d.siteIfaces[r.Site]++
+		all = append(all, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("interfaces: %w", err)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.UtilP95 != b.UtilP95 {
+			return a.UtilP95 > b.UtilP95
+		}
+		if a.UtilAvg != b.UtilAvg {
+			return a.UtilAvg > b.UtilAvg
+		}
+		return a.Site+"/"+a.Device+"/"+a.Interface < b.Site+"/"+b.Device+"/"+b.Interface
+	})
+	d.Congested = all[:min(q.TopN, len(all))]
+	return nil
 }
 
 // linksAndSummary scans link_kpis once for both weeks: per site pair, and
@@ -337,6 +356,7 @@ func (q *Query) addMissingSites(ctx context.Context, w Week, d *Data) error {
 	seen := map[string]bool{}
 	for i := range d.Sites {
 		seen[d.Sites[i].Site] = true
+		d.Sites[i].Interfaces = d.siteIfaces[d.Sites[i].Site]
 		if v, ok := d.srcRTT[d.Sites[i].Site]; ok {
 			d.Sites[i].RTTAvg = v
 		}
@@ -474,8 +494,10 @@ func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt [
 	pfrom, _ := q.bounds(w.Prev())
 	_, to := q.bounds(w)
 	util, p95, rtt = nans(hours), nans(hours), nans(hours)
-	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(`+utilEx+`), quantileExact(0.95)(`+utilEx+`)`+
-		q.from("interface_kpis")+`WHERE `+tsIn+` GROUP BY h`, pfrom, pfrom, to)
+	// p95 only for week w: last week is drawn as its average.
+	from, _ := q.bounds(w)
+	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(u), quantileExactIf(0.95)(u, ts >= toDateTime(?))
+		FROM (SELECT ts, `+utilEx+` AS u`+q.from("interface_kpis")+`WHERE `+tsIn+`) GROUP BY h`, pfrom, from, pfrom, to)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
 	}
@@ -524,7 +546,7 @@ func nans(n int) []float64 {
 // large table is read at most three times for both weeks together.
 func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
 	d := &Data{
-		Week: w, Location: q.Location, Threshold: q.Threshold,
+		Week: w, Location: q.Location, Threshold: q.Threshold, Final: !q.NoFinal,
 		Start: w.Start(q.Location), End: w.End(q.Location),
 	}
 	hours := d.Hours()
@@ -536,7 +558,7 @@ func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
 	gctx := g.ctx
 	g.Go(func() error { return q.sitesAndSummary(gctx, w, d) })
 	g.Go(func() error { return q.linksAndSummary(gctx, w, d) })
-	g.Go(func() (err error) { d.Congested, err = q.congested(gctx, w); return })
+	g.Go(func() error { return q.interfaces(gctx, w, d) })
 	g.Go(func() (err error) { thisEvents, err = q.events(gctx, w); return })
 	g.Go(func() (err error) { lastEvents, err = q.events(gctx, prev); return })
 	g.Go(func() (err error) { util, p95, rtt, err = q.hourly(gctx, w, prevHours+hours); return })
