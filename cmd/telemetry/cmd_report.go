@@ -40,6 +40,13 @@ The deck is written by the built-in PresentationML writer; a binary built with
 			if schedule && (week != "" || out != "") {
 				return fmt.Errorf("report: --schedule writes every week into report.out-dir; drop --week/--out")
 			}
+			var wk reports.Week
+			if week != "" {
+				var err error
+				if wk, err = reports.ParseWeek(week); err != nil {
+					return fmt.Errorf("report: --week: %w", err)
+				}
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
 			conn, err := clickhouse.Open(ctx, a.cfg.ClickHouse)
@@ -56,9 +63,7 @@ The deck is written by the built-in PresentationML writer; a binary built with
 				}
 				w := comp.LastFullWeek()
 				if week != "" {
-					if w, err = reports.ParseWeek(week); err != nil {
-						return fmt.Errorf("report: --week: %w", err)
-					}
+					w = wk
 				}
 				if out == "" {
 					out = a.cfg.Report.OutDir + "/" + reports.FileName(w)
