@@ -342,6 +342,9 @@ func (c *Collector) newSession(t TargetConfig) *session {
 		lastUpdateG: c.m.lastUpdate.WithLabelValues(t.Name),
 		limiter:     logLimiter{period: time.Minute},
 	}
+	if t.Insecure && t.Username != "" {
+		s.log.Warn("credentials will be sent in clear text: the target is insecure (plaintext gRPC); configure TLS for it")
+	}
 	for r := range numReasons {
 		s.decodeErrors[r] = c.m.decodeErrors.WithLabelValues(t.Name, reasonNames[r])
 	}

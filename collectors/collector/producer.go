@@ -70,6 +70,7 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, log *sl
 	if err != nil {
 		return nil, err
 	}
+	opts = append(opts, kafka.WithLogger(log))
 	var codec kgo.CompressionCodec
 	switch cfg.Compression {
 	case "lz4":

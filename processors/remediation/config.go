@@ -329,5 +329,9 @@ func (w Webhook) String() string {
 		hdrs = append(hdrs, k)
 	}
 	slices.Sort(hdrs)
-	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, w.URL, w.Format, secret, hdrs)
+	u := w.URL
+	if pu, err := url.Parse(w.URL); err == nil {
+		u = pu.Redacted()
+	}
+	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, u, w.Format, secret, hdrs)
 }

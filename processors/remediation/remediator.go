@@ -181,6 +181,7 @@ func (r *Remediator) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("remediation kafka: %w", err)
 	}
+	opts = append(opts, kafka.WithLogger(r.log))
 	prod, err := kgo.NewClient(append(opts, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
 	if err != nil {
 		return fmt.Errorf("remediation kafka producer: %w", err)

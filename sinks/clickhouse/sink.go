@@ -173,6 +173,7 @@ func (s *Sink) Start(ctx context.Context) error {
 		_ = conn.Close()
 		return err
 	}
+	opts = append(opts, kafka.WithLogger(s.log))
 	t := s.deps.Kafka.Topics
 	opts = append(opts,
 		kgo.ConsumerGroup(s.cfg.GroupID),
