@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -335,7 +336,9 @@ func (f *Fabric) checkAuth(ctx context.Context) error {
 		}
 		return ""
 	}
-	if get("username") != f.cfg.Username || get("password") != f.cfg.Password {
+	userOK := subtle.ConstantTimeCompare([]byte(get("username")), []byte(f.cfg.Username)) == 1
+	passOK := subtle.ConstantTimeCompare([]byte(get("password")), []byte(f.cfg.Password)) == 1
+	if !userOK || !passOK {
 		f.m.errors.WithLabelValues("unauthenticated").Inc()
 		return status.Error(codes.Unauthenticated, "bad username or password")
 	}
