@@ -171,6 +171,7 @@ func (p *Processor) Start(ctx context.Context) error {
 		return fmt.Errorf("process: kafka: %w", err)
 	}
 	opts = append(opts,
+		kafka.WithLogger(p.log),
 		kgo.ConsumerGroup(p.cfg.GroupID),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.ConsumeTopics(p.deps.Kafka.Topics.Samples),
