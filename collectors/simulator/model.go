@@ -300,21 +300,23 @@ func (f *Fabric) ifaceRates(fs []cfault, ifc *iface, k int64) (r [numCounters]ui
 	splitPkts(uint64(inGood), &r[cInUnicast], &r[cInBroadcast], &r[cInMulticast])
 
 	// Outbound: the offered load above line rate is discarded (congestion);
-	// loss discards a further share so that the loss formula yields the
-	// configured ratio (see docs/simulator.md).
+	// loss discards a share r of what could be sent. As RFC 2863 says, the
+	// out-*-pkts counters count every packet the higher layer asked to send,
+	// discarded or not, while out-octets count what was transmitted; so the
+	// loss formula yields the configured ratio (see docs/simulator.md).
 	pout := math.Floor(uout * capacity)
 	sendable := math.Min(pout, capacity)
 	congDisc := pout - sendable
-	lossOut := math.Round(sendable * loss / (1 + loss))
+	lossOut := math.Round(sendable * loss)
 	outErr := math.Round(sendable * e)
 	if lossOut+outErr > sendable {
 		outErr = sendable - lossOut
 	}
-	outGood := sendable - lossOut - outErr
-	r[cOutOctets] = uint64(outGood * pkt)
+	outSent := sendable - lossOut - outErr
+	r[cOutOctets] = uint64(outSent * pkt)
 	r[cOutErrors] = uint64(outErr)
 	r[cOutDiscards] = uint64(congDisc + lossOut)
-	splitPkts(uint64(outGood), &r[cOutUnicast], &r[cOutBroadcast], &r[cOutMulticast])
+	splitPkts(uint64(pout), &r[cOutUnicast], &r[cOutBroadcast], &r[cOutMulticast])
 	return r, true
 }
 
