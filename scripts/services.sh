@@ -161,8 +161,8 @@ PROPS
 }
 
 start_kafka() {
+  fetch_kafka   # the jars also serve tests that start brokers of their own
   if port_open "$KAFKA_PORT"; then log "kafka already on 127.0.0.1:$KAFKA_PORT"; return; fi
-  fetch_kafka
   local dir=$STATE/kafka libs; libs=$(kafka_libs)
   write_kafka_props "$dir" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "1@127.0.0.1:$KAFKA_CONTROLLER_PORT"
   local cp="$libs/*"
