@@ -169,47 +169,48 @@ func nanIf(cond bool, v float64) float64 {
 	return v
 }
 
-// siteAgg is one row of the per-site query (or its totals) for both weeks.
+// siteAgg is one row of the per-site query (or its totals).
 type siteAgg struct {
-	site                                  string
-	n, hours                              uint64
-	avail, util, p95, loss                float64
-	lastN                                 uint64
-	lastAvail, lastUtil, lastP95, lastLss float64
+	site                   string
+	n, hours               uint64
+	avail, util, p95, loss float64
 }
 
-// sitesAndSummary scans interface_kpis once for both weeks: per site, and
+const siteCols = `count(), uniqExact(intDiv(toUInt32(toDateTime(ts)) - ?, 3600)),
+		sumIf(window_s, oper_status = 'UP') / sum(window_s), avg(u), quantileExact(0.95)(u), avg(loss_ratio)`
+
+func scanSite(dest func(...any) error, withSite bool) (siteAgg, error) {
+	var a siteAgg
+	args := []any{&a.n, &a.hours, &a.avail, &a.util, &a.p95, &a.loss}
+	if withSite {
+		args = append([]any{&a.site}, args...)
+	}
+	err := dest(args...)
+	return a, err
+}
+
+func (a siteAgg) summary(s *Summary) {
+	s.Windows = a.n
+	s.Availability, s.UtilAvg, s.UtilP95 = nanIf(a.n == 0, a.avail), nanIf(a.n == 0, a.util), nanIf(a.n == 0, a.p95)
+}
+
+// sitesAndSummary scans interface_kpis once for week w: per site, and
 // WITH TOTALS for the whole fabric.
 func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
-	pfrom, _ := q.bounds(w.Prev())
-	sql := `SELECT site,
-		countIf(tw), uniqExactIf(intDiv(toUInt32(toDateTime(ts)) - ?, 3600), tw),
-		sumIf(window_s, tw AND oper_status = 'UP') / sumIf(window_s, tw), avgIf(u, tw), quantileExactIf(0.95)(u, tw), avgIf(loss_ratio, tw),
-		countIf(NOT tw),
-		sumIf(window_s, NOT tw AND oper_status = 'UP') / sumIf(window_s, NOT tw), avgIf(u, NOT tw), quantileExactIf(0.95)(u, NOT tw), avgIf(loss_ratio, NOT tw)
-		FROM (SELECT site, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u, ts >= toDateTime(?) AS tw` +
-		q.from("interface_kpis") + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
+	sql := `SELECT site, ` + siteCols + `
+		FROM (SELECT site, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from("interface_kpis") + `WHERE ` + tsIn + `)
 		GROUP BY site WITH TOTALS ORDER BY site`
-	rows, err := q.Conn.Query(ctx, sql, from, from, pfrom, to)
+	rows, err := q.Conn.Query(ctx, sql, from, from, to)
 	if err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
 	defer rows.Close()
-	scan := func(dest func(...any) error) (siteAgg, error) {
-		var a siteAgg
-		err := dest(&a.site, &a.n, &a.hours, &a.avail, &a.util, &a.p95, &a.loss,
-			&a.lastN, &a.lastAvail, &a.lastUtil, &a.lastP95, &a.lastLss)
-		return a, err
-	}
 	hours := d.Hours()
 	for rows.Next() {
-		a, err := scan(rows.Scan)
+		a, err := scanSite(rows.Scan, true)
 		if err != nil {
 			return fmt.Errorf("sites: %w", err)
-		}
-		if a.n == 0 {
-			continue // only last week
 		}
 		d.Sites = append(d.Sites, SiteRow{Site: a.site, Availability: a.avail, UtilAvg: a.util, UtilP95: a.p95,
 			Loss: a.loss, RTTAvg: math.NaN(), Coverage: float64(a.hours) / float64(hours)})
@@ -217,14 +218,24 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sites: %w", err)
 	}
-	tot, err := scan(rows.Totals)
+	tot, err := scanSite(rows.Totals, true)
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
-	d.This.Windows = tot.n
-	d.This.Availability, d.This.UtilAvg, d.This.UtilP95 = nanIf(tot.n == 0, tot.avail), nanIf(tot.n == 0, tot.util), nanIf(tot.n == 0, tot.p95)
-	d.Last.Windows = tot.lastN
-	d.Last.Availability, d.Last.UtilAvg, d.Last.UtilP95 = nanIf(tot.lastN == 0, tot.lastAvail), nanIf(tot.lastN == 0, tot.lastUtil), nanIf(tot.lastN == 0, tot.lastP95)
+	tot.summary(&d.This)
+	return nil
+}
+
+// lastSummary is the fabric summary of the week before w (interface part).
+func (q *Query) lastSummary(ctx context.Context, w Week, d *Data) error {
+	from, to := q.bounds(w.Prev())
+	sql := `SELECT ` + siteCols + `
+		FROM (SELECT ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from("interface_kpis") + `WHERE ` + tsIn + `)`
+	a, err := scanSite(q.Conn.QueryRow(ctx, sql, from, from, to).Scan, false)
+	if err != nil {
+		return fmt.Errorf("last week summary: %w", err)
+	}
+	a.summary(&d.Last)
 	return nil
 }
 
@@ -557,6 +568,7 @@ func (q *Query) Collect(ctx context.Context, w Week) (*Data, error) {
 	g := newGroup(ctx)
 	gctx := g.ctx
 	g.Go(func() error { return q.sitesAndSummary(gctx, w, d) })
+	g.Go(func() error { return q.lastSummary(gctx, w, d) })
 	g.Go(func() error { return q.linksAndSummary(gctx, w, d) })
 	g.Go(func() error { return q.interfaces(gctx, w, d) })
 	g.Go(func() (err error) { thisEvents, err = q.events(gctx, w); return })
