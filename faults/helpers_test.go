@@ -193,19 +193,27 @@ func readTopic(t *testing.T, kc *kafka.Configuration, topic string) []*kgo.Recor
 	adm := kadm.NewClient(newClient(t, kc))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
+	// A topic just created may not be in every broker's metadata yet: retry.
+	var want map[int32]int64
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			want = map[int32]int64{}
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Offset > 0 {
+					want[o.Partition] = o.Offset
+				}
+			})
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("end offsets of %s: %v", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset of %s[%d]: %v", topic, o.Partition, o.Err)
-		}
-		if o.Offset > 0 {
-			want[o.Partition] = o.Offset
-		}
-	})
 	if len(want) == 0 {
 		return nil
 	}
@@ -387,6 +395,26 @@ var (
 	binPath string
 	binErr  error
 )
+
+// TestMain removes the telemetry binary built by the subprocess tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// deleteGroupsAfter deletes consumer groups from the (shared) broker on cleanup.
+func deleteGroupsAfter(t *testing.T, kc *kafka.Configuration, groups ...string) {
+	t.Helper()
+	adm := kadm.NewClient(newClient(t, kc))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = adm.DeleteGroups(ctx, groups...)
+	})
+}
 
 // telemetryBinary builds cmd/telemetry once per test binary run.
 func telemetryBinary(t *testing.T) string {

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
@@ -62,21 +65,70 @@ func interfaceAndLink(kpis []*wirepb.KPI) (map[string]*wirepb.KPI, map[string]in
 // pipeline produced exactly the reference's interface and link KPIs — same
 // ids, same values — and every interface has contiguous windows.
 func TestProcessorKilled(t *testing.T) {
+	processorCrash(t, "proc-kill", crashOptions{})
+}
+
+// TestProcessorKilledAfterStateHorizon: the same crash, once the samples
+// that carried the port speed and oper status (on_change subscriptions:
+// sent at subscribe, then only on change) are older than the processor's
+// state-horizon (3 s here, 15 min by default), so its commits have moved
+// past them. With the collector's default subscriptions nothing re-sends
+// them, so the successor cannot know the speed: this test fails until the
+// default on_change subscriptions get a heartbeat shorter than the horizon
+// (see docs/faults.md).
+func TestProcessorKilledAfterStateHorizon(t *testing.T) {
+	processorCrash(t, "proc-kill-horizon", crashOptions{stateHorizon: 3 * time.Second, pastState: true})
+}
+
+// TestProcessorKilledAfterStateHorizonHeartbeat: as above, with a 1 s
+// heartbeat on the state and speed subscriptions: the device re-sends the
+// values, the successor has them, and the KPIs equal the reference's.
+func TestProcessorKilledAfterStateHorizonHeartbeat(t *testing.T) {
+	processorCrash(t, "proc-kill-heartbeat", crashOptions{stateHorizon: 3 * time.Second, heartbeat: time.Second, pastState: true})
+}
+
+// crashOptions vary the processor crash test.
+type crashOptions struct {
+	// stateHorizon is process.state-horizon (0: the default).
+	stateHorizon time.Duration
+	// heartbeat is the heartbeat-interval of the collector's on_change
+	// subscriptions (state, speed); 0: none (the default).
+	heartbeat time.Duration
+	// pastState: kill only once the first processor's commits have passed
+	// the first samples carrying the port speed.
+	pastState bool
+}
+
+func processorCrash(t *testing.T, name string, o crashOptions) {
 	began := time.Now()
-	kc := kafkaConfig(testenv.Kafka(t), "proc-kill", 1)
+	kc := kafkaConfig(testenv.Kafka(t), name, 1)
 	rkc := *kc
 	rkc.Topics.KPIs = kc.Topics.KPIs + "-ref"
 	ensureTopics(t, kc, true, rkc.Topics.KPIs)
 	telemetryBinary(t)
 
+	deleteGroupsAfter(t, kc, "g-"+kc.Topics.Samples, "g-ref-"+kc.Topics.Samples)
 	sim := startSim(t, 2, 1, 2)
-	col := startCollector(t, collectorConfig("c1", sim), kc)
+	ccfg := collectorConfig("c1", sim)
+	for i := range ccfg.Subscriptions {
+		if ccfg.Subscriptions[i].StreamMode == "on_change" {
+			ccfg.Subscriptions[i].HeartbeatInterval = o.heartbeat
+		}
+	}
+	col := startCollector(t, ccfg, kc)
 	ref := startProcessor(t, processorConfig("g-ref-"+kc.Topics.Samples, "ref"), &rkc)
 
+	// The session timeout bounds the takeover: the group coordinator gives
+	// a dead member's partitions away only when its session expires
+	// (default 45 s; 6 s is the broker's minimum).
+	const session = 6 * time.Second
 	procCfg := func(instance string) string {
-		return configFile(t, instance+".yaml", kc, map[string]any{
-			"process": processorConfig("g-"+kc.Topics.Samples, instance),
-		})
+		pc := processorConfig("g-"+kc.Topics.Samples, instance)
+		pc.SessionTimeout = session
+		if o.stateHorizon > 0 {
+			pc.StateHorizon = o.stateHorizon
+		}
+		return configFile(t, instance+".yaml", kc, map[string]any{"process": pc})
 	}
 	p1 := startProcess(t, "process-1", "process", "--config", procCfg("p1"))
 	victimIfaceWindows := func() (int, int64) {
@@ -98,6 +150,47 @@ func TestProcessorKilled(t *testing.T) {
 	})
 	before, _ := victimIfaceWindows()
 
+	// Kill it once it has committed, so the successor resumes from commits,
+	// not from the start. The processor keeps the latest sample carrying
+	// each interface's port speed (on_change: sent once, at subscribe)
+	// uncommitted for process.state-horizon; where the commits stand
+	// relative to those samples is logged below.
+	speedAt := func() map[int32]int64 {
+		out := map[int32]int64{}
+		for _, r := range readTopic(t, kc, kc.Topics.Samples) {
+			if s := samplesOf(t, []*kgo.Record{r})[0]; s.GetInterface().GetSpeedBps() != 0 {
+				if _, ok := out[r.Partition]; !ok {
+					out[r.Partition] = r.Offset
+				}
+			}
+		}
+		return out
+	}
+	group := "g-" + kc.Topics.Samples
+	speeds := speedAt()
+	var committed map[int32]int64
+	eventually(t, 20*time.Second, "the first processor's commits", func() bool {
+		committed = committedOffsets(t, kc, group, kc.Topics.Samples)
+		for _, off := range committed {
+			if off > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if o.pastState {
+		eventually(t, 30*time.Second, "the first processor's commits past the first port-speed samples", func() bool {
+			committed = committedOffsets(t, kc, group, kc.Topics.Samples)
+			for p, off := range speeds {
+				if committed[p] <= off {
+					return false
+				}
+			}
+			return len(speeds) > 0
+		})
+	}
+	time.Sleep(time.Second)
+	committed = committedOffsets(t, kc, group, kc.Topics.Samples)
 	p1.kill(t)
 	killedAt := time.Now()
 	p2 := startProcess(t, "process-2", "process", "--config", procCfg("p2"))
@@ -188,11 +281,33 @@ func TestProcessorKilled(t *testing.T) {
 	if len(missing) > 0 || len(extra) > 0 || len(gaps) > 0 {
 		t.Errorf("after the processor crash: KPI ids missing %v, extra %v, window gaps %v", missing, extra, gaps)
 	}
+	t.Logf("at the kill: committed offsets %v, first port-speed samples at %v", committed, speeds)
+	if takeover > session+20*time.Second {
+		t.Errorf("the successor took over %s after the kill, session timeout %s", takeover.Round(100*time.Millisecond), session)
+	}
 	if len(differ) > 0 || len(copiesDiffer) > 0 {
 		t.Errorf("after the processor crash, %d of %d KPIs differ from the uninterrupted run, and %d re-sent copies differ from the first copy; fields that differ: %v; first: %s; last: %s",
 			len(differ), len(want), len(copiesDiffer), diffFields(append(differ, copiesDiffer...)), differ[0], differ[len(differ)-1])
 	}
-	t.Logf("TestProcessorKilled took %s", time.Since(began).Round(100*time.Millisecond))
+	t.Logf("%s took %s", t.Name(), time.Since(began).Round(100*time.Millisecond))
+}
+
+// committedOffsets returns a group's committed offsets on topic.
+func committedOffsets(t *testing.T, kc *kafka.Configuration, group, topic string) map[int32]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(newClient(t, kc)).FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatalf("offsets of group %s: %v", group, err)
+	}
+	out := map[int32]int64{}
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
 }
 
 // kpiDiff is one KPI that differs from the reference.
