@@ -12,7 +12,10 @@
 //     production and consumption never stop and nothing is lost.
 //   - TestProcessorKilled: a `telemetry process` subprocess is killed and a
 //     new one takes over; after de-duplication by KPI id it produced exactly
-//     the KPIs of an uninterrupted run.
+//     the KPIs (ids and values) of an uninterrupted run. Two variants kill it
+//     once its commits are past the samples that carried the port speed
+//     (older than process.state-horizon), without and with a heartbeat on
+//     the collector's on_change subscriptions.
 //   - TestCollectorKilled: a `telemetry collect` subprocess is killed and
 //     restarted; what is lost is the records in flight, bounded by the
 //     producer buffer, and it is measured exactly.
