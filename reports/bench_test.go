@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,16 @@ func fillBench(b testing.TB, conn driver.Conn, db string, ifaces, window int) (r
 	from := sampleWeek.Prev().Start(time.UTC).Unix()
 	windows := int(14 * 24 * 3600 / window)
 	n := ifaces * windows
+	// One statement per day, so none runs into the client's read timeout on a busy server.
+	perDay := windows / 14
+	exec := func(q string, rowsPerWindow int) {
+		for day := 0; day < 14; day++ {
+			src := fmt.Sprintf("(SELECT number + %d AS number FROM numbers(%d))", day*perDay*rowsPerWindow, perDay*rowsPerWindow)
+			if err := conn.Exec(ctx, strings.Replace(q, "numbers(ALL)", src, 1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	q := fmt.Sprintf(`INSERT INTO %[1]s.interface_kpis (ts, site, device, interface, util_in, util_out, loss_ratio, speed_bps, oper_status, window_s, samples, kpi_id)
 		SELECT toDateTime(%[2]d + intDiv(number, %[3]d) * %[4]d) AS t,
 			concat('site', toString(number %% %[3]d %% 20)) AS site,
@@ -33,10 +44,8 @@ func fillBench(b testing.TB, conn driver.Conn, db string, ifaces, window int) (r
 			toUInt64(10000000000) AS speed,
 			if(cityHash64(number, 1) %% 5000 = 0, 'DOWN', 'UP') AS st,
 			toUInt32(%[4]d) AS w, toUInt32(%[4]d / 10) AS s, '' AS id
-		FROM numbers(%[5]d)`, db, from, ifaces, window, n)
-	if err := conn.Exec(ctx, q); err != nil {
-		b.Fatal(err)
-	}
+		FROM numbers(ALL)`, db, from, ifaces, window)
+	exec(q, ifaces)
 	links := 380
 	q = fmt.Sprintf(`INSERT INTO %[1]s.link_kpis (ts, src_site, src_device, dst_site, dst_device, rtt_ms, rtt_p95_ms, jitter_ms, loss_ratio, probes_sent, probes_received, window_s, kpi_id)
 		SELECT toDateTime(%[2]d + intDiv(number, 380) * %[3]d) AS t,
@@ -47,10 +56,8 @@ func fillBench(b testing.TB, conn driver.Conn, db string, ifaces, window int) (r
 			5 + (number %% 380) / 20 + (cityHash64(number) %% 100) / 50 AS rtt, rtt * 1.3 AS p95, 0.4 AS j,
 			if(cityHash64(number, 2) %% 300 = 0, 0.01, 0) AS loss, toUInt64(100) AS ps, toUInt64(100 - loss * 100) AS pr,
 			toUInt32(%[3]d) AS w, '' AS id
-		FROM numbers(%[4]d)`, db, from, window, links*windows)
-	if err := conn.Exec(ctx, q); err != nil {
-		b.Fatal(err)
-	}
+		FROM numbers(ALL)`, db, from, window)
+	exec(q, links)
 	q = fmt.Sprintf(`INSERT INTO %[1]s.remediation_events (ts, event_id, rule, state, severity, site, device, interface, kpi, value, threshold, fired_at, action, message)
 		SELECT toDateTime(%[2]d + intDiv(number, 3) * 2000 + (number %% 3) * 300) AS t, concat('ev', toString(intDiv(number, 3))) AS id,
 			concat('rule', toString(intDiv(number, 3) %% 7)) AS rule, ['firing', 'dispatched', 'resolved'][number %% 3 + 1] AS st, 'warning' AS sev,
