@@ -19,6 +19,7 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -68,16 +69,24 @@ func TestProcessorKilled(t *testing.T) {
 	processorCrash(t, "proc-kill", crashOptions{})
 }
 
-// TestProcessorKilledAfterStateHorizon: the same crash, once the samples
-// that carried the port speed and oper status (on_change subscriptions:
-// sent at subscribe, then only on change) are older than the processor's
-// state-horizon (3 s here, 15 min by default), so its commits have moved
-// past them. With the collector's default subscriptions nothing re-sends
-// them, so the successor cannot know the speed: this test fails until the
-// default on_change subscriptions get a heartbeat shorter than the horizon
-// (see docs/faults.md).
-func TestProcessorKilledAfterStateHorizon(t *testing.T) {
-	processorCrash(t, "proc-kill-horizon", crashOptions{stateHorizon: 3 * time.Second, pastState: true})
+// TestDefaultStateHeartbeatBelowHorizon: a successor processor learns the
+// port speed and oper status of a series only if the device re-sends them
+// before its predecessor's commits pass the last sample that carried them
+// (process.state-horizon). The collector's default on_change subscriptions
+// therefore carry a heartbeat shorter than the default horizon; the crash
+// test below proves that such a heartbeat is enough (scaled down: 1 s
+// heartbeat, 3 s horizon). Without a heartbeat, the successor's KPIs lose
+// utilization, speed and status (docs/faults.md).
+func TestDefaultStateHeartbeatBelowHorizon(t *testing.T) {
+	horizon := kpi.DefaultConfiguration().StateHorizon
+	for _, s := range collector.DefaultSubscriptions() {
+		if s.StreamMode != "on_change" {
+			continue
+		}
+		if s.HeartbeatInterval <= 0 || s.HeartbeatInterval >= horizon {
+			t.Errorf("default subscription %q: heartbeat %s, want > 0 and < process.state-horizon %s", s.Name, s.HeartbeatInterval, horizon)
+		}
+	}
 }
 
 // TestProcessorKilledAfterStateHorizonHeartbeat: as above, with a 1 s
@@ -210,6 +219,12 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		return false
 	})
 	time.Sleep(2 * time.Second)
+	// Run on until the reference has enough windows for a comparison of
+	// substance (on a loaded machine the kill can come early).
+	eventually(t, 40*time.Second, "enough reference KPIs to compare", func() bool {
+		w, _ := interfaceAndLink(kpisOf(t, readTopic(t, &rkc, rkc.Topics.KPIs)))
+		return len(w) >= 4*20+8
+	})
 
 	if err := col.Stop(); err != nil {
 		t.Errorf("collector stop: %v", err)

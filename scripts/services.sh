@@ -98,7 +98,10 @@ XML
 }
 
 # ---------------------------------------------------------------- Kafka
-kafka_libs() { echo "$STATE/kafka-$KAFKA_VERSION/libs"; }
+# The suffix changes whenever the dependency list below does, so a machine
+# with an older set of jars fetches a fresh one.
+KAFKA_LIBS_REV=2
+kafka_libs() { echo "$STATE/kafka-$KAFKA_VERSION-r$KAFKA_LIBS_REV/libs"; }
 
 fetch_kafka() {
   local libs; libs=$(kafka_libs)
@@ -106,7 +109,7 @@ fetch_kafka() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central"
-  local pom=$STATE/kafka-$KAFKA_VERSION/pom.xml
+  local pom=$STATE/kafka-$KAFKA_VERSION-r$KAFKA_LIBS_REV/pom.xml
   mkdir -p "$libs"
   cat > "$pom" <<XML
 <project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -116,6 +119,8 @@ fetch_kafka() {
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+    <!-- log4j-slf4j2-impl needs slf4j 2; without it the broker's log stays empty -->
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.16</version></dependency>
   </dependencies>
 </project>
 XML

@@ -475,6 +475,8 @@ func TestConfigValidate(t *testing.T) {
 		{[]Subscription{sub("stream", "on_change", 0, 0), sub("stream", "sample", time.Second, 0)}, time.Minute},
 		{[]Subscription{sub("stream", "sample", time.Minute, 0)}, 3 * time.Minute},
 		{[]Subscription{sub("stream", "on_change", 0, 30*time.Second)}, 90 * time.Second},
+		// A slow heartbeat beside a fast sample stream: the fast one sets the pace.
+		{[]Subscription{sub("stream", "sample", time.Second, 0), sub("stream", "on_change", 0, 5*time.Minute)}, time.Minute},
 	} {
 		if got := stallTimeoutFor(time.Minute, tc.subs); got != tc.want {
 			t.Errorf("stallTimeoutFor(%+v) = %s, want %s", tc.subs, got, tc.want)

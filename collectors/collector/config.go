@@ -144,16 +144,23 @@ type Buffer struct {
 	MaxBlock   time.Duration `yaml:"max-block"`
 }
 
+// DefaultStateHeartbeat is the heartbeat of the default on-change
+// subscriptions (oper-status, last-clear, speed).
+const DefaultStateHeartbeat = 5 * time.Minute
+
 // DefaultSubscriptions are the OpenConfig subscriptions every target gets
 // by default.
 func DefaultSubscriptions() []Subscription {
 	return []Subscription{
 		{Name: "counters", Paths: []string{"/interfaces/interface/state/counters"}, Mode: "stream",
 			StreamMode: "sample", SampleInterval: time.Second, Encoding: "proto"},
+		// The on-change state is re-sent every heartbeat, so a processor that
+		// takes a series over (rebalance, crash) learns the speed and status
+		// within one heartbeat: keep it below process.state-horizon (15m).
 		{Name: "state", Paths: []string{"/interfaces/interface/state/oper-status", "/interfaces/interface/state/counters/last-clear"},
-			Mode: "stream", StreamMode: "on_change", Encoding: "proto"},
+			Mode: "stream", StreamMode: "on_change", HeartbeatInterval: DefaultStateHeartbeat, Encoding: "proto"},
 		{Name: "speed", Paths: []string{"/interfaces/interface/ethernet/state/port-speed"},
-			Mode: "stream", StreamMode: "on_change", Encoding: "proto"},
+			Mode: "stream", StreamMode: "on_change", HeartbeatInterval: DefaultStateHeartbeat, Encoding: "proto"},
 		{Name: "probes", Paths: []string{"/probes/probe/tests/test/results/state"}, Mode: "stream",
 			StreamMode: "sample", SampleInterval: 5 * time.Second, Encoding: "proto"},
 	}

@@ -105,20 +105,27 @@ type session struct {
 	stallTimeout time.Duration
 }
 
-// stallTimeoutFor is how long subs may stay silent: the configured
-// timeout, at least three of the longest period they promise; 0 when they
-// promise none.
+// stallTimeoutFor is how long a session may stay silent: the configured
+// timeout, at least three of the shortest period its subscriptions promise
+// (any stream's traffic counts, so the most frequent one sets the pace; a
+// slow heartbeat on another must not hide a stalled counter stream); 0 when
+// they promise none.
 func stallTimeoutFor(cfg time.Duration, subs []Subscription) time.Duration {
 	if cfg <= 0 {
 		return 0
 	}
 	var period time.Duration
+	promise := func(p time.Duration) {
+		if p > 0 && (period == 0 || p < period) {
+			period = p
+		}
+	}
 	for _, s := range subs {
 		switch {
 		case s.Mode == "poll" || (s.Mode == "stream" && s.StreamMode == "sample"):
-			period = max(period, s.SampleInterval)
+			promise(s.SampleInterval)
 		case s.Mode == "stream" && s.HeartbeatInterval > 0:
-			period = max(period, s.HeartbeatInterval)
+			promise(s.HeartbeatInterval)
 		}
 	}
 	if period == 0 {
