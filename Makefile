@@ -52,6 +52,7 @@ generate:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags unioffice ./reports/...
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:
