@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -109,7 +110,7 @@ func BenchmarkGenerateWeek1000Interfaces(b *testing.B) {
 		rows := fillBench(b, conn, db, ifaces, window)
 		b.Logf("setup: %d interfaces, %d s windows, %d rows over two weeks in %v", ifaces, window, rows, time.Since(start).Round(time.Millisecond))
 	}
-	c := newComponent(b, conn, db, func(cfg *Configuration) { cfg.Final = os.Getenv("REPORT_BENCH_FINAL") == "true" })
+	c := newComponent(b, conn, db, func(cfg *Configuration) { cfg.Dedup = cmp.Or(os.Getenv("REPORT_BENCH_DEDUP"), DedupAuto) })
 	// Sub-benchmark: the setup above runs once, the deck b.N times.
 	b.Run("deck", func(b *testing.B) { benchDeck(b, c, ifaces) })
 }

@@ -469,10 +469,15 @@ func appendixSlide(d *Data) deck.Slide {
 }
 
 func dedup(d *Data) string {
-	if d.Final {
+	switch {
+	case d.Final && d.Dedup == DedupAuto:
+		return "Rows deduplicated exactly (FINAL): replayed rows were not merged yet."
+	case d.Final:
 		return "Rows deduplicated exactly (FINAL)."
+	case d.Dedup == DedupAuto:
+		return "Rows read as stored: a check found no duplicate rows in the period, so the figures are exact."
 	}
-	return "Rows read as stored (report.final: false): a replayed batch that ClickHouse has not merged yet would count twice."
+	return "Rows read as stored (report.dedup: none): a replayed batch that ClickHouse has not merged yet would count twice."
 }
 
 // SlideTitles lists the deck's slide titles (for logs and tests).

@@ -60,12 +60,18 @@ type Configuration struct {
 	// ExpectedSites are sites that must appear in the report; a site listed
 	// here (or in the devices inventory) without data is reported missing.
 	ExpectedSites []string `yaml:"expected-sites"`
-	// Final deduplicates with FINAL: exact even before ClickHouse has merged
-	// a replayed batch away, but on old servers (18.16: single-threaded
-	// FINAL) about 5× slower for a 1,000-interface week. The default (false)
-	// reads rows as stored: a week-old report sees merged data, and the
-	// appendix says which mode was used.
-	Final bool `yaml:"final"`
+	// Dedup chooses how rows of a replayed batch that ClickHouse has not
+	// merged yet are counted once:
+	//   auto  (default) a cheap check (count() against uniqExact of the
+	//         natural key's hash, per table, over the two weeks) decides:
+	//         reads are plain when no table holds a duplicate, with FINAL
+	//         otherwise; exact either way;
+	//   final always read with FINAL (exact; on 18.16 FINAL is
+	//         single-threaded, about 5× slower for a 1,000-interface week);
+	//   none  read rows as stored (fastest; a replayed batch not merged yet
+	//         would count twice).
+	// The appendix says which mode was used.
+	Dedup string `yaml:"dedup"`
 	// QueryTimeout bounds the ClickHouse queries of one deck. Default 2m.
 	QueryTimeout time.Duration     `yaml:"query-timeout"`
 	SMTP         SMTPConfiguration `yaml:"smtp"`
@@ -80,6 +86,7 @@ func DefaultConfiguration() Configuration {
 		TopN:                10,
 		CongestionThreshold: 0.8,
 		Scope:               "All sites",
+		Dedup:               DedupAuto,
 		QueryTimeout:        2 * time.Minute,
 		SMTP: SMTPConfiguration{
 			Port:     587,
@@ -89,8 +96,20 @@ func DefaultConfiguration() Configuration {
 	}
 }
 
+// Dedup modes (see Configuration.Dedup).
+const (
+	DedupAuto  = "auto"
+	DedupFinal = "final"
+	DedupNone  = "none"
+)
+
 // Validate checks the section; errors start with the offending key.
 func (c *Configuration) Validate() error {
+	switch c.Dedup {
+	case DedupAuto, DedupFinal, DedupNone:
+	default:
+		return fmt.Errorf("dedup: %q is not auto, final or none", c.Dedup)
+	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return fmt.Errorf("timezone: unknown time zone %q", c.Timezone)
 	}

@@ -107,7 +107,8 @@ type Data struct {
 	Generated   time.Time
 	Scope       string
 	Threshold   float64
-	Final       bool // read with FINAL (exact deduplication)
+	Final       bool   // read with FINAL (exact deduplication)
+	Dedup       string // the configured mode (auto, final, none)
 	This, Last  Summary
 	Congested   []InterfaceRow
 	Links       []LinkRow
@@ -153,6 +154,32 @@ const (
 	tsIn   = "ts >= toDateTime(?) AND ts < toDateTime(?)"
 	utilEx = "greatest(util_in, util_out)"
 )
+
+// DuplicateFree reports whether no table the deck reads holds two rows
+// with the same natural key over week w and the week before: then plain
+// reads are exact and FINAL is not needed. A hash collision can only make
+// it answer false (FINAL then, still exact).
+func (q *Query) DuplicateFree(ctx context.Context, w Week) (bool, error) {
+	_, to := q.bounds(w)
+	from, _ := q.bounds(w.Prev())
+	checks := []struct{ table, key, where string }{
+		{"interface_kpis", "site, device, interface, ts", tsIn},
+		{"link_kpis", "src_site, src_device, dst_site, dst_device, ts", tsIn},
+		{"remediation_events", "event_id, state", "fired_at >= toDateTime(?) AND fired_at < toDateTime(?)"},
+		{"devices", "site, device", "1 OR ? = ?"},
+	}
+	for _, c := range checks {
+		var n, distinct uint64
+		sql := "SELECT count(), uniqExact(cityHash64(" + c.key + ")) FROM " + q.table(c.table) + " WHERE " + c.where
+		if err := q.Conn.QueryRow(ctx, sql, from, to).Scan(&n, &distinct); err != nil {
+			return false, fmt.Errorf("%s: %w", c.table, err)
+		}
+		if n != distinct {
+			return false, nil
+		}
+	}
+	return true, nil
+}
 
 // from returns " FROM db.name[ FINAL]".
 func (q *Query) from(name string) string {

@@ -111,12 +111,21 @@ func (c *Component) Collect(ctx context.Context, w Week) (*Data, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueryTimeout)
 	defer cancel()
 	q := &Query{Conn: c.deps.Conn, Database: c.deps.Database, Location: c.loc, TopN: c.cfg.TopN,
-		Threshold: c.cfg.CongestionThreshold, Expected: c.cfg.ExpectedSites, NoFinal: !c.cfg.Final}
+		Threshold: c.cfg.CongestionThreshold, Expected: c.cfg.ExpectedSites, NoFinal: c.cfg.Dedup == DedupNone}
+	if c.cfg.Dedup == DedupAuto {
+		free, err := q.DuplicateFree(ctx, w)
+		if err != nil {
+			c.errors.WithLabelValues("query").Inc()
+			return nil, fmt.Errorf("report %s: duplicate check: %w", w, err)
+		}
+		q.NoFinal = free
+	}
 	d, err := q.Collect(ctx, w)
 	if err != nil {
 		c.errors.WithLabelValues("query").Inc()
 		return nil, fmt.Errorf("report %s: %w", w, err)
 	}
+	d.Dedup = c.cfg.Dedup
 	d.Generated = c.deps.Now()
 	d.Scope = c.cfg.Scope
 	return d, nil

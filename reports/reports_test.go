@@ -147,12 +147,12 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 	conn, db := testDB(t)
 	fillSample(t, conn, db)
 	// A replayed batch: one day of fra's interface KPIs inserted again.
-	// With report.final the deck counts them once.
+	// With report.dedup auto (the default) the deck finds them and counts them once.
 	if err := conn.Exec(context.Background(), fmt.Sprintf("INSERT INTO %[1]s.interface_kpis SELECT * FROM %[1]s.interface_kpis WHERE site = 'fra' AND ts < toDateTime(%[2]d)",
 		db, sampleWeek.Start(time.UTC).AddDate(0, 0, 1).Unix())); err != nil {
 		t.Fatal(err)
 	}
-	c := newComponent(t, conn, db, func(cfg *Configuration) { cfg.Scope = "Sample fabric (4 sites)"; cfg.Final = true })
+	c := newComponent(t, conn, db, func(cfg *Configuration) { cfg.Scope = "Sample fabric (4 sites)" })
 	if got := c.LastFullWeek(); got != sampleWeek {
 		t.Fatalf("default week %s, want %s", got, sampleWeek)
 	}
@@ -214,7 +214,9 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 	for _, ts := range texts {
 		all += strings.Join(ts, "\n") + "\n"
 	}
-	for _, v := range []string{"Sites without any data this week: osl", "Partial data: lon", "no data this week", "fra-leaf1", "fra", "lon", "Rows deduplicated exactly (FINAL)."} {
+	for _, v := range []string{"Sites without any data this week: osl", "Partial data: lon", "no data this week", "fra-leaf1", "fra", "lon",
+		// The data holds a replayed batch: dedup auto must find it and read with FINAL.
+		"Rows deduplicated exactly (FINAL): replayed rows were not merged yet."} {
 		if !strings.Contains(all, v) {
 			t.Errorf("deck lacks %q", v)
 		}
@@ -305,5 +307,48 @@ func TestEmptyWeekIsHonest(t *testing.T) {
 	pdf := office.ToPDF(t, path, dir)
 	if n := office.Pages(t, pdf); n != 8 {
 		t.Errorf("PDF has %d pages, want 8", n)
+	}
+}
+
+// TestDedupAutoReadsPlainWhenMerged: once ClickHouse has merged a replayed
+// batch away, dedup auto reads without FINAL and gives the same figures as
+// FINAL does.
+func TestDedupAutoReadsPlainWhenMerged(t *testing.T) {
+	conn, db := testDB(t)
+	fillSample(t, conn, db)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %[1]s.interface_kpis SELECT * FROM %[1]s.interface_kpis WHERE site = 'fra' AND ts < toDateTime(%[2]d)",
+		db, sampleWeek.Start(time.UTC).AddDate(0, 0, 1).Unix())); err != nil {
+		t.Fatal(err)
+	}
+	final := newComponent(t, conn, db, func(cfg *Configuration) { cfg.Dedup = DedupFinal })
+	want, err := final.Collect(ctx, sampleWeek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := newComponent(t, conn, db, nil)
+	before, err := auto.Collect(ctx, sampleWeek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before.Final {
+		t.Fatal("dedup auto read without FINAL although a replayed batch is not merged")
+	}
+	for _, table := range []string{"interface_kpis", "link_kpis", "remediation_events", "devices"} {
+		if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", db, table)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := auto.Collect(ctx, sampleWeek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Final {
+		t.Fatal("dedup auto read with FINAL although every table is merged")
+	}
+	if after.This.Interfaces != want.This.Interfaces || after.This.Windows != want.This.Windows ||
+		math.Abs(after.This.UtilAvg-want.This.UtilAvg) > 1e-9 || math.Abs(after.This.UtilP95-want.This.UtilP95) > 1e-9 ||
+		math.Abs(after.This.Loss-want.This.Loss) > 1e-12 || math.Abs(after.This.LatencyAvg-want.This.LatencyAvg) > 1e-9 {
+		t.Fatalf("plain read after merge %+v differs from FINAL %+v", after.This, want.This)
 	}
 }
