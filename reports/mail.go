@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/tlsfiles"
 	"github.com/meshtelemetry/telemetry/reports/pptx"
 )
 
@@ -113,17 +113,9 @@ func localName() string {
 }
 
 func tlsConfig(cfg SMTPConfiguration) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("smtp: ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("smtp: ca-file %s: no PEM certificate", cfg.CAFile)
-		}
-		tc.RootCAs = pool
+	tc, err := tlsfiles.Client{CAFile: cfg.CAFile, ServerName: cfg.Host}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	return tc, nil
 }

@@ -2,12 +2,9 @@ package collector
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshtelemetry/telemetry/common/tlsfiles"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -344,25 +342,10 @@ func (s *session) dialOptions() ([]grpc.DialOption, error) {
 	if s.cfg.Insecure {
 		return append(opts, grpc.WithTransportCredentials(insecure.NewCredentials())), nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.cfg.TLS.ServerName,
-		InsecureSkipVerify: s.cfg.TLS.SkipVerify} //nolint:gosec // only when asked
-	if s.cfg.TLS.CAFile != "" {
-		pem, err := os.ReadFile(s.cfg.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca-file %s: no certificate found", s.cfg.TLS.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if s.cfg.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	t := s.cfg.TLS
+	tc, err := tlsfiles.Client{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, SkipVerify: t.SkipVerify}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("tls.%w", err)
 	}
 	return append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tc))), nil
 }

@@ -7,8 +7,6 @@ package clickhouse
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/common/tlsfiles"
 )
 
 // TLS configures TLS to the ClickHouse servers.
@@ -173,24 +173,9 @@ func (c *Configuration) options() (*clickhouse.Options, error) {
 		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
 	}
 	if c.TLS.Enable {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLS.SkipVerify} //nolint:gosec // only when asked
-		if c.TLS.CAFile != "" {
-			pem, err := os.ReadFile(c.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("clickhouse tls ca-file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("clickhouse tls ca-file %s: no certificate found", c.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if c.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("clickhouse tls client certificate: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := tlsfiles.Client{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, SkipVerify: c.TLS.SkipVerify}.Config()
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse tls %w", err)
 		}
 		o.TLS = tc
 	}
