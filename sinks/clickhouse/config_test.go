@@ -91,3 +91,31 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestStateOnlySamplesApart: an ON_CHANGE sample (oper-status, speed, no
+// counters) goes to interface_state, never to interface_counters, where it
+// would share the key of a counters sample with the same device timestamp
+// and replace its counters with zeros.
+func TestStateOnlySamplesApart(t *testing.T) {
+	b := newBuffers("db")
+	fs := map[string]time.Time{}
+	at := genStart.UnixNano()
+	counters := &wirepb.Sample{Version: 1, Site: "s", Device: "d", DeviceTimeUnixNano: at,
+		Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "e1",
+			Counters: []*wirepb.CounterValue{{Counter: wirepb.Counter_IN_OCTETS, Value: 42}}}}}
+	state := &wirepb.Sample{Version: 1, Site: "s", Device: "d", DeviceTimeUnixNano: at,
+		Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "e1",
+			OperStatus: wirepb.OperStatus_DOWN, SpeedBps: 10e9}}}
+	b.addSample(counters, true, fs)
+	b.addSample(state, true, fs)
+	if got := b.byName[TableInterfaceCounters].rows; got != 1 {
+		t.Errorf("interface_counters rows = %d, want 1 (the counters sample only)", got)
+	}
+	if got := b.byName[TableInterfaceState].rows; got != 1 {
+		t.Errorf("interface_state rows = %d, want 1", got)
+	}
+	b.addSample(state, false, fs)
+	if got := b.byName[TableInterfaceState].rows; got != 1 {
+		t.Errorf("state sample stored with raw-samples off")
+	}
+}

@@ -40,6 +40,9 @@ var migrations = []migration{
 		}
 		return out
 	}},
+	{3, "interface_state (state-only interface samples)", func(caps Capabilities, cfg Configuration) []string {
+		return []string{createTable(caps, cfg, tableByName(TableInterfaceState))}
+	}},
 }
 
 // LatestVersion is the newest schema version this build knows.
@@ -225,7 +228,7 @@ func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg
 	if err != nil {
 		return err
 	}
-	for _, t := range baseTables {
+	for _, t := range allTables() {
 		prev := ""
 		for _, c := range t.cols {
 			if _, ok := have[t.name][c.name]; !ok && have[t.name] != nil {
@@ -257,7 +260,7 @@ func ensureTTL(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Con
 		name, class string
 	}
 	var targets []target
-	for _, t := range baseTables {
+	for _, t := range allTables() {
 		if t.retention != "" {
 			targets = append(targets, target{t.name, t.retention})
 		}
@@ -311,7 +314,7 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 		days int
 	}
 	var targets []target
-	for _, t := range baseTables {
+	for _, t := range allTables() {
 		if d := retentionDays(cfg, t.retention); t.retention != "" && d > 0 {
 			targets = append(targets, target{t.name, d})
 		}

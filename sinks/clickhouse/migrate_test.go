@@ -20,7 +20,7 @@ func TestMigrateLive(t *testing.T) {
 	tables := func() uint64 {
 		return count(t, conn, "SELECT count() FROM system.tables WHERE database = ?", cfg.Database)
 	}
-	want := uint64(len(baseTables) + 2*len(rollups) + 1) // + schema_migrations
+	want := uint64(len(allTables()) + 2*len(rollups) + 1) // + schema_migrations
 	if got := tables(); got != want {
 		t.Fatalf("tables after first migrate = %d, want %d", got, want)
 	}
@@ -62,7 +62,7 @@ func TestMigrateConcurrentLive(t *testing.T) {
 			t.Fatalf("concurrent Migrate: %v", err)
 		}
 	}
-	want := uint64(len(baseTables) + 2*len(rollups) + 1)
+	want := uint64(len(allTables()) + 2*len(rollups) + 1)
 	if got := count(t, conn, "SELECT count() FROM system.tables WHERE database = ?", cfg.Database); got != want {
 		t.Fatalf("tables = %d, want %d", got, want)
 	}

@@ -171,7 +171,7 @@ type buffers struct {
 
 func newBuffers(db string) *buffers {
 	b := &buffers{byName: map[string]*tableBuf{}}
-	for _, t := range baseTables {
+	for _, t := range allTables() {
 		tb := newTableBuf(db, t)
 		b.byName[t.name] = tb
 		b.order = append(b.order, tb)
@@ -226,6 +226,14 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 			return
 		}
 		i := body.Interface
+		if len(i.GetCounters()) == 0 {
+			// State only (ON_CHANGE oper-status, last-clear, speed).
+			b.byName[TableInterfaceState].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(nanos(s.GetReceiveTimeUnixNano())).
+				str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
+				u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).u64(uint64(max(i.GetLastClearUnixNano(), 0))).
+				str(s.GetCollector()).u64(s.GetSeq()).end()
+			return
+		}
 		var c [15]uint64
 		for _, cv := range i.GetCounters() {
 			if n := int(cv.GetCounter()); n > 0 && n < len(c) {

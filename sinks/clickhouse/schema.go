@@ -201,6 +201,7 @@ const (
 	TableLinkKPIs          = "link_kpis"
 	TablePipelineKPIs      = "pipeline_kpis"
 	TableInterfaceCounters = "interface_counters"
+	TableInterfaceState    = "interface_state"
 	TableProbeResults      = "probe_results"
 	TableRemediationEvents = "remediation_events"
 	TableDevices           = "devices"
@@ -277,8 +278,29 @@ var baseTables = []table{
 	},
 }
 
+// laterTables are tables added by migrations after the first; each is
+// created by its own versioned step (migration 1 stays as it was applied).
+var laterTables = []table{
+	{
+		// State-only interface samples (ON_CHANGE oper-status, last-clear,
+		// speed): kept apart from interface_counters so a state sample that
+		// shares a device timestamp with a counters sample cannot replace it
+		// (same ReplacingMergeTree key).
+		name: TableInterfaceState,
+		cols: concat(cols(kTSNano, "ts"), cols(kU64Seq, "ts_ns"), cols(kTSNano, "receive_ts"),
+			cols(kLC, "site", "device", "interface"),
+			cols(kU64, "speed_bps"), cols(kLC, "oper_status"), cols(kU64, "last_clear_ns"),
+			cols(kLC, "collector"), cols(kU64Seq, "seq")),
+		orderBy:   "site, device, interface, ts_ns",
+		retention: retRaw,
+	},
+}
+
+// allTables is every table the sink writes, in creation order.
+func allTables() []table { return append(append([]table(nil), baseTables...), laterTables...) }
+
 func tableByName(name string) table {
-	for _, t := range baseTables {
+	for _, t := range allTables() {
 		if t.name == name {
 			return t
 		}
