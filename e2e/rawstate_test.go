@@ -17,22 +17,17 @@ import (
 // SAMPLE, oper-status/last-clear and speed ON_CHANGE, probes SAMPLE: one
 // Subscribe stream per target) with a flapping interface, and checks the
 // raw table interface_counters: no two rows with one key
-// (site, device, interface, ts_ns), and no row without counter values.
+// (site, device, interface, ts_ns), no row without counter values, and the
+// oper-status changes stored in interface_state.
 //
-// Known bug (sinks/clickhouse/rows.go, buffers.addSample, case
-// *wirepb.Sample_Interface): the sink writes every interface sample to
-// interface_counters, including the state-only samples of ON_CHANGE
-// notifications (oper-status, last-clear, speed; no counters), as a row
-// whose counters are all 0. When the simulator's SAMPLE group and ON_CHANGE
-// group tick in the same wake-up (both every 100 ms) they share the device
-// timestamp, so the state-only row has the key of the counters row: a
-// duplicate key, and under FINAL the row inserted last (the state-only one,
-// all zeros) replaces the real counters. Fix: skip interface samples
-// without counters for interface_counters (or merge them into the counters
-// row of the same key).
-//
-// Until fixed, the test skips with the evidence; TELEMETRY_E2E_KNOWN_BUGS=1
-// makes it fail.
+// Regression test: the sink used to write the state-only samples of
+// ON_CHANGE notifications to interface_counters as rows whose counters are
+// all 0 (sinks/clickhouse/rows.go, buffers.addSample). The simulator's
+// SAMPLE and ON_CHANGE groups tick in the same wake-up (both every 100 ms)
+// and share the device timestamp, so such a row had the key of the counters
+// row: a duplicate key, and under FINAL (or after a merge) the row inserted
+// last, all zeros, replaced the real counters. Fixed in 966b95c: state-only
+// samples go to interface_state.
 func TestRawCountersStateOnlySamples(t *testing.T) {
 	chAddr := testenv.ClickHouse(t)
 	cfg := testConfig(t, chAddr, "rawstate")
@@ -71,13 +66,15 @@ func TestRawCountersStateOnlySamples(t *testing.T) {
 	if got["rows"] == 0 {
 		t.Fatalf("no rows in interface_counters\n%s", out.String())
 	}
-	if got["duplicate keys"] == 0 && got["rows without counters"] == 0 {
-		return
+	if got["duplicate keys"] != 0 || got["rows without counters"] != 0 {
+		t.Errorf("interface_counters holds %d rows without counters (%d of them win under FINAL) and %d duplicate keys",
+			got["rows without counters"], got["rows without counters (FINAL)"], got["duplicate keys"])
 	}
-	msg := "interface_counters holds state-only samples as all-zero counter rows (%d rows, %d of them win under FINAL) and %d duplicate keys: " +
-		"see the known bug in this test's doc (sinks/clickhouse/rows.go addSample)"
-	if os.Getenv("TELEMETRY_E2E_KNOWN_BUGS") != "" {
-		t.Fatalf(msg, got["rows without counters"], got["rows without counters (FINAL)"], got["duplicate keys"])
+	var state uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".interface_state WHERE device = 'site1-sw1' AND interface = 'Ethernet2'").Scan(&state); err != nil {
+		t.Fatal(err)
 	}
-	t.Skipf("known bug: "+msg, got["rows without counters"], got["rows without counters (FINAL)"], got["duplicate keys"])
+	if state < 3 {
+		t.Errorf("interface_state has %d rows for the flapping site1-sw1 Ethernet2, want its oper-status changes (≥ 3)", state)
+	}
 }
