@@ -198,11 +198,12 @@ func splitLabels(s string) []string {
 	return out
 }
 
-// sumBy sums the series named name, keyed by the value of label.
+// sumBy sums the series named name, keyed by the value of label (series
+// at zero left out).
 func sumBy(ss []series, name, label string) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, s := range ss {
-		if s.name == name {
+		if s.name == name && s.value != 0 {
 			out[s.labels[label]] += uint64(s.value)
 		}
 	}
