@@ -72,6 +72,13 @@ def fmt(v, unit=""):
     return f"{s} {unit}".strip()
 
 
+def share(v, ref):
+    """A plain ratio to a reference measured in the same run (no target)."""
+    if v is None or ref in (None, 0):
+        return "–"
+    return f"{v / ref:.2f}×"
+
+
 def ratio(v, ref, higher_is_better=True):
     if v is None or ref in (None, 0):
         return "–"
@@ -93,7 +100,7 @@ col = first("collector", r"EndToEnd$", "updates/s")
 row("collector", "end-to-end throughput: simulator → collector → embedded Kafka (acked)", fmt(col, "updates/s"),
     "≥ 300,000 updates/s", ratio(col, 300000), "collector")
 row("collector", "… as a share of what the simulator alone generates (same run)", fmt(sim, "updates/s generated"),
-    "reference: the simulator's own rate", ratio(col, sim) if col and sim else "–", "sim")
+    "reference: the simulator's own rate", share(col, sim), "sim")
 for k, v in allof("decode", r"Decode", "allocs/op"):
     ns = benches("decode")[k].get("ns/update")
     row("collector", f"{k}: notification → sample decode", f"{fmt(ns, 'ns/update')}, {fmt(v, 'allocs/op')} (13 updates/op)",
@@ -105,7 +112,7 @@ row("processor", "KPI computation per core (samples per CPU-second)", f"{fmt(eng
     "≥ 1,000,000 samples/s per core", ratio(eng, 1e6), "engine")
 proc = first("processor", r"Processor", "samples/s")
 row("processor", "processor end to end with the embedded broker", fmt(proc, "samples/s"), "reference: computation per core above",
-    ratio(proc, eng) if proc and eng else "–", "processor")
+    share(proc, eng), "processor")
 # Remediation.
 rul = first("rules", r"EngineObserve", "kpis/s")
 row("remediation", "rules engine", fmt(rul, "KPIs/s"), "–", "–", "rules")
@@ -117,12 +124,20 @@ bulk = grep("sink", r"bulk load:\s+([\d.]+) rows/s")
 ins = grep("sink", r"sink insert path.*?:\s+([\d.]+) rows/s")
 e2e = grep("sink", r"sink end to end.*?:\s+([\d.]+) rows/s")
 row("sink", "clickhouse-client bulk load of the same rows (physical limit, same run)", fmt(bulk, "rows/s"), "reference", "–", "sink")
-row("sink", "sink insert path (native batches)", fmt(ins, "rows/s"), "≥ 70% of the bulk load", ratio(ins / bulk if ins and bulk else None, 0.7), "sink")
-row("sink", "sink end to end (Kafka → ClickHouse)", fmt(e2e, "rows/s"), "≥ 70% of the bulk load", ratio(e2e / bulk if e2e and bulk else None, 0.7), "sink")
-# Dashboards.
+pct = lambda v: f" ({100 * v / bulk:.0f}% of the bulk load)" if v and bulk else ""
+row("sink", "sink insert path (native batches)", fmt(ins, "rows/s") + pct(ins), "≥ 70% of the bulk load", ratio(ins / bulk if ins and bulk else None, 0.7), "sink")
+row("sink", "sink end to end (Kafka → ClickHouse)", fmt(e2e, "rows/s") + pct(e2e), "≥ 70% of the bulk load", ratio(e2e / bulk if e2e and bulk else None, 0.7), "sink")
+# Dashboards: per dashboard, the slowest range (15m .. 7d) per partition layout.
+dash = {}
 for k, v in allof("dashboards", r"DashboardQueries/.*/", "dashboard-ms"):
-    row("dashboards", f"{k.split('/', 1)[-1]}: every panel query of the dashboard (7 days, 1,000 interfaces)", fmt(v, "ms"), "< 500 ms",
-        ratio(v, 500, higher_is_better=False), "dashboards")
+    _, layout, uid, rng = k.split("/")
+    rng = re.sub(r"-\d+$", "", rng)
+    cur = dash.get((layout, uid))
+    if cur is None or v > cur[0]:
+        dash[(layout, uid)] = (v, rng)
+for (layout, uid), (v, rng) in sorted(dash.items()):
+    row("dashboards", f"{uid}, {layout} partitions: every panel query, slowest range ({rng}); 7 days of 1,000 interfaces",
+        fmt(v, "ms"), "< 500 ms", ratio(v, 500, higher_is_better=False), "dashboards")
 # Report.
 rep = first("report", r"GenerateWeek1000Interfaces/deck", "ns/op")
 row("report", "weekly deck for 1,000 interfaces (queries + rendering)", fmt(rep / 1e9 if rep else None, "s"), "< 10 s",
@@ -162,3 +177,13 @@ print("|---|---|---|---|---|---|")
 for r in rows:
     print("| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |")
 print("\nRaw outputs of this run are in `.bench/` (not committed).")
+print("""
+## Notes
+
+- `make bench` runs the end-to-end soak for 60 s; the 10-minute runs the issue asks for
+  (`TELEMETRY_SOAK=10m ...`, same scale) and the per-stage CPU costs that bound the rate on
+  two cores are in [docs/e2e.md](docs/e2e.md).
+- Where a figure and its reference come from one run, the ratio has no mark: it is a
+  share, not a target.
+- Dashboards: "daily" and "monthly" are the partition layouts of the benchmark's tables;
+  the sink creates monthly partitions on ClickHouse 18.16 and daily ones on current servers.""")

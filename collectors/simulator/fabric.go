@@ -286,7 +286,17 @@ func (f *Fabric) Stop() error {
 	f.cancel()
 	srv := f.srv
 	f.mu.Unlock()
-	srv.Stop()
+	// The streams end (cancelled above); GracefulStop lets gRPC flush what
+	// they already sent, so every notification counted in Emitted reaches a
+	// client that keeps reading. A client that does not read is cut off.
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		srv.Stop()
+		<-done
+	}
 	f.wg.Wait()
 	var err error
 	if f.truthFile != nil {
