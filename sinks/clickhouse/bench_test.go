@@ -106,6 +106,9 @@ func TestThroughputLive(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("TELEMETRY_BENCH_BATCH")); err == nil && v > 0 {
 		cfg.BatchSize = v
 	}
+	if v := os.Getenv("TELEMETRY_BENCH_COMPRESSION"); v != "" {
+		cfg.Compression = v
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	caps, err := Migrate(ctx, conn, cfg, testLogger(t))
