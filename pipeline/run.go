@@ -149,7 +149,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "fabric\t%d targets, %d gNMI updates sent\n", s.Targets, s.SimUpdates)
 	fmt.Fprintf(tw, "collector\t%d updates received, %d samples produced, dropped %s\n", s.Updates, s.Samples, fmtMap(s.CollectorDrops))
 	fmt.Fprintf(tw, "processor\t%d KPIs produced, dropped %s\n", s.KPIs, fmtMap(s.ProcessDrops))
-	fmt.Fprintf(tw, "remediation\t%d events fired, %d resolved, %d webhook deliveries (p99 window close → receiver %s), %d dead letters\n",
+	fmt.Fprintf(tw, "remediation\t%d events fired, %d resolved, %d webhook deliveries (p99 KPI window end → receiver %s, allowed lateness included), %d dead letters\n",
 		s.Fired, s.Resolved, s.Delivered, s.WebhookP99.Round(time.Millisecond), s.DeadLetters)
 	fmt.Fprintf(tw, "sink\t%d rows written: %s\n", s.Rows, fmtMap(s.RowsByTable))
 	fmt.Fprintf(tw, "clickhouse\t%s: %s\n", s.ClickHouse, fmtMap(s.Stored))
