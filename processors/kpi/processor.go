@@ -96,6 +96,7 @@ type Processor struct {
 	deps     Dependencies
 	log      *slog.Logger
 	m        *metrics
+	lag      *kafka.Lag
 	instance string
 
 	mu        sync.Mutex // guards engine, consumed, committed, exported
@@ -155,6 +156,7 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 		cfg: cfg, deps: deps, m: m, instance: instance,
 		log:       deps.Logger.With("component", "processor", "instance", instance),
 		engine:    NewEngine(cfg, instance),
+		lag:       kafka.NewLag(deps.Registerer, "processor"),
 		consumed:  map[int32]int64{},
 		committed: map[int32]int64{},
 	}, nil
@@ -224,6 +226,7 @@ func (p *Processor) run(ctx context.Context) {
 				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
 			}
 		})
+		p.lag.Observe(fetches)
 		p.mu.Lock()
 		now := time.Now()
 		var maxDev int64
@@ -477,6 +480,7 @@ func (p *Processor) revoked(ctx context.Context, _ *kgo.Client, m map[string][]i
 		delete(p.committed, part)
 	}
 	p.exportLocked()
+	p.lag.Forget(m)
 	p.log.Info("partitions revoked", "partitions", m)
 }
 

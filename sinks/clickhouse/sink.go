@@ -95,6 +95,7 @@ type Sink struct {
 	deps Dependencies
 	log  *slog.Logger
 	m    *metrics
+	lag  *kafka.Lag
 
 	conn driver.Conn
 	cl   *kgo.Client
@@ -143,6 +144,7 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 	return &Sink{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "sink"), m: m,
 		firstSeen: map[string]time.Time{},
+		lag:       kafka.NewLag(deps.Registerer, "sink"),
 		stats:     Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}},
 	}, nil
 }
@@ -371,6 +373,7 @@ func (s *Sink) run(ctx context.Context) {
 				s.log.Warn("kafka fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
+		s.lag.Observe(fetches)
 		fetches.EachTopic(func(ft kgo.FetchTopic) {
 			tn := 0
 			ft.EachRecord(func(r *kgo.Record) {
