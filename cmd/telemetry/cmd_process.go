@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 )
 
@@ -23,34 +21,15 @@ Offsets are committed only once the KPIs depending on them are acknowledged.`,
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			d, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = d.Stop() }()
-			p, err := kpi.New(a.cfg.Process, kpi.Dependencies{
-				Logger:     a.log,
-				Registerer: d.Registry,
-				Kafka:      &a.cfg.Kafka,
+			var p *kpi.Processor
+			return a.serve("process", func(reg prometheus.Registerer) (component, daemon.Check, error) {
+				var err error
+				p, err = kpi.New(a.cfg.Process, kpi.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
+				return p, nil, err
+			}, func() {
+				st := p.Stats()
+				a.log.Info("stopped", "samples", st.SamplesIn, "kpis", st.KPIsOut, "deadletters", st.DeadLetters, "drops", st.Drops)
 			})
-			if err != nil {
-				return err
-			}
-			if err := p.Start(ctx); err != nil {
-				return err
-			}
-			d.AddReadiness("process", func(context.Context) error { return nil })
-			<-ctx.Done()
-			a.log.Info("stopping")
-			stopErr := p.Stop()
-			st := p.Stats()
-			a.log.Info("stopped", "samples", st.SamplesIn, "kpis", st.KPIsOut, "deadletters", st.DeadLetters, "drops", st.Drops)
-			if stopErr != nil && !errors.Is(stopErr, context.Canceled) {
-				return fmt.Errorf("process: %w", stopErr)
-			}
-			return nil
 		},
 	}
 }

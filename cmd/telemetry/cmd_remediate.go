@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 )
 
@@ -47,35 +47,16 @@ and exits.`,
 				fmt.Fprintf(out, "%d rules, %d webhooks: OK\n", len(rs), len(a.cfg.Remediate.Webhooks))
 				return nil
 			}
-			ctx, stop := signalContext()
-			defer stop()
-			d, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = d.Stop() }()
-			r, err := remediation.New(a.cfg.Remediate, remediation.Dependencies{
-				Logger:     a.log,
-				Registerer: d.Registry,
-				Kafka:      &a.cfg.Kafka,
+			var r *remediation.Remediator
+			return a.serve("remediate", func(reg prometheus.Registerer) (component, daemon.Check, error) {
+				var err error
+				r, err = remediation.New(a.cfg.Remediate, remediation.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
+				return r, nil, err
+			}, func() {
+				st := r.Stats()
+				a.log.Info("stopped", "kpis", st.KPIs, "firing", st.Firing, "resolved", st.Resolved,
+					"escalated", st.Escalated, "deliveries", st.Deliveries, "deadletters", st.DeadLetters)
 			})
-			if err != nil {
-				return err
-			}
-			if err := r.Start(ctx); err != nil {
-				return fmt.Errorf("remediate: %w", err)
-			}
-			d.AddReadiness("remediate", func(context.Context) error { return nil })
-			<-ctx.Done()
-			a.log.Info("stopping")
-			stopErr := r.Stop()
-			st := r.Stats()
-			a.log.Info("stopped", "kpis", st.KPIs, "firing", st.Firing, "resolved", st.Resolved,
-				"escalated", st.Escalated, "deliveries", st.Deliveries, "deadletters", st.DeadLetters)
-			if stopErr != nil && !errors.Is(stopErr, context.Canceled) {
-				return fmt.Errorf("remediate: %w", stopErr)
-			}
-			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and rules, print them, and exit")

@@ -1,10 +1,10 @@
 package main
 
 import (
-	"fmt"
-
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
 )
 
@@ -23,31 +23,15 @@ migrated at start. Metrics on /metrics (http section).`,
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			ctx, cancel := signalContext()
-			defer cancel()
-			d, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer d.Stop()
-			s, err := clickhouse.New(a.cfg.ClickHouse, clickhouse.Dependencies{
-				Logger: a.log, Registerer: d.Registry, Kafka: &a.cfg.Kafka,
+			var s *clickhouse.Sink
+			return a.serve("sink", func(reg prometheus.Registerer) (component, daemon.Check, error) {
+				var err error
+				s, err = clickhouse.New(a.cfg.ClickHouse, clickhouse.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
+				return s, s.Ready, err
+			}, func() {
+				st := s.Stats()
+				a.log.Info("sink summary", "rows", st.Rows, "dead_letters", st.DeadLetters, "retries", st.Retries)
 			})
-			if err != nil {
-				return err
-			}
-			if err := s.Start(ctx); err != nil {
-				return fmt.Errorf("sink: %w", err)
-			}
-			d.AddReadiness("clickhouse", s.Ready)
-			<-ctx.Done()
-			a.log.Info("shutting down")
-			if err := s.Stop(); err != nil {
-				return fmt.Errorf("sink stop: %w", err)
-			}
-			st := s.Stats()
-			a.log.Info("sink summary", "rows", st.Rows, "dead_letters", st.DeadLetters, "retries", st.Retries)
-			return nil
 		},
 	}
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/meshtelemetry/telemetry/common/config"
@@ -45,4 +47,42 @@ func (a *app) startDaemon() (*daemon.Daemon, error) {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	return d, nil
+}
+
+// component is what a long-running subcommand runs.
+type component interface {
+	Start(context.Context) error
+	Stop() error
+}
+
+// serve runs a long-running subcommand: /metrics, /healthz and /readyz
+// (with ready as the component's readiness check, when not nil), the
+// component that build makes on the daemon's registry, until SIGINT or
+// SIGTERM; then it stops the component and logs its summary.
+func (a *app) serve(name string, build func(reg prometheus.Registerer) (component, daemon.Check, error), summary func()) error {
+	ctx, stop := signalContext()
+	defer stop()
+	d, err := a.startDaemon()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Stop() }()
+	c, ready, err := build(d.Registry)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if ready != nil {
+		d.AddReadiness(name, ready)
+	}
+	<-ctx.Done()
+	a.log.Info("stopping")
+	stopErr := c.Stop()
+	summary()
+	if stopErr != nil && !errors.Is(stopErr, context.Canceled) {
+		return fmt.Errorf("%s: %w", name, stopErr)
+	}
+	return nil
 }
