@@ -300,9 +300,9 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	if takeover > session+20*time.Second {
 		t.Errorf("the successor took over %s after the kill, session timeout %s", takeover.Round(100*time.Millisecond), session)
 	}
-	if len(differ) > 0 || len(copiesDiffer) > 0 {
+	if all := append(differ, copiesDiffer...); len(all) > 0 {
 		t.Errorf("after the processor crash, %d of %d KPIs differ from the uninterrupted run, and %d re-sent copies differ from the first copy; fields that differ: %v; first: %s; last: %s",
-			len(differ), len(want), len(copiesDiffer), diffFields(append(differ, copiesDiffer...)), differ[0], differ[len(differ)-1])
+			len(differ), len(want), len(copiesDiffer), diffFields(all), all[0], all[len(all)-1])
 	}
 	t.Logf("%s took %s", t.Name(), time.Since(began).Round(100*time.Millisecond))
 }

@@ -66,8 +66,13 @@ type ifWindow struct {
 }
 
 type ifSeries struct {
-	key         ifKey
-	partition   int32
+	key       ifKey
+	partition int32
+	// firstSeen is the device time of the series' first sample carrying
+	// counters (the rates' baseline); notYet until one comes. A state-only
+	// sample (oper-status, speed) does not start the series' windows: a
+	// successor that replays from a state sample at a window's start must
+	// not emit that window without the counters sample of the same instant.
 	firstSeen   int64
 	lastTime    int64
 	lastOffset  int64
@@ -264,8 +269,11 @@ func (e *Engine) closePipeline() {
 	e.pipeWin = 0
 }
 
+// notYet marks an interface series that has seen no counters sample yet.
+const notYet = math.MaxInt64
+
 func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, now int64) *ifSeries {
-	se := &ifSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t, lastOffset: o.Offset, lastArrival: now}
+	se := &ifSeries{key: k, partition: o.Partition, firstSeen: notYet, lastTime: t, lastOffset: o.Offset, lastArrival: now}
 	if v, ok := e.overrides[k.device+"/"+k.iface]; ok {
 		se.override = v
 	} else if v, ok := e.overrides[k.device]; ok {
@@ -293,10 +301,15 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		delete(e.ifs, k)
 		old := se
 		se = e.newIfSeries(k, t, o, now)
-		se.blockFrom, se.blockTo = e.floor(old.firstSeen), old.closedUpTo
+		if old.firstSeen != notYet { // it may have emitted windows
+			se.blockFrom, se.blockTo = e.floor(old.firstSeen), old.closedUpTo
+		}
 		se.lastClear = old.lastClear
 	}
 	se.lastArrival = now
+	if se.firstSeen == notYet && len(st.GetCounters()) > 0 {
+		se.firstSeen = t
+	}
 
 	reset := false
 	if lc := st.GetLastClearUnixNano(); lc != 0 {

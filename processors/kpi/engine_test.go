@@ -696,3 +696,26 @@ func TestProbeCountsTelescope(t *testing.T) {
 		}
 	}
 }
+
+// TestStateSampleDoesNotStartWindows: a successor that replays from a
+// state-only sample (oper-status, speed) lying exactly at a window's start,
+// the counters sample of that instant being already committed, must not
+// emit that window: it would miss the counters' first interval and differ
+// from the copy the predecessor emitted.
+func TestStateSampleDoesNotStartWindows(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	state := ifSample("d1", "e1", t0, 1e9, nil) // window [t0, t0+10s) starts here
+	e.Add(state, time.Unix(0, t0))
+	for i := int64(1); i <= 25; i++ {
+		e.Add(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t0+i*sec))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+25*sec), nil))
+	if _, ok := m[t0]; ok {
+		t.Fatal("window at the state sample emitted without the counters of its first second")
+	}
+	k := m[t0+10*sec]
+	if k == nil {
+		t.Fatal("the next window, fully covered by counters, is missing")
+	}
+	near(t, "util_in of the first full window", k.GetInterface().UtilIn, 0.4, 1e-9)
+}
