@@ -63,54 +63,22 @@ func newTableBuf(db string, t table) *tableBuf {
 }
 
 // Row builders: call in column order, then end().
-func (b *tableBuf) ts(v time.Time) *tableBuf {
-	x := b.cols[b.i].(*vecOf[time.Time])
+
+// put appends v to the next column, which must hold values of type T.
+func put[T any](b *tableBuf, v T) *tableBuf {
+	x := b.cols[b.i].(*vecOf[T])
 	x.v = append(x.v, v)
 	b.i++
 	return b
 }
 
-func (b *tableBuf) str(v string) *tableBuf {
-	x := b.cols[b.i].(*vecOf[string])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) f64(v float64) *tableBuf {
-	x := b.cols[b.i].(*vecOf[float64])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) u64(v uint64) *tableBuf {
-	x := b.cols[b.i].(*vecOf[uint64])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) u32(v uint32) *tableBuf {
-	x := b.cols[b.i].(*vecOf[uint32])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) i32(v int32) *tableBuf {
-	x := b.cols[b.i].(*vecOf[int32])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) i64(v int64) *tableBuf {
-	x := b.cols[b.i].(*vecOf[int64])
-	x.v = append(x.v, v)
-	b.i++
-	return b
-}
+func (b *tableBuf) ts(v time.Time) *tableBuf { return put(b, v) }
+func (b *tableBuf) str(v string) *tableBuf   { return put(b, v) }
+func (b *tableBuf) f64(v float64) *tableBuf  { return put(b, v) }
+func (b *tableBuf) u64(v uint64) *tableBuf   { return put(b, v) }
+func (b *tableBuf) u32(v uint32) *tableBuf   { return put(b, v) }
+func (b *tableBuf) i32(v int32) *tableBuf    { return put(b, v) }
+func (b *tableBuf) i64(v int64) *tableBuf    { return put(b, v) }
 
 func (b *tableBuf) end() {
 	if b.i != len(b.cols) {
