@@ -191,6 +191,10 @@ func (s *Sink) Start(ctx context.Context) error {
 		// one fetch per broker; make it big enough for the next batch.
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(16<<20),
+		// Partitions handed to another member no longer have this member's
+		// lag: drop their gauge series so the sum over members stays right.
+		kgo.OnPartitionsRevoked(s.forgetLag),
+		kgo.OnPartitionsLost(s.forgetLag),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -422,6 +426,11 @@ func (s *Sink) flusher() {
 		b.reset()
 		s.free <- b
 	}
+}
+
+// forgetLag drops the lag series of partitions this member no longer owns.
+func (s *Sink) forgetLag(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	s.lag.Forget(m)
 }
 
 // handle decodes one record into the buffers, or dead-letters it.
