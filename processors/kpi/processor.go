@@ -210,7 +210,7 @@ func (p *Processor) run(ctx context.Context) {
 	defer close(p.done)
 	var (
 		kpis       []*wirepb.KPI
-		dec        = newSampleDecoder()
+		dec        = wire.NewSampleDecoder()
 		lastCommit time.Time
 	)
 	for {
@@ -236,7 +236,7 @@ func (p *Processor) run(ctx context.Context) {
 				p.deadLetter(r, fmt.Errorf("%s header %q, want %q", wire.SchemaHeader, h, wire.SchemaSample), now)
 				return
 			}
-			sample, err := dec.decode(r.Value)
+			sample, err := dec.Decode(r.Value)
 			if err != nil {
 				p.deadLetter(r, err, now)
 				return

@@ -1,4 +1,4 @@
-package kpi
+package wire
 
 import (
 	"errors"
@@ -8,18 +8,22 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// sampleDecoder decodes telemetry.samples values without allocating in
-// steady state: it reuses one Sample, its bodies and counter values, and
-// interns strings (site, device, interface, peer names repeat). It accepts
-// exactly what wire.DecodeSample accepts (FuzzDecoder checks it) and
-// returns the same error classes.
+// SampleDecoder decodes telemetry.samples record values without allocating
+// in steady state: it reuses one Sample, its bodies and counter values, and
+// interns strings (site, device, interface, peer names and addresses
+// repeat). It accepts exactly what DecodeSample accepts (FuzzSampleDecoder
+// checks it against DecodeSample) and returns the same error classes:
+// errors wrapping ErrMalformed or ErrUnknownVersion, or ErrEmpty. Unknown
+// fields are skipped, not kept.
 //
-// The Sample it returns is valid until the next call.
-type sampleDecoder struct {
+// The Sample that Decode returns, and everything it points to, belongs to
+// the decoder and is overwritten by the next call to Decode: copy what must
+// outlive it (proto.Clone). A SampleDecoder is not safe for concurrent use;
+// use one per goroutine.
+type SampleDecoder struct {
 	s       wirepb.Sample
 	ifBody  wirepb.Sample_Interface
 	ifState wirepb.InterfaceState
@@ -32,10 +36,12 @@ type sampleDecoder struct {
 	intern  map[string]string
 }
 
+// maxInterned bounds the intern table; when full it is emptied and refilled.
 const maxInterned = 1 << 20
 
-func newSampleDecoder() *sampleDecoder {
-	d := &sampleDecoder{intern: map[string]string{}}
+// NewSampleDecoder returns a decoder with an empty intern table.
+func NewSampleDecoder() *SampleDecoder {
+	d := &SampleDecoder{intern: map[string]string{}}
 	d.ifBody.Interface = &d.ifState
 	d.prBody.Probe = &d.probe
 	d.devBody.DeviceState = &d.dev
@@ -44,7 +50,7 @@ func newSampleDecoder() *sampleDecoder {
 
 var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
-func (d *sampleDecoder) str(b []byte) (string, error) {
+func (d *SampleDecoder) str(b []byte) (string, error) {
 	if s, ok := d.intern[string(b)]; ok {
 		return s, nil
 	}
@@ -59,7 +65,7 @@ func (d *sampleDecoder) str(b []byte) (string, error) {
 	return s, nil
 }
 
-func malformed(err error) error { return fmt.Errorf("%w: %w", wire.ErrMalformed, err) }
+func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err) }
 
 // field reads one field header and value; v is the varint/fixed value,
 // b the bytes of a length-delimited field.
@@ -92,9 +98,10 @@ func field(buf []byte) (num protowire.Number, typ protowire.Type, v uint64, b []
 	return num, typ, v, b, n + m, nil
 }
 
-// decode decodes b; the error wraps wire.ErrMalformed,
-// wire.ErrUnknownVersion or is wire.ErrEmpty, like wire.DecodeSample.
-func (d *sampleDecoder) decode(buf []byte) (*wirepb.Sample, error) {
+// Decode decodes a telemetry.samples record value. The error wraps
+// ErrMalformed or ErrUnknownVersion, or is ErrEmpty, like DecodeSample.
+// The returned Sample is reused by the next call (see SampleDecoder).
+func (d *SampleDecoder) Decode(buf []byte) (*wirepb.Sample, error) {
 	s := &d.s
 	*s = wirepb.Sample{}
 	var body int // 0 none, 10 interface, 11 probe, 12 device
@@ -163,8 +170,8 @@ func (d *sampleDecoder) decode(buf []byte) (*wirepb.Sample, error) {
 			}
 		}
 	}
-	if s.Version == 0 || s.Version > wire.Version {
-		return nil, fmt.Errorf("%w: %d (this build reads up to %d)", wire.ErrUnknownVersion, s.Version, wire.Version)
+	if s.Version == 0 || s.Version > Version {
+		return nil, fmt.Errorf("%w: %d (this build reads up to %d)", ErrUnknownVersion, s.Version, Version)
 	}
 	switch body {
 	case 10:
@@ -175,18 +182,18 @@ func (d *sampleDecoder) decode(buf []byte) (*wirepb.Sample, error) {
 	case 12:
 		s.Body = &d.devBody
 	default:
-		return nil, wire.ErrEmpty
+		return nil, ErrEmpty
 	}
 	return s, nil
 }
 
-func (d *sampleDecoder) resetInterface() {
+func (d *SampleDecoder) resetInterface() {
 	counters := d.ifState.Counters[:0]
 	d.ifState = wirepb.InterfaceState{Counters: counters}
 	d.ncv = 0
 }
 
-func (d *sampleDecoder) decodeInterface(buf []byte) error {
+func (d *SampleDecoder) decodeInterface(buf []byte) error {
 	st := &d.ifState
 	for len(buf) > 0 {
 		num, typ, v, b, n, err := field(buf)
@@ -230,7 +237,7 @@ func (d *sampleDecoder) decodeInterface(buf []byte) error {
 	return nil
 }
 
-func (d *sampleDecoder) decodeProbe(buf []byte) error {
+func (d *SampleDecoder) decodeProbe(buf []byte) error {
 	p := &d.probe
 	for len(buf) > 0 {
 		num, typ, v, b, n, err := field(buf)
@@ -272,7 +279,7 @@ func (d *sampleDecoder) decodeProbe(buf []byte) error {
 	return nil
 }
 
-func (d *sampleDecoder) decodeDevice(buf []byte) error {
+func (d *SampleDecoder) decodeDevice(buf []byte) error {
 	dv := &d.dev
 	for len(buf) > 0 {
 		num, typ, v, b, n, err := field(buf)

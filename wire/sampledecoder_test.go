@@ -1,0 +1,201 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// dropUnknown clears unknown fields recursively (SampleDecoder skips them).
+func dropUnknown(m protoreflect.Message) {
+	m.SetUnknown(nil)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len(); i++ {
+				dropUnknown(v.List().Get(i).Message())
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			dropUnknown(v.Message())
+		}
+		return true
+	})
+}
+
+func errClass(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	case errors.Is(err, ErrUnknownVersion):
+		return "version"
+	case errors.Is(err, ErrEmpty):
+		return "empty"
+	}
+	return "other: " + err.Error()
+}
+
+const t0 = int64(1_700_000_000_000_000_000)
+
+// testSamples covers every body kind, zero values and full values.
+func testSamples() []*wirepb.Sample {
+	return []*wirepb.Sample{
+		{Version: 1, Site: "fra", Device: "d1", DeviceTimeUnixNano: t0, ReceiveTimeUnixNano: t0 + 5e6, Collector: "c1", Seq: 42,
+			Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{
+				Interface: "Ethernet1", SpeedBps: 1e9, OperStatus: wirepb.OperStatus_UP, LastClearUnixNano: t0 - 1e12,
+				Counters: []*wirepb.CounterValue{
+					{Counter: wirepb.Counter_IN_OCTETS, Value: 1 << 40},
+					{Counter: wirepb.Counter_OUT_DISCARDS, Value: 7},
+					{Counter: wirepb.Counter_IN_ERRORS},
+					{},
+				},
+			}}},
+		{Version: 1, Site: "fra", Device: "d1", DeviceTimeUnixNano: t0,
+			Body: &wirepb.Sample_Probe{Probe: &wirepb.ProbeResult{
+				PeerSite: "ams", PeerDevice: "d9", MinDelayUs: 1000, MaxDelayUs: 1234.5, AvgDelayUs: 1100,
+				StddevDelayUs: 2.5, JitterUs: 10, LossPercentage: 2, ProbesSent: 100, ProbesReceived: 98,
+			}}},
+		{Version: 1, Site: "s", Device: "d", Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{Address: "a:1", State: wirepb.DeviceState_DEVICE_UP, LastError: "x"}}},
+		{Version: 2, Site: "s", Body: &wirepb.Sample_Probe{Probe: &wirepb.ProbeResult{}}},
+		{Version: 1, Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{}}},
+		{Version: 1, Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{}}},
+		{Version: 1, Site: "s"},
+		{},
+	}
+}
+
+func decoderSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, s := range testSamples() {
+		b, err := proto.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func checkDecoderAgrees(t *testing.T, d *SampleDecoder, b []byte) {
+	t.Helper()
+	var want wirepb.Sample
+	werr := DecodeSample(b, &want)
+	got, gerr := d.Decode(b)
+	if errClass(werr) != errClass(gerr) {
+		t.Fatalf("%x: DecodeSample: %v, SampleDecoder: %v", b, werr, gerr)
+	}
+	if werr != nil {
+		if got != nil {
+			t.Fatalf("%x: SampleDecoder returned a sample with error %v", b, gerr)
+		}
+		return
+	}
+	dropUnknown(want.ProtoReflect())
+	if !proto.Equal(&want, got) {
+		t.Fatalf("%x:\n DecodeSample  %v\n SampleDecoder %v", b, &want, got)
+	}
+}
+
+func TestSampleDecoderAgreesWithDecodeSample(t *testing.T) {
+	d := NewSampleDecoder()
+	for _, b := range decoderSeeds(t) {
+		checkDecoderAgrees(t, d, b)
+	}
+	// every truncation and single-byte corruption of the seeds
+	for _, b := range decoderSeeds(t) {
+		for i := range b {
+			checkDecoderAgrees(t, d, b[:i])
+			for _, x := range []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x52, 0x5a, 0x62} {
+				c := append([]byte(nil), b...)
+				c[i] = x
+				checkDecoderAgrees(t, d, c)
+			}
+		}
+	}
+	// oneof switching and merging
+	seeds := decoderSeeds(t)
+	a, p, dv := seeds[0], seeds[1], seeds[2]
+	checkDecoderAgrees(t, d, append(append([]byte(nil), a...), a...))
+	checkDecoderAgrees(t, d, append(append(append([]byte(nil), a...), p...), a...))
+	checkDecoderAgrees(t, d, append(append(append([]byte(nil), dv...), a...), dv...))
+	checkDecoderAgrees(t, d, append(append([]byte(nil), []byte{0x12, 2, 0xc3, 0x28}...), a...)) // invalid UTF-8 site
+}
+
+func TestSampleDecoderErrors(t *testing.T) {
+	d := NewSampleDecoder()
+	if _, err := d.Decode([]byte{0xff, 0xff, 0xff}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("garbage: got %v, want ErrMalformed", err)
+	}
+	b, _ := protoMarshalRaw(&wirepb.Sample{Version: Version + 1, Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{}}})
+	if _, err := d.Decode(b); !errors.Is(err, ErrUnknownVersion) {
+		t.Fatalf("future version: got %v, want ErrUnknownVersion", err)
+	}
+	b, _ = Marshal(nil, &wirepb.Sample{Device: "x"})
+	if _, err := d.Decode(b); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("no body: got %v, want ErrEmpty", err)
+	}
+}
+
+func TestSampleDecoderSteadyStateAllocs(t *testing.T) {
+	d := NewSampleDecoder()
+	seeds := decoderSeeds(t)
+	for _, b := range seeds[:3] {
+		if _, err := d.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := testing.AllocsPerRun(100, func() {
+		for _, b := range seeds[:3] {
+			_, _ = d.Decode(b)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per run, want 0", n)
+	}
+}
+
+func FuzzSampleDecoder(f *testing.F) {
+	for _, b := range decoderSeeds(f) {
+		f.Add(b)
+	}
+	d := NewSampleDecoder()
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecoderAgrees(t, d, b) })
+}
+
+// benchSample is a typical interface sample: 12 counters.
+func benchSample() *wirepb.Sample {
+	s := &wirepb.Sample{Site: "fra", Device: "dev1", DeviceTimeUnixNano: t0, ReceiveTimeUnixNano: t0 + 3e6, Collector: "c1", Seq: 123456,
+		Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "Ethernet1", SpeedBps: 10e9, OperStatus: wirepb.OperStatus_UP}}}
+	vals := []uint64{1 << 40, 1 << 30, 1000, 1000, 10, 10, 1 << 40, 1 << 30, 1000, 1000, 10, 10}
+	for i, v := range vals {
+		s.GetInterface().Counters = append(s.GetInterface().Counters, &wirepb.CounterValue{Counter: wirepb.Counter(i + 1), Value: v})
+	}
+	return s
+}
+
+func BenchmarkDecodeSample(b *testing.B) {
+	buf, _ := Marshal(nil, benchSample())
+	b.Run("SampleDecoder", func(b *testing.B) {
+		d := NewSampleDecoder()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := d.Decode(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeSample", func(b *testing.B) {
+		var s wirepb.Sample
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := DecodeSample(buf, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
