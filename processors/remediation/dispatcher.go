@@ -76,6 +76,7 @@ func (d *dispatcher) forget(assigned map[string][]int32) {
 
 func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	d.forget(assigned)
+	d.r.lag.Forget(assigned)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		d.r.log.Warn("dispatcher commit on revoke failed", "err", err)
 	}
@@ -83,6 +84,7 @@ func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, assigned map[s
 
 func (d *dispatcher) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	d.forget(assigned)
+	d.r.lag.Forget(assigned)
 }
 
 func (d *dispatcher) track(rec *kgo.Record) *tracked {
@@ -126,6 +128,7 @@ func (d *dispatcher) run(ctx context.Context) {
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return
 		}
+		d.r.lag.Observe(fetches)
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				d.r.log.Warn("remediations fetch error", "topic", t, "partition", p, "err", err)

@@ -80,6 +80,7 @@ func (e *engineLoop) drop(assigned map[string][]int32) {
 }
 
 func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	e.r.lag.Forget(assigned)
 	// Rebalances happen between polls (BlockRebalanceOnPoll): every record
 	// handled so far is marked, so commit them before letting go.
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
@@ -89,6 +90,7 @@ func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[s
 }
 
 func (e *engineLoop) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	e.r.lag.Forget(assigned)
 	e.drop(assigned)
 }
 
@@ -209,6 +211,7 @@ func (e *engineLoop) run(ctx context.Context) {
 			e.cl.AllowRebalance()
 			return
 		}
+		r.lag.Observe(fetches)
 		fetches.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
 				r.log.Warn("kpi fetch error", "topic", t, "partition", p, "err", err)

@@ -41,6 +41,9 @@ type Remediator struct {
 	log  *slog.Logger
 	m    *metrics
 	c    counters
+	// lag is the consumer lag of both consumers (engine: kpis topic,
+	// dispatcher: remediations topic), one gauge with a topic label.
+	lag *kafka.Lag
 
 	rules    atomic.Pointer[ruleSet]
 	fileStat fileStamp
@@ -84,6 +87,7 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 		return nil, fmt.Errorf("remediation metrics: %w", err)
 	}
 	r.m = m
+	r.lag = kafka.NewLag(deps.Registerer, "remediation")
 	if err := r.loadRules(); err != nil {
 		return nil, err
 	}
