@@ -294,6 +294,7 @@ func (f *Fabric) Stop() error {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
+		f.log.Warn("gNMI clients still connected 5s after stop: closing their connections; notifications they did not read are lost although counted in Emitted")
 		srv.Stop()
 		<-done
 	}
