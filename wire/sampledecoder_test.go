@@ -12,6 +12,9 @@ import (
 
 // dropUnknown clears unknown fields recursively (SampleDecoder skips them).
 func dropUnknown(m protoreflect.Message) {
+	if !m.IsValid() {
+		return // a nil message (in a list)
+	}
 	m.SetUnknown(nil)
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {

@@ -177,7 +177,7 @@ func (p *producer) produce(ctx context.Context, s *wirepb.Sample, st *sendState)
 	key, val := r.Key[:0], r.Value[:0]
 	*r = kgo.Record{}
 	var err error
-	val, err = wire.Marshal(val, s)
+	val, err = wire.AppendSample(val, s)
 	if err != nil {
 		p.drop(dropMarshal, 1)
 		p.pool.Put(r)
