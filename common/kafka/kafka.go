@@ -61,6 +61,16 @@ type Configuration struct {
 	SASL              SASL  `yaml:"sasl"`
 	// DialTimeout bounds connecting to a broker.
 	DialTimeout time.Duration `yaml:"dial-timeout"`
+	// InstanceID, when set, makes this process a static member of its
+	// consumer groups (Kafka group.instance.id, KIP-345): a restarted
+	// process with the same id gets its partitions back at once, without
+	// a rebalance and without waiting for the session timeout of its
+	// crashed predecessor. It must be unique per process (e.g. the pod
+	// name of a StatefulSet); every consumer group of the process uses it.
+	// A static member does not leave its group when it stops: its
+	// partitions wait for it (or for the session timeout) even after a
+	// clean stop. "" (default): dynamic membership.
+	InstanceID string `yaml:"instance-id"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -113,16 +123,42 @@ func (c *Configuration) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return errors.New("tls.cert-file: cert-file and key-file go together")
 	}
+	if err := validInstanceID(c.InstanceID); err != nil {
+		return fmt.Errorf("instance-id: %w", err)
+	}
 	return nil
 }
 
-// Opts returns the franz-go options for connecting (seeds, TLS, SASL).
-// Callers add their producer or consumer options.
+// validInstanceID checks a group.instance.id the way Kafka checks it
+// (249 characters at most of ASCII letters, digits, '.', '_' and '-'); ""
+// is valid (no static membership).
+func validInstanceID(id string) error {
+	if len(id) > 249 {
+		return fmt.Errorf("%d characters, at most 249", len(id))
+	}
+	if id == "." || id == ".." {
+		return fmt.Errorf("%q is not allowed", id)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("%q: only ASCII letters, digits, '.', '_' and '-'", id)
+		}
+	}
+	return nil
+}
+
+// Opts returns the franz-go options for connecting (seeds, TLS, SASL) and,
+// with InstanceID set, static group membership (kgo.InstanceID; franz-go
+// ignores it in clients without a consumer group). Callers add their
+// producer or consumer options.
 func (c *Configuration) Opts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
 		kgo.DialTimeout(c.DialTimeout),
+	}
+	if c.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(c.InstanceID))
 	}
 	if c.TLS.Enable {
 		tc, err := c.tlsConfig()
