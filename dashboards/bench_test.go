@@ -110,7 +110,7 @@ func benchDashboards(b *testing.B, layout string) {
 	if rows, err := l.query(l.db, "SELECT concat(toString((SELECT count() FROM interface_kpis)), ' raw, ', toString((SELECT count() FROM interface_kpis_1m)), ' 1m, ', toString((SELECT count() FROM interface_kpis_1h)), ' 1h interface rows')"); err == nil {
 		b.Logf("%s", strings.TrimSpace(rows))
 	}
-	vars := f.values()
+	vars := allSelected(f.values())
 	ranges := testRanges(end)
 	for _, d := range definitions() {
 		qs := clickHouseQueries([]dashboardDef{d})

@@ -73,13 +73,28 @@ var macroFuncs = map[string]macroFunc{
 	}),
 }
 
+// AllValue is the value Grafana gives a variable whose "All" option is
+// selected. In the vars of Expand, a variable whose first value is AllValue
+// has All selected; its other values are the options All stands for.
+const AllValue = "$__all"
+
+// conditionalAll is the plugin's $__conditionalAll(condition, $variable)
+// macro, which it applies before the template variables.
+const conditionalAll = "$__conditionalAll("
+
 // Expand does what Grafana and the ClickHouse plugin do to a panel's SQL
-// before it reaches ClickHouse: template variables ($name, ${name},
-// ${name:singlequote}, ${name:csv}) are replaced by their values (vars),
-// then the plugin's macros ($__timeFilter(col), $__fromTime, ... see
-// MacroNames) by their expansion for r. An unknown macro or variable is an
-// error, so nothing unexpanded reaches the server.
+// before it reaches ClickHouse: $__conditionalAll(condition, $var) becomes
+// 1=1 when var has All (or nothing) selected and condition otherwise; then
+// template variables ($name, ${name}, ${name:singlequote}, ${name:csv}) are
+// replaced by their values (vars; All stands for every option), then the
+// plugin's macros ($__timeFilter(col), $__fromTime, ... see MacroNames) by
+// their expansion for r. An unknown macro or variable is an error, so
+// nothing unexpanded reaches the server.
 func Expand(sql string, r TimeRange, vars map[string][]string) (string, error) {
+	sql, err := expandConditionalAll(sql, vars)
+	if err != nil {
+		return "", err
+	}
 	var out strings.Builder
 	for i := 0; i < len(sql); {
 		c := sql[i]
@@ -143,6 +158,65 @@ func Expand(sql string, r TimeRange, vars map[string][]string) (string, error) {
 	return out.String(), nil
 }
 
+// expandConditionalAll applies $__conditionalAll from the last occurrence
+// to the first, as the plugin does (so conditions may nest).
+func expandConditionalAll(sql string, vars map[string][]string) (string, error) {
+	for {
+		i := strings.LastIndex(sql, conditionalAll)
+		if i < 0 {
+			return sql, nil
+		}
+		open := i + len(conditionalAll) - 1
+		end := matchParen(sql, open)
+		if end < 0 {
+			return "", fmt.Errorf("$__conditionalAll: unbalanced parentheses")
+		}
+		args := splitArgs(sql[open+1 : end])
+		if len(args) != 2 {
+			return "", fmt.Errorf("$__conditionalAll: expected 2 arguments (condition, $variable), got %d", len(args))
+		}
+		v := strings.TrimSpace(args[1])
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(v, "$"), "{"), "}")
+		if !strings.HasPrefix(v, "$") || ident(name) != name || name == "" {
+			return "", fmt.Errorf("$__conditionalAll: second argument %q is not a plain $variable", v)
+		}
+		vals, ok := vars[name]
+		if !ok {
+			return "", fmt.Errorf("$__conditionalAll: unknown template variable $%s", name)
+		}
+		phrase := strings.TrimSpace(args[0])
+		if len(vals) == 0 || vals[0] == AllValue {
+			phrase = "1=1"
+		}
+		sql = sql[:i] + phrase + sql[end+1:]
+	}
+}
+
+// splitArgs splits macro arguments at the commas outside parentheses and
+// quotes.
+func splitArgs(s string) []string {
+	var args []string
+	depth, start := 0, 0
+	quoted := false
+	for j := 0; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '\\' && quoted:
+			j++
+		case c == '\'':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			args = append(args, s[start:j])
+			start = j + 1
+		}
+	}
+	return append(args, s[start:])
+}
+
 func ident(s string) string {
 	n := 0
 	for n < len(s) {
@@ -177,6 +251,9 @@ func formatVar(name, format string, vars map[string][]string) (string, error) {
 	vals, ok := vars[name]
 	if !ok {
 		return "", fmt.Errorf("unknown template variable $%s", name)
+	}
+	if len(vals) > 0 && vals[0] == AllValue {
+		vals = vals[1:] // All: every option
 	}
 	switch format {
 	case "singlequote", "":

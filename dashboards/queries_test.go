@@ -50,21 +50,37 @@ func testRanges(end time.Time) map[string]TimeRange {
 
 var rangeOrder = []string{"15m", "1h", "12h", "24h", "7d"}
 
-// expandAll expands every query for every range.
+// allSelected is vars with every variable on "All" (the dashboards' default).
+func allSelected(vars map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(vars))
+	for k, v := range vars {
+		out[k] = append([]string{AllValue}, v...)
+	}
+	return out
+}
+
+// expandAll expands every query for every range, once with the variables
+// on "All" ($__conditionalAll drops the filters) and once with every value
+// ticked one by one (the filters list them).
 func expandAll(t testing.TB, qs []namedQuery, ranges map[string]TimeRange, vars map[string][]string) (names []string, stmts []string, want [][]string) {
 	t.Helper()
-	for _, rn := range rangeOrder {
-		for _, q := range qs {
-			s, err := Expand(q.sql, ranges[rn], vars)
-			if err != nil {
-				t.Fatalf("%s: %v", q.name, err)
+	for _, sel := range []struct {
+		name string
+		vars map[string][]string
+	}{{"all", allSelected(vars)}, {"listed", vars}} {
+		for _, rn := range rangeOrder {
+			for _, q := range qs {
+				s, err := Expand(q.sql, ranges[rn], sel.vars)
+				if err != nil {
+					t.Fatalf("%s: %v", q.name, err)
+				}
+				if strings.Contains(s, "$") {
+					t.Fatalf("%s: unexpanded $ left in\n%s", q.name, s)
+				}
+				names = append(names, fmt.Sprintf("%s [%s, %s]", q.name, rn, sel.name))
+				stmts = append(stmts, s)
+				want = append(want, q.columns)
 			}
-			if strings.Contains(s, "$") {
-				t.Fatalf("%s: unexpanded $ left in\n%s", q.name, s)
-			}
-			names = append(names, fmt.Sprintf("%s [%s]", q.name, rn))
-			stmts = append(stmts, s)
-			want = append(want, q.columns)
 		}
 	}
 	return

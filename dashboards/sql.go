@@ -87,7 +87,8 @@ func (t tier) bucket() string {
 
 // tiered returns one query reading whichever table fits the range: a UNION
 // ALL of the three tiers, each guarded by a condition on the range length
-// that is constant for the query, so only one branch returns rows. body
+// that is constant for the query, so only one branch returns rows; outer
+// (an ORDER BY) is appended to every branch. body
 // builds a branch's SELECT for a tier and must end with its WHERE clause
 // open (guard is appended with AND) followed by the placeholder {{guard}}.
 func tiered(body func(t tier) string, outer string) string {
@@ -110,15 +111,28 @@ func tieredOver(ts []tier, body func(t tier) string, outer string) string {
 			parts[i] = strings.ReplaceAll(parts[i], "$__timeFilter(ts)", "ts >= toStartOfHour($__fromTime) AND ts <= $__toTime")
 		}
 	}
-	return "SELECT * FROM (\n" + strings.Join(parts, "\nUNION ALL\n") + "\n)" + outer
+	// Each branch sorts itself (only one returns rows): wrapping the UNION
+	// ALL in a subquery to sort it once costs ClickHouse 18.16 as much CPU
+	// again as the branch itself (measured: 188 vs 108 ms for a 15-minute
+	// interface series), as the optimizations of a top-level SELECT are lost.
+	for i := range parts {
+		parts[i] += outer
+	}
+	return strings.Join(parts, "\nUNION ALL\n")
 }
 
-// Template-variable filters.
+// Template-variable filters of the panels. Each is wrapped in the plugin's
+// $__conditionalAll, so a variable on "All" (the default) filters nothing
+// instead of testing every row against the list of every value: that test
+// was half the CPU of the interface drill-down's queries on a 15-minute
+// range of 1,000 interfaces. The variables' own queries keep plain IN lists.
 const (
-	ifaceFilter  = "site IN (${site:singlequote}) AND device IN (${device:singlequote}) AND interface IN (${interface:singlequote})"
-	deviceFilter = "site IN (${site:singlequote}) AND device IN (${device:singlequote})"
-	linkFilter   = "(src_site IN (${site:singlequote}) OR dst_site IN (${site:singlequote})) AND (src_device IN (${device:singlequote}) OR dst_device IN (${device:singlequote}))"
-	eventFilter  = "site IN (${site:singlequote}) AND device IN (${device:singlequote})"
+	siteCond     = "$__conditionalAll(site IN (${site:singlequote}), $site)"
+	deviceCond   = "$__conditionalAll(device IN (${device:singlequote}), $device)"
+	ifaceFilter  = siteCond + " AND " + deviceCond + " AND $__conditionalAll(interface IN (${interface:singlequote}), $interface)"
+	deviceFilter = siteCond + " AND " + deviceCond
+	linkFilter   = "$__conditionalAll((src_site IN (${site:singlequote}) OR dst_site IN (${site:singlequote})), $site) AND $__conditionalAll((src_device IN (${device:singlequote}) OR dst_device IN (${device:singlequote})), $device)"
+	eventFilter  = siteCond + " AND " + deviceCond
 )
 
 // eventIDFilter filters events in queries whose aggregates are aliased to
