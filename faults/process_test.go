@@ -60,13 +60,17 @@ func interfaceAndLink(kpis []*wirepb.KPI) (map[string]*wirepb.KPI, map[string]in
 
 // TestProcessorKilled: a `telemetry process` subprocess is killed with
 // SIGKILL mid-stream (no Stop: nothing flushed, nothing committed past what
-// was acknowledged) and another one is started in the same consumer group.
+// was acknowledged) and restarted: a new process with the same
+// kafka.instance-id (static group membership) in the same consumer group.
 // A reference processor in the test reads the same samples, uninterrupted,
 // into its own KPI topic. After de-duplication by KPI id, the crashed
 // pipeline produced exactly the reference's interface and link KPIs — same
-// ids, same values — and every interface has contiguous windows.
+// ids, same values — and every interface has contiguous windows. The
+// restart gets the partitions back at once, with the default 45 s session
+// timeout (TestProcessorKilledAfterStateHorizonHeartbeat covers the other
+// case: another member takes over once the session timeout expires).
 func TestProcessorKilled(t *testing.T) {
-	processorCrash(t, "proc-kill", crashOptions{})
+	processorCrash(t, "proc-kill", crashOptions{static: true})
 }
 
 // TestDefaultStateHeartbeatBelowHorizon: a successor processor learns the
@@ -106,6 +110,11 @@ type crashOptions struct {
 	// pastState: kill only once the first processor's commits have passed
 	// the first samples carrying the port speed.
 	pastState bool
+	// static: both processes run with the same kafka.instance-id (the
+	// successor is a restart of the killed static member) and the default
+	// session timeout; otherwise a second member (dynamic membership, 6 s
+	// session timeout) takes over.
+	static bool
 }
 
 func processorCrash(t *testing.T, name string, o crashOptions) {
@@ -117,6 +126,16 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	telemetryBinary(t)
 
 	deleteGroupsAfter(t, kc, "g-"+kc.Topics.Samples, "g-ref-"+kc.Topics.Samples)
+	if o.static {
+		// A static member does not leave on stop: remove it (runs after the
+		// processes are gone, before the group is deleted).
+		adm := kadm.NewClient(newClient(t, kc))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = adm.LeaveGroup(ctx, kadm.LeaveGroup("g-"+kc.Topics.Samples).InstanceIDs("process-a"))
+		})
+	}
 	sim := startSim(t, 2, 1, 2)
 	ccfg := collectorConfig("c1", sim)
 	for i := range ccfg.Subscriptions {
@@ -127,17 +146,25 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	col := startCollector(t, ccfg, kc)
 	ref := startProcessor(t, processorConfig("g-ref-"+kc.Topics.Samples, "ref"), &rkc)
 
-	// The session timeout bounds the takeover: the group coordinator gives
-	// a dead member's partitions away only when its session expires
-	// (default 45 s; 6 s is the broker's minimum).
-	const session = 6 * time.Second
+	// The session timeout bounds the takeover by another member: the group
+	// coordinator gives a dead member's partitions away only when its
+	// session expires (default 45 s; 6 s is the broker's minimum). A
+	// restarted static member (same instance-id) does not wait for it.
+	session := 6 * time.Second
+	if o.static {
+		session = kpi.DefaultConfiguration().SessionTimeout
+	}
 	procCfg := func(instance string) string {
 		pc := processorConfig("g-"+kc.Topics.Samples, instance)
 		pc.SessionTimeout = session
 		if o.stateHorizon > 0 {
 			pc.StateHorizon = o.stateHorizon
 		}
-		return configFile(t, instance+".yaml", kc, map[string]any{"process": pc})
+		pkc := *kc
+		if o.static {
+			pkc.InstanceID = "process-a"
+		}
+		return configFile(t, instance+".yaml", &pkc, map[string]any{"process": pc})
 	}
 	p1 := startProcess(t, "process-1", "process", "--config", procCfg("p1"))
 	victimIfaceWindows := func() (int, int64) {
@@ -199,10 +226,41 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		})
 	}
 	time.Sleep(time.Second)
-	committed = committedOffsets(t, kc, group, kc.Topics.Samples)
+	var victimMember map[string]bool
+	eventually(t, 20*time.Second, "the first processor alone in a stable group", func() bool {
+		victimMember = groupMembers(t, kc, group)
+		return len(victimMember) == 1
+	})
 	p1.kill(t)
 	killedAt := time.Now()
+	committed = committedOffsets(t, kc, group, kc.Topics.Samples) // final: p1 is dead
 	p2 := startProcess(t, "process-2", "process", "--config", procCfg("p2"))
+
+	// Handover: the group is stable again with the successor alone, and
+	// the successor commits past the killed member's last commits.
+	var handover, resumed time.Duration
+	eventually(t, 100*time.Second, "the successor owns the partitions", func() bool {
+		ms := groupMembers(t, kc, group)
+		for m := range ms {
+			if victimMember[m] {
+				return false
+			}
+		}
+		if len(ms) == 1 {
+			handover = time.Since(killedAt)
+			return true
+		}
+		return false
+	})
+	eventually(t, 30*time.Second, "the successor commits", func() bool {
+		for p, off := range committedOffsets(t, kc, group, kc.Topics.Samples) {
+			if off > committed[p] {
+				resumed = time.Since(killedAt)
+				return true
+			}
+		}
+		return false
+	})
 
 	// The successor gets the partitions once the group coordinator gives up
 	// on the killed member (its session timeout), then catches up.
@@ -286,8 +344,8 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	sort.Strings(missing)
 	sort.Strings(extra)
 	sort.Slice(differ, func(i, j int) bool { return differ[i].start < differ[j].start })
-	t.Logf("first processor: %d interface KPIs before SIGKILL; second produced windows after the kill %s later",
-		before, takeover.Round(100*time.Millisecond))
+	t.Logf("first processor: %d interface KPIs before SIGKILL; static membership %v, session timeout %s: the successor owned the partitions %s after the kill, committed %s after, produced windows after the kill %s after",
+		before, o.static, session, handover.Round(100*time.Millisecond), resumed.Round(100*time.Millisecond), takeover.Round(100*time.Millisecond))
 	t.Logf("reference: %d interface+link KPIs; crashed pipeline: %d distinct (%d duplicate copies re-sent after the takeover), %d missing, %d extra; %d interface windows over %d interfaces, %d gaps",
 		len(want), len(got), dup, len(missing), len(extra), windows, len(per), len(gaps))
 	if len(want) < 4*20 {
@@ -300,11 +358,38 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	if takeover > session+20*time.Second {
 		t.Errorf("the successor took over %s after the kill, session timeout %s", takeover.Round(100*time.Millisecond), session)
 	}
+	if o.static && handover > 5*time.Second {
+		t.Errorf("the restarted static member owned the partitions %s after the kill, want a few seconds (session timeout %s)", handover.Round(100*time.Millisecond), session)
+	}
+	if !o.static && handover < session/3 {
+		t.Errorf("another member owned the partitions %s after the kill, before the session timeout %s", handover.Round(100*time.Millisecond), session)
+	}
 	if all := append(differ, copiesDiffer...); len(all) > 0 {
 		t.Errorf("after the processor crash, %d of %d KPIs differ from the uninterrupted run, and %d re-sent copies differ from the first copy; fields that differ: %v; first: %s; last: %s",
 			len(differ), len(want), len(copiesDiffer), diffFields(all), all[0], all[len(all)-1])
 	}
 	t.Logf("%s took %s", t.Name(), time.Since(began).Round(100*time.Millisecond))
+}
+
+// groupMembers returns the member ids of a stable group (none while it
+// rebalances).
+func groupMembers(t *testing.T, kc *kafka.Configuration, group string) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dg, err := kadm.NewClient(newClient(t, kc)).DescribeGroups(ctx, group)
+	if err != nil {
+		t.Fatalf("describe group %s: %v", group, err)
+	}
+	g := dg[group]
+	if g.Err != nil || g.State != "Stable" {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, m := range g.Members {
+		out[m.MemberID] = true
+	}
+	return out
 }
 
 // committedOffsets returns a group's committed offsets on topic.
