@@ -91,10 +91,18 @@ type decoder struct {
 	updates uint64
 	// names interns interface and peer names (raw path).
 	names map[string]string
+	// prefixes is the walk cache (raw path, see rawdecode.go): cached
+	// prefixes and paths number cached, at most maxCache.
+	prefixes map[string]*prefixEntry
+	cached   int
+	maxCache int
+	// the entries of a prefix or path not cached
+	uncached     prefixEntry
+	uncachedPath pathEntry
 }
 
 func newDecoder(m *matcher, device, site, collector string, maxUpdates int) *decoder {
-	return &decoder{m: m, device: device, site: site, collector: collector, maxUpdates: maxUpdates}
+	return &decoder{m: m, device: device, site: site, collector: collector, maxUpdates: maxUpdates, maxCache: maxWalkCache}
 }
 
 func (d *decoder) fail(r reason) { d.errs[r]++ }

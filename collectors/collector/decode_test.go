@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -13,34 +14,66 @@ import (
 )
 
 // decodeCheck decodes n with the reference decoder d and checks that the
-// wire-bytes decoder gives the same samples and the same error counts.
+// wire-bytes decoder gives the same samples and the same error counts:
+// cold, warm (walk cache filled) and with a walk cache too small to hold
+// the notification's paths.
 func decodeCheck(t testing.TB, d *decoder, n *gnmi.Notification, recv int64) []*wirepb.Sample {
 	t.Helper()
 	before := d.errs
 	out := d.decode(n, recv)
+	var want [numReasons]uint64
+	for i := range before {
+		want[i] = d.errs[i] - before[i]
+	}
 	b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := newDecoder(d.m, d.device, d.site, d.collector, d.maxUpdates)
-	rout, sync, rerr := r.decodeRaw(b, recv)
-	if sync || rerr != nil {
-		t.Fatalf("raw: sync %v err %v", sync, rerr)
-	}
-	if len(rout) != len(out) {
-		t.Fatalf("raw decoder: %d samples, reference %d", len(rout), len(out))
-	}
-	for i := range out {
-		if !proto.Equal(out[i], rout[i]) {
-			t.Fatalf("raw decoder differs:\n raw %v\n ref %v", rout[i], out[i])
-		}
-	}
-	for i := range before {
-		if d.errs[i]-before[i] != r.errs[i] {
-			t.Fatalf("raw decoder errors %v, reference %v (before %v)", r.errs, d.errs, before)
+	small := newDecoder(d.m, d.device, d.site, d.collector, d.maxUpdates)
+	small.maxCache = 3
+	for i, dec := range []*decoder{r, r, r, small, small} {
+		if err := rawAgrees(dec, b, recv, out, want); err != nil {
+			t.Fatalf("run %d: %v", i, err)
 		}
 	}
 	return out
+}
+
+// rawAgrees decodes the SubscribeResponse b with r and compares the
+// samples with want and the errors counted with wantErrs.
+func rawAgrees(r *decoder, b []byte, recv int64, want []*wirepb.Sample, wantErrs [numReasons]uint64) error {
+	before := r.errs
+	rout, sync, rerr := r.decodeRaw(b, recv)
+	if sync || rerr != nil {
+		return fmt.Errorf("raw: sync %v err %v", sync, rerr)
+	}
+	if len(rout) != len(want) {
+		return fmt.Errorf("raw decoder: %d samples, reference %d:\n raw %v\n ref %v", len(rout), len(want), rout, want)
+	}
+	for i := range want {
+		if !proto.Equal(want[i], rout[i]) {
+			return fmt.Errorf("raw decoder differs:\n raw %v\n ref %v", rout[i], want[i])
+		}
+	}
+	for i := range before {
+		if r.errs[i]-before[i] != wantErrs[i] {
+			return fmt.Errorf("raw decoder errors %v (before %v), reference %v", r.errs, before, wantErrs)
+		}
+	}
+	if n := cacheSize(r); n != r.cached || n > r.maxCache {
+		return fmt.Errorf("walk cache holds %d (counted %d), bound %d", n, r.cached, r.maxCache)
+	}
+	return nil
+}
+
+// cacheSize counts the entries of d's walk cache.
+func cacheSize(d *decoder) int {
+	n := len(d.prefixes)
+	for _, e := range d.prefixes {
+		n += len(e.paths) + len(e.seq)
+	}
+	return n
 }
 
 func testMatcher(t testing.TB) *matcher {
@@ -418,12 +451,29 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	}
+	// one decoder with a tiny walk cache lives across inputs: the cache
+	// churns, and must never change a result
+	churn := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+	churn.maxCache = 5
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// SubscribeResponse{update: data} on the wire
 		raw := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), data)
 		r := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
 		rout, _, _ := r.decodeRaw(raw, ts)
 		check(t, rout)
+		// warm (the walk cache filled by the first decode) and churning:
+		// the same as cold
+		cold := make([]*wirepb.Sample, len(rout))
+		for i, s := range rout {
+			cold[i] = proto.Clone(s).(*wirepb.Sample)
+		}
+		coldErrs := r.errs
+		if err := rawAgrees(r, raw, ts, cold, coldErrs); err != nil {
+			t.Fatalf("warm: %v", err)
+		}
+		if err := rawAgrees(churn, raw, ts, cold, coldErrs); err != nil {
+			t.Fatalf("churning cache: %v", err)
+		}
 		n := &gnmi.Notification{}
 		if err := proto.Unmarshal(data, n); err != nil {
 			return
@@ -431,13 +481,66 @@ func FuzzDecode(f *testing.F) {
 		d := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
 		out := d.decode(n, ts)
 		check(t, out)
-		if len(out) != len(rout) {
-			t.Fatalf("raw %d samples, reference %d:\n raw %v\n ref %v", len(rout), len(out), rout, out)
+		if len(out) != len(cold) {
+			t.Fatalf("raw %d samples, reference %d:\n raw %v\n ref %v", len(cold), len(out), cold, out)
 		}
 		for i := range out {
-			if !proto.Equal(out[i], rout[i]) {
-				t.Fatalf("raw decoder differs:\n raw %v\n ref %v", rout[i], out[i])
+			if !proto.Equal(out[i], cold[i]) {
+				t.Fatalf("raw decoder differs:\n raw %v\n ref %v", cold[i], out[i])
 			}
 		}
 	})
+}
+
+// TestWalkCache: a warm session matches paths from the cache, including
+// when a target reorders its updates, changes values, or sends more
+// distinct paths than the cache holds (it stays bounded and correct).
+func TestWalkCache(t *testing.T) {
+	m := testMatcher(t)
+	ts := time.Now().UnixNano()
+	ref := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+	raw := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+	raw.maxCache = 200
+	check := func(n *gnmi.Notification) {
+		t.Helper()
+		before := ref.errs
+		out := ref.decode(n, ts)
+		var want [numReasons]uint64
+		for i := range before {
+			want[i] = ref.errs[i] - before[i]
+		}
+		b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rawAgrees(raw, b, ts, out, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 3 {
+		for i := range 40 { // 40 × (1 prefix + 13 paths + 13 positions) > 200
+			n := countersNotification("site1-sw1", fmt.Sprintf("Ethernet%d", i), ts, uint64(round*1000+i))
+			if round == 1 { // reordered
+				for j, k := 0, len(n.Update)-1; j < k; j, k = j+1, k-1 {
+					n.Update[j], n.Update[k] = n.Update[k], n.Update[j]
+				}
+			}
+			if round == 2 && i%5 == 0 { // an unknown path and a bad key in the middle
+				n.Update[3].Path.Elem[0].Name = "no-such-leaf"
+				n.Prefix.Elem[1].Key = map[string]string{"other": "x"}
+			}
+			check(n)
+		}
+	}
+	// another target's name in the prefix, twice
+	n := countersNotification("site1-sw2", "Ethernet1", ts, 1)
+	check(n)
+	check(n)
+	// probes with full paths and no prefix, twice
+	p := &gnmi.Notification{Timestamp: ts}
+	for _, l := range []string{"min-delay", "max-delay", "avg-delay", "jitter", "loss-percentage", "probes-sent"} {
+		p.Update = append(p.Update, &gnmi.Update{Path: probePath("site2", "site2-sw1", l), Val: dval(3)})
+	}
+	check(p)
+	check(p)
 }

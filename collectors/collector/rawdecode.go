@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"unicode/utf8"
@@ -85,6 +86,23 @@ type field struct {
 
 // next consumes one field of b; n < 0 on malformed input.
 func next(b []byte) (f field, n int) {
+	// Fast path: a one-byte tag and a one-byte length or varint, which is
+	// nearly every field of a notification. Same result as nextSlow.
+	if len(b) >= 2 && b[0] >= 1<<3 && b[0] < 0x80 && b[1] < 0x80 {
+		switch protowire.Type(b[0] & 7) {
+		case protowire.BytesType:
+			if l := int(b[1]); l+2 <= len(b) {
+				return field{num: protowire.Number(b[0] >> 3), typ: protowire.BytesType, b: b[2 : 2+l]}, 2 + l
+			}
+		case protowire.VarintType:
+			return field{num: protowire.Number(b[0] >> 3), typ: protowire.VarintType, v: uint64(b[1])}, 2
+		}
+	}
+	return nextSlow(b)
+}
+
+// nextSlow is next for any field.
+func nextSlow(b []byte) (f field, n int) {
 	num, typ, n := protowire.ConsumeTag(b)
 	if n < 0 {
 		return f, n
@@ -190,28 +208,10 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 			updates++
 		}
 	}
-	var w walk
-	w.nd = &d.m.root
-	legacy := false
-	for rest := prefix; len(rest) > 0; {
-		f, n := next(rest)
-		if n < 0 {
-			d.fail(reasonMalformed)
-			return
-		}
-		rest = rest[n:]
-		if f.typ != protowire.BytesType {
-			continue
-		}
-		switch f.num {
-		case fPathTarget:
-			if len(f.b) > 0 && string(f.b) != d.device {
-				d.fail(reasonWrongTarget)
-				return
-			}
-		case fPathElement:
-			legacy = true
-		}
+	pe := d.prefixOf(prefix)
+	if pe.early != 0 {
+		d.fail(pe.early - 1)
+		return
 	}
 	if ts <= 0 || ts > recvNano+int64(maxFuture) {
 		d.fail(reasonBadTimestamp)
@@ -222,26 +222,173 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		updates = d.maxUpdates
 	}
 	d.updates += uint64(updates)
-	if legacy {
+	if pe.legacy {
 		d.errs[reasonLegacyPath] += uint64(updates)
 		return
 	}
-	if r := d.walkRaw(&w, prefix); r != 0 {
-		d.errs[r-1] += uint64(updates)
+	if pe.r != 0 {
+		d.errs[pe.r-1] += uint64(updates)
 		return
 	}
-	for rest := b; len(rest) > 0 && updates > 0; {
+	for rest, i := b, 0; len(rest) > 0 && i < updates; {
 		f, n := next(rest)
 		if n < 0 {
 			return // counted above
 		}
 		rest = rest[n:]
 		if f.num == fNotifUpdate && f.typ == protowire.BytesType {
-			updates--
-			d.updateRaw(w, f.b)
+			d.updateRaw(pe, i, f.b)
+			i++
 		}
 	}
 	d.finish(ts, recvNano)
+}
+
+// The walk cache. A target sends the same few paths every tick (a prefix
+// per interface or probe, a dozen update paths under it), so the trie walk
+// of a path (element names, module prefixes, key captures, interning) is
+// done once per distinct (prefix bytes, update path bytes) and remembered
+// per session. A warm session finds a prefix with one map lookup, and an
+// update path by comparing its bytes with the path the same update (by
+// position) had last time, falling back to a map lookup. The result of a
+// walk depends only on those bytes (and on the session's fixed mapping
+// table and target name), errors included, so a cached result is exactly
+// what walking again would give.
+const (
+	// maxWalkCache bounds the cached prefixes, paths and positions of a
+	// session; past it the cache is emptied and refills with what is in use.
+	maxWalkCache = 4096
+	// maxCachedPath is the longest path (wire bytes) the cache keeps;
+	// longer ones are walked every time.
+	maxCachedPath = 256
+)
+
+// prefixEntry is what a notification prefix decodes to.
+type prefixEntry struct {
+	key string
+	// early is reason+1 when the notification is dropped before its
+	// updates are counted (malformed prefix, another target's name).
+	early reason
+	// legacy: the prefix uses the deprecated string elements.
+	legacy bool
+	// r is reason+1 when walking the prefix failed; w is the walk past it.
+	r reason
+	w walk
+	// paths caches the walks of update paths from w (nil: do not cache);
+	// seq[i] is the path the i-th update under this prefix had last time.
+	paths map[string]*pathEntry
+	seq   []*pathEntry
+}
+
+// pathEntry is the walk of one update path (key) from its prefix: r is
+// reason+1 on failure, w the walk past the path.
+type pathEntry struct {
+	key string
+	r   reason
+	w   walk
+}
+
+// prefixOf decodes a notification prefix, from the cache when it can.
+func (d *decoder) prefixOf(prefix []byte) *prefixEntry {
+	if e, ok := d.prefixes[string(prefix)]; ok {
+		return e
+	}
+	var e *prefixEntry
+	if len(prefix) <= maxCachedPath {
+		if d.cached >= d.maxCache {
+			d.resetCache()
+		}
+		if d.prefixes == nil {
+			d.prefixes = map[string]*prefixEntry{}
+		}
+		e = &prefixEntry{key: string(prefix), paths: map[string]*pathEntry{}}
+		d.prefixes[e.key] = e
+		d.cached++
+	} else {
+		e = &d.uncached
+		*e = prefixEntry{}
+	}
+	if e.early = d.scanPrefix(prefix); e.early != 0 {
+		return e
+	}
+	for rest := prefix; len(rest) > 0; {
+		f, n := next(rest)
+		rest = rest[n:] // well-formed: scanPrefix checked
+		if f.num == fPathElement && f.typ == protowire.BytesType {
+			e.legacy = true
+			return e
+		}
+	}
+	e.w.nd = &d.m.root
+	e.r = d.walkRaw(&e.w, prefix)
+	return e
+}
+
+// scanPrefix checks a prefix's framing and target name; reason+1 when the
+// notification is to be dropped.
+func (d *decoder) scanPrefix(prefix []byte) reason {
+	for rest := prefix; len(rest) > 0; {
+		f, n := next(rest)
+		if n < 0 {
+			return reasonMalformed + 1
+		}
+		rest = rest[n:]
+		if f.num == fPathTarget && f.typ == protowire.BytesType && len(f.b) > 0 && string(f.b) != d.device {
+			return reasonWrongTarget + 1
+		}
+	}
+	return 0
+}
+
+// resetCache empties the walk cache.
+func (d *decoder) resetCache() {
+	for _, e := range d.prefixes {
+		// an entry still in use by the current notification stops caching
+		e.paths, e.seq = nil, nil
+	}
+	clear(d.prefixes)
+	d.cached = 0
+}
+
+// pathOf walks the path of the i-th update under prefix pe, from the
+// cache when it can. The result is valid until the next call.
+func (d *decoder) pathOf(pe *prefixEntry, i int, path []byte) *pathEntry {
+	if i < len(pe.seq) && pe.seq[i].key == string(path) {
+		return pe.seq[i]
+	}
+	if pe.paths == nil {
+		return d.walkPath(pe, path)
+	}
+	e, ok := pe.paths[string(path)]
+	if !ok {
+		if len(path) > maxCachedPath {
+			return d.walkPath(pe, path)
+		}
+		if d.cached >= d.maxCache {
+			d.resetCache()
+			return d.walkPath(pe, path)
+		}
+		e = &pathEntry{key: string(path), w: pe.w}
+		e.r = d.walkRaw(&e.w, path)
+		pe.paths[e.key] = e
+		d.cached++
+	}
+	switch {
+	case i < len(pe.seq):
+		pe.seq[i] = e
+	case i == len(pe.seq) && d.cached < d.maxCache:
+		pe.seq = append(pe.seq, e)
+		d.cached++
+	}
+	return e
+}
+
+// walkPath walks path from pe without caching.
+func (d *decoder) walkPath(pe *prefixEntry, path []byte) *pathEntry {
+	e := &d.uncachedPath
+	*e = pathEntry{w: pe.w}
+	e.r = d.walkRaw(&e.w, path)
+	return e
 }
 
 // walkRaw advances w over the elems of the wire Path p.
@@ -341,11 +488,10 @@ func (d *decoder) elemRaw(w *walk, e []byte) reason {
 	return 0
 }
 
-// updateRaw decodes one wire Update; w is the walk past the prefix.
-func (d *decoder) updateRaw(w walk, u []byte) {
-	var path, tv []byte
-	hasVal := false
-	for rest := u; len(rest) > 0; {
+// updateRaw decodes the i-th wire Update under its prefix pe.
+func (d *decoder) updateRaw(pe *prefixEntry, i int, u []byte) {
+	path, tv, hasVal := splitUpdate(u)
+	for rest := u; !hasVal && len(rest) > 0; { // not the usual layout
 		f, n := next(rest)
 		if n < 0 {
 			d.fail(reasonMalformed)
@@ -363,10 +509,12 @@ func (d *decoder) updateRaw(w walk, u []byte) {
 		case fUpdateValue:
 		}
 	}
-	if r := d.walkRaw(&w, path); r != 0 {
-		d.fail(r - 1)
+	pw := d.pathOf(pe, i, path)
+	if pw.r != 0 {
+		d.fail(pw.r - 1)
 		return
 	}
+	w := &pw.w
 	if w.nd.leaf == nil {
 		d.fail(reasonUnknownPath)
 		return
@@ -384,12 +532,41 @@ func (d *decoder) updateRaw(w walk, u []byte) {
 		d.fail(reasonNoValue)
 		return
 	}
-	d.apply(w.nd.leaf, &w, v)
+	d.apply(w.nd.leaf, w, v)
+}
+
+// splitUpdate takes apart the usual wire Update: path then val, each with
+// a one-byte length, nothing else. ok false: decode it field by field.
+func splitUpdate(u []byte) (path, tv []byte, ok bool) {
+	if len(u) < 2 || u[0] != fUpdatePath<<3|byte(protowire.BytesType) || u[1] >= 0x80 {
+		return nil, nil, false
+	}
+	l := 2 + int(u[1])
+	if l+2 > len(u) || u[l] != fUpdateVal<<3|byte(protowire.BytesType) || u[l+1] >= 0x80 || l+2+int(u[l+1]) != len(u) {
+		return nil, nil, false
+	}
+	return u[2:l], u[l+2:], true
 }
 
 // rawVal decodes a wire TypedValue (a oneof: the last field wins).
 func rawVal(b []byte) (val, reason) {
 	var v val
+	// fast path: one uint_val, int_val or double_val field
+	if len(b) >= 2 {
+		switch b[0] {
+		case 3<<3 | byte(protowire.VarintType), 2<<3 | byte(protowire.VarintType):
+			if x, n := protowire.ConsumeVarint(b[1:]); n == len(b)-1 {
+				if b[0] == 3<<3|byte(protowire.VarintType) {
+					return val{kind: valUint, u: x}, 0
+				}
+				return val{kind: valInt, i: int64(x)}, 0
+			}
+		case 14<<3 | byte(protowire.Fixed64Type):
+			if len(b) == 9 {
+				return val{kind: valDouble, f: math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))}, 0
+			}
+		}
+	}
 	for len(b) > 0 {
 		f, n := next(b)
 		if n < 0 {
