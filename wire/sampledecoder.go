@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -33,7 +34,7 @@ type SampleDecoder struct {
 	dev     wirepb.Device
 	cvs     []*wirepb.CounterValue // pool; the first ncv are in use
 	ncv     int
-	intern  map[string]string
+	interner
 }
 
 // maxInterned bounds the intern table; when full it is emptied and refilled.
@@ -41,7 +42,7 @@ const maxInterned = 1 << 20
 
 // NewSampleDecoder returns a decoder with an empty intern table.
 func NewSampleDecoder() *SampleDecoder {
-	d := &SampleDecoder{intern: map[string]string{}}
+	d := &SampleDecoder{interner: interner{intern: map[string]string{}}}
 	d.ifBody.Interface = &d.ifState
 	d.prBody.Probe = &d.probe
 	d.devBody.DeviceState = &d.dev
@@ -50,7 +51,11 @@ func NewSampleDecoder() *SampleDecoder {
 
 var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
-func (d *SampleDecoder) str(b []byte) (string, error) {
+// interner turns the bytes of string fields into strings, validated as
+// UTF-8 (as proto3 requires) and shared between records.
+type interner struct{ intern map[string]string }
+
+func (d *interner) str(b []byte) (string, error) {
 	if s, ok := d.intern[string(b)]; ok {
 		return s, nil
 	}
@@ -70,6 +75,34 @@ func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err)
 // field reads one field header and value; v is the varint/fixed value,
 // b the bytes of a length-delimited field.
 func field(buf []byte) (num protowire.Number, typ protowire.Type, v uint64, b []byte, n int, err error) {
+	// Fast path: a one-byte tag (field numbers 1 to 15) and a varint, a
+	// fixed64 or a one-byte length, which is every field a Sample writer
+	// sends but long strings. Same result as fieldSlow.
+	if len(buf) >= 2 && buf[0] >= 1<<3 && buf[0] < 0x80 {
+		num, typ = protowire.Number(buf[0]>>3), protowire.Type(buf[0]&7)
+		switch typ {
+		case protowire.VarintType:
+			if buf[1] < 0x80 {
+				return num, typ, uint64(buf[1]), nil, 2, nil
+			}
+			if x, m := protowire.ConsumeVarint(buf[1:]); m > 0 {
+				return num, typ, x, nil, 1 + m, nil
+			}
+		case protowire.BytesType:
+			if l := int(buf[1]); l < 0x80 && 2+l <= len(buf) {
+				return num, typ, 0, buf[2 : 2+l], 2 + l, nil
+			}
+		case protowire.Fixed64Type:
+			if len(buf) >= 9 {
+				return num, typ, binary.LittleEndian.Uint64(buf[1:]), nil, 9, nil
+			}
+		}
+	}
+	return fieldSlow(buf)
+}
+
+// fieldSlow is field for any field.
+func fieldSlow(buf []byte) (num protowire.Number, typ protowire.Type, v uint64, b []byte, n int, err error) {
 	num, typ, n = protowire.ConsumeTag(buf)
 	if n < 0 {
 		return 0, 0, 0, nil, 0, protowire.ParseError(n)
