@@ -249,10 +249,15 @@ func (r *Rule) Validate() error {
 			return bad("clear-threshold", "for a baseline it is a z-score between 0 and z (%g)", b.Z)
 		}
 	}
-	for key, d := range map[string]time.Duration{"for": r.For, "clear-for": r.ClearFor, "cooldown": r.Cooldown,
-		"escalate-after": r.EscalateAfter, "flap-window": r.FlapWindow} {
-		if d < 0 {
-			return bad(key, "must not be negative")
+	// In the order of the documentation, so the error names the first bad
+	// key every time (a map's order is random).
+	for _, kd := range []struct {
+		key string
+		d   time.Duration
+	}{{"for", r.For}, {"clear-for", r.ClearFor}, {"cooldown", r.Cooldown},
+		{"escalate-after", r.EscalateAfter}, {"flap-window", r.FlapWindow}} {
+		if kd.d < 0 {
+			return bad(kd.key, "must not be negative")
 		}
 	}
 	if r.FlapMax < 0 {
