@@ -1,0 +1,159 @@
+package wire
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// testKPIs covers every body kind, zero values and full values.
+func testKPIs() []*wirepb.KPI {
+	return []*wirepb.KPI{
+		{Version: 1, Id: "if/fra/d1/Ethernet1/1700000000", Site: "fra", Device: "d1", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 10,
+			Body: &wirepb.KPI_Interface{Interface: &wirepb.InterfaceKPI{
+				Interface: "Ethernet1", UtilIn: 0.5, UtilOut: 0.25, LossRatio: 0.001, InErrorsPs: 1, InDiscardsPs: 2, OutDiscardsPs: 3, OutErrorsPs: 4,
+				SpeedBps: 10e9, InBps: 5e9, OutBps: 2.5e9, InPps: 1e6, OutPps: 5e5, OperStatus: wirepb.OperStatus_UP,
+			}}},
+		{Version: 1, Id: "ln/fra/d1/ams/d9/1700000000", Site: "fra", Device: "d1", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 3,
+			Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{
+				DstSite: "ams", DstDevice: "d9", RttMs: 12.5, RttP50Ms: 12, RttP95Ms: 15, RttP99Ms: 17, JitterMs: 0.5, LossRatio: 0.02, ProbesSent: 100, ProbesReceived: 98,
+			}}},
+		{Version: 1, Id: "pl/p1", Site: "pipeline", WindowStartUnixNano: t0,
+			Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "p1", DelayP50Ms: 100, DelayP99Ms: 900, DelayMaxMs: 1200, Samples: 5000}}},
+		{Version: 2, Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{}}},
+		{Version: 1, Body: &wirepb.KPI_Interface{Interface: &wirepb.InterfaceKPI{UtilIn: -1}}},
+		{Version: 1, Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{}}},
+		{Version: 1, Site: "s"},
+		{},
+	}
+}
+
+func kpiSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, k := range testKPIs() {
+		b, err := proto.Marshal(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func checkKPIDecoderAgrees(t *testing.T, d *KPIDecoder, b []byte) {
+	t.Helper()
+	var want wirepb.KPI
+	werr := DecodeKPI(b, &want)
+	got, gerr := d.Decode(b)
+	if errClass(werr) != errClass(gerr) {
+		t.Fatalf("%x: DecodeKPI: %v, KPIDecoder: %v", b, werr, gerr)
+	}
+	if werr != nil {
+		if got != nil {
+			t.Fatalf("%x: KPIDecoder returned a KPI with error %v", b, gerr)
+		}
+		return
+	}
+	dropUnknown(want.ProtoReflect())
+	if !proto.Equal(&want, got) {
+		t.Fatalf("%x:\n DecodeKPI  %v\n KPIDecoder %v", b, &want, got)
+	}
+}
+
+func TestKPIDecoderAgreesWithDecodeKPI(t *testing.T) {
+	d := NewKPIDecoder()
+	seeds := kpiSeeds(t)
+	for _, b := range seeds {
+		checkKPIDecoderAgrees(t, d, b)
+	}
+	// every truncation and single-byte corruption of the seeds
+	for _, b := range seeds {
+		for i := range b {
+			checkKPIDecoderAgrees(t, d, b[:i])
+			for _, x := range []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x48} {
+				c := append([]byte(nil), b...)
+				c[i] = x
+				checkKPIDecoderAgrees(t, d, c)
+			}
+		}
+	}
+	// oneof switching and merging
+	i, l, p := seeds[0], seeds[1], seeds[2]
+	cat := func(parts ...[]byte) []byte {
+		var out []byte
+		for _, x := range parts {
+			out = append(out, x...)
+		}
+		return out
+	}
+	checkKPIDecoderAgrees(t, d, cat(i, i))
+	checkKPIDecoderAgrees(t, d, cat(i, l, i))
+	checkKPIDecoderAgrees(t, d, cat(p, i, p))
+	checkKPIDecoderAgrees(t, d, cat([]byte{0x1a, 2, 0xc3, 0x28}, i)) // invalid UTF-8 site
+}
+
+func TestKPIDecoderErrors(t *testing.T) {
+	d := NewKPIDecoder()
+	if _, err := d.Decode([]byte{0xff, 0xff, 0xff}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("garbage: got %v, want ErrMalformed", err)
+	}
+	b, _ := proto.Marshal(&wirepb.KPI{Version: Version + 1, Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{}}})
+	if _, err := d.Decode(b); !errors.Is(err, ErrUnknownVersion) {
+		t.Fatalf("future version: got %v, want ErrUnknownVersion", err)
+	}
+	b, _ = Marshal(nil, &wirepb.KPI{Device: "x"})
+	if _, err := d.Decode(b); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("no body: got %v, want ErrEmpty", err)
+	}
+}
+
+func TestKPIDecoderSteadyStateAllocs(t *testing.T) {
+	d := NewKPIDecoder()
+	seeds := kpiSeeds(t)[:3]
+	for _, b := range seeds {
+		if _, err := d.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := testing.AllocsPerRun(100, func() {
+		for _, b := range seeds {
+			_, _ = d.Decode(b)
+		}
+	})
+	if n != 3 { // the three ids
+		t.Fatalf("%v allocations per run, want 3 (one id each)", n)
+	}
+}
+
+func FuzzKPIDecoder(f *testing.F) {
+	for _, b := range kpiSeeds(f) {
+		f.Add(b)
+	}
+	d := NewKPIDecoder()
+	f.Fuzz(func(t *testing.T, b []byte) { checkKPIDecoderAgrees(t, d, b) })
+}
+
+func BenchmarkDecodeKPI(b *testing.B) {
+	buf, _ := Marshal(nil, testKPIs()[0])
+	b.Run("KPIDecoder", func(b *testing.B) {
+		d := NewKPIDecoder()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := d.Decode(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeKPI", func(b *testing.B) {
+		var k wirepb.KPI
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := DecodeKPI(buf, &k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
