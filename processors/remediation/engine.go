@@ -156,7 +156,7 @@ func (e *engineLoop) warmup(ctx context.Context, parts []int32) (int, error) {
 	for p := range until {
 		fresh[p], _ = rules.NewEngine(rs)
 	}
-	var k wirepb.KPI
+	kd := wire.NewKPIDecoder()
 	var out []*wirepb.RemediationEvent
 	n := 0
 	for len(until) > 0 {
@@ -169,8 +169,8 @@ func (e *engineLoop) warmup(ctx context.Context, parts []int32) (int, error) {
 			if !ok || rec.Offset >= end {
 				return
 			}
-			if wire.DecodeKPI(rec.Value, &k) == nil {
-				out = fresh[rec.Partition].Observe(&k, out[:0])
+			if k, err := kd.Decode(rec.Value); err == nil {
+				out = fresh[rec.Partition].Observe(k, out[:0])
 				n++
 			}
 			if rec.Offset >= end-1 {
@@ -203,7 +203,7 @@ func (e *engineLoop) run(ctx context.Context) {
 	r := e.r
 	var out []*wirepb.RemediationEvent
 	var recs []*kgo.Record
-	var k wirepb.KPI
+	kd := wire.NewKPIDecoder() // Observe keeps no pointer into the KPI
 	lastExpire := time.Now()
 	for {
 		fetches := e.cl.PollFetches(ctx)
@@ -227,7 +227,8 @@ func (e *engineLoop) run(ctx context.Context) {
 				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+s, rec))
 				return
 			}
-			if err := wire.DecodeKPI(rec.Value, &k); err != nil {
+			k, err := kd.Decode(rec.Value)
+			if err != nil {
 				reason := "decode"
 				if errors.Is(err, wire.ErrUnknownVersion) {
 					reason = "unknown_version"
@@ -242,7 +243,7 @@ func (e *engineLoop) run(ctx context.Context) {
 				en, _ = rules.NewEngine(rs) // rules were checked at load
 				e.engines[rec.Partition] = en
 			}
-			out = en.Observe(&k, out[:0])
+			out = en.Observe(k, out[:0])
 			r.c.kpis.Add(1)
 			r.m.kpis.Inc()
 			e.newest = max(e.newest, k.GetWindowEndUnixNano())
