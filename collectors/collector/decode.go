@@ -91,6 +91,9 @@ type decoder struct {
 	updates uint64
 	// names interns interface and peer names (raw path).
 	names map[string]string
+	// ups are the updates of the notification being decoded (raw path),
+	// at most maxUpdates.
+	ups [][]byte
 	// prefixes is the walk cache (raw path, see rawdecode.go): cached
 	// prefixes and paths number cached, at most maxCache.
 	prefixes map[string]*prefixEntry

@@ -192,6 +192,8 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 	var ts int64
 	var prefix []byte
 	updates := 0
+	clear(d.ups) // no stale references into old receive buffers
+	d.ups = d.ups[:0]
 	for rest := b; len(rest) > 0; {
 		f, n := next(rest)
 		if n < 0 {
@@ -205,6 +207,9 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		case f.num == fNotifPrefix && f.typ == protowire.BytesType:
 			prefix = f.b
 		case f.num == fNotifUpdate && f.typ == protowire.BytesType:
+			if updates < d.maxUpdates {
+				d.ups = append(d.ups, f.b)
+			}
 			updates++
 		}
 	}
@@ -230,16 +235,8 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		d.errs[pe.r-1] += uint64(updates)
 		return
 	}
-	for rest, i := b, 0; len(rest) > 0 && i < updates; {
-		f, n := next(rest)
-		if n < 0 {
-			return // counted above
-		}
-		rest = rest[n:]
-		if f.num == fNotifUpdate && f.typ == protowire.BytesType {
-			d.updateRaw(pe, i, f.b)
-			i++
-		}
+	for i, u := range d.ups {
+		d.updateRaw(pe, i, u)
 	}
 	d.finish(ts, recvNano)
 }
