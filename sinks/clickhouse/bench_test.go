@@ -87,7 +87,7 @@ func splitHostPort(a string) (string, string, error) {
 // → ClickHouse, end to end; and the insert path alone) with the server's
 // own bulk-load rate for the same rows through clickhouse-client. Slow:
 // runs only with TELEMETRY_BENCH=1 (rows: TELEMETRY_BENCH_ROWS, default
-// 500000; batch size: TELEMETRY_BENCH_BATCH, default the sink's 50000).
+// 1000000; batch size: TELEMETRY_BENCH_BATCH, default the sink's 200000).
 //
 //	TELEMETRY_BENCH=1 go test ./sinks/clickhouse -run TestThroughputLive -v
 func TestThroughputLive(t *testing.T) {
@@ -97,7 +97,7 @@ func TestThroughputLive(t *testing.T) {
 	if _, err := exec.LookPath("clickhouse-client"); err != nil {
 		t.Skip("clickhouse-client not on PATH")
 	}
-	n := 500000
+	n := 1000000
 	if v, err := strconv.Atoi(os.Getenv("TELEMETRY_BENCH_ROWS")); err == nil && v > 0 {
 		n = v
 	}

@@ -79,7 +79,7 @@ func DefaultConfiguration() Configuration {
 		Username:             "default",
 		Compression:          "lz4",
 		DialTimeout:          5 * time.Second,
-		BatchSize:            50000,
+		BatchSize:            200000,
 		FlushInterval:        time.Second,
 		RawSamples:           true,
 		RetentionDays:        30,
