@@ -94,6 +94,9 @@ type decoder struct {
 	// ups are the updates of the notification being decoded (raw path),
 	// at most maxUpdates.
 	ups [][]byte
+	// notifBuf, prefixBuf, pathBuf and valBuf hold the concatenated
+	// occurrences of a message field sent more than once (raw path).
+	notifBuf, prefixBuf, pathBuf, valBuf []byte
 	// prefixes is the walk cache (raw path, see rawdecode.go): cached
 	// prefixes and paths number cached, at most maxCache.
 	prefixes map[string]*prefixEntry

@@ -434,23 +434,6 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	m := testMatcher(f)
-	check := func(t *testing.T, out []*wirepb.Sample) {
-		for _, s := range out {
-			if s.Body == nil || s.Device != "site1-sw1" {
-				t.Fatalf("malformed sample %v", s)
-			}
-			if p := s.GetProbe(); p != nil {
-				for _, v := range []float64{p.MinDelayUs, p.MaxDelayUs, p.AvgDelayUs, p.StddevDelayUs, p.JitterUs, p.LossPercentage} {
-					if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-						t.Fatalf("bad probe value in %v", p)
-					}
-				}
-			}
-			if _, err := proto.Marshal(s); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	// one decoder with a tiny walk cache lives across inputs: the cache
 	// churns, and must never change a result
 	churn := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
@@ -458,38 +441,140 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// SubscribeResponse{update: data} on the wire
 		raw := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), data)
-		r := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
-		rout, _, _ := r.decodeRaw(raw, ts)
-		check(t, rout)
-		// warm (the walk cache filled by the first decode) and churning:
-		// the same as cold
-		cold := make([]*wirepb.Sample, len(rout))
-		for i, s := range rout {
-			cold[i] = proto.Clone(s).(*wirepb.Sample)
+		checkRaw(t, m, churn, raw, ts)
+	})
+}
+
+// checkSamples checks what any decoder may output.
+func checkSamples(t *testing.T, out []*wirepb.Sample) {
+	t.Helper()
+	for _, s := range out {
+		if s.Body == nil || s.Device != "site1-sw1" {
+			t.Fatalf("malformed sample %v", s)
 		}
-		coldErrs := r.errs
-		if err := rawAgrees(r, raw, ts, cold, coldErrs); err != nil {
-			t.Fatalf("warm: %v", err)
+		if p := s.GetProbe(); p != nil {
+			for _, v := range []float64{p.MinDelayUs, p.MaxDelayUs, p.AvgDelayUs, p.StddevDelayUs, p.JitterUs, p.LossPercentage} {
+				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+					t.Fatalf("bad probe value in %v", p)
+				}
+			}
 		}
+		if _, err := proto.Marshal(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkRaw decodes the SubscribeResponse raw with the wire-bytes decoder
+// (cold, warm, and with churn's cache) and, when proto unmarshals it, with
+// the reference decoder: the samples must be the same. It returns how many
+// there were.
+func checkRaw(t *testing.T, m *matcher, churn *decoder, raw []byte, ts int64) int {
+	t.Helper()
+	r := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+	rout, _, _ := r.decodeRaw(raw, ts)
+	checkSamples(t, rout)
+	// warm (the walk cache filled by the first decode) and churning: the
+	// same as cold
+	cold := make([]*wirepb.Sample, len(rout))
+	for i, s := range rout {
+		cold[i] = proto.Clone(s).(*wirepb.Sample)
+	}
+	coldErrs := r.errs
+	if err := rawAgrees(r, raw, ts, cold, coldErrs); err != nil {
+		t.Fatalf("warm: %v", err)
+	}
+	if churn != nil {
 		if err := rawAgrees(churn, raw, ts, cold, coldErrs); err != nil {
 			t.Fatalf("churning cache: %v", err)
 		}
-		n := &gnmi.Notification{}
-		if err := proto.Unmarshal(data, n); err != nil {
-			return
+	}
+	var resp gnmi.SubscribeResponse
+	if err := proto.Unmarshal(raw, &resp); err != nil || resp.GetUpdate() == nil {
+		return len(cold)
+	}
+	d := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
+	out := d.decode(resp.GetUpdate(), ts)
+	checkSamples(t, out)
+	if len(out) != len(cold) {
+		t.Fatalf("raw %d samples, reference %d:\n raw %v\n ref %v", len(cold), len(out), cold, out)
+	}
+	for i := range out {
+		if !proto.Equal(out[i], cold[i]) {
+			t.Fatalf("raw decoder differs:\n raw %v\n ref %v", cold[i], out[i])
 		}
-		d := newDecoder(m, "site1-sw1", "site1", "c1", 1000)
-		out := d.decode(n, ts)
-		check(t, out)
-		if len(out) != len(cold) {
-			t.Fatalf("raw %d samples, reference %d:\n raw %v\n ref %v", len(cold), len(out), cold, out)
+	}
+	return len(out)
+}
+
+// TestDecodeMergedFields: protobuf merges an embedded message sent more
+// than once (and takes the last of a scalar); the wire-bytes decoder must
+// read such messages as proto.Unmarshal does.
+func TestDecodeMergedFields(t *testing.T) {
+	m := testMatcher(t)
+	ts := time.Now().UnixNano()
+	mb := func(msg proto.Message) []byte {
+		b, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for i := range out {
-			if !proto.Equal(out[i], cold[i]) {
-				t.Fatalf("raw decoder differs:\n raw %v\n ref %v", cold[i], out[i])
+		return b
+	}
+	field := func(b []byte, num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
+	}
+	n := countersNotification("site1-sw1", "eth0", ts, 7)
+	full := mb(n)
+	tsField := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), uint64(ts))
+	resp := func(notifs ...[]byte) []byte {
+		var b []byte
+		for _, x := range notifs {
+			b = field(b, 1, x)
+		}
+		return b
+	}
+	// the prefix in two parts
+	head := &gnmi.Notification{Timestamp: ts, Prefix: &gnmi.Path{Target: "site1-sw1", Elem: n.Prefix.Elem[:2]}}
+	tail := &gnmi.Notification{Prefix: &gnmi.Path{Elem: n.Prefix.Elem[2:]}, Update: n.Update}
+	split := append(mb(head), mb(tail)...)
+	// the target named twice: the last counts
+	other := mb(&gnmi.Notification{Prefix: &gnmi.Path{Target: "site1-sw2"}})
+	mine := mb(&gnmi.Notification{Prefix: &gnmi.Path{Target: "site1-sw1"}})
+	// ... within one prefix field
+	twoTargets := field(tsField, 2, append(mb(&gnmi.Path{Target: "site1-sw2"}), mb(n.Prefix)...))
+	for _, x := range n.Update {
+		twoTargets = field(twoTargets, 4, mb(x))
+	}
+	// an update whose path comes in two parts, and one with val before path
+	u := mb(&gnmi.Update{Path: ifPath("eth1", "state"), Val: uval(1)})
+	u = field(u, 1, mb(&gnmi.Path{Elem: []*gnmi.PathElem{{Name: "counters"}, {Name: "in-octets"}}}))
+	valFirst := field(field(nil, 3, mb(uval(5))), 1, mb(ifPath("eth2", "state", "counters", "out-octets")))
+	// a decimal_val in two parts: digits, then precision
+	dec := field(nil, 7, mb(&gnmi.Decimal64{Digits: 15}))
+	dec = field(dec, 7, mb(&gnmi.Decimal64{Precision: 1}))
+	decUpd := field(field(nil, 1, mb(probePath("a", "b", "avg-delay"))), 3, dec)
+	ups := field(field(tsField, 4, u), 4, valFirst)
+	ups = field(ups, 4, decUpd)
+	for _, c := range []struct {
+		name    string
+		raw     []byte
+		samples int
+	}{
+		{"whole", resp(full), 1},
+		{"prefix in 2 parts", resp(split), 1},
+		{"notification split", resp(mb(head), mb(tail)), 1},
+		{"sync between", append(append(resp(mb(head)), 0x18, 1), resp(mb(tail))...), 0},
+		{"target other, mine", resp(append(append([]byte(nil), other...), append(mine, full...)...)), 1},
+		{"target mine, other", resp(append(append([]byte(nil), full...), other...)), 0},
+		{"merged updates", resp(ups), 3},
+		{"two targets, one prefix", resp(twoTargets), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if n := checkRaw(t, m, nil, c.raw, ts); n != c.samples {
+				t.Fatalf("%d samples, want %d", n, c.samples)
 			}
-		}
-	})
+		})
+	}
 }
 
 // TestWalkCache: a warm session matches paths from the cache, including

@@ -154,7 +154,7 @@ func (d *decoder) decodeRaw(b []byte, recvNano int64) (out []*wirepb.Sample, syn
 	d.n = 0
 	d.out = d.out[:0]
 	var notif []byte
-	hasNotif := false
+	hasNotif, parts := false, 0
 	for len(b) > 0 {
 		f, n := next(b)
 		if n < 0 {
@@ -164,7 +164,12 @@ func (d *decoder) decodeRaw(b []byte, recvNano int64) (out []*wirepb.Sample, syn
 		b = b[n:]
 		switch {
 		case f.num == fSubRespUpdate && f.typ == protowire.BytesType:
-			notif, hasNotif, sync = f.b, true, false // a oneof: the last field wins
+			// a oneof: another member replaces it, the same one merges
+			if !hasNotif {
+				parts = 0
+			}
+			notif, parts = merge(&d.notifBuf, notif, f.b, parts)
+			hasNotif, sync = true, false
 		case f.num == fSubRespSync && f.typ == protowire.VarintType:
 			sync, hasNotif = f.v != 0, false
 		case f.num == fSubRespError && f.typ == protowire.BytesType:
@@ -185,13 +190,34 @@ func (d *decoder) decodeRaw(b []byte, recvNano int64) (out []*wirepb.Sample, syn
 	if hasNotif {
 		d.notificationRaw(notif, recvNano)
 	}
+	for _, buf := range []*[]byte{&d.notifBuf, &d.prefixBuf, &d.pathBuf, &d.valBuf} {
+		if cap(*buf) > 1<<20 {
+			*buf = nil // one huge message does not pin memory
+		}
+	}
 	return d.out, sync, nil
+}
+
+// merge returns the bytes of an embedded message that occurred parts times
+// so far (cur) and occurs again (add): protobuf merges the occurrences,
+// which is what decoding their concatenation does. The first occurrence is
+// used in place; later ones are concatenated in *buf.
+func merge(buf *[]byte, cur, add []byte, parts int) ([]byte, int) {
+	switch parts {
+	case 0:
+		return add, 1
+	case 1:
+		*buf = append(append((*buf)[:0], cur...), add...)
+	default:
+		*buf = append(*buf, add...)
+	}
+	return *buf, parts + 1
 }
 
 func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 	var ts int64
 	var prefix []byte
-	updates := 0
+	updates, prefixParts := 0, 0
 	clear(d.ups) // no stale references into old receive buffers
 	d.ups = d.ups[:0]
 	for rest := b; len(rest) > 0; {
@@ -205,7 +231,7 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		case f.num == fNotifTS && f.typ == protowire.VarintType:
 			ts = int64(f.v)
 		case f.num == fNotifPrefix && f.typ == protowire.BytesType:
-			prefix = f.b
+			prefix, prefixParts = merge(&d.prefixBuf, prefix, f.b, prefixParts)
 		case f.num == fNotifUpdate && f.typ == protowire.BytesType:
 			if updates < d.maxUpdates {
 				d.ups = append(d.ups, f.b)
@@ -324,15 +350,19 @@ func (d *decoder) prefixOf(prefix []byte) *prefixEntry {
 // scanPrefix checks a prefix's framing and target name; reason+1 when the
 // notification is to be dropped.
 func (d *decoder) scanPrefix(prefix []byte) reason {
+	var target []byte // the last one counts
 	for rest := prefix; len(rest) > 0; {
 		f, n := next(rest)
 		if n < 0 {
 			return reasonMalformed + 1
 		}
 		rest = rest[n:]
-		if f.num == fPathTarget && f.typ == protowire.BytesType && len(f.b) > 0 && string(f.b) != d.device {
-			return reasonWrongTarget + 1
+		if f.num == fPathTarget && f.typ == protowire.BytesType {
+			target = f.b
 		}
+	}
+	if len(target) > 0 && string(target) != d.device {
+		return reasonWrongTarget + 1
 	}
 	return 0
 }
@@ -488,22 +518,26 @@ func (d *decoder) elemRaw(w *walk, e []byte) reason {
 // updateRaw decodes the i-th wire Update under its prefix pe.
 func (d *decoder) updateRaw(pe *prefixEntry, i int, u []byte) {
 	path, tv, hasVal := splitUpdate(u)
-	for rest := u; !hasVal && len(rest) > 0; { // not the usual layout
-		f, n := next(rest)
-		if n < 0 {
-			d.fail(reasonMalformed)
-			return
-		}
-		rest = rest[n:]
-		if f.typ != protowire.BytesType {
-			continue
-		}
-		switch f.num {
-		case fUpdatePath:
-			path = f.b
-		case fUpdateVal:
-			tv, hasVal = f.b, true
-		case fUpdateValue:
+	if !hasVal { // not the usual layout: field by field
+		var pathParts, valParts int
+		for rest := u; len(rest) > 0; {
+			f, n := next(rest)
+			if n < 0 {
+				d.fail(reasonMalformed)
+				return
+			}
+			rest = rest[n:]
+			if f.typ != protowire.BytesType {
+				continue
+			}
+			switch f.num {
+			case fUpdatePath:
+				path, pathParts = merge(&d.pathBuf, path, f.b, pathParts)
+			case fUpdateVal:
+				tv, valParts = merge(&d.valBuf, tv, f.b, valParts)
+				hasVal = true
+			case fUpdateValue:
+			}
 		}
 	}
 	pw := d.pathOf(pe, i, path)
@@ -582,7 +616,9 @@ func rawVal(b []byte) (val, reason) {
 		case f.num == 14 && f.typ == protowire.Fixed64Type:
 			v = val{kind: valDouble, f: math.Float64frombits(f.v)}
 		case f.num == 7 && f.typ == protowire.BytesType: // Decimal64
-			v = val{kind: valDecimal}
+			if v.kind != valDecimal { // a second decimal_val merges into the first
+				v = val{kind: valDecimal}
+			}
 			for db := f.b; len(db) > 0; {
 				df, m := next(db)
 				if m < 0 {
