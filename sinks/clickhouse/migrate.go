@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -42,6 +43,15 @@ var migrations = []migration{
 	}},
 	{3, "interface_state (state-only interface samples)", func(caps Capabilities, cfg Configuration) []string {
 		return []string{createTable(caps, cfg, tableByName(TableInterfaceState))}
+	}},
+	{4, "not_up_windows in the interface rollups", func(caps Capabilities, cfg Configuration) []string {
+		var out []string
+		for _, r := range rollups {
+			if r.source == TableInterfaceKPIs {
+				out = append(out, addNotUp(caps, cfg, r)...)
+			}
+		}
+		return out
 	}},
 }
 
@@ -88,6 +98,11 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 		log.Info("applying migration", "version", m.version, "name", m.name)
 		for _, q := range m.statements(caps, cfg) {
 			if err := conn.Exec(ctx, q); err != nil {
+				if exceptionCode(err) == 44 && strings.Contains(q, " ADD COLUMN ") {
+					// The column exists: a step interrupted after it
+					// (ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS).
+					continue
+				}
 				return caps, fmt.Errorf("migration %d (%s): %w\n%s", m.version, m.name, err, q)
 			}
 		}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -405,6 +406,24 @@ var rollups = []rollup{
 	{name: "interface_kpis_1h", source: TableInterfaceKPIs, bucket: "toStartOfHour", keys: []string{"site", "device", "interface"}, aggs: interfaceAggs(), retention: retRollup},
 	{name: "link_kpis_1m", source: TableLinkKPIs, bucket: "toStartOfMinute", keys: []string{"src_site", "src_device", "dst_site", "dst_device"}, aggs: linkAggs(), retention: retKPI},
 	{name: "link_kpis_1h", source: TableLinkKPIs, bucket: "toStartOfHour", keys: []string{"src_site", "src_device", "dst_site", "dst_device"}, aggs: linkAggs(), retention: retRollup},
+}
+
+// notUpAgg counts, per rollup bucket, the windows whose interface was not
+// UP (migration 4), so status panels over long ranges read the rollups
+// instead of scanning the base table's oper_status.
+var notUpAgg = [4]string{"not_up_windows", "sum", "toUInt64(oper_status != 'UP')", "UInt64"}
+
+// addNotUp is migration 4 for one interface rollup: the column, then the
+// view recreated to fill it. Rows inserted between the DROP and the CREATE
+// (milliseconds, only if a sink writes during the migration) miss the
+// rollup; buckets from before the migration count 0 windows not UP.
+func addNotUp(caps Capabilities, cfg Configuration, r rollup) []string {
+	r.aggs = append(slices.Clone(r.aggs), notUpAgg)
+	return []string{
+		fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s AggregateFunction(%s, %s)", cfg.Database, r.name, notUpAgg[0], notUpAgg[1], notUpAgg[3]),
+		fmt.Sprintf("DROP TABLE IF EXISTS %s.%s_mv", cfg.Database, r.name),
+		createRollup(caps, cfg, r)[1],
+	}
 }
 
 func createRollup(caps Capabilities, cfg Configuration, r rollup) []string {
