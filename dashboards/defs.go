@@ -211,10 +211,17 @@ func latestEvents(where string) string {
 }
 
 func interfaceDrilldown() dashboardDef {
-	// Rollups keep no oper status: read only the rows that are not UP
-	// (rare), so a long range scans one short column of the base table.
-	status := "SELECT " + tiers[0].bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
-		"FROM interface_kpis\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + "\nGROUP BY time, series\nORDER BY time, series\nLIMIT 20000"
+	// Buckets with a window not UP: the base table's oper_status up to 30
+	// minutes, the rollups' count of such windows (not_up_windows,
+	// migration 4) beyond, so a week does not scan every window's status.
+	status := tieredOver(statusTiers, func(t tier) string {
+		if t.raw() {
+			return "SELECT " + t.bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
+				"FROM interface_kpis\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series"
+		}
+		return "SELECT " + t.bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
+			"FROM interface_kpis" + t.suffix + "\nWHERE $__timeFilter(ts) AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series\nHAVING sumMerge(not_up_windows) > 0"
+	}, "\nORDER BY time, series\nLIMIT 20000")
 	current := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(speed_bps, ts) AS speed_bps, argMax(in_bps, ts) AS in_bps, argMax(out_bps, ts) AS out_bps, max(ts) AS last_seen\n" +
 		"FROM interface_kpis\nWHERE ts >= $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
 	return dashboardDef{

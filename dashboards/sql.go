@@ -45,6 +45,11 @@ var coarseTiers = []tier{
 	{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, rawMaxRange), 3600},
 }
 
+// statusTiers read the 1-minute rollups only up to 6 hours: the status
+// timeline aggregates every interface, and a day of the 1-minute rollup is
+// 1.4 million rows of aggregate states for 1,000 interfaces.
+var statusTiers = makeTiers(rawMaxRange, 6*3600)
+
 func makeTiers(rawMax, m1Max int) []tier {
 	return []tier{
 		{"raw", "", fmt.Sprintf("%s <= %d", rangeSeconds, rawMax), 1},
