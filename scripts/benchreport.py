@@ -186,4 +186,10 @@ print("""
 - Where a figure and its reference come from one run, the ratio has no mark: it is a
   share, not a target.
 - Dashboards: "daily" and "monthly" are the partition layouts of the benchmark's tables;
-  the sink creates monthly partitions on ClickHouse 18.16 and daily ones on current servers.""")
+  the sink creates monthly partitions on ClickHouse 18.16 and daily ones on current servers.
+  The data is the sink's own DDL filled with 7 days of interface KPIs at 10 s windows
+  (60.5 million rows; the rollups filled by their materialized views), every template
+  variable on "All"; variables first, then every panel with at most 6 queries in flight.
+- Sink: 1,000,000 interface KPIs; `clickhouse-client` loads them in one insert, the sink in
+  inserts of `batch-size` (200,000) rows. The server's CPU per row by insert size is in
+  [docs/storage.md](docs/storage.md).""")
