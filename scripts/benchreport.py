@@ -120,10 +120,10 @@ for k, v in allof("webhook", r"WindowCloseToWebhook", "p99-ms"):
     row("remediation", f"{k.split('/', 1)[-1]}: window close → webhook at the receiver, p99", fmt(v, "ms"), "< 250 ms",
         ratio(v, 250, higher_is_better=False), "webhook")
 # Sink.
-bulk = grep("sink", r"bulk load:\s+([\d.]+) rows/s")
+bulk = grep("sink", r"Native bulk load:\s+([\d.]+) rows/s")
 ins = grep("sink", r"sink insert path.*?:\s+([\d.]+) rows/s")
 e2e = grep("sink", r"sink end to end.*?:\s+([\d.]+) rows/s")
-row("sink", "clickhouse-client bulk load of the same rows (physical limit, same run)", fmt(bulk, "rows/s"), "reference", "–", "sink")
+row("sink", "clickhouse-client bulk load of the same rows, Native format (physical limit, same run)", fmt(bulk, "rows/s"), "reference", "–", "sink")
 pct = lambda v: f" ({100 * v / bulk:.0f}% of the bulk load)" if v and bulk else ""
 row("sink", "sink insert path (native batches)", fmt(ins, "rows/s") + pct(ins), "≥ 70% of the bulk load", ratio(ins / bulk if ins and bulk else None, 0.7), "sink")
 row("sink", "sink end to end (Kafka → ClickHouse)", fmt(e2e, "rows/s") + pct(e2e), "≥ 70% of the bulk load", ratio(e2e / bulk if e2e and bulk else None, 0.7), "sink")

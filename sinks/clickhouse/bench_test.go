@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,24 @@ func bulkLoad(t testing.TB, addr, insert, format, file string) time.Duration {
 		t.Fatalf("clickhouse-client: %v\n%s", err, out)
 	}
 	return time.Since(start)
+}
+
+// exportNative writes the result of query in Native format to file, in
+// blocks of up to 1,048,576 rows (max_insert_block_size: one insert block).
+func exportNative(t testing.TB, addr, query, file string) {
+	t.Helper()
+	host, port, _ := splitHostPort(addr)
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command("clickhouse-client", "--host", host, "--port", port, "--max_block_size", "1048576", "--query", query+" FORMAT Native")
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("clickhouse-client export: %v\n%s", err, stderr.String())
+	}
 }
 
 func splitHostPort(a string) (string, string, error) {
@@ -136,18 +155,28 @@ func TestThroughputLive(t *testing.T) {
 	if err := os.WriteFile(file, rowBinary(tb, caps), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The same rows in ClickHouse's Native format, as the server writes
+	// them, in blocks as large as an insert takes (one part, as RowBinary).
+	truncate()
+	bulkLoad(t, addr, tb.insert, "RowBinary", file)
+	native := filepath.Join(t.TempDir(), "rows.native")
+	exportNative(t, addr, fmt.Sprintf("SELECT %s FROM %s.%s", strings.Join(tb.t.columnNames(), ", "), cfg.Database, tb.t.name), native)
 	// The machine is shared and noisy: interleave the runs and keep the
-	// best of each (rounds of: bulk load, sink insert path).
+	// best of each (rounds of: bulk loads, sink insert path).
 	const rounds = 3
-	bulk, insertOnly := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+	bulk, bulkRB, insertOnly := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
 	for round := 0; round < rounds; round++ {
-		// 1. The physical limit: clickhouse-client, RowBinary from a file.
+		// 1. The physical limit: clickhouse-client, Native from a file
+		// (and RowBinary, for comparison).
 		truncate()
-		d := bulkLoad(t, addr, tb.insert, "RowBinary", file)
+		d := bulkLoad(t, addr, tb.insert, "Native", native)
 		if got := countRows(""); got != uint64(n) {
 			t.Fatalf("bulk load stored %d rows, want %d", got, n)
 		}
 		bulk = min(bulk, d)
+		truncate()
+		drb := bulkLoad(t, addr, tb.insert, "RowBinary", file)
+		bulkRB = min(bulkRB, drb)
 		// 2. The sink's insert path alone: decode-free native batches of batch-size rows.
 		truncate()
 		sub := newBuffers(cfg.Database)
@@ -162,7 +191,7 @@ func TestThroughputLive(t *testing.T) {
 			}
 		}
 		insertOnly = min(insertOnly, time.Since(start))
-		t.Logf("round %d: bulk %s, sink insert path %s", round+1, d.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		t.Logf("round %d: bulk Native %s, RowBinary %s, sink insert path %s", round+1, d.Round(time.Millisecond), drb.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}
 
 	// 3. End to end: records pre-produced to Kafka, the sink consumes,
@@ -217,7 +246,8 @@ func TestThroughputLive(t *testing.T) {
 	rate := func(rows uint64, d time.Duration) float64 { return float64(rows) / d.Seconds() }
 	bulkRate, insRate := rate(uint64(n), bulk), rate(uint64(n), insertOnly)
 	t.Logf("server %s, %d interface_kpis rows (+2 materialized views), batch-size %d, best of %d/%d/2", caps.Version, n, cfg.BatchSize, rounds, rounds)
-	t.Logf("clickhouse-client RowBinary bulk load: %8.0f rows/s (%s)", bulkRate, bulk.Round(time.Millisecond))
+	t.Logf("clickhouse-client Native bulk load:    %8.0f rows/s (%s)", bulkRate, bulk.Round(time.Millisecond))
+	t.Logf("(clickhouse-client RowBinary:          %8.0f rows/s (%s))", rate(uint64(n), bulkRB), bulkRB.Round(time.Millisecond))
 	t.Logf("sink insert path (native batches):     %8.0f rows/s (%s) = %.0f%% of bulk", insRate, insertOnly.Round(time.Millisecond), 100*insRate/bulkRate)
 	t.Logf("sink end to end (Kafka → ClickHouse):  %8.0f rows/s (%d rows in %s) = %.0f%% of bulk", e2eRate, e2eRows, e2e.Round(time.Millisecond), 100*e2eRate/bulkRate)
 	// Cost of exact reads before merges: plain vs FINAL vs GROUP BY key, and
