@@ -20,7 +20,22 @@ type vec interface {
 type vecOf[T any] struct{ v []T }
 
 func (x *vecOf[T]) appendTo(c driver.BatchColumn) error { return c.Append(x.v) }
-func (x *vecOf[T]) reset()                              { clear(x.v); x.v = x.v[:0] }
+
+// reset empties the column for the next batch, keeping its memory unless
+// the batch used under a quarter of it: after a backlog (batches of
+// batch-size rows) the buffers go back to the size of the steady stream
+// instead of holding the peak for good.
+func (x *vecOf[T]) reset() {
+	if len(x.v)*4 < cap(x.v) && cap(x.v) > minKeptRows {
+		x.v = nil
+		return
+	}
+	clear(x.v)
+	x.v = x.v[:0]
+}
+
+// minKeptRows is the column capacity a buffer always keeps.
+const minKeptRows = 4096
 
 func newVec(k kind) vec {
 	switch k {

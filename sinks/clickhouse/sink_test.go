@@ -181,3 +181,36 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestBuffersShrinkAfterBacklog: a batch far smaller than the previous one
+// releases the columns' memory; a steady size keeps it.
+func TestBuffersShrinkAfterBacklog(t *testing.T) {
+	b := newBuffers("db")
+	fill := func(n int) {
+		for _, k := range genInterfaceKPIs(n, 100) {
+			b.addKPI(k)
+		}
+	}
+	capOf := func() int { return cap(b.byName[TableInterfaceKPIs].cols[0].(*vecOf[time.Time]).v) }
+	fill(50000) // a backlog batch
+	b.reset()
+	big := capOf()
+	if big < 50000 {
+		t.Fatalf("capacity after a 50000-row batch = %d", big)
+	}
+	fill(40000) // steady, same order: kept
+	b.reset()
+	if capOf() != big {
+		t.Fatalf("capacity after a 40000-row batch = %d, want %d kept", capOf(), big)
+	}
+	fill(1000) // far smaller: released
+	b.reset()
+	if capOf() != 0 {
+		t.Fatalf("capacity after a 1000-row batch = %d, want 0 (released)", capOf())
+	}
+	fill(1000) // small buffers stay
+	b.reset()
+	if c := capOf(); c == 0 || c > minKeptRows {
+		t.Fatalf("capacity of a small steady batch = %d, want 1..%d kept", c, minKeptRows)
+	}
+}
