@@ -45,41 +45,18 @@ func kpiSeeds(t testing.TB) [][]byte {
 
 func checkKPIDecoderAgrees(t *testing.T, d *KPIDecoder, b []byte) {
 	t.Helper()
-	var want wirepb.KPI
-	werr := DecodeKPI(b, &want)
-	got, gerr := d.Decode(b)
-	if errClass(werr) != errClass(gerr) {
-		t.Fatalf("%x: DecodeKPI: %v, KPIDecoder: %v", b, werr, gerr)
-	}
-	if werr != nil {
-		if got != nil {
-			t.Fatalf("%x: KPIDecoder returned a KPI with error %v", b, gerr)
-		}
-		return
-	}
-	dropUnknown(want.ProtoReflect())
-	if !proto.Equal(&want, got) {
-		t.Fatalf("%x:\n DecodeKPI  %v\n KPIDecoder %v", b, &want, got)
-	}
+	checkAgrees(t, b, func(b []byte) (*wirepb.KPI, error) {
+		var k wirepb.KPI
+		return &k, DecodeKPI(b, &k)
+	}, d.Decode)
 }
 
 func TestKPIDecoderAgreesWithDecodeKPI(t *testing.T) {
 	d := NewKPIDecoder()
 	seeds := kpiSeeds(t)
-	for _, b := range seeds {
-		checkKPIDecoderAgrees(t, d, b)
-	}
-	// every truncation and single-byte corruption of the seeds
-	for _, b := range seeds {
-		for i := range b {
-			checkKPIDecoderAgrees(t, d, b[:i])
-			for _, x := range []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x48} {
-				c := append([]byte(nil), b...)
-				c[i] = x
-				checkKPIDecoderAgrees(t, d, c)
-			}
-		}
-	}
+	// every seed, truncation and single-byte corruption
+	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x48},
+		func(b []byte) { checkKPIDecoderAgrees(t, d, b) })
 	// oneof switching and merging
 	i, l, p := seeds[0], seeds[1], seeds[2]
 	cat := func(parts ...[]byte) []byte {

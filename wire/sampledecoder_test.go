@@ -84,42 +84,57 @@ func decoderSeeds(t testing.TB) [][]byte {
 	return out
 }
 
-func checkDecoderAgrees(t *testing.T, d *SampleDecoder, b []byte) {
+// checkAgrees decodes b with the generic proto decoder (ref) and a
+// hand-written one (fast): same error class, and on success equal messages
+// (unknown fields aside, which the fast decoders skip).
+func checkAgrees[M proto.Message](t *testing.T, b []byte, ref func([]byte) (M, error), fast func([]byte) (M, error)) {
 	t.Helper()
-	var want wirepb.Sample
-	werr := DecodeSample(b, &want)
-	got, gerr := d.Decode(b)
+	want, werr := ref(b)
+	got, gerr := fast(b)
 	if errClass(werr) != errClass(gerr) {
-		t.Fatalf("%x: DecodeSample: %v, SampleDecoder: %v", b, werr, gerr)
+		t.Fatalf("%x: generic: %v, hand-written: %v", b, werr, gerr)
 	}
 	if werr != nil {
-		if got != nil {
-			t.Fatalf("%x: SampleDecoder returned a sample with error %v", b, gerr)
+		if got.ProtoReflect().IsValid() {
+			t.Fatalf("%x: hand-written decoder returned a message with error %v", b, gerr)
 		}
 		return
 	}
 	dropUnknown(want.ProtoReflect())
-	if !proto.Equal(&want, got) {
-		t.Fatalf("%x:\n DecodeSample  %v\n SampleDecoder %v", b, &want, got)
+	if !proto.Equal(want, got) {
+		t.Fatalf("%x:\n generic      %v\n hand-written %v", b, want, got)
 	}
+}
+
+// checkAgreesOnDamage runs check on every seed, every truncation of it and
+// every single-byte corruption with the bytes in xs.
+func checkAgreesOnDamage(seeds [][]byte, xs []byte, check func(b []byte)) {
+	for _, b := range seeds {
+		check(b)
+		for i := range b {
+			check(b[:i])
+			for _, x := range xs {
+				c := append([]byte(nil), b...)
+				c[i] = x
+				check(c)
+			}
+		}
+	}
+}
+
+func checkDecoderAgrees(t *testing.T, d *SampleDecoder, b []byte) {
+	t.Helper()
+	checkAgrees(t, b, func(b []byte) (*wirepb.Sample, error) {
+		var s wirepb.Sample
+		return &s, DecodeSample(b, &s)
+	}, d.Decode)
 }
 
 func TestSampleDecoderAgreesWithDecodeSample(t *testing.T) {
 	d := NewSampleDecoder()
-	for _, b := range decoderSeeds(t) {
-		checkDecoderAgrees(t, d, b)
-	}
-	// every truncation and single-byte corruption of the seeds
-	for _, b := range decoderSeeds(t) {
-		for i := range b {
-			checkDecoderAgrees(t, d, b[:i])
-			for _, x := range []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x52, 0x5a, 0x62} {
-				c := append([]byte(nil), b...)
-				c[i] = x
-				checkDecoderAgrees(t, d, c)
-			}
-		}
-	}
+	// every seed, truncation and single-byte corruption
+	checkAgreesOnDamage(decoderSeeds(t), []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x52, 0x5a, 0x62},
+		func(b []byte) { checkDecoderAgrees(t, d, b) })
 	// oneof switching and merging
 	seeds := decoderSeeds(t)
 	a, p, dv := seeds[0], seeds[1], seeds[2]
