@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -377,21 +376,7 @@ func (p *Processor) commitLocked(ctx context.Context, only []int32) {
 	if len(offsets) == 0 {
 		return
 	}
-	var cerr error
-	p.client.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{p.deps.Kafka.Topics.Samples: offsets},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			if err != nil {
-				cerr = err
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, pt := range t.Partitions {
-					if pt.ErrorCode != 0 && cerr == nil {
-						cerr = fmt.Errorf("partition %d: error code %d", pt.Partition, pt.ErrorCode)
-					}
-				}
-			}
-		})
+	cerr := kafka.CommitSync(ctx, p.client, map[string]map[int32]kgo.EpochOffset{p.deps.Kafka.Topics.Samples: offsets})
 	if cerr != nil {
 		p.log.Warn("commit failed", "err", cerr)
 		return

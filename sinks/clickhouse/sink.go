@@ -11,9 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -566,7 +564,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		case <-time.After(wait):
 		}
 	}
-	if err := s.commit(ctx, b.offsets); err != nil {
+	if err := kafka.CommitSync(ctx, s.cl, b.offsets); err != nil {
 		// The rows are stored: a replay is deduplicated by the tables.
 		s.m.commitErrors.Inc()
 		s.log.Warn("kafka commit failed; records will be replayed (deduplicated)", "err", err)
@@ -577,26 +575,6 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		s.mu.Unlock()
 	}
 	return nil
-}
-
-// commit commits offsets synchronously and reports any error, including
-// per-partition ones.
-func (s *Sink) commit(ctx context.Context, offsets map[string]map[int32]kgo.EpochOffset) error {
-	var cerr error
-	s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
-					cerr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err)
-				}
-			}
-		}
-	})
-	return cerr
 }
 
 func (s *Sink) tryFlush(ctx context.Context, b *batch) error {

@@ -1,0 +1,48 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/wire"
+)
+
+func TestCommitSync(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "committest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("committest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := CommitSync(ctx, cl, map[string]map[int32]kgo.EpochOffset{"committest": {0: {Epoch: -1, Offset: 0}}}); err != nil {
+		t.Fatalf("commit to a known partition: %v", err)
+	}
+	// A partition the topic does not have is refused in the response.
+	err = CommitSync(ctx, cl, map[string]map[int32]kgo.EpochOffset{"committest": {7: {Epoch: -1, Offset: 1}}})
+	var ke *kerr.Error
+	if err == nil || !errors.As(err, &ke) {
+		t.Fatalf("commit to a missing partition: %v, want a partition error", err)
+	}
+}
+
+func TestSchema(t *testing.T) {
+	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: "other", Value: []byte("x")}, {Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}}}
+	if s, ok := Schema(r); !ok || s != wire.SchemaKPI {
+		t.Fatalf("Schema = %q, %v", s, ok)
+	}
+	if s, ok := Schema(&kgo.Record{}); ok || s != "" {
+		t.Fatalf("Schema of a record without the header = %q, %v", s, ok)
+	}
+}
