@@ -231,7 +231,7 @@ func (p *Processor) run(ctx context.Context) {
 		var maxDev int64
 		fetches.EachRecord(func(r *kgo.Record) {
 			p.consumed[r.Partition] = r.Offset + 1
-			if h := schemaOf(r); h != nil && string(h) != wire.SchemaSample {
+			if h, ok := kafka.Schema(r); ok && h != wire.SchemaSample {
 				p.deadLetter(r, fmt.Errorf("%s header %q, want %q", wire.SchemaHeader, h, wire.SchemaSample), now)
 				return
 			}
@@ -257,16 +257,6 @@ func (p *Processor) run(ctx context.Context) {
 		p.mu.Unlock()
 		p.client.AllowRebalance()
 	}
-}
-
-// schemaOf returns the record's telemetry-schema header (nil when absent).
-func schemaOf(r *kgo.Record) []byte {
-	for _, h := range r.Headers {
-		if h.Key == wire.SchemaHeader {
-			return h.Value
-		}
-	}
-	return nil
 }
 
 func kpiKey(k *wirepb.KPI) []byte {

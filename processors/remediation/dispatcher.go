@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -163,7 +164,7 @@ func (d *dispatcher) release(t *tracked, handled bool) {
 func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 	r, rec := d.r, t.rec
 	var ev wirepb.RemediationEvent
-	if s := schemaOf(rec); s != "" && s != wire.SchemaRemediation {
+	if s, _ := kafka.Schema(rec); s != "" && s != wire.SchemaRemediation {
 		d.deadLetter(ctx, t, "unexpected_schema", "unexpected schema "+s)
 		return
 	}

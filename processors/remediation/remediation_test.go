@@ -125,8 +125,8 @@ func transitions(t testing.TB, recs []*kgo.Record) []*wirepb.RemediationEvent {
 		if string(r.Key) != ev.EventId {
 			t.Errorf("record key %q != event id %q", r.Key, ev.EventId)
 		}
-		if schemaOf(r) != wire.SchemaRemediation {
-			t.Errorf("schema header %q", schemaOf(r))
+		if h, _ := kafka.Schema(r); h != wire.SchemaRemediation {
+			t.Errorf("schema header %q", h)
 		}
 		out = append(out, &ev)
 	}

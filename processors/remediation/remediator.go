@@ -310,12 +310,3 @@ func (r *Remediator) deadLetterRecord(component, reason string, src *kgo.Record)
 	return &kgo.Record{Topic: r.deps.Kafka.Topics.DeadLetter, Key: src.Key, Value: b,
 		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}}}
 }
-
-func schemaOf(rec *kgo.Record) string {
-	for _, h := range rec.Headers {
-		if h.Key == wire.SchemaHeader {
-			return string(h.Value)
-		}
-	}
-	return ""
-}

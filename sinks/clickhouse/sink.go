@@ -447,11 +447,9 @@ func (s *Sink) handle(r *kgo.Record) {
 	case t.DeadLetter:
 		want = wire.SchemaDeadLetter
 	}
-	for _, h := range r.Headers {
-		if h.Key == wire.SchemaHeader && string(h.Value) != want {
-			s.deadLetter(r, "schema", fmt.Errorf("unexpected %s header %q on topic %s (want %q)", wire.SchemaHeader, h.Value, r.Topic, want))
-			return
-		}
+	if h, ok := kafka.Schema(r); ok && h != want {
+		s.deadLetter(r, "schema", fmt.Errorf("unexpected %s header %q on topic %s (want %q)", wire.SchemaHeader, h, r.Topic, want))
+		return
 	}
 	var err error
 	switch r.Topic {
