@@ -337,19 +337,8 @@ func (c *Cluster) WaitInSync(timeout time.Duration, topics ...string) {
 // leading it (-1 when leaderless).
 func (c *Cluster) Leaders(topic string) map[int32]int {
 	c.t.Helper()
-	cl := c.Client()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
-	if err != nil {
-		c.t.Fatalf("kafkatest: leaders of %s: %v", topic, err)
-	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
-		c.t.Fatalf("kafkatest: leaders of %s: %v", topic, d.Err)
-	}
 	out := map[int32]int{}
-	for p, pd := range d.Partitions {
+	for p, pd := range c.partitions(topic, "leaders") {
 		out[p] = c.Index(pd.Leader)
 	}
 	return out
@@ -359,25 +348,30 @@ func (c *Cluster) Leaders(topic string) map[int32]int {
 // its in-sync replica set.
 func (c *Cluster) ISR(topic string) map[int32][]int {
 	c.t.Helper()
-	cl := c.Client()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
-	if err != nil {
-		c.t.Fatalf("kafkatest: ISR of %s: %v", topic, err)
-	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
-		c.t.Fatalf("kafkatest: ISR of %s: %v", topic, d.Err)
-	}
 	out := map[int32][]int{}
-	for p, pd := range d.Partitions {
+	for p, pd := range c.partitions(topic, "ISR") {
 		for _, id := range pd.ISR {
 			out[p] = append(out[p], c.Index(id))
 		}
 		sort.Ints(out[p])
 	}
 	return out
+}
+
+// partitions describes topic's partitions (what names the caller in a failure).
+func (c *Cluster) partitions(topic, what string) kadm.PartitionDetails {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	td, err := kadm.NewClient(c.Client()).ListTopics(ctx, topic)
+	if err != nil {
+		c.t.Fatalf("kafkatest: %s of %s: %v", what, topic, err)
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil {
+		c.t.Fatalf("kafkatest: %s of %s: %v", what, topic, d.Err)
+	}
+	return d.Partitions
 }
 
 func (c *Cluster) waitTopics(ctx context.Context, adm *kadm.Client, inSync bool, topics ...string) error {
