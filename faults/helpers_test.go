@@ -94,23 +94,6 @@ func newClient(t *testing.T, kc *kafka.Configuration, extra ...kgo.Opt) *kgo.Cli
 	return cl
 }
 
-// startSim starts a small simulated fabric on a free loopback port.
-func startSim(t *testing.T, sites, switches, ifaces int) *simulator.Fabric {
-	t.Helper()
-	cfg := simulator.DefaultConfiguration()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Sites, cfg.SwitchesPerSite, cfg.InterfacesPerSwitch = sites, switches, ifaces
-	f, err := simulator.New(cfg, simulator.Dependencies{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop() })
-	return f
-}
-
 // collectorConfig collects every target of the fabric with fast timings.
 func collectorConfig(instance string, f *simulator.Fabric) collector.Configuration {
 	cfg := collector.DefaultConfiguration()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
+	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -25,7 +26,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
 	kc := kafkaConfig(c.Addrs(), "broker-kill", 1)
 	ensureTopics(t, kc, false)
-	sim := startSim(t, 2, 1, 2)
+	sim := simtest.Start(t, 2, 1, 2)
 
 	big := startCollector(t, collectorConfig("big", sim), kc)
 	scfg := collectorConfig("small", sim)
@@ -170,7 +171,7 @@ func TestKafkaClusterLosesBroker(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{Brokers: 3})
 	kc := kafkaConfig(c.Addrs(), "cluster-kill", 3)
 	ensureTopics(t, kc, false)
-	sim := startSim(t, 2, 1, 2)
+	sim := simtest.Start(t, 2, 1, 2)
 	col := startCollector(t, collectorConfig("c1", sim), kc)
 	proc := startProcessor(t, processorConfig("g-"+kc.Topics.Samples, "p1"), kc)
 

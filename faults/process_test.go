@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
+	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
@@ -136,7 +137,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 			_, _ = adm.LeaveGroup(ctx, kadm.LeaveGroup("g-"+kc.Topics.Samples).InstanceIDs("process-a"))
 		})
 	}
-	sim := startSim(t, 2, 1, 2)
+	sim := simtest.Start(t, 2, 1, 2)
 	ccfg := collectorConfig("c1", sim)
 	for i := range ccfg.Subscriptions {
 		if ccfg.Subscriptions[i].StreamMode == "on_change" {
@@ -502,7 +503,7 @@ func TestCollectorKilled(t *testing.T) {
 	kc := kafkaConfig(testenv.Kafka(t), "collector-kill", 1)
 	ensureTopics(t, kc, true)
 	telemetryBinary(t)
-	sim := startSim(t, 2, 1, 2)
+	sim := simtest.Start(t, 2, 1, 2)
 
 	const bound = 200
 	ccfg := collectorConfig("c1", sim)

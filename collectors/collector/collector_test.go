@@ -18,24 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
+	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
-
-func startSim(t testing.TB, sites, switches, ifaces int) *simulator.Fabric {
-	t.Helper()
-	cfg := simulator.DefaultConfiguration()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Sites, cfg.SwitchesPerSite, cfg.InterfacesPerSwitch = sites, switches, ifaces
-	f, err := simulator.New(cfg, simulator.Dependencies{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Stop() })
-	return f
-}
 
 func simTargets(f *simulator.Fabric) []TargetConfig {
 	var out []TargetConfig
@@ -63,7 +48,7 @@ func coverage(ss []*wirepb.Sample) (ifs, probes map[string]int, states map[strin
 }
 
 func TestCollectorWithSimulator(t *testing.T) {
-	sim := startSim(t, 2, 2, 3)
+	sim := simtest.Start(t, 2, 2, 3)
 	kc := fakeKafka(t, "samples-sim")
 	got := consume(t, kc)
 	cfg := testConfig("c1")

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -83,7 +84,7 @@ func stateOf(c *Collector, name string) string {
 // stops producing.
 func TestIntegrationSimulatorRealKafka(t *testing.T) {
 	kc := realKafka(t)
-	sim := startSim(t, 2, 2, 3)
+	sim := simtest.Start(t, 2, 2, 3)
 	got := consume(t, kc)
 	file := filepath.Join(t.TempDir(), "targets.yaml")
 	all := simTargets(sim)
@@ -174,7 +175,7 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 // TestRebalanceOnMembership: two instances share the targets by HRW; when
 // one leaves the member list (file reload), the other takes its targets.
 func TestRebalanceOnMembership(t *testing.T) {
-	sim := startSim(t, 4, 2, 1)
+	sim := simtest.Start(t, 4, 2, 1)
 	kc := fakeKafka(t, "samples-rebalance")
 	file := filepath.Join(t.TempDir(), "targets.yaml")
 	all := simTargets(sim)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
+	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 )
 
 // testPKI writes a CA, a server certificate for 127.0.0.1 and a client
@@ -119,7 +120,7 @@ func TestMTLSAndCredentials(t *testing.T) {
 // TestOnceAndPollModes: ONCE gets everything once per connection; POLL
 // gets it at every poll.
 func TestOnceAndPollModes(t *testing.T) {
-	sim := startSim(t, 2, 1, 2)
+	sim := simtest.Start(t, 2, 1, 2)
 	kc := fakeKafka(t, "samples-modes")
 	got := consume(t, kc)
 	cfg := testConfig("c1")
