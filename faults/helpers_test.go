@@ -72,7 +72,7 @@ func ensureTopics(t *testing.T, kc *kafka.Configuration, deleteAfter bool, extra
 	if !deleteAfter {
 		return
 	}
-	all := append([]string{kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter}, extra...)
+	all := append(kc.Topics.All(), extra...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -29,6 +29,9 @@ type Topics struct {
 	DeadLetter   string `yaml:"deadletter"`
 }
 
+// All lists the pipeline's topics.
+func (t Topics) All() []string { return []string{t.Samples, t.KPIs, t.Remediations, t.DeadLetter} }
+
 // TLS configures TLS to the brokers.
 type TLS struct {
 	Enable     bool   `yaml:"enable"`
@@ -197,8 +200,7 @@ func (c *Configuration) tlsConfig() (*tls.Config, error) {
 // EnsureTopics creates the pipeline's topics when they do not exist yet.
 func (c *Configuration) EnsureTopics(ctx context.Context, cl *kgo.Client) error {
 	adm := kadm.NewClient(cl)
-	topics := []string{c.Topics.Samples, c.Topics.KPIs, c.Topics.Remediations, c.Topics.DeadLetter}
-	resp, err := adm.CreateTopics(ctx, c.Partitions, c.ReplicationFactor, nil, topics...)
+	resp, err := adm.CreateTopics(ctx, c.Partitions, c.ReplicationFactor, nil, c.Topics.All()...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}

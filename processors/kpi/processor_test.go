@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -30,7 +31,7 @@ func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
 		Remediations: "rem-" + suffix, DeadLetter: "dl-" + suffix}
 	kc.Partitions = partitions
 	c, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(partitions, kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter))
+		kfake.SeedTopics(partitions, kc.Topics.All()...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,17 +310,7 @@ func realKafka(t *testing.T, partitions int32) *kafka.Configuration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := kc.EnsureTopics(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = kadm.NewClient(cl).DeleteTopics(ctx, kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter)
-		cl.Close()
-	})
+	kafkatest.OwnTopics(t, &kc, cl)
 	return &kc
 }
 

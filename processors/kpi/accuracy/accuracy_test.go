@@ -237,7 +237,7 @@ func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
 	kc := kafka.DefaultConfiguration()
 	kc.Partitions = partitions
 	c, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(partitions, kc.Topics.Samples, kc.Topics.KPIs, kc.Topics.Remediations, kc.Topics.DeadLetter))
+		kfake.SeedTopics(partitions, kc.Topics.All()...))
 	if err != nil {
 		t.Fatal(err)
 	}
