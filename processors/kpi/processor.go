@@ -446,16 +446,10 @@ func (p *Processor) revoked(ctx context.Context, _ *kgo.Client, m map[string][]i
 	if p.closing {
 		return
 	}
-	parts := m[p.deps.Kafka.Topics.Samples]
 	p.produce(p.engine.Collect(time.Now(), nil))
-	p.commitLocked(ctx, parts)
-	for _, part := range parts {
-		p.engine.DropPartition(part)
-		delete(p.consumed, part)
-		delete(p.committed, part)
-	}
+	p.commitLocked(ctx, m[p.deps.Kafka.Topics.Samples])
+	p.forgetLocked(m)
 	p.exportLocked()
-	p.lag.Forget(m)
 	p.log.Info("partitions revoked", "partitions", m)
 }
 
@@ -465,12 +459,19 @@ func (p *Processor) lost(_ context.Context, _ *kgo.Client, m map[string][]int32)
 	if p.closing {
 		return
 	}
+	p.forgetLocked(m)
+	p.log.Warn("partitions lost", "partitions", m)
+}
+
+// forgetLocked drops the state and the lag of partitions this member no
+// longer owns (p.mu held).
+func (p *Processor) forgetLocked(m map[string][]int32) {
 	for _, part := range m[p.deps.Kafka.Topics.Samples] {
 		p.engine.DropPartition(part)
 		delete(p.consumed, part)
 		delete(p.committed, part)
 	}
-	p.log.Warn("partitions lost", "partitions", m)
+	p.lag.Forget(m)
 }
 
 // Stop stops consuming, produces the windows already closed, commits what
