@@ -3,7 +3,6 @@ package wire
 import (
 	"fmt"
 	"math"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -40,6 +39,16 @@ func NewKPIDecoder() *KPIDecoder {
 	return d
 }
 
+// NewAliasingKPIDecoder returns a decoder whose strings, the id included,
+// point into the bytes given to Decode instead of being interned or
+// copied: no allocation at all. The same caveat as
+// NewAliasingSampleDecoder applies.
+func NewAliasingKPIDecoder() *KPIDecoder {
+	d := NewKPIDecoder()
+	d.alias = true
+	return d
+}
+
 // Decode decodes a telemetry.kpis record value. The error wraps
 // ErrMalformed or ErrUnknownVersion, or is ErrEmpty, like DecodeKPI. The
 // returned KPI is reused by the next call (see KPIDecoder).
@@ -58,11 +67,7 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 			k.Version = uint32(v)
 		case num == 2 && typ == protowire.BytesType:
 			// Unique per KPI: not worth interning.
-			if !utf8.Valid(b) {
-				err = errInvalidUTF8
-			} else {
-				k.Id = string(b)
-			}
+			k.Id, err = d.once(b)
 		case num == 3 && typ == protowire.BytesType:
 			k.Site, err = d.str(b)
 		case num == 4 && typ == protowire.BytesType:

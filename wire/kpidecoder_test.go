@@ -52,7 +52,12 @@ func checkKPIDecoderAgrees(t *testing.T, d *KPIDecoder, b []byte) {
 }
 
 func TestKPIDecoderAgreesWithDecodeKPI(t *testing.T) {
-	d := NewKPIDecoder()
+	for _, d := range []*KPIDecoder{NewKPIDecoder(), NewAliasingKPIDecoder()} {
+		testKPIDecoderAgrees(t, d)
+	}
+}
+
+func testKPIDecoderAgrees(t *testing.T, d *KPIDecoder) {
 	seeds := kpiSeeds(t)
 	// every seed, truncation and single-byte corruption
 	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x48},
@@ -103,20 +108,40 @@ func TestKPIDecoderSteadyStateAllocs(t *testing.T) {
 	if n != 3 { // the three ids
 		t.Fatalf("%v allocations per run, want 3 (one id each)", n)
 	}
+	a := NewAliasingKPIDecoder()
+	if n := testing.AllocsPerRun(100, func() {
+		for _, b := range seeds {
+			_, _ = a.Decode(b)
+		}
+	}); n != 0 {
+		t.Fatalf("aliasing decoder: %v allocations per run, want 0", n)
+	}
 }
 
 func FuzzKPIDecoder(f *testing.F) {
 	for _, b := range kpiSeeds(f) {
 		f.Add(b)
 	}
-	d := NewKPIDecoder()
-	f.Fuzz(func(t *testing.T, b []byte) { checkKPIDecoderAgrees(t, d, b) })
+	d, a := NewKPIDecoder(), NewAliasingKPIDecoder()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkKPIDecoderAgrees(t, d, b)
+		checkKPIDecoderAgrees(t, a, b)
+	})
 }
 
 func BenchmarkDecodeKPI(b *testing.B) {
 	buf, _ := Marshal(nil, testKPIs()[0])
 	b.Run("KPIDecoder", func(b *testing.B) {
 		d := NewKPIDecoder()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := d.Decode(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("aliasing", func(b *testing.B) {
+		d := NewAliasingKPIDecoder()
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := d.Decode(buf); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -49,13 +50,31 @@ func NewSampleDecoder() *SampleDecoder {
 	return d
 }
 
+// NewAliasingSampleDecoder returns a decoder whose strings are not interned
+// but point into the bytes given to Decode: no map lookup and no copy per
+// string. They are valid only while those bytes are neither modified nor
+// reused, so it suits a reader that copies what it keeps right away (the
+// ClickHouse sink appends every string to its column buffers).
+func NewAliasingSampleDecoder() *SampleDecoder {
+	d := NewSampleDecoder()
+	d.alias = true
+	return d
+}
+
 var errInvalidUTF8 = errors.New("string field contains invalid UTF-8")
 
 // interner turns the bytes of string fields into strings, validated as
-// UTF-8 (as proto3 requires) and shared between records.
-type interner struct{ intern map[string]string }
+// UTF-8 (as proto3 requires): shared between records (intern), or, with
+// alias set, pointing into the record's own bytes.
+type interner struct {
+	intern map[string]string
+	alias  bool
+}
 
 func (d *interner) str(b []byte) (string, error) {
+	if d.alias {
+		return aliased(b)
+	}
 	if s, ok := d.intern[string(b)]; ok {
 		return s, nil
 	}
@@ -68,6 +87,29 @@ func (d *interner) str(b []byte) (string, error) {
 	s := string(b)
 	d.intern[s] = s
 	return s, nil
+}
+
+// once returns a string seen once (a KPI id, an error text): a copy, or
+// with alias set the record's own bytes.
+func (d *interner) once(b []byte) (string, error) {
+	if d.alias {
+		return aliased(b)
+	}
+	if !utf8.Valid(b) {
+		return "", errInvalidUTF8
+	}
+	return string(b), nil
+}
+
+// aliased returns b as a string without copying it.
+func aliased(b []byte) (string, error) {
+	if !utf8.Valid(b) {
+		return "", errInvalidUTF8
+	}
+	if len(b) == 0 {
+		return "", nil
+	}
+	return unsafe.String(&b[0], len(b)), nil
 }
 
 func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err) }
@@ -328,10 +370,9 @@ func (d *SampleDecoder) decodeDevice(buf []byte) error {
 		case num == 2 && typ == protowire.VarintType:
 			dv.State = wirepb.DeviceState(int32(v))
 		case num == 3 && typ == protowire.BytesType:
-			if !utf8.Valid(b) {
-				return errInvalidUTF8
+			if dv.LastError, err = d.once(b); err != nil {
+				return err
 			}
-			dv.LastError = string(b)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -131,7 +132,12 @@ func checkDecoderAgrees(t *testing.T, d *SampleDecoder, b []byte) {
 }
 
 func TestSampleDecoderAgreesWithDecodeSample(t *testing.T) {
-	d := NewSampleDecoder()
+	for _, d := range []*SampleDecoder{NewSampleDecoder(), NewAliasingSampleDecoder()} {
+		testSampleDecoderAgrees(t, d)
+	}
+}
+
+func testSampleDecoderAgrees(t *testing.T, d *SampleDecoder) {
 	// every seed, truncation and single-byte corruption
 	checkAgreesOnDamage(decoderSeeds(t), []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x52, 0x5a, 0x62},
 		func(b []byte) { checkDecoderAgrees(t, d, b) })
@@ -175,14 +181,41 @@ func TestSampleDecoderSteadyStateAllocs(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%v allocations per run, want 0", n)
 	}
+	a := NewAliasingSampleDecoder()
+	if n := testing.AllocsPerRun(100, func() {
+		for _, b := range seeds[:3] {
+			_, _ = a.Decode(b)
+		}
+	}); n != 0 {
+		t.Fatalf("aliasing decoder: %v allocations per run, want 0", n)
+	}
+}
+
+// TestAliasingDecoderSharesBytes: the aliasing decoders' strings are the
+// record's bytes (the contract callers rely on, and why they must copy).
+func TestAliasingDecoderSharesBytes(t *testing.T) {
+	buf, _ := Marshal(nil, benchSample())
+	s, err := NewAliasingSampleDecoder().Decode(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := s.GetSite()
+	i := bytes.Index(buf, []byte(site))
+	buf[i] = 'X'
+	if s.GetSite()[0] != 'X' {
+		t.Fatalf("site %q does not share the record's bytes", s.GetSite())
+	}
 }
 
 func FuzzSampleDecoder(f *testing.F) {
 	for _, b := range decoderSeeds(f) {
 		f.Add(b)
 	}
-	d := NewSampleDecoder()
-	f.Fuzz(func(t *testing.T, b []byte) { checkDecoderAgrees(t, d, b) })
+	d, a := NewSampleDecoder(), NewAliasingSampleDecoder()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecoderAgrees(t, d, b)
+		checkDecoderAgrees(t, a, b)
+	})
 }
 
 // benchSample is a typical interface sample: 12 counters.
