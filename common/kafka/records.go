@@ -33,12 +33,13 @@ func CommitSync(ctx context.Context, cl *kgo.Client, offsets map[string]map[int3
 }
 
 // Schema returns the record's wire.SchemaHeader value, and whether the
-// record has the header.
-func Schema(r *kgo.Record) (string, bool) {
+// record has the header. The value shares the record's memory; compare it
+// with string(v) == name, which does not copy.
+func Schema(r *kgo.Record) ([]byte, bool) {
 	for _, h := range r.Headers {
 		if h.Key == wire.SchemaHeader {
-			return string(h.Value), true
+			return h.Value, true
 		}
 	}
-	return "", false
+	return nil, false
 }

@@ -39,10 +39,10 @@ func TestCommitSync(t *testing.T) {
 
 func TestSchema(t *testing.T) {
 	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: "other", Value: []byte("x")}, {Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}}}
-	if s, ok := Schema(r); !ok || s != wire.SchemaKPI {
+	if s, ok := Schema(r); !ok || string(s) != wire.SchemaKPI {
 		t.Fatalf("Schema = %q, %v", s, ok)
 	}
-	if s, ok := Schema(&kgo.Record{}); ok || s != "" {
+	if s, ok := Schema(&kgo.Record{}); ok || s != nil {
 		t.Fatalf("Schema of a record without the header = %q, %v", s, ok)
 	}
 }

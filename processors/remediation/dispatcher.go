@@ -164,8 +164,8 @@ func (d *dispatcher) release(t *tracked, handled bool) {
 func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 	r, rec := d.r, t.rec
 	var ev wirepb.RemediationEvent
-	if s, _ := kafka.Schema(rec); s != "" && s != wire.SchemaRemediation {
-		d.deadLetter(ctx, t, "unexpected_schema", "unexpected schema "+s)
+	if s, _ := kafka.Schema(rec); len(s) > 0 && string(s) != wire.SchemaRemediation {
+		d.deadLetter(ctx, t, "unexpected_schema", "unexpected schema "+string(s))
 		return
 	}
 	if err := wire.DecodeRemediation(rec.Value, &ev); err != nil {

@@ -222,10 +222,10 @@ func (e *engineLoop) run(ctx context.Context) {
 		e.mu.Lock()
 		rs := r.rules.Load().rules
 		fetches.EachRecord(func(rec *kgo.Record) {
-			if s, _ := kafka.Schema(rec); s != "" && s != wire.SchemaKPI {
+			if s, _ := kafka.Schema(rec); len(s) > 0 && string(s) != wire.SchemaKPI {
 				r.m.dropped.WithLabelValues("unexpected_schema").Inc()
 				r.m.deadLetters.WithLabelValues("remediate", "unexpected_schema").Inc()
-				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+s, rec))
+				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+string(s), rec))
 				return
 			}
 			k, err := kd.Decode(rec.Value)

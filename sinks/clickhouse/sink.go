@@ -447,7 +447,7 @@ func (s *Sink) handle(r *kgo.Record) {
 	case t.DeadLetter:
 		want = wire.SchemaDeadLetter
 	}
-	if h, ok := kafka.Schema(r); ok && h != want {
+	if h, ok := kafka.Schema(r); ok && string(h) != want {
 		s.deadLetter(r, "schema", fmt.Errorf("unexpected %s header %q on topic %s (want %q)", wire.SchemaHeader, h, r.Topic, want))
 		return
 	}
