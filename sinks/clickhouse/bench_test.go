@@ -26,20 +26,21 @@ func rowBinary(tb *tableBuf, caps Capabilities) []byte {
 	for r := 0; r < tb.rows; r++ {
 		for i, c := range tb.cols {
 			switch x := c.(type) {
-			case *vecOf[time.Time]:
+			case *tsVec:
 				if caps.DateTime64 {
 					prec := int64(1000)
 					if tb.t.cols[i].kind == kTSNano {
 						prec = 1e9
 					}
-					_ = binary.Write(&out, binary.LittleEndian, x.v[r].UnixNano()/(1e9/prec))
+					_ = binary.Write(&out, binary.LittleEndian, x.v[r]/(1e9/prec))
 				} else {
-					_ = binary.Write(&out, binary.LittleEndian, uint32(x.v[r].Unix()))
+					_ = binary.Write(&out, binary.LittleEndian, uint32(nanos(x.v[r]).Unix()))
 				}
-			case *vecOf[string]:
-				n := binary.PutUvarint(scratch[:], uint64(len(x.v[r])))
+			case *strVec:
+				v := x.at(r)
+				n := binary.PutUvarint(scratch[:], uint64(len(v)))
 				out.Write(scratch[:n])
-				out.WriteString(x.v[r])
+				out.WriteString(v)
 			case *vecOf[float64]:
 				_ = binary.Write(&out, binary.LittleEndian, math.Float64bits(x.v[r]))
 			case *vecOf[uint64]:

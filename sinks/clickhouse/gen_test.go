@@ -80,40 +80,37 @@ func genEvents() []*wirepb.RemediationEvent {
 	return out
 }
 
+func appendSprint[T number](rows [][]string, v []T) [][]string {
+	for i, x := range v {
+		rows[i] = append(rows[i], fmt.Sprint(x))
+	}
+	return rows
+}
+
 // sqlLiteral renders buffered rows as a VALUES list (for chdb, which the
 // Go driver cannot reach).
 func valuesSQL(tb *tableBuf) string {
 	rows := make([][]string, tb.rows)
 	for _, c := range tb.cols {
 		switch x := c.(type) {
-		case *vecOf[time.Time]:
+		case *tsVec:
 			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprintf("toDateTime64('%s', 9, 'UTC')", v.UTC().Format("2006-01-02 15:04:05.999999999")))
+				rows[i] = append(rows[i], fmt.Sprintf("toDateTime64('%s', 9, 'UTC')", nanos(v).Format("2006-01-02 15:04:05.999999999")))
 			}
-		case *vecOf[string]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v)+"'")
+		case *strVec:
+			for i := range rows {
+				rows[i] = append(rows[i], "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.at(i))+"'")
 			}
 		case *vecOf[float64]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprint(v))
-			}
+			rows = appendSprint(rows, x.v)
 		case *vecOf[uint64]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprint(v))
-			}
+			rows = appendSprint(rows, x.v)
 		case *vecOf[uint32]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprint(v))
-			}
+			rows = appendSprint(rows, x.v)
 		case *vecOf[int32]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprint(v))
-			}
+			rows = appendSprint(rows, x.v)
 		case *vecOf[int64]:
-			for i, v := range x.v {
-				rows[i] = append(rows[i], fmt.Sprint(v))
-			}
+			rows = appendSprint(rows, x.v)
 		}
 	}
 	parts := make([]string, len(rows))
@@ -140,6 +137,6 @@ func fillBuffers(db string) *buffers {
 	for _, e := range genEvents() {
 		b.addRemediation(e)
 	}
-	b.addDeadLetter(genStart, "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'})
+	b.addDeadLetter(genStart.UnixNano(), "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'})
 	return b
 }

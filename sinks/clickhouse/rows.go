@@ -5,44 +5,131 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// vec is one column of a buffered batch.
+// vec is one column of a buffered batch. Columns hold no pointers
+// (numbers as they are, timestamps as Unix nanoseconds, strings as one byte
+// buffer and end offsets), so the garbage collector never scans a batch,
+// however large, and a string costs no allocation of its own.
 type vec interface {
-	appendTo(c driver.BatchColumn) error
+	// appendTo copies rows [from, to) into a clickhouse-go batch column;
+	// sc holds the slices strings and timestamps are converted through.
+	appendTo(c driver.BatchColumn, from, to int, sc *scratch) error
 	reset()
 }
 
-type vecOf[T any] struct{ v []T }
+// number is a column type clickhouse-go takes as a slice as it is.
+type number interface {
+	uint32 | uint64 | int32 | int64 | float64
+}
 
-func (x *vecOf[T]) appendTo(c driver.BatchColumn) error { return c.Append(x.v) }
+type vecOf[T number] struct{ v []T }
 
-// reset empties the column for the next batch, keeping its memory unless
-// the batch used under a quarter of it: after a backlog (batches of
-// batch-size rows) the buffers go back to the size of the steady stream
-// instead of holding the peak for good.
-func (x *vecOf[T]) reset() {
-	if len(x.v)*4 < cap(x.v) && cap(x.v) > minKeptRows {
-		x.v = nil
-		return
+func (x *vecOf[T]) appendTo(c driver.BatchColumn, from, to int, _ *scratch) error {
+	return c.Append(x.v[from:to])
+}
+
+func (x *vecOf[T]) reset() { x.v = resetKeeping(x.v, len(x.v)) }
+
+// resetKeeping empties s for the next batch, keeping its memory unless the
+// batch used under a quarter of it (rows of the column's capacity in
+// rows): after a backlog (batches of batch-size rows) the buffers go back
+// to the size of the steady stream instead of holding the peak for good.
+func resetKeeping[T any](s []T, rows int) []T {
+	if rows*4 < cap(s) && cap(s) > minKeptRows {
+		return nil
 	}
-	clear(x.v)
-	x.v = x.v[:0]
+	return s[:0]
 }
 
 // minKeptRows is the column capacity a buffer always keeps.
 const minKeptRows = 4096
 
+// tsVec is a timestamp column in Unix nanoseconds.
+type tsVec struct{ vecOf[int64] }
+
+func (x *tsVec) appendTo(c driver.BatchColumn, from, to int, sc *scratch) error {
+	t := sc.times[:to-from]
+	for i, ns := range x.v[from:to] {
+		t[i] = nanos(ns)
+	}
+	return c.Append(t)
+}
+
+// strVec is a string column: the values back to back in buf, value i
+// ending at end[i].
+type strVec struct {
+	buf []byte
+	end []int
+}
+
+func (x *strVec) add(v string) {
+	x.buf = append(x.buf, v...)
+	x.end = append(x.end, len(x.buf))
+}
+
+func (x *strVec) addBytes(v []byte) {
+	x.buf = append(x.buf, v...)
+	x.end = append(x.end, len(x.buf))
+}
+
+// at returns value i, sharing buf's memory: valid until the next reset.
+func (x *strVec) at(i int) string {
+	start := 0
+	if i > 0 {
+		start = x.end[i-1]
+	}
+	if start == x.end[i] {
+		return ""
+	}
+	return unsafe.String(&x.buf[start], x.end[i]-start)
+}
+
+// appendTo hands the values over as strings that share buf (clickhouse-go
+// copies them into its own column, and buf is not touched until the batch
+// is confirmed and reset).
+func (x *strVec) appendTo(c driver.BatchColumn, from, to int, sc *scratch) error {
+	s := sc.strs[:to-from]
+	for i := range s {
+		s[i] = x.at(from + i)
+	}
+	err := c.Append(s)
+	clear(s)
+	return err
+}
+
+func (x *strVec) reset() {
+	rows := len(x.end)
+	x.end = resetKeeping(x.end, rows)
+	if x.end == nil {
+		x.buf = nil
+	} else {
+		x.buf = x.buf[:0]
+	}
+}
+
+// scratch is the conversion space of one insert: a block's strings or
+// timestamps at a time.
+type scratch struct {
+	strs  []string
+	times []time.Time
+}
+
+func newScratch(rows int) *scratch {
+	return &scratch{strs: make([]string, rows), times: make([]time.Time, rows)}
+}
+
 func newVec(k kind) vec {
 	switch k {
 	case kTS, kTSNano:
-		return &vecOf[time.Time]{}
+		return &tsVec{}
 	case kLC, kStr:
-		return &vecOf[string]{}
+		return &strVec{}
 	case kF64:
 		return &vecOf[float64]{}
 	case kU64, kU64Mono, kU64Seq:
@@ -80,20 +167,38 @@ func newTableBuf(db string, t table) *tableBuf {
 // Row builders: call in column order, then end().
 
 // put appends v to the next column, which must hold values of type T.
-func put[T any](b *tableBuf, v T) *tableBuf {
+func put[T number](b *tableBuf, v T) *tableBuf {
 	x := b.cols[b.i].(*vecOf[T])
 	x.v = append(x.v, v)
 	b.i++
 	return b
 }
 
-func (b *tableBuf) ts(v time.Time) *tableBuf { return put(b, v) }
-func (b *tableBuf) str(v string) *tableBuf   { return put(b, v) }
-func (b *tableBuf) f64(v float64) *tableBuf  { return put(b, v) }
-func (b *tableBuf) u64(v uint64) *tableBuf   { return put(b, v) }
-func (b *tableBuf) u32(v uint32) *tableBuf   { return put(b, v) }
-func (b *tableBuf) i32(v int32) *tableBuf    { return put(b, v) }
-func (b *tableBuf) i64(v int64) *tableBuf    { return put(b, v) }
+// ts appends a timestamp in Unix nanoseconds.
+func (b *tableBuf) ts(ns int64) *tableBuf {
+	x := b.cols[b.i].(*tsVec)
+	x.v = append(x.v, ns)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) str(v string) *tableBuf {
+	b.cols[b.i].(*strVec).add(v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) bytes(v []byte) *tableBuf {
+	b.cols[b.i].(*strVec).addBytes(v)
+	b.i++
+	return b
+}
+
+func (b *tableBuf) f64(v float64) *tableBuf { return put(b, v) }
+func (b *tableBuf) u64(v uint64) *tableBuf  { return put(b, v) }
+func (b *tableBuf) u32(v uint32) *tableBuf  { return put(b, v) }
+func (b *tableBuf) i32(v int32) *tableBuf   { return put(b, v) }
+func (b *tableBuf) i64(v int64) *tableBuf   { return put(b, v) }
 
 func (b *tableBuf) end() {
 	if b.i != len(b.cols) {
@@ -110,17 +215,36 @@ func (b *tableBuf) reset() {
 	b.i, b.rows = 0, 0
 }
 
-// send inserts the buffered rows in one native batch. The buffer is kept
-// (the caller resets it once every table of the flush succeeded).
+// blockRows is the most rows a native block of an insert carries. A batch
+// goes to ClickHouse as one INSERT of blocks of this size: clickhouse-go's
+// columns then grow once to a block and are reused for the next (a fresh
+// column growing to a whole batch row by row was the largest client cost
+// of an insert), and the server, which gathers the blocks of an INSERT
+// before it writes (min_insert_block_size_rows), still writes one part.
+const blockRows = 32768
+
+// send inserts the buffered rows in one INSERT. The buffer is kept (the
+// caller resets it once every table of the flush succeeded).
 func (b *tableBuf) send(ctx context.Context, conn driver.Conn) error {
 	batch, err := conn.PrepareBatch(ctx, b.insert)
 	if err != nil {
 		return fmt.Errorf("prepare %s: %w", b.t.name, err)
 	}
-	for i, c := range b.cols {
-		if err := c.appendTo(batch.Column(i)); err != nil {
+	sc := newScratch(min(b.rows, blockRows))
+	for from := 0; from < b.rows; from += blockRows {
+		to := min(from+blockRows, b.rows)
+		for i, c := range b.cols {
+			if err := c.appendTo(batch.Column(i), from, to, sc); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("append %s.%s: %w", b.t.name, b.t.cols[i].name, err)
+			}
+		}
+		if to == b.rows {
+			break
+		}
+		if err := batch.Flush(); err != nil {
 			_ = batch.Abort()
-			return fmt.Errorf("append %s.%s: %w", b.t.name, b.t.cols[i].name, err)
+			return fmt.Errorf("insert %d rows into %s: %w", b.rows, b.t.name, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -178,7 +302,7 @@ func (b *buffers) reset() {
 
 // addKPI appends a decoded KPI to its table.
 func (b *buffers) addKPI(k *wirepb.KPI) {
-	ts := nanos(k.GetWindowStartUnixNano())
+	ts := k.GetWindowStartUnixNano()
 	switch body := k.GetBody().(type) {
 	case *wirepb.KPI_Interface:
 		i := body.Interface
@@ -202,7 +326,7 @@ func (b *buffers) addKPI(k *wirepb.KPI) {
 // addSample appends a decoded sample: interface and probe samples to the
 // raw tables when raw is set, device samples to devices.
 func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]time.Time) {
-	ts := nanos(s.GetDeviceTimeUnixNano())
+	ts := s.GetDeviceTimeUnixNano()
 	switch body := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
 		if !raw {
@@ -211,7 +335,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 		i := body.Interface
 		if len(i.GetCounters()) == 0 {
 			// State only (ON_CHANGE oper-status, last-clear, speed).
-			b.byName[TableInterfaceState].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(nanos(s.GetReceiveTimeUnixNano())).
+			b.byName[TableInterfaceState].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
 				str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
 				u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).u64(uint64(max(i.GetLastClearUnixNano(), 0))).
 				str(s.GetCollector()).u64(s.GetSeq()).end()
@@ -223,7 +347,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 				c[n] = cv.GetValue()
 			}
 		}
-		b.byName[TableInterfaceCounters].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(nanos(s.GetReceiveTimeUnixNano())).
+		b.byName[TableInterfaceCounters].ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
 			str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
 			u64(c[wirepb.Counter_IN_OCTETS]).u64(c[wirepb.Counter_IN_UNICAST_PKTS]).u64(c[wirepb.Counter_IN_BROADCAST_PKTS]).
 			u64(c[wirepb.Counter_IN_MULTICAST_PKTS]).u64(c[wirepb.Counter_IN_ERRORS]).u64(c[wirepb.Counter_IN_DISCARDS]).
@@ -241,8 +365,8 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).end()
 	case *wirepb.Sample_DeviceState:
 		d := body.DeviceState
-		seen := ts
-		if s.GetDeviceTimeUnixNano() == 0 {
+		seen := nanos(ts)
+		if ts == 0 {
 			seen = nanos(s.GetReceiveTimeUnixNano())
 		}
 		key := s.GetSite() + "\x00" + s.GetDevice()
@@ -251,7 +375,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 			first = seen
 			firstSeen[key] = first
 		}
-		b.byName[TableDevices].str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
+		b.byName[TableDevices].str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first.UnixNano()).ts(seen.UnixNano()).
 			str(deviceState(d.GetState())).str(d.GetLastError()).end()
 	}
 }
@@ -278,15 +402,15 @@ func lowerEnum(s fmt.Stringer, unspecified string) string {
 
 // addRemediation appends one lifecycle transition.
 func (b *buffers) addRemediation(e *wirepb.RemediationEvent) {
-	b.byName[TableRemediationEvents].ts(nanos(e.GetTimeUnixNano())).str(e.GetEventId()).str(e.GetRule()).
+	b.byName[TableRemediationEvents].ts(e.GetTimeUnixNano()).str(e.GetEventId()).str(e.GetRule()).
 		str(lowerEnum(e.GetState(), "EVENT_STATE_UNSPECIFIED")).str(lowerEnum(e.GetSeverity(), "SEVERITY_UNSPECIFIED")).
 		str(e.GetSite()).str(e.GetDevice()).str(e.GetInterface()).str(e.GetDstSite()).str(e.GetDstDevice()).str(e.GetKpi()).
-		f64(e.GetValue()).f64(e.GetThreshold()).ts(nanos(e.GetFiredUnixNano())).str(e.GetAction()).str(e.GetMessage()).
+		f64(e.GetValue()).f64(e.GetThreshold()).ts(e.GetFiredUnixNano()).str(e.GetAction()).str(e.GetMessage()).
 		u32(e.GetAttempt()).end()
 }
 
 // addDeadLetter appends one dead letter.
-func (b *buffers) addDeadLetter(ts time.Time, component, reason, topic string, partition int32, offset int64, key, payload []byte) {
+func (b *buffers) addDeadLetter(ts int64, component, reason, topic string, partition int32, offset int64, key, payload []byte) {
 	b.byName[TableDeadLetters].ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
-		str(string(key)).str(string(payload)).end()
+		bytes(key).bytes(payload).end()
 }

@@ -470,9 +470,9 @@ func (s *Sink) handle(r *kgo.Record) {
 	case t.DeadLetter:
 		if err = wire.DecodeDeadLetter(r.Value, &s.dead); err == nil {
 			d := &s.dead
-			ts := nanos(d.GetTimeUnixNano())
-			if d.GetTimeUnixNano() == 0 {
-				ts = r.Timestamp.UTC()
+			ts := d.GetTimeUnixNano()
+			if ts == 0 {
+				ts = r.Timestamp.UnixNano()
 			}
 			s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 		}
@@ -505,7 +505,7 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	s.mu.Lock()
 	s.stats.DeadLetters++
 	s.mu.Unlock()
-	now := time.Now().UTC()
+	now := time.Now().UnixNano()
 	s.log.Debug("dead-lettering record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", cause)
 	if r.Topic == s.deps.Kafka.Topics.DeadLetter {
 		s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
@@ -513,7 +513,7 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	}
 	dl := &wirepb.DeadLetter{
 		Reason: cause.Error(), Component: "sink", SourceTopic: r.Topic, SourcePartition: r.Partition,
-		SourceOffset: r.Offset, Key: r.Key, Payload: r.Value, TimeUnixNano: now.UnixNano(),
+		SourceOffset: r.Offset, Key: r.Key, Payload: r.Value, TimeUnixNano: now,
 	}
 	v, err := wire.Marshal(nil, dl)
 	if err != nil {

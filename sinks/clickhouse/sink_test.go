@@ -191,7 +191,7 @@ func TestBuffersShrinkAfterBacklog(t *testing.T) {
 			b.addKPI(k)
 		}
 	}
-	capOf := func() int { return cap(b.byName[TableInterfaceKPIs].cols[0].(*vecOf[time.Time]).v) }
+	capOf := func() int { return cap(b.byName[TableInterfaceKPIs].cols[0].(*tsVec).v) }
 	fill(50000) // a backlog batch
 	b.reset()
 	big := capOf()
