@@ -207,9 +207,11 @@ func (s *Sink) Start(ctx context.Context) error {
 	if err := s.deps.Kafka.EnsureTopics(ctx, cl); err != nil {
 		s.log.Warn("could not ensure the kafka topics exist", "err", err)
 	}
-	// Two batches: one filled by the poll loop while the other is inserted.
-	s.free = make(chan *batch, 2)
-	s.free <- newBatch(s.cfg.Database)
+	// One batch filled by the poll loop while inFlight others are inserted.
+	s.free = make(chan *batch, inFlight+1)
+	for range inFlight {
+		s.free <- newBatch(s.cfg.Database)
+	}
 	s.cur = newBatch(s.cfg.Database)
 	s.flushCh = make(chan *batch)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -414,16 +416,60 @@ func (s *Sink) run(ctx context.Context) {
 	}
 }
 
-// flusher stores the batches in order: insert (retrying), produce the dead
-// letters, commit the batch's offsets.
+// inFlight is how many batches the flusher inserts at once: the next
+// batch streams to the server while it still writes the previous one
+// (sorting, the part, the rollup views), which is where an insert spends
+// most of its time. Offsets are still committed in batch order.
+const inFlight = 2
+
+// flusher stores the batches, up to inFlight at a time (each insert
+// retrying on its own), and commits their offsets strictly in order: a
+// batch's offsets only after it and every batch before it are stored.
 func (s *Sink) flusher() {
 	defer s.wg.Done()
-	for b := range s.flushCh {
-		if err := s.flush(s.flushCtx, b); err != nil {
+	type pending struct {
+		b    *batch
+		done chan error
+	}
+	var q []pending
+	failed := false // a batch was not stored: commit nothing after it
+	complete := func(err error) {
+		b := q[0].b
+		q = q[1:]
+		switch {
+		case err != nil:
+			failed = true
 			s.log.Warn("batch not stored before shutdown; it will be replayed on restart", "err", err, "records", b.records)
+		case failed:
+			s.log.Warn("batch stored but not committed, an earlier one was not stored; it will be replayed (deduplicated)", "records", b.records)
+		default:
+			s.commit(s.flushCtx, b)
 		}
 		b.reset()
 		s.free <- b
+	}
+	in := s.flushCh
+	for in != nil || len(q) > 0 {
+		var oldest chan error
+		if len(q) > 0 {
+			oldest = q[0].done
+		}
+		next := in
+		if len(q) == inFlight {
+			next = nil
+		}
+		select {
+		case b, ok := <-next:
+			if !ok {
+				in = nil
+				continue
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.store(s.flushCtx, b) }()
+			q = append(q, pending{b, done})
+		case err := <-oldest:
+			complete(err)
+		}
 	}
 }
 
@@ -556,11 +602,13 @@ func (s *Sink) backoff(n int) time.Duration {
 // flush inserts every table of b (retrying the failed ones with the same
 // rows until they succeed or ctx ends), produces its dead letters, then
 // commits its offsets.
-func (s *Sink) flush(ctx context.Context, b *batch) error {
+// store inserts a batch, retrying with back-off until ClickHouse
+// confirms it or ctx ends.
+func (s *Sink) store(ctx context.Context, b *batch) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tryFlush(ctx, b)
 		if err == nil {
-			break
+			return nil
 		}
 		if ctx.Err() != nil {
 			return err
@@ -577,17 +625,20 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// commit commits a stored batch's offsets.
+func (s *Sink) commit(ctx context.Context, b *batch) {
 	if err := kafka.CommitSync(ctx, s.cl, b.offsets); err != nil {
 		// The rows are stored: a replay is deduplicated by the tables.
 		s.m.commitErrors.Inc()
 		s.log.Warn("kafka commit failed; records will be replayed (deduplicated)", "err", err)
-	} else {
-		s.m.commits.Inc()
-		s.mu.Lock()
-		s.stats.Commits++
-		s.mu.Unlock()
+		return
 	}
-	return nil
+	s.m.commits.Inc()
+	s.mu.Lock()
+	s.stats.Commits++
+	s.mu.Unlock()
 }
 
 func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
