@@ -14,8 +14,8 @@ func newSinkCmd(a *app) *cobra.Command {
 		Short: "Store KPIs, samples and events in ClickHouse",
 		Long: `Consume the kpis, samples, remediations and deadletter topics (kafka section) and
 store them in ClickHouse (clickhouse section), in batches (batch-size rows or
-flush-interval). Kafka offsets are committed only after ClickHouse confirmed the
-batch; while ClickHouse is down the sink retries the same batch with back-off and
+flush-interval), two inserted at once. Kafka offsets are committed only after
+ClickHouse confirmed the batch and every earlier one; while ClickHouse is down the sink retries the same batch with back-off and
 stops consuming. Undecodable records go to the dead-letter topic. The schema is
 migrated at start. Metrics on /metrics (http section).`,
 		Args: cobra.NoArgs,

@@ -45,7 +45,9 @@ type Configuration struct {
 	// DialTimeout bounds connecting to a server.
 	DialTimeout time.Duration `yaml:"dial-timeout"`
 	// BatchSize is the number of rows (all tables together) that triggers a
-	// flush; FlushInterval flushes a smaller batch after that long.
+	// flush; FlushInterval flushes a smaller batch after that long. The sink
+	// holds up to three batches (one filling, two being inserted), about
+	// 220 bytes per interface-KPI row.
 	BatchSize     int           `yaml:"batch-size"`
 	FlushInterval time.Duration `yaml:"flush-interval"`
 	// RawSamples stores every raw sample (interface_counters, probe_results).
