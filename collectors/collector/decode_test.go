@@ -629,3 +629,30 @@ func TestWalkCache(t *testing.T) {
 	check(p)
 	check(p)
 }
+
+// TestWalkCacheHoldsLargeTarget: a target of 500 interfaces stays cached
+// (with a bound of 4 096 entries, 150 interfaces already emptied and
+// refilled the cache every few notifications, doubling the decode cost).
+func TestWalkCacheHoldsLargeTarget(t *testing.T) {
+	d := newDecoder(testMatcher(t), "site1-sw1", "site1", "c1", 1000)
+	ts := time.Now().UnixNano()
+	const ifaces = 500
+	bufs := make([][]byte, ifaces)
+	for i := range bufs {
+		n := countersNotification("site1-sw1", fmt.Sprintf("Ethernet%d", i), ts, uint64(i))
+		bufs[i], _ = proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+	}
+	for round := range 3 {
+		for _, b := range bufs {
+			if out, _, err := d.decodeRaw(b, ts); err != nil || len(out) != 1 {
+				t.Fatalf("round %d: %d samples, %v", round, len(out), err)
+			}
+		}
+		if len(d.prefixes) != ifaces {
+			t.Fatalf("round %d: %d prefixes cached, want all %d (the cache was emptied)", round, len(d.prefixes), ifaces)
+		}
+	}
+	if d.cached > d.maxCache {
+		t.Fatalf("cache holds %d, bound %d", d.cached, d.maxCache)
+	}
+}

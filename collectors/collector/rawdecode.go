@@ -280,7 +280,12 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 const (
 	// maxWalkCache bounds the cached prefixes, paths and positions of a
 	// session; past it the cache is emptied and refills with what is in use.
-	maxWalkCache = 4096
+	// An interface with the default subscriptions takes about 27 entries (a
+	// prefix, its update paths and their positions), so this holds about
+	// 600 interfaces per target (at most about 6 MiB a session, for a target
+	// sending random 256-byte paths). It was 4 096 (150 interfaces): a target
+	// with more thrashed the cache, and the collector's decode cost doubled.
+	maxWalkCache = 1 << 14
 	// maxCachedPath is the longest path (wire bytes) the cache keeps;
 	// longer ones are walked every time.
 	maxCachedPath = 256
