@@ -21,7 +21,7 @@ entries=(
   "sink|go test -count=1 -run 'TestThroughputLive\$' -bench 'BenchmarkBuffers\$' -benchtime 10x -v ./sinks/clickhouse"
   "dashboards|go test -run '^\$' -bench 'BenchmarkDashboardQueries' -benchtime 3x -timeout 30m ./dashboards"
   "report|go test -run '^\$' -bench 'BenchmarkGenerateWeek1000Interfaces' -benchtime 3x -timeout 30m ./reports"
-  "e2e|TELEMETRY_SOAK_SITES=8 TELEMETRY_SOAK_SWITCHES=5 TELEMETRY_SOAK_IFACES=125 go test -count=1 -run 'TestSoak\$' -v -timeout 30m ./e2e"
+  "e2e|TELEMETRY_SOAK_SITES=8 TELEMETRY_SOAK_SWITCHES=5 TELEMETRY_SOAK_IFACES=150 go test -count=1 -run 'TestSoak\$' -v -timeout 30m ./e2e"
 )
 
 for e in "${entries[@]}"; do
