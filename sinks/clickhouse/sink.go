@@ -219,7 +219,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	s.flushCtx, s.flushCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.wg.Add(2)
 	go s.run(rctx)
-	go s.flusher()
+	go s.flusher(s.store, s.commit)
 	if !caps.TTL && s.retentionEnabled() {
 		s.wg.Add(1)
 		go s.retentionLoop(rctx)
@@ -425,7 +425,9 @@ const inFlight = 2
 // flusher stores the batches, up to inFlight at a time (each insert
 // retrying on its own), and commits their offsets strictly in order: a
 // batch's offsets only after it and every batch before it are stored.
-func (s *Sink) flusher() {
+// store and commit are s.store and s.commit (parameters for the tests of
+// the ordering).
+func (s *Sink) flusher(store func(context.Context, *batch) error, commit func(context.Context, *batch)) {
 	defer s.wg.Done()
 	type pending struct {
 		b    *batch
@@ -443,7 +445,7 @@ func (s *Sink) flusher() {
 		case failed:
 			s.log.Warn("batch stored but not committed, an earlier one was not stored; it will be replayed (deduplicated)", "records", b.records)
 		default:
-			s.commit(s.flushCtx, b)
+			commit(s.flushCtx, b)
 		}
 		b.reset()
 		s.free <- b
@@ -465,7 +467,7 @@ func (s *Sink) flusher() {
 				continue
 			}
 			done := make(chan error, 1)
-			go func() { done <- s.store(s.flushCtx, b) }()
+			go func() { done <- store(s.flushCtx, b) }()
 			q = append(q, pending{b, done})
 		case err := <-oldest:
 			complete(err)

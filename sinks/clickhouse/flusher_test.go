@@ -1,0 +1,92 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// runFlusher feeds batches 1..n (batch.records = its number) to a flusher
+// with the given store and returns the batches committed, in order, and
+// the most stores that ran at once.
+func runFlusher(t *testing.T, n int, store func(id int) error) (committed []int, maxBusy int32) {
+	t.Helper()
+	s := &Sink{log: slog.New(slog.DiscardHandler), flushCh: make(chan *batch), free: make(chan *batch, n)}
+	s.flushCtx = context.Background()
+	var mu sync.Mutex
+	var busy atomic.Int32
+	s.wg.Add(1)
+	go s.flusher(func(_ context.Context, b *batch) error {
+		cur := busy.Add(1)
+		defer busy.Add(-1)
+		mu.Lock()
+		maxBusy = max(maxBusy, cur)
+		mu.Unlock()
+		return store(b.records)
+	}, func(_ context.Context, b *batch) {
+		mu.Lock()
+		committed = append(committed, b.records)
+		mu.Unlock()
+	})
+	for i := 1; i <= n; i++ {
+		b := newBatch("db")
+		b.records = i
+		s.flushCh <- b
+	}
+	close(s.flushCh)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("flusher did not finish")
+	}
+	if len(s.free) != n {
+		t.Fatalf("%d batches returned to the free list, want %d", len(s.free), n)
+	}
+	return committed, maxBusy
+}
+
+// TestFlusherCommitsInOrder: with two inserts in flight, a batch stored
+// before its elder is committed after it, and never more than inFlight
+// inserts run at once.
+func TestFlusherCommitsInOrder(t *testing.T) {
+	committed, maxBusy := runFlusher(t, 6, func(id int) error {
+		if id%2 == 1 {
+			time.Sleep(30 * time.Millisecond) // odd batches finish after the next one
+		}
+		return nil
+	})
+	if want := []int{1, 2, 3, 4, 5, 6}; !slices.Equal(committed, want) {
+		t.Fatalf("committed %v, want %v", committed, want)
+	}
+	if maxBusy > inFlight {
+		t.Fatalf("%d inserts at once, at most %d", maxBusy, inFlight)
+	}
+	if maxBusy < 2 {
+		t.Fatalf("inserts never overlapped (at most %d at once)", maxBusy)
+	}
+}
+
+// TestFlusherStopsCommittingAfterFailure: a batch that was not stored
+// (shutdown while ClickHouse is down) blocks the commit of every later
+// batch, even one that was stored: committing it would skip the failed
+// batch's records for good.
+func TestFlusherStopsCommittingAfterFailure(t *testing.T) {
+	committed, _ := runFlusher(t, 5, func(id int) error {
+		switch id {
+		case 3:
+			time.Sleep(30 * time.Millisecond) // batch 4 is stored first
+			return errors.New("not stored before shutdown")
+		}
+		return nil
+	})
+	if want := []int{1, 2}; !slices.Equal(committed, want) {
+		t.Fatalf("committed %v, want %v", committed, want)
+	}
+}
