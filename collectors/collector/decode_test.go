@@ -19,16 +19,8 @@ import (
 // the notification's paths.
 func decodeCheck(t testing.TB, d *decoder, n *gnmi.Notification, recv int64) []*wirepb.Sample {
 	t.Helper()
-	before := d.errs
-	out := d.decode(n, recv)
-	var want [numReasons]uint64
-	for i := range before {
-		want[i] = d.errs[i] - before[i]
-	}
-	b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out, want := reference(d, n, recv)
+	b := wireUpdate(t, n)
 	r := newDecoder(d.m, d.device, d.site, d.collector, d.maxUpdates)
 	small := newDecoder(d.m, d.device, d.site, d.collector, d.maxUpdates)
 	small.maxCache = 3
@@ -38,6 +30,28 @@ func decodeCheck(t testing.TB, d *decoder, n *gnmi.Notification, recv int64) []*
 		}
 	}
 	return out
+}
+
+// reference decodes n with the reference decoder d: the samples and the
+// errors it counted for n.
+func reference(d *decoder, n *gnmi.Notification, recv int64) ([]*wirepb.Sample, [numReasons]uint64) {
+	before := d.errs
+	out := d.decode(n, recv)
+	var errs [numReasons]uint64
+	for i := range before {
+		errs[i] = d.errs[i] - before[i]
+	}
+	return out, errs
+}
+
+// wireUpdate is n as the collector receives it: a SubscribeResponse's bytes.
+func wireUpdate(t testing.TB, n *gnmi.Notification) []byte {
+	t.Helper()
+	b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // rawAgrees decodes the SubscribeResponse b with r and compares the
@@ -373,7 +387,7 @@ func BenchmarkDecodeRaw(b *testing.B) {
 	bufs := make([][]byte, 48)
 	for i := range bufs {
 		n := countersNotification("site1-sw1", "Ethernet"+string(rune('A'+i%26))+string(rune('a'+i/26)), ts, uint64(i))
-		bufs[i], _ = proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+		bufs[i] = wireUpdate(b, n)
 	}
 	updates := 13
 	b.ReportAllocs()
@@ -404,8 +418,7 @@ func TestDecodeAllocs(t *testing.T) {
 	if allocs > 0 {
 		t.Errorf("decode allocates %.1f times per run, want 0 once warm", allocs)
 	}
-	rn, _ := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
-	rp, _ := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: p}})
+	rn, rp := wireUpdate(t, n), wireUpdate(t, p)
 	d.decodeRaw(rn, ts)
 	d.decodeRaw(rp, ts)
 	allocs = testing.AllocsPerRun(200, func() {
@@ -588,17 +601,8 @@ func TestWalkCache(t *testing.T) {
 	raw.maxCache = 200
 	check := func(n *gnmi.Notification) {
 		t.Helper()
-		before := ref.errs
-		out := ref.decode(n, ts)
-		var want [numReasons]uint64
-		for i := range before {
-			want[i] = ref.errs[i] - before[i]
-		}
-		b, err := proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rawAgrees(raw, b, ts, out, want); err != nil {
+		out, want := reference(ref, n, ts)
+		if err := rawAgrees(raw, wireUpdate(t, n), ts, out, want); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -640,7 +644,7 @@ func TestWalkCacheHoldsLargeTarget(t *testing.T) {
 	bufs := make([][]byte, ifaces)
 	for i := range bufs {
 		n := countersNotification("site1-sw1", fmt.Sprintf("Ethernet%d", i), ts, uint64(i))
-		bufs[i], _ = proto.Marshal(&gnmi.SubscribeResponse{Response: &gnmi.SubscribeResponse_Update{Update: n}})
+		bufs[i] = wireUpdate(t, n)
 	}
 	for round := range 3 {
 		for _, b := range bufs {
