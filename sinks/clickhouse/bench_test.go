@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,11 +205,6 @@ func TestThroughputLive(t *testing.T) {
 	e2eRate := 0.0
 	var e2e time.Duration
 	var e2eRows uint64
-	if f := os.Getenv("TMP_E2E_PROF"); f != "" {
-		pf, _ := os.Create(f)
-		pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
-	}
 	for round := 0; round < 2; round++ {
 		truncate()
 		scfg := cfg
