@@ -73,11 +73,6 @@ func (x *strVec) add(v string) {
 	x.end = append(x.end, len(x.buf))
 }
 
-func (x *strVec) addBytes(v []byte) {
-	x.buf = append(x.buf, v...)
-	x.end = append(x.end, len(x.buf))
-}
-
 // at returns value i, sharing buf's memory: valid until the next reset.
 func (x *strVec) at(i int) string {
 	start := 0
@@ -184,12 +179,6 @@ func (b *tableBuf) ts(ns int64) *tableBuf {
 
 func (b *tableBuf) str(v string) *tableBuf {
 	b.cols[b.i].(*strVec).add(v)
-	b.i++
-	return b
-}
-
-func (b *tableBuf) bytes(v []byte) *tableBuf {
-	b.cols[b.i].(*strVec).addBytes(v)
 	b.i++
 	return b
 }
@@ -412,5 +401,5 @@ func (b *buffers) addRemediation(e *wirepb.RemediationEvent) {
 // addDeadLetter appends one dead letter.
 func (b *buffers) addDeadLetter(ts int64, component, reason, topic string, partition int32, offset int64, key, payload []byte) {
 	b.byName[TableDeadLetters].ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
-		bytes(key).bytes(payload).end()
+		str(string(key)).str(string(payload)).end()
 }
