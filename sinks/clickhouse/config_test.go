@@ -59,7 +59,7 @@ func TestLegacySchema(t *testing.T) {
 
 func TestRawSamplesOff(t *testing.T) {
 	b := newBuffers("db")
-	fs := map[string]time.Time{}
+	fs := map[string]int64{}
 	for _, s := range genSamples() {
 		b.addSample(s, false, fs)
 	}
@@ -73,8 +73,8 @@ func TestRawSamplesOff(t *testing.T) {
 	late := &wirepb.Sample{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: genStart.Add(-time.Minute).UnixNano(),
 		Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{State: wirepb.DeviceState_DEVICE_UP}}}
 	b.addSample(late, false, fs)
-	if got := fs["site0\x00dev0"]; !got.Equal(genStart.Add(-time.Minute)) {
-		t.Errorf("first_seen = %s", got)
+	if got := fs["site0\x00dev0"]; got != genStart.Add(-time.Minute).UnixNano() {
+		t.Errorf("first_seen = %s", nanos(got))
 	}
 }
 
@@ -98,7 +98,7 @@ func TestBackoff(t *testing.T) {
 // and replace its counters with zeros.
 func TestStateOnlySamplesApart(t *testing.T) {
 	b := newBuffers("db")
-	fs := map[string]time.Time{}
+	fs := map[string]int64{}
 	at := genStart.UnixNano()
 	counters := &wirepb.Sample{Version: 1, Site: "s", Device: "d", DeviceTimeUnixNano: at,
 		Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "e1",

@@ -130,7 +130,7 @@ func fillBuffers(db string) *buffers {
 		b.addKPI(k)
 	}
 	b.addKPI(genPipelineKPI())
-	fs := map[string]time.Time{}
+	fs := map[string]int64{}
 	for _, s := range genSamples() {
 		b.addSample(s, true, fs)
 	}

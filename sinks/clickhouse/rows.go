@@ -314,7 +314,7 @@ func (b *buffers) addKPI(k *wirepb.KPI) {
 
 // addSample appends a decoded sample: interface and probe samples to the
 // raw tables when raw is set, device samples to devices.
-func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]time.Time) {
+func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int64) {
 	ts := s.GetDeviceTimeUnixNano()
 	switch body := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
@@ -354,17 +354,17 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]tim
 			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).end()
 	case *wirepb.Sample_DeviceState:
 		d := body.DeviceState
-		seen := nanos(ts)
+		seen := ts
 		if ts == 0 {
-			seen = nanos(s.GetReceiveTimeUnixNano())
+			seen = s.GetReceiveTimeUnixNano()
 		}
 		key := s.GetSite() + "\x00" + s.GetDevice()
 		first, ok := firstSeen[key]
-		if !ok || seen.Before(first) {
+		if !ok || seen < first {
 			first = seen
 			firstSeen[key] = first
 		}
-		b.byName[TableDevices].str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first.UnixNano()).ts(seen.UnixNano()).
+		b.byName[TableDevices].str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
 			str(deviceState(d.GetState())).str(d.GetLastError()).end()
 	}
 }

@@ -99,10 +99,10 @@ type Sink struct {
 	cl   *kgo.Client
 	caps Capabilities
 
-	cur       *batch      // being filled by the poll loop
-	free      chan *batch // batches the flusher is done with
-	flushCh   chan *batch // full batches, to the flusher (unbuffered)
-	firstSeen map[string]time.Time
+	cur       *batch           // being filled by the poll loop
+	free      chan *batch      // batches the flusher is done with
+	flushCh   chan *batch      // full batches, to the flusher (unbuffered)
+	firstSeen map[string]int64 // site\x00device → first seen, Unix ns
 
 	// flushCtx ends the flusher's retries; cancelled by Stop after a grace period.
 	flushCtx    context.Context
@@ -141,7 +141,7 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 	}
 	return &Sink{
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "sink"), m: m,
-		firstSeen: map[string]time.Time{},
+		firstSeen: map[string]int64{},
 		samples:   wire.NewAliasingSampleDecoder(),
 		kpis:      wire.NewAliasingKPIDecoder(),
 		lag:       kafka.NewLag(deps.Registerer, "sink"),
@@ -294,7 +294,7 @@ func (s *Sink) loadFirstSeen(ctx context.Context) error {
 		if err := rows.Scan(&site, &device, &first); err != nil {
 			return fmt.Errorf("load devices: %w", err)
 		}
-		s.firstSeen[site+"\x00"+device] = first.UTC()
+		s.firstSeen[site+"\x00"+device] = first.UnixNano()
 	}
 	return rows.Err()
 }
