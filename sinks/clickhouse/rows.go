@@ -34,14 +34,14 @@ func (x *vecOf[T]) appendTo(c driver.BatchColumn, from, to int, _ *scratch) erro
 	return c.Append(x.v[from:to])
 }
 
-func (x *vecOf[T]) reset() { x.v = resetKeeping(x.v, len(x.v)) }
+func (x *vecOf[T]) reset() { x.v = resetKeeping(x.v) }
 
 // resetKeeping empties s for the next batch, keeping its memory unless the
-// batch used under a quarter of it (rows of the column's capacity in
-// rows): after a backlog (batches of batch-size rows) the buffers go back
-// to the size of the steady stream instead of holding the peak for good.
-func resetKeeping[T any](s []T, rows int) []T {
-	if rows*4 < cap(s) && cap(s) > minKeptRows {
+// batch used under a quarter of it: after a backlog (batches of batch-size
+// rows) the buffers go back to the size of the steady stream instead of
+// holding the peak for good.
+func resetKeeping[T any](s []T) []T {
+	if len(s)*4 < cap(s) && cap(s) > minKeptRows {
 		return nil
 	}
 	return s[:0]
@@ -99,8 +99,7 @@ func (x *strVec) appendTo(c driver.BatchColumn, from, to int, sc *scratch) error
 }
 
 func (x *strVec) reset() {
-	rows := len(x.end)
-	x.end = resetKeeping(x.end, rows)
+	x.end = resetKeeping(x.end)
 	if x.end == nil {
 		x.buf = nil
 	} else {
