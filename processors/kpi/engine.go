@@ -330,12 +330,17 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	counters := st.GetCounters()
 	if !reset {
 		// A counter that decreases from the lower half of the 32-bit range
-		// cannot have wrapped: the device rebooted (or cleared), so every
-		// decrease in this sample is a reset, not a wrap.
+		// cannot have wrapped, unless the port could carry the 2^31 or more
+		// that a wrap implies in the time since the previous sample (a 10 Gb/s
+		// octet counter after 1.7 s): the device rebooted (or cleared), so
+		// every decrease in this sample is a reset, not a wrap. Packet
+		// counters, bounded at minimum-size frames, still tell a reboot
+		// after a long gap.
 		for _, cv := range counters {
 			c := int(cv.GetCounter())
 			if c > 0 && c < numCounters && se.prevTime[c] != 0 && se.prevTime[c] < t &&
-				cv.GetValue() < se.prevVal[c] && se.prevVal[c] < two31 {
+				cv.GetValue() < se.prevVal[c] && se.prevVal[c] < two31 &&
+				!e.wrapPossible(se, c, se.prevVal[c], cv.GetValue(), t-se.prevTime[c]) {
 				reset = true
 				break
 			}
@@ -515,6 +520,13 @@ func (e *Engine) counterDelta(se *ifSeries, c int, prev, v uint64, dt int64) (ui
 		}
 	}
 	return 0, false
+}
+
+// wrapPossible says whether a 32-bit counter going down from prev to v over
+// dt ns may have wrapped: the counter is not 64-bit (configured), and the
+// port speed is known and can carry the increase the wrap implies.
+func (e *Engine) wrapPossible(se *ifSeries, c int, prev, v uint64, dt int64) bool {
+	return se.bits != 64 && prev < two32 && v < two32 && e.plausible(se, c, two32-prev+v, dt) > 0
 }
 
 // rateOf is d per second over dt ns.

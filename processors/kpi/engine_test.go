@@ -719,3 +719,42 @@ func TestStateSampleDoesNotStartWindows(t *testing.T) {
 	}
 	near(t, "util_in of the first full window", k.GetInterface().UtilIn, 0.4, 1e-9)
 }
+
+// TestWrap32FromLowerHalfAfterGap: at 10 Gb/s a 32-bit octet counter
+// advances by more than 2^31 in 1.7 s, so after a longer sampling gap it can
+// wrap from the lower half of its range. That is a wrap (the port can carry
+// it), not a reboot: the interval counts, and the window's utilization,
+// which changes within it, is exact.
+func TestWrap32FromLowerHalfAfterGap(t *testing.T) {
+	for _, bits := range []int{32, 0} {
+		cfg := testConfig()
+		cfg.CounterBits = bits
+		e := NewEngine(cfg, "test")
+		const speed = 10e9
+		// line rate 99.9 % until 24 s, then 27 %
+		octets := func(ts int64) uint64 {
+			s := float64(ts-t0) / 1e9
+			b := 0.999 * min(s, 24)
+			if s > 24 {
+				b += 0.27 * (s - 24)
+			}
+			return uint64(3.1e9+b*speed/8) % two32
+		}
+		ms := int64(time.Millisecond)
+		for ts := t0 + 153*ms; ts < t0+40*sec; ts += 500 * ms {
+			if ts > t0+19*sec+700*ms && ts < t0+21*sec+600*ms {
+				continue // no samples from 19.653 s to 21.653 s
+			}
+			e.Add(ifSample("d1", "e1", ts, speed, cv{wirepb.Counter_IN_OCTETS: octets(ts)}), time.Unix(0, ts))
+		}
+		if prev, next := octets(t0+19653*ms), octets(t0+21653*ms); prev >= two31 || next >= prev {
+			t.Fatalf("the gap must wrap from the lower half: %d -> %d", prev, next)
+		}
+		m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+40*sec), nil))
+		near(t, fmt.Sprintf("bits %d: window 10 util_in", bits), m[t0+10*sec].GetInterface().UtilIn, 0.999, 1e-6)
+		near(t, fmt.Sprintf("bits %d: window 20 util_in", bits), m[t0+20*sec].GetInterface().UtilIn, (4*0.999+6*0.27)/10, 1e-6)
+		if s := e.Stats(); s.Reset != 0 {
+			t.Errorf("bits %d: a wrap taken for a reset: %+v", bits, s)
+		}
+	}
+}
