@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -140,6 +141,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 	// every window ending by deviceRun-10s must be out
 	lastEnd := epoch.Add(deviceRun - 10*time.Second).Truncate(10 * time.Second)
 	truth := fab.Truth()
+	samples := readSampleTimes(t, kc, col.Stats().Produced, 20*time.Second)
 	for _, r := range runs {
 		t.Run("counter-bits="+strconv.Itoa(r.bits), func(t *testing.T) {
 			byID := readKPIs(t, r.kc, 20*time.Second, func(m map[string]*wirepb.KPI) bool {
@@ -154,14 +156,16 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 			if err := r.p.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			checkAgainstTruth(t, truth, byID, epoch, lastEnd, scfg.PortSpeedBps, r.p.Stats())
+			checkAgainstTruth(t, truth, samples, byID, epoch, lastEnd, scfg.PortSpeedBps, r.p.Stats())
 		})
 	}
 }
 
 // checkAgainstTruth compares every KPI window inside [epoch, lastEnd] with the truth.
-func checkAgainstTruth(t *testing.T, truth *simulator.Truth, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, st kpi.Stats) {
-	var ifChecked, linkChecked int
+// samples holds the device times of the samples the collector produced, per
+// interface and per link, to allow for sampling gaps (see longGaps).
+func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesID][]int64, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, st kpi.Stats) {
+	var ifChecked, linkChecked, gapWindows int
 	var worstUtil, worstLoss, worstRTT float64
 	ids := make([]string, 0, len(byID))
 	for id := range byID {
@@ -183,20 +187,27 @@ func checkAgainstTruth(t *testing.T, truth *simulator.Truth, byID map[string]*wi
 				t.Fatal(err)
 			}
 			ifChecked++
+			ga := ifaceGapAllowance(t, truth, samples[seriesID{k.Device, ik.Interface}], k.Device, ik.Interface, from, to, tr)
+			if ga.gaps > 0 {
+				gapWindows++
+				t.Logf("%s %s window +%v: sampling gaps of %v in all (device time); allowance util in/out %.5f/%.5f, loss %.5f",
+					k.Device, ik.Interface, w, ga.gaps, ga.utilIn, ga.utilOut, ga.loss)
+			}
 			for _, c := range []struct {
 				what      string
 				got, want float64
 				tol       float64
 				worst     *float64
 			}{
-				{"util_in", ik.UtilIn, tr.UtilIn, 0.005, &worstUtil},
-				{"util_out", ik.UtilOut, tr.UtilOut, 0.005, &worstUtil},
-				{"loss_ratio", ik.LossRatio, tr.LossRatio, 0.005, &worstLoss},
+				{"util_in", ik.UtilIn, tr.UtilIn, 0.005 + ga.utilIn, &worstUtil},
+				{"util_out", ik.UtilOut, tr.UtilOut, 0.005 + ga.utilOut, &worstUtil},
+				{"loss_ratio", ik.LossRatio, tr.LossRatio, 0.005 + ga.loss, &worstLoss},
 			} {
 				d := math.Abs(c.got - c.want)
 				*c.worst = max(*c.worst, d)
 				if d > c.tol || math.IsNaN(c.got) {
-					t.Errorf("%s %s window +%v: %s = %.5f, truth %.5f", k.Device, ik.Interface, w, c.what, c.got, c.want)
+					t.Errorf("%s %s window +%v: %s = %.5f, truth %.5f (tolerance %.5f, with sampling gaps of %v)",
+						k.Device, ik.Interface, w, c.what, c.got, c.want, c.tol, ga.gaps)
 				}
 			}
 			if ik.UtilIn > 1.01 || ik.UtilOut > 1.01 || ik.UtilIn < 0 || ik.UtilOut < 0 {
@@ -212,24 +223,216 @@ func checkAgainstTruth(t *testing.T, truth *simulator.Truth, byID map[string]*wi
 				t.Fatal(err)
 			}
 			linkChecked++
+			gap, gapRTT := linkGapAllowance(t, truth, samples[seriesID{k.Device, lk.DstDevice}], k.Device, lk.DstDevice, from, to)
+			if gap > 0 {
+				gapWindows++
+				t.Logf("%s>%s window +%v: sampling gaps of %v in all (device time); rtt tolerance 1 ms + %.3f ms",
+					k.Device, lk.DstDevice, w, gap, gapRTT)
+			}
 			d := math.Abs(lk.RttMs - tr.RTTMs)
 			worstRTT = max(worstRTT, d)
-			if d > 1 {
-				t.Errorf("%s>%s window +%v: rtt %.3f ms, truth %.3f", k.Device, lk.DstDevice, w, lk.RttMs, tr.RTTMs)
+			if d > 1+gapRTT {
+				t.Errorf("%s>%s window +%v: rtt %.3f ms, truth %.3f (tolerance 1 ms + %.3f ms for %v of sampling gaps)",
+					k.Device, lk.DstDevice, w, lk.RttMs, tr.RTTMs, gapRTT, gap)
 			}
 			if math.Abs(lk.LossRatio-tr.LossRatio) > 0.02 {
 				t.Errorf("%s>%s window +%v: probe loss %.4f, truth %.4f", k.Device, lk.DstDevice, w, lk.LossRatio, tr.LossRatio)
 			}
 		}
 	}
-	t.Logf("checked %d interface and %d link windows; worst |Δutil| %.5f, |Δloss| %.5f, |Δrtt| %.3f ms; stats %+v",
-		ifChecked, linkChecked, worstUtil, worstLoss, worstRTT, st)
+	t.Logf("checked %d interface and %d link windows (%d with sampling gaps); worst |Δutil| %.5f, |Δloss| %.5f, |Δrtt| %.3f ms; stats %+v",
+		ifChecked, linkChecked, gapWindows, worstUtil, worstLoss, worstRTT, st)
 	if ifChecked < 4*6 || linkChecked < 2*6 {
 		t.Errorf("only %d interface and %d link windows checked", ifChecked, linkChecked)
 	}
 	if st.Wrap32 == 0 || st.Drops["reset"] == 0 {
 		t.Errorf("expected 32-bit wraps and a reset in the run: %+v", st)
 	}
+}
+
+// maxNominalGap is the longest gap between two samples of a series that the
+// base tolerances cover: the collector samples interfaces every 0.5 and
+// probes every 0.25 device seconds. The device clock runs at 10× real time
+// and keeps running while a stage is starved of CPU, so a stall of 100 ms
+// makes a gap of a device second; across a rate or latency step such a gap
+// moves a window's KPI by more than the base tolerance, and that made this
+// test flaky on a loaded machine. Each check therefore adds what the gaps the
+// collector actually produced can explain, computed from the truth.
+const maxNominalGap = time.Second
+
+// seriesID names an interface (device, interface) or a link (device, peer).
+type seriesID struct{ device, name string }
+
+// gap is an interval between two consecutive samples of a series.
+type gap struct{ from, to time.Time }
+
+// longGaps returns the gaps longer than maxNominalGap among the sample
+// times ts (sorted) that overlap the window [from, to).
+func longGaps(ts []int64, from, to time.Time) []gap {
+	var out []gap
+	for i := 1; i < len(ts); i++ {
+		g := gap{time.Unix(0, ts[i-1]), time.Unix(0, ts[i])}
+		if g.to.Sub(g.from) > maxNominalGap && g.from.Before(to) && g.to.After(from) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// ifaceAllowance is how far sampling gaps can move an interface window's KPIs.
+type ifaceAllowance struct {
+	gaps                  time.Duration
+	utilIn, utilOut, loss float64
+}
+
+// ifaceGapAllowance computes what the processor's linear attribution makes
+// of the gaps: it spreads a counter increment evenly over the interval
+// between two samples, so a gap across the window's edge puts
+// len/(gap) of the increment in the window where the truth has the
+// increment of the part inside. The allowance is the exact difference
+// between the window's truth and the truth so attributed.
+func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device, ifc string, from, to time.Time, tw simulator.InterfaceTruth) ifaceAllowance {
+	t.Helper()
+	type amounts struct{ bitsIn, bitsOut, lost, pkts float64 }
+	over := func(a, b time.Time) amounts {
+		tr, err := truth.Interface(device, ifc, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := b.Sub(a).Seconds()
+		return amounts{tr.InBps * d, tr.OutBps * d,
+			(tr.InErrorsPs + tr.InDiscardsPs + tr.OutDiscardsPs) * d,
+			(tr.InPps + tr.OutPps + tr.InDiscardsPs + tr.InErrorsPs) * d}
+	}
+	var a ifaceAllowance
+	var delta amounts
+	for _, g := range longGaps(ts, from, to) {
+		a.gaps += g.to.Sub(g.from)
+		lo, hi := maxTime(g.from, from), minTime(g.to, to)
+		share := hi.Sub(lo).Seconds() / g.to.Sub(g.from).Seconds()
+		all, in := over(g.from, g.to), over(lo, hi)
+		delta.bitsIn += share*all.bitsIn - in.bitsIn
+		delta.bitsOut += share*all.bitsOut - in.bitsOut
+		delta.lost += share*all.lost - in.lost
+		delta.pkts += share*all.pkts - in.pkts
+	}
+	if a.gaps == 0 {
+		return a
+	}
+	w := over(from, to)
+	capacity := float64(tw.SpeedBps) * to.Sub(from).Seconds()
+	a.utilIn, a.utilOut = math.Abs(delta.bitsIn)/capacity, math.Abs(delta.bitsOut)/capacity
+	if w.pkts+delta.pkts > 0 && w.pkts > 0 {
+		a.loss = math.Abs((w.lost+delta.lost)/(w.pkts+delta.pkts) - w.lost/w.pkts)
+	}
+	return a
+}
+
+// linkGapAllowance is how far sampling gaps can move a link window's RTT
+// mean. The processor weights each probe sample by the time since the
+// link's previous sample (its value, the RTT of its device second, stands
+// for that whole interval) and counts it in the window its own time falls
+// in. A long interval thus gives its end's RTT to seconds that had another,
+// and a long stretch between the window's last sample and its end is not
+// represented at all. Either moves the mean by at most
+// spread × (time so affected) / (time covered), where spread is the range of
+// the per-second truth RTT around the window. It returns the affected time
+// and the allowance in ms; both are zero when the link was sampled at the
+// nominal rate.
+func linkGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, src, dst string, from, to time.Time) (time.Duration, float64) {
+	t.Helper()
+	lo, hi := from.UnixNano(), to.UnixNano()
+	first := sort.Search(len(ts), func(i int) bool { return ts[i] >= lo })
+	end := sort.Search(len(ts), func(i int) bool { return ts[i] >= hi })
+	if first == end || first == 0 {
+		return 0, 0 // no sample in the window, or none before it: nothing to bound
+	}
+	var affected, covered time.Duration
+	for i := first; i < end; i++ {
+		g := time.Duration(ts[i] - ts[i-1])
+		covered += g
+		if g > maxNominalGap {
+			affected += g
+		}
+	}
+	if tail := time.Duration(hi - ts[end-1]); tail > maxNominalGap {
+		affected += tail
+	}
+	if affected == 0 {
+		return 0, 0
+	}
+	lowest, highest := math.Inf(1), math.Inf(-1)
+	for sec := time.Unix(0, ts[first-1]).Unix(); sec < to.Unix(); sec++ {
+		lt, err := truth.Link(src, dst, time.Unix(sec, 0), time.Unix(sec+1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lowest, highest = min(lowest, lt.RTTMs), max(highest, lt.RTTMs)
+	}
+	return affected, (highest - lowest) * affected.Seconds() / min(covered, to.Sub(from)).Seconds()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// readSampleTimes reads the samples topic from the start until it has read
+// want records (what the collector had acknowledged) and returns the device
+// times of the interface and probe samples per series, in order.
+func readSampleTimes(t testing.TB, kc *kafka.Configuration, want uint64, d time.Duration) map[seriesID][]int64 {
+	t.Helper()
+	opts, err := kc.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.Samples), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[seriesID][]int64{}
+	var n uint64
+	deadline := time.Now().Add(d)
+	for n < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout: %d of %d sample records read", n, want)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(rec *kgo.Record) {
+			n++
+			s := &wirepb.Sample{}
+			if err := wire.DecodeSample(rec.Value, s); err != nil {
+				t.Errorf("bad sample record: %v", err)
+				return
+			}
+			var id seriesID
+			switch {
+			case s.GetProbe() != nil:
+				id = seriesID{s.Device, s.GetProbe().PeerDevice}
+			case s.GetInterface() != nil && len(s.GetInterface().Counters) > 0:
+				id = seriesID{s.Device, s.GetInterface().Interface}
+			default:
+				return // inventory and state-only samples carry no counters
+			}
+			out[id] = append(out[id], s.DeviceTimeUnixNano)
+		})
+	}
+	for _, ts := range out {
+		slices.Sort(ts)
+	}
+	return out
 }
 
 func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
