@@ -3,6 +3,7 @@ package kpi
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -755,6 +756,78 @@ func TestWrap32FromLowerHalfAfterGap(t *testing.T) {
 		near(t, fmt.Sprintf("bits %d: window 20 util_in", bits), m[t0+20*sec].GetInterface().UtilIn, (4*0.999+6*0.27)/10, 1e-6)
 		if s := e.Stats(); s.Reset != 0 {
 			t.Errorf("bits %d: a wrap taken for a reset: %+v", bits, s)
+		}
+	}
+}
+
+// TestConstantRateRandomSampling is a property test: a port carrying a
+// constant rate, sampled at random, uneven intervals (jitter, and now and
+// then a gap of several intervals, as when a collector or the network
+// stalls), must give that rate in every window, with no interval taken for
+// a reset, whatever the counter width and speed, as long as the width can
+// represent the interval: in auto mode an interval may hold at most one
+// 32-bit wrap (the documented limit), configured 32-bit infers several from
+// the previous interval's rate.
+func TestConstantRateRandomSampling(t *testing.T) {
+	for seed := int64(1); seed <= 300; seed++ {
+		rng := rand.New(rand.NewPCG(uint64(seed), 0))
+		bits := []int{0, 32, 64}[rng.IntN(3)]
+		speed := []float64{1e9, 10e9, 100e9}[rng.IntN(3)]
+		util := 0.05 + 0.95*rng.Float64()
+		octetsPS := util * speed / 8
+		pktsPS := octetsPS / 700
+		var mod float64 = 1 << 32 // counters wrap at 2^32, or 2^64 when configured 64-bit
+		base := rng.Uint64() % (1 << 32)
+		if bits == 64 {
+			mod = 0
+			base = math.MaxUint64 - uint64(rng.IntN(int(30*octetsPS))) // wraps at 2^64 within 30 s
+		}
+		wrapEvery := float64(1<<32) / octetsPS // seconds per 32-bit wrap of the octet counter
+		step := 0.1 + 1.9*rng.Float64()
+		limit := func(first bool) float64 { // the longest interval the width can represent
+			switch {
+			case bits == 64:
+				return 50
+			case bits == 0 || first:
+				return 0.95 * wrapEvery
+			}
+			return 50
+		}
+		cfg := testConfig()
+		cfg.CounterBits = bits
+		e := NewEngine(cfg, "test")
+		value := func(ts int64, perSec float64) uint64 {
+			x := uint64(float64(ts-t0) / 1e9 * perSec) // exact to within one unit
+			if mod == 0 {
+				return base + x // modulo 2^64
+			}
+			return (base + x) % (1 << 32)
+		}
+		ts, n := t0+int64(rng.Float64()*float64(sec)), 0
+		for ts < t0+120*sec {
+			e.Add(ifSample("d1", "e1", ts, uint64(speed), cv{
+				wirepb.Counter_IN_OCTETS:       value(ts, octetsPS),
+				wirepb.Counter_IN_UNICAST_PKTS: value(ts, pktsPS),
+			}), time.Unix(0, ts))
+			dt := step * (0.8 + 0.4*rng.Float64())
+			if rng.IntN(20) == 0 {
+				dt *= 2 + 4*rng.Float64() // a stall
+			}
+			ts += int64(min(dt, limit(n == 0)) * 1e9)
+			n++
+		}
+		m := ifaceKPIs(t, e.Collect(time.Unix(0, ts), nil))
+		if len(m) < 8 {
+			t.Fatalf("seed %d: %d windows", seed, len(m))
+		}
+		for ws, k := range m {
+			i := k.GetInterface()
+			what := fmt.Sprintf("seed %d (bits %d, speed %g, step %.2f s, wrap every %.2f s) window %d", seed, bits, speed, step, wrapEvery, (ws-t0)/sec)
+			near(t, what+" util_in", i.UtilIn, util, util*1e-5)
+			near(t, what+" in_pps", i.InPps, pktsPS, pktsPS*1e-4+0.5)
+		}
+		if s := e.Stats(); s.Reset != 0 || s.Gap != 0 || s.Late != 0 {
+			t.Errorf("seed %d (bits %d, speed %g, step %.2f s): stats %+v", seed, bits, speed, step, s)
 		}
 	}
 }
