@@ -831,3 +831,49 @@ func TestConstantRateRandomSampling(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantLinkRandomSampling is the same property for probe results: a
+// link with a constant RTT, jitter and loss, sampled at random uneven
+// intervals with stalls, gives them in every window.
+func TestConstantLinkRandomSampling(t *testing.T) {
+	for seed := int64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewPCG(uint64(seed), 1))
+		rttUs, jitUs := 100+50000*rng.Float64(), 10+1000*rng.Float64()
+		loss := 0.2 * rng.Float64()
+		probesPS := []float64{1, 10, 100}[rng.IntN(3)]
+		step := 0.1 + 1.9*rng.Float64()
+		e := NewEngine(testConfig(), "test")
+		ts := t0 + int64(rng.Float64()*float64(sec))
+		for ts < t0+120*sec {
+			el := float64(ts-t0) / 1e9
+			sent := uint64(el * probesPS)
+			recv := uint64(el * probesPS * (1 - loss))
+			e.Add(probe(ts, rttUs, jitUs, 100*loss, sent, recv), time.Unix(0, ts))
+			dt := step * (0.8 + 0.4*rng.Float64())
+			if rng.IntN(20) == 0 {
+				dt *= 2 + 4*rng.Float64() // a stall
+			}
+			ts += int64(dt * 1e9)
+		}
+		n := 0
+		for _, k := range e.Collect(time.Unix(0, ts), nil) {
+			l := k.GetLink()
+			if l == nil {
+				continue
+			}
+			n++
+			what := fmt.Sprintf("seed %d (step %.2f s, %g probes/s) window %d", seed, step, probesPS, (k.WindowStartUnixNano-t0)/sec)
+			near(t, what+" rtt", l.RttMs, rttUs/1e3, 1e-9)
+			near(t, what+" jitter", l.JitterMs, jitUs/1e3, 1e-9)
+			// the counts are whole probes: a window's loss is exact to about
+			// one probe in the window's count
+			near(t, what+" loss", l.LossRatio, loss, 2/max(float64(l.ProbesSent), 1)+1e-9)
+		}
+		if n < 8 {
+			t.Fatalf("seed %d: %d link windows", seed, n)
+		}
+		if s := e.Stats(); s.Reset != 0 || s.Late != 0 {
+			t.Errorf("seed %d: stats %+v", seed, s)
+		}
+	}
+}
