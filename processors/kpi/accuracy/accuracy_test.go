@@ -6,6 +6,7 @@ package accuracy
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -416,48 +417,61 @@ func minTime(a, b time.Time) time.Time {
 // times of the interface and probe samples per series, in order.
 func readSampleTimes(t testing.TB, kc *kafka.Configuration, want uint64, d time.Duration) map[seriesID][]int64 {
 	t.Helper()
-	opts, err := kc.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.Samples), kgo.FetchMaxWait(100*time.Millisecond))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	out := map[seriesID][]int64{}
 	var n uint64
-	deadline := time.Now().Add(d)
-	for n < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("timeout: %d of %d sample records read", n, want)
+	readTopic(t, kc, kc.Topics.Samples, d, func() (bool, string) {
+		return n >= want, fmt.Sprintf("%d of %d sample records read", n, want)
+	}, func(rec *kgo.Record) {
+		n++
+		s := &wirepb.Sample{}
+		if err := wire.DecodeSample(rec.Value, s); err != nil {
+			t.Errorf("bad sample record: %v", err)
+			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(rec *kgo.Record) {
-			n++
-			s := &wirepb.Sample{}
-			if err := wire.DecodeSample(rec.Value, s); err != nil {
-				t.Errorf("bad sample record: %v", err)
-				return
-			}
-			var id seriesID
-			switch {
-			case s.GetProbe() != nil:
-				id = seriesID{s.Device, s.GetProbe().PeerDevice}
-			case s.GetInterface() != nil && len(s.GetInterface().Counters) > 0:
-				id = seriesID{s.Device, s.GetInterface().Interface}
-			default:
-				return // inventory and state-only samples carry no counters
-			}
-			out[id] = append(out[id], s.DeviceTimeUnixNano)
-		})
-	}
+		var id seriesID
+		switch {
+		case s.GetProbe() != nil:
+			id = seriesID{s.Device, s.GetProbe().PeerDevice}
+		case s.GetInterface() != nil && len(s.GetInterface().Counters) > 0:
+			id = seriesID{s.Device, s.GetInterface().Interface}
+		default:
+			return // inventory and state-only samples carry no counters
+		}
+		out[id] = append(out[id], s.DeviceTimeUnixNano)
+	})
 	for _, ts := range out {
 		slices.Sort(ts)
 	}
 	return out
+}
+
+// readTopic reads a topic from the start, handing each record to each,
+// until done says so; past d it fails with done's description.
+func readTopic(t testing.TB, kc *kafka.Configuration, topic string, d time.Duration, done func() (bool, string), each func(*kgo.Record)) {
+	t.Helper()
+	opts, err := kc.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(d)
+	for {
+		ok, what := done()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout reading %s: %s", topic, what)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(each)
+	}
 }
 
 func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
@@ -481,32 +495,16 @@ func fastGroup() []kgo.Opt {
 // readKPIs reads the kpis topic from the start until cond holds, keyed by id.
 func readKPIs(t testing.TB, kc *kafka.Configuration, d time.Duration, cond func(map[string]*wirepb.KPI) bool) map[string]*wirepb.KPI {
 	t.Helper()
-	opts, err := kc.Opts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.KPIs), kgo.FetchMaxWait(100*time.Millisecond))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	m := map[string]*wirepb.KPI{}
-	deadline := time.Now().Add(d)
-	for !cond(m) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timeout: %d distinct KPIs read", len(m))
+	readTopic(t, kc, kc.Topics.KPIs, d, func() (bool, string) {
+		return cond(m), fmt.Sprintf("%d distinct KPIs read", len(m))
+	}, func(rec *kgo.Record) {
+		k := &wirepb.KPI{}
+		if err := wire.DecodeKPI(rec.Value, k); err != nil {
+			t.Errorf("bad KPI record: %v", err)
+			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(rec *kgo.Record) {
-			k := &wirepb.KPI{}
-			if err := wire.DecodeKPI(rec.Value, k); err != nil {
-				t.Errorf("bad KPI record: %v", err)
-				return
-			}
-			m[k.Id] = k
-		})
-	}
+		m[k.Id] = k
+	})
 	return m
 }
