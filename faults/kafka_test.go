@@ -311,3 +311,59 @@ func stallMeter(start uint64) func(uint64) time.Duration {
 		return longest
 	}
 }
+
+// TestKafkaBrokerFrozen: the broker hangs (SIGSTOP) instead of dying, and a
+// collector is stopped meanwhile. Its flush gives up after flush-timeout and
+// the Kafka client fails what it still holds, including requests already
+// on the wire that the broker stores once it runs again. Those records are
+// counted "unconfirmed", never as a certain loss: every record handed over
+// is produced or dropped with a reason, the topic holds between Produced and
+// Produced + unconfirmed of them, none twice, and what is missing is at most
+// the unconfirmed count.
+func TestKafkaBrokerFrozen(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
+	kc := kafkaConfig(c.Addrs(), "broker-freeze", 1)
+	ensureTopics(t, kc, false)
+	sim := simtest.Start(t, 2, 2, 4)
+	cfg := collectorConfig("frozen", sim)
+	cfg.FlushTimeout = time.Second
+	col := startCollector(t, cfg, kc)
+	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
+
+	c.Pause(0)
+	time.Sleep(2 * time.Second) // the collector keeps sending: requests on the wire, records buffered
+	during := col.Stats()
+	err := col.Stop()
+	st := col.Stats()
+	c.Resume(0)
+	t.Logf("stopped with the broker frozen (%v): produced %d of %d samples + %d inventory, buffered %d at the stop, dropped %v",
+		err, st.Produced, st.Samples, st.Inventory, during.Buffered, st.Dropped)
+	if err == nil {
+		t.Errorf("Stop flushed to a frozen broker?")
+	}
+	unconfirmed := st.Dropped["unconfirmed"]
+	if unconfirmed == 0 || sum(st.Dropped) != unconfirmed {
+		t.Errorf("dropped %v: want only unconfirmed records, some", st.Dropped)
+	}
+	handed := st.Samples + st.Inventory
+	if st.Produced+sum(st.Dropped) != handed {
+		t.Errorf("%d records handed over, %d produced + %d dropped", handed, st.Produced, sum(st.Dropped))
+	}
+
+	a := accountSeqs(samplesOf(t, readTopic(t, kc, kc.Topics.Samples)), nil)
+	stored := uint64(a.Records)
+	t.Logf("topic holds %d records: %d acknowledged + %d of the %d unconfirmed; %d duplicates, %d holes",
+		stored, st.Produced, stored-min(stored, st.Produced), unconfirmed, a.Duplicates, a.Holes)
+	if stored <= st.Produced {
+		t.Errorf("topic holds %d records, %d acknowledged: no unconfirmed record was stored, the case was not exercised", stored, st.Produced)
+	}
+	if stored < st.Produced || stored > st.Produced+unconfirmed {
+		t.Errorf("topic holds %d records: want between produced %d and produced + unconfirmed %d", stored, st.Produced, st.Produced+unconfirmed)
+	}
+	if handed-min(handed, stored) > unconfirmed {
+		t.Errorf("%d records missing, more than the %d counted unconfirmed", handed-stored, unconfirmed)
+	}
+	if a.Duplicates != 0 || a.SameTime != 0 {
+		t.Errorf("%d duplicate seqs, %d same-time duplicates", a.Duplicates, a.SameTime)
+	}
+}

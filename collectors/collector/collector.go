@@ -70,7 +70,8 @@ type Stats struct {
 	Inventory uint64
 	// Produced is the records acknowledged by Kafka: samples and inventory.
 	Produced uint64
-	// Dropped counts dropped records by reason.
+	// Dropped counts dropped records by reason; "unconfirmed" ones (not
+	// acknowledged when Stop gave up flushing) may have been stored.
 	Dropped map[string]uint64
 	// DecodeErrors is the updates or notifications not decoded.
 	DecodeErrors uint64

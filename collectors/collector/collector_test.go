@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -571,5 +572,47 @@ func TestTargetsFileFormat(t *testing.T) {
 		if _, err := parseTargetsFile([]byte(bad), TargetConfig{}); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// TestStopCountsUnacknowledgedAsUnconfirmed: the broker holds every produce
+// request (frozen, not dead) until after Stop gave up flushing. The records
+// the client held are counted "unconfirmed", not "shutdown" (a certain
+// loss): they may have been stored. faults.TestKafkaBrokerFrozen shows a
+// real broker storing some of them.
+func TestStopCountsUnacknowledgedAsUnconfirmed(t *testing.T) {
+	const n = 400
+	addr := serveFake(t, func(target string, srv gnmi.GNMI_SubscribeServer) error {
+		return floodPrepared(target, srv, 4, n)
+	})
+	kc, cluster := fakeKafkaCluster(t, "samples-held")
+	var held atomic.Int32
+	release := make(chan struct{})
+	cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		held.Add(1)
+		<-release
+		return nil, nil, false
+	})
+	defer close(release)
+	cfg := testConfig("c1")
+	cfg.Subscriptions = cfg.Subscriptions[:1]
+	cfg.FlushTimeout = 200 * time.Millisecond
+	cfg.InventoryInterval = time.Hour
+	cfg.Targets = []TargetConfig{{Name: "site1-sw1", Address: addr}}
+	c := startCollector(t, cfg, kc)
+	eventually(t, 10*time.Second, "the flood read and a produce request held", func() bool {
+		return c.Stats().Samples == n && held.Load() > 0
+	})
+	if err := c.Stop(); err == nil {
+		t.Error("Stop flushed through a broker holding every request?")
+	}
+	st := c.Stats()
+	var dropped uint64
+	for _, k := range st.Dropped {
+		dropped += k
+	}
+	if st.Dropped[dropUnconfirmed] == 0 || dropped != st.Dropped[dropUnconfirmed] || st.Produced+dropped != uint64(n)+st.Inventory {
+		t.Errorf("stats %+v: want every record produced or unconfirmed, some unconfirmed", st)
 	}
 }

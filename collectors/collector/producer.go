@@ -16,15 +16,24 @@ import (
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// Drop reasons (label of telemetry_collector_samples_dropped_total).
+// Drop reasons (label of telemetry_collector_samples_dropped_total). Every
+// reason but unconfirmed is a certain loss.
 const (
 	dropBufferFull     = "buffer_full"
 	dropDeliveryFailed = "delivery_failed"
-	dropShutdown       = "shutdown"
-	dropMarshal        = "marshal"
+	// dropShutdown: stopped while waiting for room in the buffer; the
+	// record never reached the Kafka client.
+	dropShutdown = "shutdown"
+	dropMarshal  = "marshal"
+	// dropUnconfirmed: handed to the Kafka client but not acknowledged
+	// when Stop gave up flushing (flush-timeout). Its fate is unknown: the
+	// client fails every record it still holds when it closes, those of a
+	// request already on the wire too, and a broker that was only slow
+	// writes them anyway. So the count is an upper bound of what was lost.
+	dropUnconfirmed = "unconfirmed"
 )
 
-var dropReasons = []string{dropBufferFull, dropDeliveryFailed, dropShutdown, dropMarshal}
+var dropReasons = []string{dropBufferFull, dropDeliveryFailed, dropShutdown, dropMarshal, dropUnconfirmed}
 
 // producer puts samples on the samples topic: batched, compressed,
 // idempotent, acks=all, and bounded. At most Buffer.MaxRecords records
@@ -209,7 +218,7 @@ func (p *producer) done(r *kgo.Record, err error) {
 	<-p.sem
 	if err != nil {
 		if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) {
-			p.drop(dropShutdown, 1)
+			p.drop(dropUnconfirmed, 1)
 		} else {
 			p.drop(dropDeliveryFailed, 1)
 			if p.limiter.allow("delivery") {
@@ -229,8 +238,8 @@ func (p *producer) done(r *kgo.Record, err error) {
 // buffered is the number of records waiting for Kafka.
 func (p *producer) buffered() int { return len(p.sem) }
 
-// close flushes for up to timeout, then closes the client; records still
-// buffered are dropped (reason shutdown).
+// close flushes for up to timeout, then closes the client; records not
+// acknowledged by then are counted as dropped with reason unconfirmed.
 func (p *producer) close(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -244,6 +244,41 @@ func (c *Cluster) Kill(i int) {
 	c.t.Logf("kafkatest: node %d (%s) killed with SIGKILL", n.id, n.addr())
 }
 
+// Pause freezes node i with SIGSTOP: its connections stay open and the
+// kernel still takes what clients send, but nothing is read, written or
+// answered until Resume (a hung broker, not a dead one). The cleanup
+// resumes a node left paused, so it can be killed.
+func (c *Cluster) Pause(i int) {
+	c.t.Helper()
+	c.signal(i, "Pause", syscall.SIGSTOP)
+	c.t.Cleanup(func() { c.signal(i, "Resume", syscall.SIGCONT) })
+	c.t.Logf("kafkatest: node %d (%s) paused (SIGSTOP)", c.node(i).id, c.node(i).addr())
+}
+
+// Resume lets a paused node i run again (SIGCONT).
+func (c *Cluster) Resume(i int) {
+	c.t.Helper()
+	c.signal(i, "Resume", syscall.SIGCONT)
+	c.t.Logf("kafkatest: node %d (%s) resumed (SIGCONT)", c.node(i).id, c.node(i).addr())
+}
+
+func (c *Cluster) signal(i int, what string, sig syscall.Signal) {
+	c.t.Helper()
+	n := c.node(i)
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil || !c.Running(i) {
+		if sig == syscall.SIGCONT {
+			return // nothing to resume
+		}
+		c.t.Fatalf("kafkatest: %s(%d): node not running", what, i)
+	}
+	if err := cmd.Process.Signal(sig); err != nil && sig != syscall.SIGCONT {
+		c.t.Fatalf("kafkatest: %s(%d): %v", what, i, err)
+	}
+}
+
 // Restart starts node i again (same ports, same data) after Kill or Stop,
 // and returns once it serves metadata listing itself (registered and
 // unfenced).
