@@ -96,13 +96,13 @@ func (e *engineLoop) lost(_ context.Context, _ *kgo.Client, assigned map[string]
 }
 
 // assigned warms up the state of newly assigned partitions (see warmup).
-func (e *engineLoop) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (e *engineLoop) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	parts := assigned[e.r.deps.Kafka.Topics.KPIs]
 	if e.r.cfg.Warmup <= 0 || len(parts) == 0 {
 		return
 	}
 	start := time.Now()
-	n, err := e.warmup(ctx, parts)
+	n, err := e.warmup(ctx, cl, parts)
 	if err != nil {
 		e.r.log.Warn("warm-up failed: partitions start with empty state", "partitions", parts, "err", err)
 		e.r.m.dropped.WithLabelValues("warmup_failed").Inc()
@@ -117,12 +117,15 @@ func (e *engineLoop) assigned(ctx context.Context, _ *kgo.Client, assigned map[s
 // owner produced them). The engine being deterministic, an event that
 // started within the warm-up window continues on this instance with the
 // same id, and resolves or escalates as if nothing had happened.
-func (e *engineLoop) warmup(ctx context.Context, parts []int32) (int, error) {
+//
+// It uses the client the callback got: the group may assign partitions
+// before newEngineLoop has stored its own client in e.cl.
+func (e *engineLoop) warmup(ctx context.Context, cl *kgo.Client, parts []int32) (int, error) {
 	r := e.r
 	topic := r.deps.Kafka.Topics.KPIs
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.WarmupTimeout)
 	defer cancel()
-	adm := kadm.NewClient(e.cl)
+	adm := kadm.NewClient(cl)
 	committed, err := adm.FetchOffsets(ctx, r.cfg.GroupID)
 	if err != nil {
 		return 0, fmt.Errorf("fetch committed offsets: %w", err)
