@@ -7,7 +7,7 @@ SERVICES  := scripts/services.sh
 # Seconds each fuzz target runs in `make fuzz` (CI runs them briefly inside `make test`).
 FUZZTIME  ?= 60s
 
-.PHONY: all build demo test test-unit bench services services-stop up down generate lint fuzz clean
+.PHONY: all build demo test test-unit test-race bench services services-stop up down generate lint fuzz clean
 
 all: build
 
@@ -21,6 +21,13 @@ demo: build
 ## test: start the real services the tests need, then run every test
 test:
 	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -count=1 -timeout 25m ./...
+
+## test-race: the concurrent packages' tests under the race detector, with the real services
+# (collectors, processors, sinks, pipeline, wire; the fault, end-to-end and
+# Kafka-cluster tests are left out: real clusters and long runs, twice slower)
+RACE_PKGS := ./collectors/... ./processors/... ./sinks/... ./pipeline/... ./wire/...
+test-race:
+	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 ## test-unit: tests that need no external service (the others skip)
 test-unit:
