@@ -61,10 +61,13 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	drained := time.Now()
 	t.Logf("buffer delivered %s after the restart", drained.Sub(restartedAt).Round(100*time.Millisecond))
 
-	// KPIs for windows after the restart.
+	// KPIs for windows after the restart. The outage's windows, emitted
+	// once the buffer drains, can make the 16 alone; the first whole window
+	// after the drain closes within 2.7 s (1 s windows, 0.5 s lateness,
+	// samples every 200 ms), so the collectors run 4 s past it at least.
 	kpisAtRestart := proc.Stats().KPIsOut
 	eventually(t, 30*time.Second, "KPIs after the restart", func() bool {
-		return proc.Stats().KPIsOut >= kpisAtRestart+16
+		return proc.Stats().KPIsOut >= kpisAtRestart+16 && time.Since(drained) >= 4*time.Second
 	})
 	time.Sleep(2 * time.Second)
 
@@ -106,6 +109,9 @@ func TestKafkaBrokerKilled(t *testing.T) {
 		sst.Samples, sst.Inventory, sst.Produced, sst.Dropped, sa.Records, sa.Duplicates, sa.Holes)
 	if sst.Dropped["buffer_full"] == 0 {
 		t.Errorf("small collector (20-record buffer) dropped nothing during a %s outage", restartedAt.Sub(killedAt).Round(time.Second))
+	}
+	if sst.Samples+sst.Inventory != sst.Produced+sum(sst.Dropped) {
+		t.Errorf("small collector: %d samples + %d inventory handed over, %d produced + %d dropped", sst.Samples, sst.Inventory, sst.Produced, sum(sst.Dropped))
 	}
 	for reason := range sst.Dropped {
 		if reason != "buffer_full" {
@@ -362,6 +368,57 @@ func TestKafkaBrokerFrozen(t *testing.T) {
 	}
 	if handed-min(handed, stored) > unconfirmed {
 		t.Errorf("%d records missing, more than the %d counted unconfirmed", handed-stored, unconfirmed)
+	}
+	if a.Duplicates != 0 || a.SameTime != 0 {
+		t.Errorf("%d duplicate seqs, %d same-time duplicates", a.Duplicates, a.SameTime)
+	}
+}
+
+// TestKafkaBrokerFrozenPastDeliveryTimeout: the broker hangs (SIGSTOP) for
+// longer than the collector's delivery-timeout while the collector keeps
+// collecting, then runs again. Records not acknowledged in time are dropped
+// (delivery_failed, or buffer_full once the small buffer is full), and a
+// sure drop must be a sure loss: the holes in the topic equal the drops
+// counted, nothing is stored twice, and everything else arrives.
+func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
+	kc := kafkaConfig(c.Addrs(), "broker-freeze-long", 1)
+	ensureTopics(t, kc, false)
+	sim := simtest.Start(t, 2, 2, 4)
+	cfg := collectorConfig("frozen-long", sim)
+	cfg.DeliveryTimeout = 3 * time.Second
+	cfg.Buffer = collector.Buffer{MaxRecords: 100, MaxBytes: 1 << 20, MaxBlock: 100 * time.Millisecond}
+	col := startCollector(t, cfg, kc)
+	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
+
+	c.Pause(0)
+	time.Sleep(8 * time.Second)
+	during := col.Stats()
+	c.Resume(0)
+	resumed := during.Produced
+	eventually(t, 30*time.Second, "production resumed", func() bool { return col.Stats().Produced >= resumed+200 })
+	if err := col.Stop(); err != nil {
+		t.Errorf("collector stop: %v", err)
+	}
+	st := col.Stats()
+	t.Logf("frozen 8 s with a 3 s delivery-timeout: during it produced %d, dropped %v; at the end produced %d of %d samples + %d inventory, dropped %v",
+		during.Produced, during.Dropped, st.Produced, st.Samples, st.Inventory, st.Dropped)
+	if st.Dropped["delivery_failed"]+st.Dropped["buffer_full"] == 0 {
+		t.Errorf("nothing dropped: the fault was not exercised")
+	}
+	if n := st.Dropped["unconfirmed"] + st.Dropped["shutdown"]; n != 0 {
+		t.Errorf("%d records dropped at a clean stop", n)
+	}
+	if st.Produced+sum(st.Dropped) != st.Samples+st.Inventory {
+		t.Errorf("%d records handed over, %d produced + %d dropped", st.Samples+st.Inventory, st.Produced, sum(st.Dropped))
+	}
+	a := accountSeqs(samplesOf(t, readTopic(t, kc, kc.Topics.Samples)), nil)
+	t.Logf("topic holds %d records, %d holes, %d duplicates", a.Records, a.Holes, a.Duplicates)
+	if uint64(a.Records) != st.Produced {
+		t.Errorf("topic holds %d records, the collector says %d produced", a.Records, st.Produced)
+	}
+	if uint64(a.Holes) != sum(st.Dropped) {
+		t.Errorf("%d holes in the topic, %d records counted as dropped", a.Holes, sum(st.Dropped))
 	}
 	if a.Duplicates != 0 || a.SameTime != 0 {
 		t.Errorf("%d duplicate seqs, %d same-time duplicates", a.Duplicates, a.SameTime)

@@ -67,6 +67,7 @@ type Stats struct {
 	// Samples is the samples handed to the producer (interface, probe).
 	Samples uint64
 	// Inventory is the Device (inventory) records handed to the producer.
+	// Samples + Inventory = Produced + the drops + Buffered.
 	Inventory uint64
 	// Produced is the records acknowledged by Kafka: samples and inventory.
 	Produced uint64

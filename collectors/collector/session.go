@@ -293,10 +293,11 @@ func (s *session) emitDevice(state, lastErr string) {
 	}
 	// Inventory is small and matters: wait for room (bounded by the
 	// collector's life), never drop it on a momentary full buffer.
+	// Counted as handed over whatever becomes of it, like samples: a
+	// dropped one is counted again by its reason.
 	st := newSendState()
-	if s.c.prod.produce(s.c.ctx, smp, st) {
-		s.c.inventory.Add(1)
-	}
+	s.c.inventory.Add(1)
+	s.c.prod.produce(s.c.ctx, smp, st)
 }
 
 // run is the session's life: connect, serve, back off, again.
