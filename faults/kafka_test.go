@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -327,16 +328,7 @@ func stallMeter(start uint64) func(uint64) time.Duration {
 // Produced + unconfirmed of them, none twice, and what is missing is at most
 // the unconfirmed count.
 func TestKafkaBrokerFrozen(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
-	kc := kafkaConfig(c.Addrs(), "broker-freeze", 1)
-	ensureTopics(t, kc, false)
-	sim := simtest.Start(t, 2, 2, 4)
-	cfg := collectorConfig("frozen", sim)
-	cfg.FlushTimeout = time.Second
-	col := startCollector(t, cfg, kc)
-	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
-
-	c.Pause(0)
+	c, kc, col := freezeAfter200(t, "broker-freeze", func(cfg *collector.Configuration) { cfg.FlushTimeout = time.Second })
 	time.Sleep(2 * time.Second) // the collector keeps sending: requests on the wire, records buffered
 	during := col.Stats()
 	err := col.Stop()
@@ -381,17 +373,10 @@ func TestKafkaBrokerFrozen(t *testing.T) {
 // sure drop must be a sure loss: the holes in the topic equal the drops
 // counted, nothing is stored twice, and everything else arrives.
 func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
-	kc := kafkaConfig(c.Addrs(), "broker-freeze-long", 1)
-	ensureTopics(t, kc, false)
-	sim := simtest.Start(t, 2, 2, 4)
-	cfg := collectorConfig("frozen-long", sim)
-	cfg.DeliveryTimeout = 3 * time.Second
-	cfg.Buffer = collector.Buffer{MaxRecords: 100, MaxBytes: 1 << 20, MaxBlock: 100 * time.Millisecond}
-	col := startCollector(t, cfg, kc)
-	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
-
-	c.Pause(0)
+	c, kc, col := freezeAfter200(t, "broker-freeze-long", func(cfg *collector.Configuration) {
+		cfg.DeliveryTimeout = 3 * time.Second
+		cfg.Buffer = collector.Buffer{MaxRecords: 100, MaxBytes: 1 << 20, MaxBlock: 100 * time.Millisecond}
+	})
 	time.Sleep(8 * time.Second)
 	during := col.Stats()
 	c.Resume(0)
@@ -423,4 +408,21 @@ func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
 	if a.Duplicates != 0 || a.SameTime != 0 {
 		t.Errorf("%d duplicate seqs, %d same-time duplicates", a.Duplicates, a.SameTime)
 	}
+}
+
+// freezeAfter200 starts a private 1-node cluster, a 2×2×4 simulated fabric
+// and a collector (configured by tune) producing to the cluster, and pauses
+// the broker once 200 samples are acknowledged.
+func freezeAfter200(t *testing.T, name string, tune func(*collector.Configuration)) (*kafkatest.Cluster, *kafka.Configuration, *collector.Collector) {
+	t.Helper()
+	c := kafkatest.Start(t, kafkatest.Options{Brokers: 1})
+	kc := kafkaConfig(c.Addrs(), name, 1)
+	ensureTopics(t, kc, false)
+	sim := simtest.Start(t, 2, 2, 4)
+	cfg := collectorConfig(name, sim)
+	tune(&cfg)
+	col := startCollector(t, cfg, kc)
+	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
+	c.Pause(0)
+	return c, kc, col
 }
