@@ -368,10 +368,14 @@ func TestKafkaBrokerFrozen(t *testing.T) {
 
 // TestKafkaBrokerFrozenPastDeliveryTimeout: the broker hangs (SIGSTOP) for
 // longer than the collector's delivery-timeout while the collector keeps
-// collecting, then runs again. Records not acknowledged in time are dropped
-// (delivery_failed, or buffer_full once the small buffer is full), and a
-// sure drop must be a sure loss: the holes in the topic equal the drops
-// counted, nothing is stored twice, and everything else arrives.
+// collecting, then runs again. The small buffer fills and drops
+// (buffer_full: a sure loss, never handed to Kafka); records the client
+// held past delivery-timeout are dropped as unconfirmed, since the request
+// on the wire is stored when the broker runs again. So: the holes in the
+// topic are at least the sure drops and at most the sure and unconfirmed
+// drops, the topic holds between Produced and Produced + unconfirmed
+// records, nothing is stored twice, and every record handed over is
+// produced or dropped.
 func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
 	c, kc, col := freezeAfter200(t, "broker-freeze-long", func(cfg *collector.Configuration) {
 		cfg.DeliveryTimeout = 3 * time.Second
@@ -386,24 +390,28 @@ func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
 		t.Errorf("collector stop: %v", err)
 	}
 	st := col.Stats()
+	unconfirmed := st.Dropped["unconfirmed"]
+	sure := sum(st.Dropped) - unconfirmed
 	t.Logf("frozen 8 s with a 3 s delivery-timeout: during it produced %d, dropped %v; at the end produced %d of %d samples + %d inventory, dropped %v",
 		during.Produced, during.Dropped, st.Produced, st.Samples, st.Inventory, st.Dropped)
-	if st.Dropped["delivery_failed"]+st.Dropped["buffer_full"] == 0 {
-		t.Errorf("nothing dropped: the fault was not exercised")
+	if st.Dropped["buffer_full"] == 0 {
+		t.Errorf("nothing dropped for lack of room: the fault was not exercised")
 	}
-	if n := st.Dropped["unconfirmed"] + st.Dropped["shutdown"]; n != 0 {
-		t.Errorf("%d records dropped at a clean stop", n)
+	if n := st.Dropped["shutdown"] + st.Dropped["delivery_failed"] + st.Dropped["marshal"]; n != 0 {
+		t.Errorf("dropped %v: only buffer_full and unconfirmed expected", st.Dropped)
 	}
 	if st.Produced+sum(st.Dropped) != st.Samples+st.Inventory {
 		t.Errorf("%d records handed over, %d produced + %d dropped", st.Samples+st.Inventory, st.Produced, sum(st.Dropped))
 	}
 	a := accountSeqs(samplesOf(t, readTopic(t, kc, kc.Topics.Samples)), nil)
-	t.Logf("topic holds %d records, %d holes, %d duplicates", a.Records, a.Holes, a.Duplicates)
-	if uint64(a.Records) != st.Produced {
-		t.Errorf("topic holds %d records, the collector says %d produced", a.Records, st.Produced)
+	stored, holes := uint64(a.Records), uint64(a.Holes)
+	t.Logf("topic holds %d records (%d acknowledged + %d of the %d unconfirmed), %d holes (%d sure drops), %d duplicates",
+		stored, st.Produced, stored-min(stored, st.Produced), unconfirmed, holes, sure, a.Duplicates)
+	if stored < st.Produced || stored > st.Produced+unconfirmed {
+		t.Errorf("topic holds %d records: want between produced %d and produced + unconfirmed %d", stored, st.Produced, st.Produced+unconfirmed)
 	}
-	if uint64(a.Holes) != sum(st.Dropped) {
-		t.Errorf("%d holes in the topic, %d records counted as dropped", a.Holes, sum(st.Dropped))
+	if holes < sure || holes > sure+unconfirmed {
+		t.Errorf("%d holes in the topic: want between the %d sure drops and those + %d unconfirmed", holes, sure, unconfirmed)
 	}
 	if a.Duplicates != 0 || a.SameTime != 0 {
 		t.Errorf("%d duplicate seqs, %d same-time duplicates", a.Duplicates, a.SameTime)

@@ -69,8 +69,8 @@ type Configuration struct {
 	// Compression of produced batches: lz4, zstd, snappy, gzip or none.
 	Compression string `yaml:"compression"`
 	// DeliveryTimeout: a record not acknowledged by Kafka within it is
-	// dropped and counted (reason "delivery_failed"). 0: retry forever
-	// (the buffer bound still holds).
+	// dropped and counted (reason "unconfirmed": a hung broker may still
+	// store it). 0: retry forever (the buffer bound still holds).
 	DeliveryTimeout time.Duration `yaml:"delivery-timeout"`
 	// FlushTimeout bounds flushing the producer on Stop.
 	FlushTimeout time.Duration `yaml:"flush-timeout"`

@@ -19,17 +19,20 @@ import (
 // Drop reasons (label of telemetry_collector_samples_dropped_total). Every
 // reason but unconfirmed is a certain loss.
 const (
-	dropBufferFull     = "buffer_full"
+	dropBufferFull = "buffer_full"
+	// dropDeliveryFailed: Kafka refused the record (an error the client
+	// does not retry: too large, not authorized, ...).
 	dropDeliveryFailed = "delivery_failed"
 	// dropShutdown: stopped while waiting for room in the buffer; the
 	// record never reached the Kafka client.
 	dropShutdown = "shutdown"
 	dropMarshal  = "marshal"
 	// dropUnconfirmed: handed to the Kafka client but not acknowledged
-	// when Stop gave up flushing (flush-timeout). Its fate is unknown: the
-	// client fails every record it still holds when it closes, those of a
-	// request already on the wire too, and a broker that was only slow
-	// writes them anyway. So the count is an upper bound of what was lost.
+	// within delivery-timeout, or when Stop gave up flushing
+	// (flush-timeout). Its fate is unknown: the client then fails the
+	// records it holds, those of a request already on the wire too, and a
+	// broker that was only hung writes that request when it runs again. So
+	// the count is an upper bound of what was lost.
 	dropUnconfirmed = "unconfirmed"
 )
 
@@ -217,9 +220,16 @@ func (p *producer) done(r *kgo.Record, err error) {
 	p.bytes.Add(-int64(len(r.Value)))
 	<-p.sem
 	if err != nil {
-		if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled):
 			p.drop(dropUnconfirmed, 1)
-		} else {
+		case errors.Is(err, kgo.ErrRecordTimeout):
+			p.drop(dropUnconfirmed, 1)
+			if p.limiter.allow("timeout") {
+				p.log.Warn("samples not acknowledged by Kafka within delivery-timeout: dropped, though a hung broker may still store them (logged once a minute)",
+					"topic", p.topic, "err", err)
+			}
+		default:
 			p.drop(dropDeliveryFailed, 1)
 			if p.limiter.allow("delivery") {
 				p.log.Warn("samples not delivered to Kafka (logged once a minute)", "topic", p.topic, "err", err)
