@@ -226,7 +226,7 @@ func (p *producer) done(r *kgo.Record, err error) {
 		case errors.Is(err, kgo.ErrRecordTimeout):
 			p.drop(dropUnconfirmed, 1)
 			if p.limiter.allow("timeout") {
-				p.log.Warn("samples not acknowledged by Kafka within delivery-timeout: dropped, though a hung broker may still store them (logged once a minute)",
+				p.log.Warn("samples not delivered to Kafka within delivery-timeout; a hung broker may still store them (logged once a minute)",
 					"topic", p.topic, "err", err)
 			}
 		default:
