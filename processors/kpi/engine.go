@@ -330,12 +330,12 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 	counters := st.GetCounters()
 	if !reset {
 		// A counter that decreases from the lower half of the 32-bit range
-		// cannot have wrapped, unless the port could carry the 2^31 or more
-		// that a wrap implies in the time since the previous sample (a 10 Gb/s
-		// octet counter after 1.7 s): the device rebooted (or cleared), so
-		// every decrease in this sample is a reset, not a wrap. Packet
-		// counters, bounded at minimum-size frames, still tell a reboot
-		// after a long gap.
+		// has not wrapped (that would be an increase of 2^31 or more) unless
+		// the port could carry that much since the previous sample (a
+		// 10 Gb/s octet counter in 1.7 s). Otherwise the device rebooted (or
+		// cleared its counters), and every decrease in this sample is a
+		// reset, not a wrap. Packet counters, bounded at minimum-size
+		// frames, still reveal a reboot after a long gap.
 		for _, cv := range counters {
 			c := int(cv.GetCounter())
 			if c > 0 && c < numCounters && se.prevTime[c] != 0 && se.prevTime[c] < t &&
