@@ -99,8 +99,9 @@ func runAccounting(t *testing.T, chAddr string, brokers []string, d time.Duratio
 	colDrops := sumBy(fin.metrics, "telemetry_collector_samples_dropped_total", "reason")
 	decodeErrs := sumBy(fin.metrics, "telemetry_collector_decode_errors_total", "reason")
 	sinkDL := sumBy(fin.metrics, "telemetry_sink_deadletters_total", "reason")
-	// "unconfirmed": handed to Kafka, not acknowledged when the collector
-	// gave up flushing; possibly stored. Every other reason is a sure loss.
+	// "unconfirmed": handed to Kafka, not acknowledged within
+	// delivery-timeout or when the collector gave up flushing; possibly
+	// stored. Every other reason is a sure loss.
 	unconfirmed := colDrops["unconfirmed"]
 	dropped := total(colDrops) - unconfirmed + total(sinkDL)
 	// The metrics must agree with the in-process counters they mirror.

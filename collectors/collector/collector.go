@@ -72,7 +72,8 @@ type Stats struct {
 	// Produced is the records acknowledged by Kafka: samples and inventory.
 	Produced uint64
 	// Dropped counts dropped records by reason; "unconfirmed" ones (not
-	// acknowledged when Stop gave up flushing) may have been stored.
+	// acknowledged within delivery-timeout, or when Stop gave up flushing)
+	// may have been stored.
 	Dropped map[string]uint64
 	// DecodeErrors is the updates or notifications not decoded.
 	DecodeErrors uint64

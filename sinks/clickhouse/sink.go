@@ -480,7 +480,6 @@ func (s *Sink) forgetLag(_ context.Context, _ *kgo.Client, m map[string][]int32)
 	s.lag.Forget(m)
 }
 
-// handle decodes one record into the buffers, or dead-letters it.
 // handle decodes records of one topic into the current batch; a record it
 // cannot store is dead-lettered.
 func (s *Sink) handle(topic string, recs []*kgo.Record) {
@@ -601,11 +600,10 @@ func (s *Sink) backoff(n int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// flush inserts every table of b (retrying the failed ones with the same
-// rows until they succeed or ctx ends), produces its dead letters, then
-// commits its offsets.
-// store inserts a batch, retrying with back-off until ClickHouse
-// confirms it or ctx ends.
+// store inserts every table of b and produces its dead letters, retrying
+// what failed (the same rows; tables already inserted are not sent again)
+// with back-off until it all succeeds or ctx ends. The flusher commits the
+// offsets.
 func (s *Sink) store(ctx context.Context, b *batch) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tryFlush(ctx, b)

@@ -164,7 +164,8 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 
 // checkAgainstTruth compares every KPI window inside [epoch, lastEnd] with the truth.
 // samples holds the device times of the samples the collector produced, per
-// interface and per link, to allow for sampling gaps (see longGaps).
+// interface and per link, to allow for sampling gaps (see ifaceGapAllowance
+// and linkGapAllowance).
 func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesID][]int64, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, bits int, st kpi.Stats) {
 	var ifChecked, linkChecked, gapWindows int
 	var worstUtil, worstLoss, worstRTT float64
