@@ -776,19 +776,15 @@ func TestConstantRateRandomSampling(t *testing.T) {
 		util := 0.05 + 0.95*rng.Float64()
 		octetsPS := util * speed / 8
 		pktsPS := octetsPS / 700
-		var mod float64 = 1 << 32 // counters wrap at 2^32, or 2^64 when configured 64-bit
+		// counters wrap at 2^32, or at 2^64 when configured 64-bit
 		base := rng.Uint64() % (1 << 32)
 		if bits == 64 {
-			mod = 0
 			base = math.MaxUint64 - uint64(rng.IntN(int(30*octetsPS))) // wraps at 2^64 within 30 s
 		}
 		wrapEvery := float64(1<<32) / octetsPS // seconds per 32-bit wrap of the octet counter
 		step := 0.1 + 1.9*rng.Float64()
 		limit := func(first bool) float64 { // the longest interval the width can represent
-			switch {
-			case bits == 64:
-				return 50
-			case bits == 0 || first:
+			if bits == 0 || bits == 32 && first {
 				return 0.95 * wrapEvery
 			}
 			return 50
@@ -798,7 +794,7 @@ func TestConstantRateRandomSampling(t *testing.T) {
 		e := NewEngine(cfg, "test")
 		value := func(ts int64, perSec float64) uint64 {
 			x := uint64(float64(ts-t0) / 1e9 * perSec) // exact to within one unit
-			if mod == 0 {
+			if bits == 64 {
 				return base + x // modulo 2^64
 			}
 			return (base + x) % (1 << 32)
