@@ -24,8 +24,9 @@ type Configuration struct {
 	AllowedLateness time.Duration `yaml:"allowed-lateness"`
 	// MaxGap: an interval between two samples of one counter longer than
 	// this is not interpolated (the counter re-baselines); a series silent
-	// for this long (processing time) is closed and forgotten; a device clock
-	// that jumps back by more than this restarts the series.
+	// for this long while other samples arrive (processing time, a stall of
+	// the processor or of its input not counted) is closed and forgotten; a
+	// device clock that jumps back by more than this restarts the series.
 	MaxGap time.Duration `yaml:"max-gap"`
 	// StateHorizon: speed, oper-status and last-clear often arrive only on
 	// change; the latest sample carrying each is kept uncommitted for this

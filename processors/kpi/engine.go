@@ -167,6 +167,13 @@ type Engine struct {
 	pipe     delayHist
 	pipeWin  int64 // start of the open pipeline window (processing time), 0 when none
 	lastScan int64
+	// idle is the clock of idle eviction (ns, from 0): the processing time
+	// between consecutive samples, each step capped at max-gap/4. It stands
+	// still while no sample arrives at all, so a stall of the processor
+	// (paused process, starved CPU) or of its input (Kafka unreachable)
+	// does not age the series whose samples are only late; lastNow is the
+	// processing time of the latest sample.
+	idle, lastNow int64
 
 	out   []*wirepb.KPI
 	stats EngineStats
@@ -218,11 +225,15 @@ func (e *Engine) AddFrom(s *wirepb.Sample, now time.Time, o Origin) {
 		t = s.GetReceiveTimeUnixNano()
 	}
 	nowNs := now.UnixNano()
+	if d := nowNs - e.lastNow; e.lastNow != 0 && d > 0 {
+		e.idle += min(d, e.maxGap/4)
+	}
+	e.lastNow = max(e.lastNow, nowNs)
 	switch b := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
-		e.addInterface(s, b.Interface, t, nowNs, o)
+		e.addInterface(s, b.Interface, t, e.idle, o)
 	case *wirepb.Sample_Probe:
-		e.addProbe(s, b.Probe, t, nowNs, o)
+		e.addProbe(s, b.Probe, t, e.idle, o)
 	default:
 		e.stats.Ignored++
 		return
@@ -272,8 +283,8 @@ func (e *Engine) closePipeline() {
 // notYet marks an interface series that has seen no counters sample yet.
 const notYet = math.MaxInt64
 
-func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, now int64) *ifSeries {
-	se := &ifSeries{key: k, partition: o.Partition, firstSeen: notYet, lastTime: t, lastOffset: o.Offset, lastArrival: now}
+func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, idle int64) *ifSeries {
+	se := &ifSeries{key: k, partition: o.Partition, firstSeen: notYet, lastTime: t, lastOffset: o.Offset, lastArrival: idle}
 	if v, ok := e.overrides[k.device+"/"+k.iface]; ok {
 		se.override = v
 	} else if v, ok := e.overrides[k.device]; ok {
@@ -287,11 +298,13 @@ func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, now int64) *ifSeries {
 	return se
 }
 
-func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, now int64, o Origin) {
+// addInterface adds an interface sample of device time t; idle is the
+// engine's idle clock.
+func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, idle int64, o Origin) {
 	k := ifKey{s.GetSite(), s.GetDevice(), st.GetInterface()}
 	se := e.ifs[k]
 	if se == nil {
-		se = e.newIfSeries(k, t, o, now)
+		se = e.newIfSeries(k, t, o, idle)
 	} else if se.lastTime-t > e.maxGap || t < se.lastTime && rebooted(se, st) {
 		// The device clock restarted (jumped back by more than max-gap, or
 		// back at all with a reboot): close what we have, start afresh, but
@@ -300,13 +313,13 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, no
 		e.closeIf(se, true)
 		delete(e.ifs, k)
 		old := se
-		se = e.newIfSeries(k, t, o, now)
+		se = e.newIfSeries(k, t, o, idle)
 		if old.firstSeen != notYet { // it may have emitted windows
 			se.blockFrom, se.blockTo = e.floor(old.firstSeen), old.closedUpTo
 		}
 		se.lastClear = old.lastClear
 	}
-	se.lastArrival = now
+	se.lastArrival = idle
 	if se.firstSeen == notYet && len(st.GetCounters()) > 0 {
 		se.firstSeen = t
 	}
@@ -676,7 +689,9 @@ func (e *Engine) interfaceKPI(se *ifSeries, w *ifWindow) *wirepb.KPI {
 	}
 }
 
-func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64, o Origin) {
+// addProbe adds a probe sample of device time t; idle is the engine's idle
+// clock.
+func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, idle int64, o Origin) {
 	k := linkKey{s.GetSite(), s.GetDevice(), p.GetPeerSite(), p.GetPeerDevice()}
 	se := e.links[k]
 	if se == nil {
@@ -699,7 +714,7 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, now int64,
 			blockFrom: e.floor(old.firstSeen), blockTo: old.closedUpTo}
 		e.links[k] = se
 	}
-	se.lastArrival = now
+	se.lastArrival = idle
 	base := o.Offset
 	if se.havePrev {
 		base = se.lastOffset
@@ -861,8 +876,8 @@ func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 }
 
 // Collect closes what is due at processing time now (the pipeline window,
-// series silent for max-gap) and appends every closed window since the last
-// call to out.
+// series idle for max-gap on the idle clock: while other samples arrived)
+// and appends every closed window since the last call to out.
 func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	n := now.UnixNano()
 	if e.pipeWin != 0 && n >= e.pipeWin+e.window {
@@ -871,14 +886,14 @@ func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	if n-e.lastScan >= max(int64(time.Second), e.maxGap/4) {
 		e.lastScan = n
 		for k, se := range e.ifs {
-			if n-se.lastArrival > e.maxGap {
+			if e.idle-se.lastArrival > e.maxGap {
 				e.closeIf(se, true)
 				delete(e.ifs, k)
 				e.stats.Evicted++
 			}
 		}
 		for k, se := range e.links {
-			if n-se.lastArrival > e.maxGap {
+			if e.idle-se.lastArrival > e.maxGap {
 				e.closeLink(se, true)
 				delete(e.links, k)
 				e.stats.Evicted++

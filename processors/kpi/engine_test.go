@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -500,21 +502,139 @@ func sameKPI(a, b *wirepb.KPI) bool {
 	return true
 }
 
+// TestEvictIdle: a series that sends nothing for max-gap while others keep
+// sending is closed (its partial window emitted) and forgotten.
 func TestEvictIdle(t *testing.T) {
+	e := NewEngine(testConfig(), "test")
+	evictedAt := int64(-1)
+	for i := int64(0); i <= 100; i++ {
+		now := time.Unix(0, t0+i*sec)
+		if i <= 15 {
+			e.Add(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), now)
+		}
+		e.Add(ifSample("d1", "e2", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 25e6}), now)
+		var e1 []*wirepb.KPI
+		for _, k := range e.Collect(now, nil) {
+			if k.GetInterface().GetInterface() == "e1" {
+				e1 = append(e1, k)
+			}
+		}
+		m := ifaceKPIs(t, e1)
+		switch {
+		case i == 12:
+			if len(m) != 1 || m[t0] == nil {
+				t.Fatalf("at %d s: e1 windows %v, want the first one", i, m)
+			}
+		case len(m) > 0:
+			if evictedAt >= 0 || len(m) != 1 || m[t0+10*sec] == nil || e.Series() != 1 {
+				t.Fatalf("at %d s: e1 windows %v, %d series; want the partial window once, at eviction", i, m, e.Series())
+			}
+			evictedAt = i
+			near(t, "partial window util", m[t0+10*sec].GetInterface().UtilIn, 0.4, 1e-9)
+		}
+	}
+	// silent for more than max-gap (60 s) while e2 sent; the scan for idle
+	// series runs every max-gap/4
+	if evictedAt <= 15+60 || evictedAt > 15+60+15+1 {
+		t.Errorf("e1 evicted at %d s, want within (75 s, 91 s]", evictedAt)
+	}
+	if got := e.Stats().Evicted; got != 1 {
+		t.Errorf("evicted %d series, want 1", got)
+	}
+}
+
+// TestIdleClockStandsStillWithoutSamples: while no sample arrives at all
+// (Kafka unreachable, or the processor itself paused), series do not age:
+// a lone series is not evicted however long, and windows closed once the
+// samples come late are those of an uninterrupted run. Only the time while
+// others send counts towards max-gap.
+func TestIdleClockStandsStillWithoutSamples(t *testing.T) {
+	const outage = 200 * sec // more than 3 × max-gap
+	// feed adds both interfaces' samples of second i, one poll each (after a
+	// pause, the first poll holds only some series).
+	feed := func(e *Engine, i int64, now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
+		for _, ifc := range []string{"e1", "e2"} {
+			e.Add(ifSample("d1", ifc, t0+i*sec, 1e9, cv{
+				wirepb.Counter_IN_OCTETS:       uint64(i) * 50e6,
+				wirepb.Counter_IN_UNICAST_PKTS: uint64(i * i * 1000), // a rate that changes, so a partial window differs
+			}), now)
+			out = e.Collect(now, out)
+		}
+		return out
+	}
+	run := func(mode string) map[string]*wirepb.KPI {
+		e := NewEngine(testConfig(), "test")
+		var out []*wirepb.KPI
+		late := int64(0) // processing time behind device time
+		for i := int64(0); i <= 40; i++ {
+			if i == 16 {
+				switch mode {
+				case "outage": // the processor polls on, nothing arrives
+					for s := int64(1); s <= outage/sec; s++ {
+						out = e.Collect(time.Unix(0, t0+(i-1)*sec+s*sec), out)
+					}
+					late = outage
+				case "pause": // the processor did not run at all
+					late = outage
+				}
+			}
+			now := time.Unix(0, t0+i*sec+late)
+			if late > 0 && i > 16 {
+				// the backlog: read as fast as possible
+				now = time.Unix(0, t0+16*sec+late+(i-16)*int64(time.Millisecond))
+			}
+			out = feed(e, i, now, out)
+		}
+		if ev := e.Stats().Evicted; ev != 0 {
+			t.Errorf("%s: %d series evicted", mode, ev)
+		}
+		byID := map[string]*wirepb.KPI{}
+		for _, k := range out {
+			if k.GetInterface() == nil {
+				continue
+			}
+			if _, dup := byID[k.Id]; dup {
+				t.Errorf("%s: %s emitted twice", mode, k.Id)
+			}
+			byID[k.Id] = k
+		}
+		return byID
+	}
+	want := run("steady")
+	if len(want) != 2*3 {
+		t.Fatalf("steady run: %d interface KPIs, want 6", len(want))
+	}
+	for _, mode := range []string{"outage", "pause"} {
+		got := run(mode)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d interface KPIs, want %d", mode, len(got), len(want))
+		}
+		for id, k := range want {
+			if g := got[id]; g == nil || !proto.Equal(g, k) {
+				t.Errorf("%s: window %s: got %v, want %v", mode, id, g, k)
+			}
+		}
+	}
+
+	// A lone series: nothing else arrives, it stays open; once others send
+	// for max-gap, it is evicted.
 	e := NewEngine(testConfig(), "test")
 	for i := int64(0); i <= 15; i++ {
 		e.Add(ifSample("d1", "e1", t0+i*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(i) * 50e6}), time.Unix(0, t0+i*sec))
 	}
-	out := e.Collect(time.Unix(0, t0+20*sec), nil)
-	if len(ifaceKPIs(t, out)) != 1 {
-		t.Fatalf("%d", len(out))
+	for s := int64(16); s < 1000; s++ {
+		e.Collect(time.Unix(0, t0+s*sec), nil)
 	}
-	out = e.Collect(time.Unix(0, t0+100*sec), nil)
-	m := ifaceKPIs(t, out)
-	if len(m) != 1 || m[t0+10*sec] == nil || e.Series() != 0 {
-		t.Fatalf("after idle: %d KPIs, %d series", len(m), e.Series())
+	if e.Series() != 1 {
+		t.Fatalf("lone series evicted while nothing arrived")
 	}
-	near(t, "partial window util", m[t0+10*sec].GetInterface().UtilIn, 0.4, 1e-9)
+	for s := int64(1000); s <= 1062; s++ {
+		e.Add(ifSample("d2", "e1", t0+s*sec, 1e9, cv{wirepb.Counter_IN_OCTETS: uint64(s) * 50e6}), time.Unix(0, t0+s*sec))
+		e.Collect(time.Unix(0, t0+s*sec), nil)
+	}
+	if e.Series() != 1 || e.Stats().Evicted != 1 {
+		t.Errorf("after max-gap of samples from another series: %d series, %d evicted; want d1/e1 evicted", e.Series(), e.Stats().Evicted)
+	}
 }
 
 // TestNeededNotPinnedBySilentCounter: a counter sent once (suppressed while
