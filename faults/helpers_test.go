@@ -2,12 +2,14 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -489,6 +491,17 @@ func (p *process) kill(t *testing.T) {
 	<-p.done
 }
 
+// signal sends sig (SIGSTOP, SIGCONT) to a running process.
+func (p *process) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if p.exited() {
+		t.Fatalf("%s had already exited (%v):\n%s", p.name, p.err, p.tail(30))
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%s: %v: %v", p.name, sig, err)
+	}
+}
+
 // terminate sends SIGTERM (the clean Stop path) and waits up to timeout.
 func (p *process) terminate(t *testing.T, timeout time.Duration) {
 	t.Helper()
@@ -516,6 +529,21 @@ func (p *process) tail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grep counts the lines of the process log whose message is one of msgs.
+func (p *process) grep(msgs ...string) map[string]int {
+	out := map[string]int{}
+	b, _ := os.ReadFile(p.log)
+	for _, line := range strings.Split(string(b), "\n") {
+		var l struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && slices.Contains(msgs, l.Msg) {
+			out[l.Msg]++
+		}
+	}
+	return out
 }
 
 // writeFile writes a file in the test's temporary directory.

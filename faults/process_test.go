@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +102,17 @@ func TestProcessorKilledAfterStateHorizonHeartbeat(t *testing.T) {
 	processorCrash(t, "proc-kill-heartbeat", crashOptions{stateHorizon: 3 * time.Second, heartbeat: time.Second, pastState: true})
 }
 
+// TestProcessorFrozen: a `telemetry process` subprocess is frozen with
+// SIGSTOP for longer than its session timeout (6 s) and its max-gap (4 s),
+// another member takes over, then the frozen one continues (SIGCONT): it
+// wakes with open windows of partitions it no longer owns and a clock 10 s
+// ahead of its last samples. After de-duplication by KPI id, the pipeline
+// produced exactly the reference's KPIs, and every copy of an id, whoever
+// sent it, is the same KPI: no partial window emitted by the woken member.
+func TestProcessorFrozen(t *testing.T) {
+	processorCrash(t, "proc-freeze", crashOptions{freeze: 10 * time.Second, maxGap: 4 * time.Second})
+}
+
 // crashOptions vary the processor crash test.
 type crashOptions struct {
 	// stateHorizon is process.state-horizon (0: the default).
@@ -116,6 +128,12 @@ type crashOptions struct {
 	// session timeout; otherwise a second member (dynamic membership, 6 s
 	// session timeout) takes over.
 	static bool
+	// freeze: instead of SIGKILL, the first processor is stopped with
+	// SIGSTOP for this long, then continued with SIGCONT and left running
+	// beside its successor (a stalled VM, a long pause: a zombie member).
+	freeze time.Duration
+	// maxGap is process.max-gap (0: the tests' default).
+	maxGap time.Duration
 }
 
 func processorCrash(t *testing.T, name string, o crashOptions) {
@@ -160,6 +178,14 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		pc.SessionTimeout = session
 		if o.stateHorizon > 0 {
 			pc.StateHorizon = o.stateHorizon
+		}
+		if o.maxGap > 0 {
+			pc.MaxGap = o.maxGap
+		}
+		if o.freeze > 0 {
+			// Small polls: the first one after SIGCONT holds the samples
+			// of only some series, as under load.
+			pc.MaxPollRecords = 4
 		}
 		pkc := *kc
 		if o.static {
@@ -232,9 +258,13 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		victimMember = groupMembers(t, kc, group)
 		return len(victimMember) == 1
 	})
-	p1.kill(t)
+	if o.freeze > 0 {
+		p1.signal(t, syscall.SIGSTOP)
+	} else {
+		p1.kill(t)
+	}
 	killedAt := time.Now()
-	committed = committedOffsets(t, kc, group, kc.Topics.Samples) // final: p1 is dead
+	committed = committedOffsets(t, kc, group, kc.Topics.Samples) // final: p1 is dead or frozen
 	p2 := startProcess(t, "process-2", "process", "--config", procCfg("p2"))
 
 	// Handover: the group is stable again with the successor alone, and
@@ -277,6 +307,21 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		}
 		return false
 	})
+	if o.freeze > 0 {
+		time.Sleep(time.Until(killedAt.Add(o.freeze)))
+		p1.signal(t, syscall.SIGCONT)
+		t.Logf("process-1 continued after %s frozen", time.Since(killedAt).Round(100*time.Millisecond))
+		// It finds its partitions gone, rejoins, and shares them with its
+		// successor; run on for several windows.
+		time.Sleep(3 * time.Second)
+		eventually(t, 60*time.Second, "both processors in a stable group", func() bool {
+			if p1.exited() {
+				t.Fatalf("process-1 exited after SIGCONT: %v\n%s", p1.err, p1.tail(30))
+			}
+			return len(groupMembers(t, kc, group)) == 2
+		})
+		time.Sleep(3 * time.Second)
+	}
 	time.Sleep(2 * time.Second)
 	// Run on until the reference has enough windows for a comparison of
 	// substance (on a loaded machine the kill can come early).
@@ -307,6 +352,10 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	p2.terminate(t, 20*time.Second)
+	if o.freeze > 0 {
+		p1.terminate(t, 20*time.Second)
+		t.Logf("process-1 log lines by message: %v", p1.grep("partitions lost", "commit failed", "partitions assigned", "partitions revoked"))
+	}
 
 	var missing, extra []string
 	var differ []kpiDiff
@@ -345,7 +394,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	sort.Strings(missing)
 	sort.Strings(extra)
 	sort.Slice(differ, func(i, j int) bool { return differ[i].start < differ[j].start })
-	t.Logf("first processor: %d interface KPIs before SIGKILL; static membership %v, session timeout %s: the successor owned the partitions %s after the kill, committed %s after, produced windows after the kill %s after",
+	t.Logf("first processor: %d interface KPIs before SIGKILL or SIGSTOP; static membership %v, session timeout %s: the successor owned the partitions %s after the kill, committed %s after, produced windows after the kill %s after",
 		before, o.static, session, handover.Round(100*time.Millisecond), resumed.Round(100*time.Millisecond), takeover.Round(100*time.Millisecond))
 	t.Logf("reference: %d interface+link KPIs; crashed pipeline: %d distinct (%d duplicate copies re-sent after the takeover), %d missing, %d extra; %d interface windows over %d interfaces, %d gaps",
 		len(want), len(got), dup, len(missing), len(extra), windows, len(per), len(gaps))
