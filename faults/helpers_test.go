@@ -546,6 +546,22 @@ func (p *process) grep(msgs ...string) map[string]int {
 	return out
 }
 
+// causes counts the log lines with message msg by their "cause" field.
+func (p *process) causes(msg string) map[string]int {
+	out := map[string]int{}
+	b, _ := os.ReadFile(p.log)
+	for _, line := range strings.Split(string(b), "\n") {
+		var l struct {
+			Msg   string `json:"msg"`
+			Cause string `json:"cause"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg {
+			out[l.Cause]++
+		}
+	}
+	return out
+}
+
 // writeFile writes a file in the test's temporary directory.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()

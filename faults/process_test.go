@@ -668,3 +668,73 @@ func TestCollectorKilled(t *testing.T) {
 	}
 	t.Logf("TestCollectorKilled took %s", time.Since(began).Round(100*time.Millisecond))
 }
+
+// TestCollectorFrozen: a `telemetry collect` subprocess is frozen with
+// SIGSTOP for 8 s, four times its stall-timeout (2 s), then continued. The
+// targets did not stall, the collector did: it must not tear its sessions
+// down as stalled when it wakes, which would discard the notifications
+// waiting in its connections. Asserted: no session ended "stalled"; once
+// the fabric stops (it delivers what it queued), the collector received
+// exactly the updates the fabric sent; the topic holds every sample it
+// produced, without hole or duplicate, and it dropped nothing.
+func TestCollectorFrozen(t *testing.T) {
+	began := time.Now()
+	kc := kafkaConfig(testenv.Kafka(t), "collector-freeze", 1)
+	ensureTopics(t, kc, true)
+	telemetryBinary(t)
+	sim := simtest.Start(t, 2, 1, 2)
+
+	ccfg := collectorConfig("c1", sim)
+	ccfg.StallTimeout = 2 * time.Second
+	if err := ccfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c1 := startProcess(t, "collect-1", "collect", "--config", configFile(t, "collect.yaml", kc, map[string]any{"collect": ccfg}))
+	eventually(t, 30*time.Second, "samples from the collector", func() bool {
+		if c1.exited() {
+			t.Fatalf("collect-1 exited: %v\n%s", c1.err, c1.tail(30))
+		}
+		return len(readTopic(t, kc, kc.Topics.Samples)) >= 100
+	})
+	c1.signal(t, syscall.SIGSTOP)
+	time.Sleep(8 * time.Second)
+	woke := time.Now()
+	c1.signal(t, syscall.SIGCONT)
+	time.Sleep(3 * time.Second)
+	stalled := c1.causes("target session failed")
+	if err := sim.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	sent := sim.Emitted()
+	time.Sleep(time.Second)
+	c1.terminate(t, 20*time.Second)
+
+	st, ok := stoppedOf(t, c1)
+	if !ok {
+		t.Fatalf("collect-1 logged no \"stopped\" line:\n%s", c1.tail(20))
+	}
+	all := samplesOf(t, readTopic(t, kc, kc.Topics.Samples))
+	a := accountSeqs(all, nil)
+	// What the fabric sent during the freeze, read at the wake.
+	backlog := 0
+	for _, s := range all {
+		if s.ReceiveTimeUnixNano >= woke.UnixNano() && s.DeviceTimeUnixNano < woke.UnixNano()-int64(time.Second) {
+			backlog++
+		}
+	}
+	t.Logf("sessions ended while the fabric ran, by cause: %v; fabric sent %d updates in %d notifications; collector received %d updates, %d samples (%d sent during the freeze, read at the wake), produced %d, dropped %v; topic: %d records, %d holes, %d duplicates",
+		stalled, sent.Updates, sent.Notifications, st.Updates, st.Samples, backlog, st.Produced, st.Dropped, a.Records, a.Holes, a.Duplicates)
+	if backlog == 0 {
+		t.Errorf("no sample sent during the freeze was read at the wake: the freeze did not hold the collector")
+	}
+	if stalled["stalled"] > 0 {
+		t.Errorf("the collector woke and tore down %d sessions as stalled: the targets never stalled, it did", stalled["stalled"])
+	}
+	if st.Updates != sent.Updates {
+		t.Errorf("the fabric sent %d updates, the collector received %d: %d lost in its connections", sent.Updates, st.Updates, int64(sent.Updates)-int64(st.Updates))
+	}
+	if a.Holes != 0 || a.Duplicates != 0 || sum(st.Dropped) != 0 || uint64(a.Records) != st.Produced {
+		t.Errorf("topic: %d holes, %d duplicates, %d records vs %d produced; dropped %v", a.Holes, a.Duplicates, a.Records, st.Produced, st.Dropped)
+	}
+	t.Logf("TestCollectorFrozen took %s", time.Since(began).Round(100*time.Millisecond))
+}

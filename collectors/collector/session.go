@@ -450,6 +450,11 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 				}
 				continue
 			}
+			// now is when the tick was due, not when it ran: after this
+			// process was stopped (SIGSTOP, a paused VM) the first check
+			// does not count the stop as the target's silence, and by the
+			// next one the streams have read what waited in the
+			// connections (faults TestCollectorFrozen). Keep it so.
 			if st := s.stallTimeout; st > 0 && now.UnixNano()-s.lastUpdate.Load() > int64(st) {
 				cancel(withCause("stalled", fmt.Errorf("nothing received for %s", st)))
 				return
