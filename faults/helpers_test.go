@@ -531,32 +531,18 @@ func (p *process) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// grep counts the lines of the process log whose message is one of msgs.
-func (p *process) grep(msgs ...string) map[string]int {
+// countLog counts the lines of the process log (JSON) whose message is one
+// of msgs, by the value of their field key ("msg", "cause", ...).
+func (p *process) countLog(key string, msgs ...string) map[string]int {
 	out := map[string]int{}
 	b, _ := os.ReadFile(p.log)
 	for _, line := range strings.Split(string(b), "\n") {
-		var l struct {
-			Msg string `json:"msg"`
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
 		}
-		if json.Unmarshal([]byte(line), &l) == nil && slices.Contains(msgs, l.Msg) {
-			out[l.Msg]++
-		}
-	}
-	return out
-}
-
-// causes counts the log lines with message msg by their "cause" field.
-func (p *process) causes(msg string) map[string]int {
-	out := map[string]int{}
-	b, _ := os.ReadFile(p.log)
-	for _, line := range strings.Split(string(b), "\n") {
-		var l struct {
-			Msg   string `json:"msg"`
-			Cause string `json:"cause"`
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == msg {
-			out[l.Cause]++
+		if m, _ := l["msg"].(string); slices.Contains(msgs, m) {
+			out[fmt.Sprint(l[key])]++
 		}
 	}
 	return out

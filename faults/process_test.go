@@ -354,7 +354,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	p2.terminate(t, 20*time.Second)
 	if o.freeze > 0 {
 		p1.terminate(t, 20*time.Second)
-		t.Logf("process-1 log lines by message: %v", p1.grep("partitions lost", "commit failed", "partitions assigned", "partitions revoked"))
+		t.Logf("process-1 log lines by message: %v", p1.countLog("msg", "partitions lost", "commit failed", "partitions assigned", "partitions revoked"))
 	}
 
 	var missing, extra []string
@@ -701,7 +701,7 @@ func TestCollectorFrozen(t *testing.T) {
 	woke := time.Now()
 	c1.signal(t, syscall.SIGCONT)
 	time.Sleep(3 * time.Second)
-	stalled := c1.causes("target session failed")
+	stalled := c1.countLog("cause", "target session failed")
 	if err := sim.Stop(); err != nil {
 		t.Fatal(err)
 	}
