@@ -268,11 +268,7 @@ func TestBufferBoundDropsWhenKafkaUnreachable(t *testing.T) {
 	st = c.Stats()
 	// Every sample is accounted for: produced, or dropped with a reason
 	// (inventory records included on the shutdown side).
-	var dropped uint64
-	for _, n := range st.Dropped {
-		dropped += n
-	}
-	if st.Buffered != 0 || dropped < 5000 {
+	if st.Buffered != 0 || totalDropped(st) < 5000 {
 		t.Errorf("after stop: %+v", st)
 	}
 }
@@ -608,11 +604,17 @@ func TestStopCountsUnacknowledgedAsUnconfirmed(t *testing.T) {
 		t.Error("Stop flushed through a broker holding every request?")
 	}
 	st := c.Stats()
-	var dropped uint64
-	for _, k := range st.Dropped {
-		dropped += k
-	}
+	dropped := totalDropped(st)
 	if st.Dropped[dropUnconfirmed] == 0 || dropped != st.Dropped[dropUnconfirmed] || st.Produced+dropped != uint64(n)+st.Inventory {
 		t.Errorf("stats %+v: want every record produced or unconfirmed, some unconfirmed", st)
 	}
+}
+
+// totalDropped is the sum of the collector's drops over every reason.
+func totalDropped(st Stats) uint64 {
+	var n uint64
+	for _, d := range st.Dropped {
+		n += d
+	}
+	return n
 }
