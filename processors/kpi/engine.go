@@ -562,6 +562,14 @@ func (e *Engine) maxPerSec(se *ifSeries, c int) float64 {
 	return float64(sp) / (84 * 8)
 }
 
+// wrapInferenceHeadroom bounds the rate of an interval whose extra wraps
+// are inferred, as a multiple of the port's most: such an interval is
+// longer than a wrap at line rate (3.4 s for octets at 10 Gb/s), so the
+// jitter of device timestamps is a small part of it, and a count the port
+// cannot carry is certainly wrong. plausible keeps 1.25 for the single
+// wraps of short intervals, where timestamp jitter weighs more.
+const wrapInferenceHeadroom = 1.01
+
 // plausible says whether a delta over dt is possible at the port speed:
 // 1 yes, -1 no, 0 unknown (no speed).
 func (e *Engine) plausible(se *ifSeries, c int, d uint64, dt int64) int {
@@ -579,13 +587,14 @@ func (e *Engine) plausible(se *ifSeries, c int, d uint64, dt int64) int {
 // none) visible happened in an interval: only for configured 32-bit
 // counters, when the port speed allows more than one (long interval, fast
 // port) and the previous rate is known; it picks the count that makes the
-// rate closest to the previous interval's.
+// rate closest to the previous interval's, among those the port can carry
+// (wrapInferenceHeadroom).
 func (e *Engine) extraWraps32(se *ifSeries, c int, d uint64, dt int64) uint64 {
 	m := e.maxPerSec(se, c)
 	if m == 0 || se.lastDt[c] == 0 || dt <= 0 {
 		return 0
 	}
-	maxD := 1.25 * m * float64(dt) / 1e9
+	maxD := wrapInferenceHeadroom * m * float64(dt) / 1e9
 	if float64(d)+float64(two32) > maxD {
 		return 0 // one more wrap is not possible at port speed
 	}

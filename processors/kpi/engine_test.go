@@ -799,6 +799,45 @@ func TestWrap32SeveralPerInterval(t *testing.T) {
 	}
 }
 
+// TestWrap32InferenceWithinLineRate: the number of extra wraps in a long
+// interval is inferred from the previous rate, but never so many that the
+// interval's rate exceeds the port's. Here a 10 Gb/s port at line rate
+// drops to 60 % as a 6.5 s sampling gap begins: the true count (one wrap
+// and 0.58e9) is below the previous rate's prediction by 0.76 wraps, and
+// the count nearest that prediction (two wraps) would make the gap 113 %
+// of line rate and the window's utilization 1.02 instead of 0.68.
+func TestWrap32InferenceWithinLineRate(t *testing.T) {
+	cfg := testConfig()
+	cfg.CounterBits = 32
+	e := NewEngine(cfg, "test")
+	const line = 10e9 / 8
+	drop := t0 + 12*sec
+	bytesAt := func(ts int64) float64 {
+		if ts <= drop {
+			return line * float64(ts-t0) / 1e9
+		}
+		return line*float64(drop-t0)/1e9 + 0.6*line*float64(ts-drop)/1e9
+	}
+	for ts := t0; ts <= t0+35*sec; ts += sec / 2 {
+		if ts > drop && ts < drop+13*sec/2 {
+			continue // 12 s .. 18.5 s: no samples
+		}
+		v := uint64(bytesAt(ts)) % two32
+		e.Add(ifSample("d1", "e1", ts, 10e9, cv{wirepb.Counter_IN_OCTETS: v}), time.Unix(0, ts))
+	}
+	m := ifaceKPIs(t, e.Collect(time.Unix(0, t0+35*sec), nil))
+	k := m[t0+10*sec]
+	if k == nil {
+		t.Fatalf("no window at +10 s: %d windows", len(m))
+	}
+	near(t, "util_in of the window with the gap", k.GetInterface().UtilIn, 0.68, 1e-6)
+	for ws, k := range m {
+		if u := k.GetInterface().UtilIn; u > 1 {
+			t.Errorf("window +%d s: util_in %.4f above line rate", (ws-t0)/sec, u)
+		}
+	}
+}
+
 // TestProbeCountsTelescope: cumulative counts sampled mid-second step
 // unevenly (received may step more than sent in one interval); the window
 // loss is still exact.
