@@ -109,9 +109,10 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 
 	// two processors on the same stream: counter-bits configured 32, and auto-detect
 	type run struct {
-		bits int
-		kc   *kafka.Configuration
-		p    *kpi.Processor
+		bits   int
+		maxGap time.Duration
+		kc     *kafka.Configuration
+		p      *kpi.Processor
 	}
 	var runs []*run
 	for _, bits := range []int{32, 0} {
@@ -129,7 +130,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = p.Stop() }()
-		runs = append(runs, &run{bits: bits, kc: &rkc, p: p})
+		runs = append(runs, &run{bits: bits, maxGap: pcfg.MaxGap, kc: &rkc, p: p})
 	}
 
 	for clock().Sub(epoch) < deviceRun {
@@ -157,7 +158,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 			if err := r.p.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			checkAgainstTruth(t, truth, samples, byID, epoch, lastEnd, scfg.PortSpeedBps, r.bits, r.p.Stats())
+			checkAgainstTruth(t, truth, samples, byID, epoch, lastEnd, scfg.PortSpeedBps, r.bits, r.maxGap, r.p.Stats())
 		})
 	}
 }
@@ -165,10 +166,10 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 // checkAgainstTruth compares every KPI window inside [epoch, lastEnd] with the truth.
 // samples holds the device times of the samples the collector produced, per
 // interface and per link, to allow for sampling gaps (see ifaceGapAllowance
-// and linkGapAllowance).
-func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesID][]int64, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, bits int, st kpi.Stats) {
+// and linkSeen); maxGap is the processor's.
+func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesID][]int64, byID map[string]*wirepb.KPI, epoch, lastEnd time.Time, speed uint64, bits int, maxGap time.Duration, st kpi.Stats) {
 	var ifChecked, linkChecked, gapWindows int
-	var worstUtil, worstLoss, worstRTT float64
+	var worstUtil, worstLoss, worstRTT, worstSeen float64
 	ids := make([]string, 0, len(byID))
 	for id := range byID {
 		ids = append(ids, id)
@@ -189,7 +190,7 @@ func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesI
 				t.Fatal(err)
 			}
 			ifChecked++
-			ga := ifaceGapAllowance(t, truth, samples[seriesID{k.Device, ik.Interface}], k.Device, ik.Interface, from, to, tr, bits)
+			ga := ifaceGapAllowance(t, truth, samples[seriesID{k.Device, ik.Interface}], k.Device, ik.Interface, from, to, tr, bits, maxGap)
 			if ga.gaps > 0 {
 				gapWindows++
 				t.Logf("%s %s window +%v: sampling gaps of %v in all (device time); allowance util in/out %.5f/%.5f, loss %.5f",
@@ -225,25 +226,27 @@ func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesI
 				t.Fatal(err)
 			}
 			linkChecked++
-			gap, gapRTT := linkGapAllowance(t, truth, samples[seriesID{k.Device, lk.DstDevice}], k.Device, lk.DstDevice, from, to)
-			if gap > 0 {
+			seen, gap := linkSeen(t, truth, samples[seriesID{k.Device, lk.DstDevice}], k.Device, lk.DstDevice, from, to, maxGap)
+			allow := math.Abs(seen - tr.RTTMs)
+			if gap > 0 || allow > 0.05 {
 				gapWindows++
-				t.Logf("%s>%s window +%v: sampling gaps of %v in all (device time); rtt tolerance 1 ms + %.3f ms",
-					k.Device, lk.DstDevice, w, gap, gapRTT)
+				t.Logf("%s>%s window +%v: sampling gaps of %v in all (device time); the samples give %.3f ms, truth %.3f: rtt tolerance %.2f ms + %.3f ms",
+					k.Device, lk.DstDevice, w, gap, seen, tr.RTTMs, rttTolerance, allow)
 			}
 			d := math.Abs(lk.RttMs - tr.RTTMs)
 			worstRTT = max(worstRTT, d)
-			if d > 1+gapRTT {
-				t.Errorf("%s>%s window +%v: rtt %.3f ms, truth %.3f (tolerance 1 ms + %.3f ms for %v of sampling gaps)",
-					k.Device, lk.DstDevice, w, lk.RttMs, tr.RTTMs, gapRTT, gap)
+			worstSeen = max(worstSeen, math.Abs(lk.RttMs-seen))
+			if d > rttTolerance+allow || math.IsNaN(lk.RttMs) {
+				t.Errorf("%s>%s window +%v: rtt %.3f ms, truth %.3f (tolerance %.2f ms + %.3f ms: the samples give %.3f, with sampling gaps of %v)",
+					k.Device, lk.DstDevice, w, lk.RttMs, tr.RTTMs, rttTolerance, allow, seen, gap)
 			}
 			if math.Abs(lk.LossRatio-tr.LossRatio) > 0.02 {
 				t.Errorf("%s>%s window +%v: probe loss %.4f, truth %.4f", k.Device, lk.DstDevice, w, lk.LossRatio, tr.LossRatio)
 			}
 		}
 	}
-	t.Logf("checked %d interface and %d link windows (%d with sampling gaps); worst |Δutil| %.5f, |Δloss| %.5f, |Δrtt| %.3f ms; stats %+v",
-		ifChecked, linkChecked, gapWindows, worstUtil, worstLoss, worstRTT, st)
+	t.Logf("checked %d interface and %d link windows (%d with sampling gaps); worst |Δutil| %.5f, |Δloss| %.5f, |Δrtt| %.3f ms (%.4f ms from what the samples give); stats %+v",
+		ifChecked, linkChecked, gapWindows, worstUtil, worstLoss, worstRTT, worstSeen, st)
 	if ifChecked < 4*6 || linkChecked < 2*6 {
 		t.Errorf("only %d interface and %d link windows checked", ifChecked, linkChecked)
 	}
@@ -261,6 +264,10 @@ func checkAgainstTruth(t *testing.T, truth *simulator.Truth, samples map[seriesI
 // test flaky on a loaded machine. Each check therefore adds what the gaps the
 // collector actually produced can explain, computed from the truth.
 const maxNominalGap = time.Second
+
+// rttTolerance is how far a window's RTT may be from what its samples give
+// (linkSeen), in ms: the simulator rounds each second's RTT to a µs.
+const rttTolerance = 0.05
 
 // seriesID names an interface (device, interface) or a link (device, peer).
 type seriesID struct{ device, name string }
@@ -296,11 +303,15 @@ type ifaceAllowance struct {
 // window's rate to the rest of it. With counter-bits auto (0) it sees at most
 // one 32-bit wrap in an interval (the documented limit: the counter width is
 // not known), so an octet counter that wrapped k more times in a gap (longer
-// than 3.4 s at 10 Gb/s line rate) is under-counted by k·2^32 bytes. The
-// allowance is the exact difference between the window's truth and the truth
-// seen that way.
-func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device, ifc string, from, to time.Time, tw simulator.InterfaceTruth, bits int) ifaceAllowance {
+// than 3.4 s at 10 Gb/s line rate) is under-counted by k·2^32 bytes; with
+// counter-bits 32 it infers the extra wraps (wraps32). The allowance is the
+// exact difference between the window's truth and the truth seen that way.
+func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device, ifc string, from, to time.Time, tw simulator.InterfaceTruth, bits int, maxGap time.Duration) ifaceAllowance {
 	t.Helper()
+	var counted map[int64][2]float64
+	if bits == 32 && len(longGaps(ts, from, to)) > 0 {
+		counted = wraps32(t, truth, ts, device, ifc, tw.SpeedBps, maxGap)
+	}
 	type amounts struct{ bitsIn, bitsOut, lost, pkts float64 }
 	over := func(a, b time.Time) amounts {
 		tr, err := truth.Interface(device, ifc, a, b)
@@ -312,11 +323,15 @@ func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device,
 			(tr.InErrorsPs + tr.InDiscardsPs + tr.OutDiscardsPs) * d,
 			(tr.InPps + tr.OutPps + tr.InDiscardsPs + tr.InErrorsPs) * d}
 	}
-	seen := func(octetBits float64) float64 { // what the processor can count of an octet increment
-		if bits != 0 {
-			return octetBits
+	seen := func(g gap, all amounts) (float64, float64) { // what the processor counts of the octets of a gap
+		switch bits {
+		case 0:
+			return 8 * math.Mod(all.bitsIn/8, 1<<32), 8 * math.Mod(all.bitsOut/8, 1<<32)
+		case 32:
+			c := counted[g.from.UnixNano()]
+			return c[0], c[1]
 		}
-		return 8 * math.Mod(octetBits/8, 1<<32)
+		return all.bitsIn, all.bitsOut
 	}
 	var a ifaceAllowance
 	seenW := over(from, to) // the window as the processor sees it
@@ -338,8 +353,9 @@ func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device,
 			continue
 		}
 		share := hi.Sub(lo).Seconds() / g.to.Sub(g.from).Seconds()
-		seenW.bitsIn += share*seen(all.bitsIn) - in.bitsIn
-		seenW.bitsOut += share*seen(all.bitsOut) - in.bitsOut
+		seenIn, seenOut := seen(g, all)
+		seenW.bitsIn += share*seenIn - in.bitsIn
+		seenW.bitsOut += share*seenOut - in.bitsOut
 		seenW.lost += share*all.lost - in.lost
 		seenW.pkts += share*all.pkts - in.pkts
 	}
@@ -355,48 +371,103 @@ func ifaceGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, device,
 	return a
 }
 
-// linkGapAllowance is how far sampling gaps can move a link window's RTT
-// mean. The processor weights each probe sample by the time since the
-// link's previous sample (its value, the RTT of its device second, stands
-// for that whole interval) and counts it in the window its own time falls
-// in. A long interval thus gives its end's RTT to seconds that had another,
-// and a long stretch between the window's last sample and its end is not
-// represented at all. Either moves the mean by at most
-// spread × (time so affected) / (time covered), where spread is the range of
-// the per-second truth RTT around the window. It returns the affected time
-// and the allowance in ms; both are zero when the link was sampled at the
-// nominal rate.
-func linkGapAllowance(t *testing.T, truth *simulator.Truth, ts []int64, src, dst string, from, to time.Time) (time.Duration, float64) {
+// wraps32 returns the octets, in bits (in, out), that the processor counts
+// with counter-bits 32 in each interval between consecutive samples ts of an
+// interface, keyed by the interval's start: the true increment modulo 2^32
+// plus the extra wraps it infers from the previous counted interval's rate,
+// at most 1.01 × line rate (docs/kpis.md, "Wraps"). When the rate changed
+// in an interval longer than a wrap at line rate, that count is off by whole
+// wraps; that is the documented limit of 32-bit counters sampled slower than
+// they wrap, which the 10× device clock turns a CPU stall into. Intervals
+// the processor drops (a reboot in them, or longer than maxGap) are absent.
+func wraps32(t *testing.T, truth *simulator.Truth, ts []int64, device, ifc string, speedBps uint64, maxGap time.Duration) map[int64][2]float64 {
+	t.Helper()
+	const two32 = 1 << 32
+	maxPerSec := float64(speedBps) / 8
+	out := map[int64][2]float64{}
+	var lastD, lastDt [2]float64 // the previous counted interval, per counter
+	var prev simulator.Counters
+	for i, tn := range ts {
+		cur, err := truth.Counters(device, ifc, time.Unix(0, tn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && cur.LastClear <= ts[i-1] && time.Duration(tn-ts[i-1]) <= maxGap && tn > ts[i-1] {
+			dt := float64(tn-ts[i-1]) / 1e9
+			var c [2]float64
+			for j, inc := range [2]uint64{cur.InOctets - prev.InOctets, cur.OutOctets - prev.OutOctets} {
+				d := float64(inc % two32)
+				if maxD := 1.01 * maxPerSec * dt; lastDt[j] > 0 && d+two32 <= maxD {
+					k := math.Round((lastD[j]/lastDt[j]*dt - d) / two32)
+					d += min(max(k, 0), math.Floor((maxD-d)/two32)) * two32
+				}
+				c[j] = 8 * d
+				lastD[j], lastDt[j] = d, dt
+			}
+			out[ts[i-1]] = c
+		}
+		prev = cur
+	}
+	return out
+}
+
+// linkSeen returns the RTT the processor must compute for the window
+// [from, to) from the probe samples the collector produced (device times ts,
+// sorted), and the sampling gaps longer than maxNominalGap among them. The
+// simulator reports the RTT and loss of the current device second, and the
+// processor weights each sample by the time since the series' previous one
+// (none after more than maxGap) times its received fraction, so a sample
+// stands for an interval that may reach into other seconds, and the seconds
+// after a window's last sample are not represented. That is what sampling
+// can know, not an error of the processor: the result, computed from the
+// truth of each sample's second, is exact, and the distance between it and
+// the window's truth is how far the sampling moved the mean. Intervals of
+// under a second (no gap by maxNominalGap) that crossed a 20 ms latency
+// step have moved a window's mean by 1.1 ms under the race detector.
+func linkSeen(t *testing.T, truth *simulator.Truth, ts []int64, src, dst string, from, to time.Time, maxGap time.Duration) (float64, time.Duration) {
 	t.Helper()
 	lo, hi := from.UnixNano(), to.UnixNano()
 	first := sort.Search(len(ts), func(i int) bool { return ts[i] >= lo })
 	end := sort.Search(len(ts), func(i int) bool { return ts[i] >= hi })
-	if first == end || first == 0 {
-		return 0, 0 // no sample in the window, or none before it: nothing to bound
-	}
-	var affected, covered time.Duration
+	var gaps time.Duration
+	var weight, sum, tweight, tsum float64
 	for i := first; i < end; i++ {
-		g := time.Duration(ts[i] - ts[i-1])
-		covered += g
-		if g > maxNominalGap {
-			affected += g
+		if i > 0 && ts[i] == ts[i-1] {
+			continue // a duplicate: the processor drops it
 		}
-	}
-	if tail := time.Duration(hi - ts[end-1]); tail > maxNominalGap {
-		affected += tail
-	}
-	if affected == 0 {
-		return 0, 0
-	}
-	lowest, highest := math.Inf(1), math.Inf(-1)
-	for sec := time.Unix(0, ts[first-1]).Unix(); sec < to.Unix(); sec++ {
-		lt, err := truth.Link(src, dst, time.Unix(sec, 0), time.Unix(sec+1, 0))
+		sec := time.Unix(0, ts[i]).Truncate(time.Second)
+		lt, err := truth.Link(src, dst, sec, sec.Add(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		lowest, highest = min(lowest, lt.RTTMs), max(highest, lt.RTTMs)
+		wt := 1 - lt.LossRatio
+		if wt <= 0 {
+			continue
+		}
+		weight += wt
+		sum += wt * lt.RTTMs
+		if i == 0 {
+			continue
+		}
+		dt := time.Duration(ts[i] - ts[i-1])
+		if dt > maxNominalGap {
+			gaps += dt
+		}
+		if dt <= maxGap {
+			tweight += wt * dt.Seconds()
+			tsum += wt * dt.Seconds() * lt.RTTMs
+		}
 	}
-	return affected, (highest - lowest) * affected.Seconds() / min(covered, to.Sub(from)).Seconds()
+	if tail := time.Duration(hi - ts[max(end, 1)-1]); end > first && tail > maxNominalGap {
+		gaps += tail
+	}
+	switch {
+	case tweight > 0:
+		return tsum / tweight, gaps
+	case weight > 0:
+		return sum / weight, gaps
+	}
+	return math.NaN(), gaps
 }
 
 func maxTime(a, b time.Time) time.Time {
