@@ -9,13 +9,59 @@
 //	TELEMETRY_TEST_CLICKHOUSE_HTTP  host:port of its HTTP interface
 //	TELEMETRY_TEST_CHDB        path of a python3 that can import chdb
 //	TELEMETRY_TEST_KAFKA_LIBS  directory of Apache Kafka's jars (private clusters for fault tests)
+//	TELEMETRY_TEST_CLOCK_SHIFT a Go duration added to Now (default 0; CI's any-day step sets it)
+//
+// Test data that meets a server's clock (a TTL, a retention, a partition
+// drop, a "last full week", a schedule) is placed relative to Now, never at
+// a fixed date: a fixed date passes the day it is written and fails once a
+// TTL catches up with it. TestNoFixedDates enforces that.
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
+
+// ClockShiftEnv names the variable that shifts Now.
+const ClockShiftEnv = "TELEMETRY_TEST_CLOCK_SHIFT"
+
+// Now is the test clock: the wall clock plus TELEMETRY_TEST_CLOCK_SHIFT. CI
+// runs the date-sensitive packages a second time with the clock a year
+// ahead, so an expectation written as a literal date, or data placed at one,
+// fails today rather than on the day a TTL reaches it. A malformed shift
+// panics with the variable's name: it is a broken test setup, and Now is
+// also used to initialise package-level test data.
+func Now() time.Time {
+	d, err := ClockShift()
+	if err != nil {
+		panic(err)
+	}
+	return time.Now().Add(d).UTC()
+}
+
+// Anchor is where tests place data that meets a server's clock: the start
+// of the UTC hour one day before Now, so a run of a few hours stays inside
+// one hour's rollup and far inside every TTL and retention (7 days at the
+// shortest).
+func Anchor() time.Time {
+	return Now().Truncate(time.Hour).Add(-24 * time.Hour)
+}
+
+// ClockShift parses TELEMETRY_TEST_CLOCK_SHIFT (empty is 0).
+func ClockShift() (time.Duration, error) {
+	v := os.Getenv(ClockShiftEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", ClockShiftEnv, v, err)
+	}
+	return d, nil
+}
 
 func need(t testing.TB, name, what string) string {
 	t.Helper()
