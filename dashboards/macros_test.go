@@ -7,6 +7,7 @@ import (
 )
 
 func TestExpand(t *testing.T) {
+	// fixed date: macro expansion is text; no server reads it
 	r := TimeRange{From: time.Unix(1700000000, 0), To: time.Unix(1700003600, 500e6), Interval: 5 * time.Second}
 	vars := map[string][]string{"site": {"a", "b'c"}, "one": {"x"}, "every": {AllValue, "e1", "e2"}, "none": {}}
 	for _, tc := range []struct{ in, want string }{
@@ -17,6 +18,7 @@ func TestExpand(t *testing.T) {
 		{"$__interval_s", "5"},
 		{"$__timeInterval(ts)", "toStartOfInterval(toDateTime(ts), INTERVAL 5 second)"},
 		{"$__timeInterval_ms(ts)", "toStartOfInterval(toDateTime64(ts, 3), INTERVAL 5000 millisecond)"},
+		// fixed date: the expansion of the range above
 		{"$__dateFilter(d)", "d >= toDate('2023-11-14') AND d <= toDate('2023-11-14')"},
 		{"site IN (${site:singlequote})", `site IN ('a','b\'c')`},
 		{"IN ($site) $one ${one}", `IN ('a','b\'c') 'x' 'x'`},

@@ -75,13 +75,13 @@ func TestModernSchemaCHDB(t *testing.T) {
 		// argMax alternative to FINAL.
 		{"SELECT argMax(state, ts) FROM telemetry.remediation_events GROUP BY event_id", "resolved"},
 		{"SELECT state, severity FROM telemetry.remediation_events FINAL ORDER BY ts DESC LIMIT 1", "resolved\tcritical"},
-		{"SELECT site, device, state, first_seen, last_seen, last_error FROM telemetry.devices FINAL", "site0\tdev0\tdown\t2026-11-20 10:00:00.000\t2026-11-20 11:00:00.000\tEOF"},
+		{"SELECT site, device, state, first_seen, last_seen, last_error FROM telemetry.devices FINAL", "site0\tdev0\tdown\t" + genStart.Format("2006-01-02 15:04:05.000") + "\t" + genStart.Add(time.Hour).Format("2006-01-02 15:04:05.000") + "\tEOF"},
 		{"SELECT count(), any(source_offset) FROM telemetry.deadletters FINAL", "1\t42"},
 		// Rollups: the same average as the base table (the replay doubled
 		// every row uniformly here; in general it can skew a rollup's avg).
 		{"SELECT count() FROM (SELECT ts FROM telemetry.interface_kpis_1m GROUP BY site, device, interface, ts)", "16"},
 		{"SELECT round(avgMerge(util_in_avg), 4), maxMerge(util_in_max), maxMerge(speed_bps) FROM telemetry.interface_kpis_1m WHERE site = 'site0' AND device = 'dev0' AND interface = 'eth1'", "0.4633\t0.97\t10000000000"},
-		{"SELECT toStartOfHour(ts) AS h, round(avgMerge(util_out_avg), 2), round(maxMerge(loss_ratio_max), 3) FROM telemetry.interface_kpis_1h GROUP BY h", "2026-11-20 10:00:00\t0.25\t0.002"},
+		{"SELECT toStartOfHour(ts) AS h, round(avgMerge(util_out_avg), 2), round(maxMerge(loss_ratio_max), 3) FROM telemetry.interface_kpis_1h GROUP BY h", genStart.Format(time.DateTime) + "\t0.25\t0.002"},
 		{"SELECT dst_site, round(avgMerge(rtt_ms_avg), 2), maxMerge(rtt_p95_ms_max) FROM telemetry.link_kpis_1m WHERE dst_site = 'site2' GROUP BY dst_site", "site2\t11\t20"},
 		{"SELECT count() FROM telemetry.link_kpis_1h", ""},
 		// Column types: DateTime64, LowCardinality, codecs.

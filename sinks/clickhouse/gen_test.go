@@ -5,10 +5,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-var genStart = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+// genStart is where the generated rows start: relative to the clock, so
+// that they stay inside every TTL whatever day the tests run.
+var genStart = testenv.Anchor()
 
 // genInterfaceKPIs returns n interface KPIs: ifaces interfaces × n/ifaces
 // one-second windows from genStart, deterministic ids.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 func TestMigrateLive(t *testing.T) {
@@ -118,7 +120,7 @@ func TestMigrateNotUpRollupsLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	t0 := testenv.Anchor()
 	insert(t0, "DOWN") // before the migration: the rollups have no column for it
 	// Interrupted step 4: the first statement ran, nothing was recorded.
 	if err := conn.Exec(ctx, addNotUp(caps, cfg, rollups[0])[0]); err != nil {
