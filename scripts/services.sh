@@ -4,6 +4,15 @@
 # from Maven Central, run on the machine's Java 17) and chdb (PyPI).
 # Idempotent: a service already answering is left alone. Bounded waits.
 #
+# Versions are pinned, so a new upstream release cannot change what the
+# tests run against (README.md, "What make test puts on the machine"):
+#   Debian packages  exact versions below; Debian's archive keeps only the
+#                    newest build of a release's package, so a security
+#                    rebuild of the same upstream version is accepted with a
+#                    warning and any other upstream version is refused
+#   Kafka            KAFKA_VERSION jars from Maven Central (exact)
+#   chdb             scripts/requirements-chdb.txt (exact, with its dependencies)
+#
 #   scripts/services.sh          install + start, then print the env to export
 #   scripts/services.sh env      print the env only (services must be up)
 #   scripts/services.sh stop     stop what this script started
@@ -20,10 +29,44 @@ KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 mkdir -p "$STATE"
 
+# Debian package pins: name=version. The upstream part (before the Debian
+# revision) must match exactly. Java is pinned to its major version (17,
+# checked below) only: Debian's security updates replace OpenJDK 17's patch
+# release, and the old one is then no longer served.
+DEB_PINS=(
+  clickhouse-server=18.16.1+ds-7.3+b2
+  clickhouse-client=18.16.1+ds-7.3+b2
+  maven=3.8.7-1
+  libreoffice-impress=4:7.4.7-1+deb12u14
+  poppler-utils=22.12.0-2+deb12u3
+)
+
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi; }
+
+# upstream VERSION: the version without its epoch and Debian revision
+# (4:7.4.7-1+deb12u14 -> 7.4.7; 17.0.15+6-1~deb12u1 -> 17.0.15+6).
+upstream() { local v=${1#*:}; echo "${v%-*}"; }
+
+# pinned PKG: PKG=VERSION as pinned, or the same upstream version's build
+# that the archive serves now (with a warning); dies on another upstream.
+pinned() {
+  local pkg=$1 want="" p
+  for p in "${DEB_PINS[@]}"; do [ "${p%%=*}" = "$pkg" ] && want=${p#*=}; done
+  [ -n "$want" ] || { echo "$pkg"; return; }
+  local avail; avail=$(apt-cache madison "$pkg" 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}')
+  if grep -qxF "$want" <<<"$avail"; then echo "$pkg=$want"; return; fi
+  local v
+  for v in $avail; do
+    if [ "$(upstream "$v")" = "$(upstream "$want")" ]; then
+      log "WARNING: $pkg $want is no longer served; using $v (same upstream $(upstream "$want"))"
+      echo "$pkg=$v"; return
+    fi
+  done
+  die "$pkg: pinned $want (upstream $(upstream "$want")) is not served (available: ${avail:-none}); update DEB_PINS in $0"
+}
 
 apt_install() {
   command -v apt-get >/dev/null || die "apt-get not found: install $* by hand (see README)"
@@ -31,7 +74,14 @@ apt_install() {
     as_root apt-get update -qq >/dev/null || die "apt-get update failed"
     touch "$STATE/.apt-updated"
   fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
+  local args=() a
+  for a in "$@"; do case $a in -*) args+=("$a") ;; *) args+=("$(pinned "$a")") ;; esac; done
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --allow-downgrades "${args[@]}" >/dev/null || die "apt-get install ${args[*]} failed"
+}
+
+# check_version NAME WANT GOT: refuses a service whose version is not the pinned one.
+check_version() {
+  [ "$2" = "$3" ] || die "$1 is version '$3', the tests are pinned to '$2' (remove it or update the pin in $0)"
 }
 
 wait_for() { # name seconds command...
@@ -53,7 +103,7 @@ clickhouse_bin() {
 }
 
 start_clickhouse() {
-  if port_open "$CH_TCP"; then log "clickhouse already on 127.0.0.1:$CH_TCP"; return; fi
+  if port_open "$CH_TCP"; then log "clickhouse already on 127.0.0.1:$CH_TCP"; check_clickhouse; return; fi
   if ! clickhouse_bin >/dev/null; then
     log "installing clickhouse-server (Debian package)"
     apt_install clickhouse-server clickhouse-client
@@ -95,6 +145,15 @@ XML
   echo $! > "$dir/pid"
   wait_for clickhouse 60 curl -sf "http://127.0.0.1:$CH_HTTP/ping" \
     || { tail -20 "$dir/log/error.log" "$dir/log/stdout.log" >&2 || true; die "clickhouse did not answer on :$CH_HTTP within 60s"; }
+  check_clickhouse
+}
+
+# The live server is ClickHouse 18.16 on purpose: the oldest server the sink
+# supports (plain types, partition-drop retention); chdb covers current SQL.
+CH_VERSION=18.16.1
+check_clickhouse() {
+  check_version "clickhouse-server on :$CH_HTTP" "$CH_VERSION" \
+    "$(curl -sf "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()" || echo unknown)"
 }
 
 # ---------------------------------------------------------------- Kafka
@@ -107,6 +166,7 @@ fetch_kafka() {
   local libs; libs=$(kafka_libs)
   [ -f "$libs/.complete" ] && return
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  java -version 2>&1 | grep -q 'version "17\.' || die "Kafka $KAFKA_VERSION is tested on Java 17; 'java' is $(java -version 2>&1 | head -1) (install openjdk-17-jre-headless)"
   command -v mvn >/dev/null || apt_install maven
   log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central"
   local pom=$STATE/kafka-$KAFKA_VERSION-r$KAFKA_LIBS_REV/pom.xml
@@ -188,11 +248,14 @@ start_kafka() {
 chdb_python() {
   local py=${PYTHON:-python3}
   command -v "$py" >/dev/null || apt_install python3 python3-pip
-  if ! "$py" -c 'import chdb' >/dev/null 2>&1; then
-    log "installing chdb (PyPI)"
-    "$py" -m pip install -q chdb >&2 2>/dev/null || "$py" -m pip install -q --break-system-packages chdb >&2 \
-      || die "pip install chdb failed"
+  local req=$ROOT/scripts/requirements-chdb.txt want
+  want=$(sed -n 's/^chdb==//p' "$req")
+  if [ "$("$py" -c 'import chdb; print(chdb.__version__)' 2>/dev/null)" != "$want" ]; then
+    log "installing chdb $want (PyPI, pinned in scripts/requirements-chdb.txt)"
+    "$py" -m pip install -q -r "$req" >&2 2>/dev/null || "$py" -m pip install -q --break-system-packages -r "$req" >&2 \
+      || die "pip install -r $req failed"
   fi
+  check_version chdb "$want" "$("$py" -c 'import chdb; print(chdb.__version__)' 2>/dev/null)"
   command -v "$py"
 }
 
