@@ -73,6 +73,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_sink_retention_partitions_dropped_total",
 			Help: "Partitions dropped by the retention step (servers without TTL)."}),
 	}
+	// Every series a panel reads exists from the start, at 0: a healthy
+	// sink shows "0 insert errors", not "No data".
+	for _, t := range allTables() {
+		m.rows.WithLabelValues(t.name)
+		m.batches.WithLabelValues(t.name)
+		m.insertErrors.WithLabelValues(t.name)
+	}
+	for _, r := range deadLetterReasons {
+		m.deadLetters.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -545,6 +555,9 @@ func (s *Sink) addDeadLetter(r *kgo.Record) error {
 	s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 	return nil
 }
+
+// deadLetterReasons are the reason labels of telemetry_sink_deadletters_total.
+var deadLetterReasons = []string{"schema", "unknown-version", "empty", "malformed", "other"}
 
 func reasonLabel(err error) string {
 	switch {

@@ -214,3 +214,29 @@ func TestBuffersShrinkAfterBacklog(t *testing.T) {
 		t.Fatalf("capacity of a small steady batch = %d, want 1..%d kept", c, minKeptRows)
 	}
 }
+
+// TestMetricsStartAtZero: the series the dashboards read exist before their
+// first increment, so a healthy sink shows 0, not "No data".
+func TestMetricsStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := newMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		series[mf.GetName()] = len(mf.GetMetric())
+	}
+	for name, want := range map[string]int{
+		"telemetry_sink_insert_errors_total": len(allTables()),
+		"telemetry_sink_rows_total":          len(allTables()),
+		"telemetry_sink_deadletters_total":   len(deadLetterReasons),
+	} {
+		if series[name] != want {
+			t.Errorf("%s: %d series before any increment, want %d", name, series[name], want)
+		}
+	}
+}
