@@ -549,6 +549,41 @@ func txPr(size int, color string) string {
 
 var palette = []string{deck.ColorBlue, deck.ColorOrange, "7F7F7F", "FFC000", "5B9BD5", "70AD47"}
 
+// sparsePoints is the most points a line series may have for every point
+// to carry a marker. A line joins neighbouring points only: a point
+// between two gaps, or a series of one point, would draw nothing at all.
+const sparsePoints = 24
+
+func drawable(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// lineMarkers says which points of a line series (of n categories) get a
+// marker: all of them when the series has at most sparsePoints points,
+// otherwise the isolated ones (no drawn neighbour), which the line alone
+// would not show.
+func lineMarkers(values []float64, n int) (all bool, isolated []int) {
+	values = values[:min(len(values), n)]
+	drawn := 0
+	for _, v := range values {
+		if drawable(v) {
+			drawn++
+		}
+	}
+	if drawn <= sparsePoints {
+		return drawn > 0, nil
+	}
+	for j, v := range values {
+		if drawable(v) && (j == 0 || !drawable(values[j-1])) && (j == len(values)-1 || !drawable(values[j+1])) {
+			isolated = append(isolated, j)
+		}
+	}
+	return false, isolated
+}
+
+// markerXML is a filled circle in the series colour.
+func markerXML(color string) string {
+	return `<c:marker><c:symbol val="circle"/><c:size val="7"/><c:spPr>` + solid(color) + `<a:ln w="9525">` + solid(color) + `</a:ln></c:spPr></c:marker>`
+}
+
 func chartXML(c *deck.Chart) []byte {
 	var b strings.Builder
 	n := len(c.Categories)
@@ -578,7 +613,16 @@ func chartXML(c *deck.Chart) []byte {
 		if c.Kind == deck.Bar {
 			b.WriteString(`<c:spPr>` + solid(color) + `</c:spPr><c:invertIfNegative val="0"/>`)
 		} else {
-			b.WriteString(`<c:spPr><a:ln w="22225" cap="rnd">` + solid(color) + `<a:round/></a:ln></c:spPr><c:marker><c:symbol val="none"/></c:marker>`)
+			b.WriteString(`<c:spPr><a:ln w="22225" cap="rnd">` + solid(color) + `<a:round/></a:ln></c:spPr>`)
+			all, isolated := lineMarkers(s.Values, n)
+			if all {
+				b.WriteString(markerXML(color))
+			} else {
+				b.WriteString(`<c:marker><c:symbol val="none"/></c:marker>`)
+				for _, j := range isolated {
+					fmt.Fprintf(&b, `<c:dPt><c:idx val="%d"/>%s<c:bubble3D val="0"/></c:dPt>`, j, markerXML(color))
+				}
+			}
 		}
 		fmt.Fprintf(&b, `<c:cat><c:strRef><c:f>Sheet1!$A$2:$A$%d</c:f><c:strCache><c:ptCount val="%d"/>`, n+1, n)
 		for j, cat := range c.Categories {
@@ -587,7 +631,7 @@ func chartXML(c *deck.Chart) []byte {
 		b.WriteString(`</c:strCache></c:strRef></c:cat>`)
 		fmt.Fprintf(&b, `<c:val><c:numRef><c:f>Sheet1!$%s$2:$%s$%d</c:f><c:numCache><c:formatCode>General</c:formatCode><c:ptCount val="%d"/>`, col, col, n+1, n)
 		for j, v := range s.Values {
-			if j < n && !math.IsNaN(v) && !math.IsInf(v, 0) {
+			if j < n && drawable(v) {
 				fmt.Fprintf(&b, `<c:pt idx="%d"><c:v>%s</c:v></c:pt>`, j, num(v))
 			}
 		}
