@@ -114,31 +114,73 @@ type Running struct {
 	Config Config
 }
 
-// Summary is what a run did, stage by stage.
+// Summary is what a run did, stage by stage. Its Print shows how the
+// numbers of one stage make the next, so a reader can check that nothing
+// was lost without reading code.
 type Summary struct {
-	Elapsed        time.Duration
-	Scenario       string
-	Targets        int
-	SimUpdates     uint64
-	Updates        uint64
-	Samples        uint64
+	Elapsed       time.Duration
+	Scenario      string
+	Targets       int
+	Notifications uint64 // gNMI notifications the fabric sent
+	SimUpdates    uint64 // gNMI updates inside them
+	Updates       uint64 // updates the collector received
+	Samples       uint64 // samples the collector produced (interface counters and state, probes)
+	// Inventory is the device-state records the collector produced (a
+	// target's connecting, up, down).
+	Inventory      uint64
 	CollectorDrops map[string]uint64
-	KPIs           uint64
-	ProcessDrops   map[string]uint64
-	Fired          uint64
-	Resolved       uint64
-	Delivered      int
-	DeadLetters    uint64
-	WebhookP99     time.Duration
-	Rows           uint64
-	RowsByTable    map[string]uint64
-	Stored         map[string]uint64
-	ClickHouse     string
+	// Consumed is the records of the samples topic the processor read.
+	Consumed     uint64
+	KPIs         uint64
+	ProcessDrops map[string]uint64
+	Evaluated    uint64 // KPIs the rules engine evaluated
+	Fired        uint64
+	Resolved     uint64
+	Open         int // events fired and not resolved when the run ended
+	Delivered    int // webhook deliveries the local receiver accepted
+	Acknowledged uint64
+	DeadLetters  uint64
+	WebhookP99   time.Duration
+	Rows         uint64
+	RowsByTable  map[string]uint64
+	// Stored is each table's rows after de-duplication (FINAL), and
+	// StoredEvents remediation_events' by state.
+	Stored       map[string]uint64
+	StoredEvents map[string]uint64
+	ClickHouse   string
 	// MetricsAddr is where /metrics was served during the run.
 	MetricsAddr string
 }
 
-// Print writes the summary for a person.
+// sources groups the tables the sink writes by what fills them, in the
+// order of the sink line.
+var sources = []struct {
+	what   string
+	tables []string
+}{
+	{"samples", []string{clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults}},
+	{"device states", []string{clickhouse.TableDevices}},
+	{"KPIs", []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs}},
+	{"event transitions", []string{clickhouse.TableRemediationEvents}},
+	{"dead letters", []string{clickhouse.TableDeadLetters}},
+}
+
+// dropReasons explains the processor's drop reasons in the summary.
+var dropReasons = map[string]string{
+	"warmup":       "a series' first sample; a rate needs two",
+	"reset":        "the interval across a counter reset",
+	"gap":          "an interval longer than max-gap",
+	"late":         "past allowed-lateness",
+	"duplicate":    "seen before",
+	"out_of_order": "older than the series' last sample",
+	"decode":       "undecodable",
+}
+
+// eventStates is the order of remediation_events' states in the summary.
+var eventStates = []string{"firing", "dispatched", "acknowledged", "escalated", "failed", "resolved"}
+
+// Print writes the summary for a person: one line per stage, each
+// starting with the stage's name.
 func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n== demo summary (%s", s.Elapsed.Round(time.Second))
 	if s.Scenario != "" {
@@ -146,14 +188,122 @@ func (s Summary) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w, ")")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "fabric\t%d targets, %d gNMI updates sent\n", s.Targets, s.SimUpdates)
-	fmt.Fprintf(tw, "collector\t%d updates received, %d samples produced, dropped %s\n", s.Updates, s.Samples, fmtMap(s.CollectorDrops))
-	fmt.Fprintf(tw, "processor\t%d KPIs produced, dropped %s\n", s.KPIs, fmtMap(s.ProcessDrops))
-	fmt.Fprintf(tw, "remediation\t%d events fired, %d resolved, %d webhook deliveries (p99 KPI window end → receiver %s, allowed lateness included), %d dead letters\n",
-		s.Fired, s.Resolved, s.Delivered, s.WebhookP99.Round(time.Millisecond), s.DeadLetters)
-	fmt.Fprintf(tw, "sink\t%d rows written: %s\n", s.Rows, fmtMap(s.RowsByTable))
-	fmt.Fprintf(tw, "clickhouse\t%s: %s\n", s.ClickHouse, fmtMap(s.Stored))
+	fmt.Fprintf(tw, "fabric\t%d targets sent %d gNMI updates in %d notifications\n", s.Targets, s.SimUpdates, s.Notifications)
+	fmt.Fprintf(tw, "collector\t%d updates received; produced %d samples (one per notification) + %d device-state records (each target's connecting, up, down); dropped %s\n",
+		s.Updates, s.Samples, s.Inventory, fmtMap(nonZero(s.CollectorDrops)))
+	fmt.Fprintf(tw, "processor\t%d KPIs produced from %d records consumed (of %d produced); %s\n",
+		s.KPIs, s.Consumed, s.Samples+s.Inventory, fmtDrops(s.ProcessDrops))
+	fmt.Fprintf(tw, "remediation\t%d events fired, %d resolved, %d still open, from %d KPIs evaluated; %d webhook deliveries (one per firing and per resolved), %d acknowledged (a 2xx to a firing); p99 KPI window end → receiver %s (allowed lateness included); %d dead letters\n",
+		s.Fired, s.Resolved, s.Open, s.Evaluated, s.Delivered, s.Acknowledged, s.WebhookP99.Round(time.Millisecond), s.DeadLetters)
+	fmt.Fprintf(tw, "sink\t%d rows written: %s\n", s.Rows, s.rowsBySource())
+	fmt.Fprintf(tw, "clickhouse\t%s, rows after de-duplication (FINAL): %s\n", s.ClickHouse, s.stored())
 	_ = tw.Flush()
+}
+
+// rowsBySource is "samples 5233 = interface_counters 3800 + ...; ...".
+func (s Summary) rowsBySource() string {
+	seen := map[string]bool{}
+	var parts []string
+	for _, src := range sources {
+		var n uint64
+		var terms []string
+		for _, t := range src.tables {
+			seen[t] = true
+			if v, ok := s.RowsByTable[t]; ok {
+				n += v
+				terms = append(terms, fmt.Sprintf("%s %d", t, v))
+			}
+		}
+		if len(terms) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d = %s", src.what, n, strings.Join(terms, " + ")))
+		}
+	}
+	other := map[string]uint64{}
+	for t, v := range s.RowsByTable {
+		if !seen[t] {
+			other[t] = v
+		}
+	}
+	if len(other) > 0 {
+		parts = append(parts, "other "+fmtMap(other))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// stored lists every table's rows after de-duplication, saying why a
+// table keeps fewer rows than were written.
+func (s Summary) stored() string {
+	keys := make([]string, 0, len(s.Stored))
+	for k := range s.Stored {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		p := fmt.Sprintf("%s %d", k, s.Stored[k])
+		switch {
+		case k == clickhouse.TableDevices:
+			p += " (one row per device: its latest state)"
+		case k == clickhouse.TableRemediationEvents && len(s.StoredEvents) > 0:
+			var st []string
+			for _, state := range eventStates {
+				if n := s.StoredEvents[state]; n > 0 {
+					st = append(st, fmt.Sprintf("%s %d", state, n))
+				}
+			}
+			p += " (" + strings.Join(st, ", ") + ")"
+		case s.Stored[k] < s.RowsByTable[k]:
+			p += fmt.Sprintf(" (%d replayed rows merged)", s.RowsByTable[k]-s.Stored[k])
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fmtDrops explains the processor's drops: the non-zero ones with what
+// they mean, then the reasons that stayed at 0.
+func fmtDrops(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var hit, zero []string
+	for _, k := range keys {
+		if m[k] == 0 {
+			zero = append(zero, k)
+			continue
+		}
+		h := fmt.Sprintf("%s %d", k, m[k])
+		if why, ok := dropReasons[k]; ok {
+			h += " (" + why + ")"
+		}
+		hit = append(hit, h)
+	}
+	out := "no KPI from: none"
+	if len(hit) > 0 {
+		out = "no KPI from: " + strings.Join(hit, ", ")
+	}
+	if len(zero) > 0 {
+		out += "; 0 " + strings.Join(zero, ", ")
+	}
+	return out
+}
+
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func fmtMap(m map[string]uint64) string {
@@ -395,9 +545,9 @@ loop:
 		_ = col.Stop()
 	}
 	_ = fab.Stop()
-	drain(ctx, 10*time.Second, func() bool {
-		return proc.Stats().SamplesIn >= col.Stats().Produced-uint64(len(targets))*2
-	})
+	// The collector has stopped: what it produced is final, and the
+	// processor reads all of it (at most 10 s).
+	drain(ctx, 10*time.Second, func() bool { return proc.Stats().SamplesIn >= col.Stats().Produced })
 	_ = proc.Stop()
 	drain(ctx, 5*time.Second, func() bool { return rem.Stats().KPIs >= proc.Stats().KPIsOut })
 	_ = rem.Stop()
@@ -405,23 +555,28 @@ loop:
 
 	cs, ps, rs, ss, fs := col.Stats(), proc.Stats(), rem.Stats(), sink.Stats(), fab.Emitted()
 	sum.Elapsed = time.Since(start)
+	sum.Notifications = fs.Notifications
 	sum.SimUpdates = fs.Updates
 	sum.Updates = cs.Updates
 	sum.Samples = cs.Samples
+	sum.Inventory = cs.Inventory
 	sum.CollectorDrops = cs.Dropped
+	sum.Consumed = ps.SamplesIn
 	sum.KPIs = ps.KPIsOut
 	sum.ProcessDrops = ps.Drops
-	sum.Fired, sum.Resolved = rs.Firing, rs.Resolved
+	sum.Evaluated = rs.KPIs
+	sum.Fired, sum.Resolved, sum.Open = rs.Firing, rs.Resolved, rs.Active
+	sum.Acknowledged = rs.Acknowledged
 	sum.Delivered = recv.Counts().Accepted
 	sum.DeadLetters = rs.DeadLetters + ss.DeadLetters
 	sum.WebhookP99 = p99(recv.Latencies("firing"))
 	sum.RowsByTable = ss.Rows
 	sum.Rows = sumMap(ss.Rows)
-	stored, err := countRows(context.Background(), cfg.ClickHouse)
+	stored, events, err := countRows(context.Background(), cfg.ClickHouse, ss.Rows)
 	if err != nil {
 		return sum, fmt.Errorf("query clickhouse: %w", err)
 	}
-	sum.Stored = stored
+	sum.Stored, sum.StoredEvents = stored, events
 	if o.OnDrained != nil {
 		o.OnDrained(running)
 	}
@@ -514,21 +669,45 @@ func ensureTopics(ctx context.Context, cfg *Config) error {
 	return cfg.Kafka.EnsureTopics(tctx, cl)
 }
 
-// countRows counts the de-duplicated rows of the main tables.
-func countRows(ctx context.Context, cfg clickhouse.Configuration) (map[string]uint64, error) {
+// countRows counts the de-duplicated rows of every table the run wrote
+// (and of the main tables even if it wrote none), and remediation_events'
+// rows by state.
+func countRows(ctx context.Context, cfg clickhouse.Configuration, written map[string]uint64) (map[string]uint64, map[string]uint64, error) {
 	conn, err := clickhouse.Open(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer conn.Close()
+	tables := map[string]bool{}
+	for _, t := range []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TableInterfaceCounters,
+		clickhouse.TableRemediationEvents, clickhouse.TableDevices} {
+		tables[t] = true
+	}
+	for t := range written {
+		tables[t] = true
+	}
 	out := map[string]uint64{}
-	for _, t := range []string{"interface_kpis", "link_kpis", "interface_counters", "remediation_events", "devices"} {
+	for t := range tables {
 		var n uint64
 		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, t)
 		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
-			return nil, fmt.Errorf("%s: %w", t, err)
+			return nil, nil, fmt.Errorf("%s: %w", t, err)
 		}
 		out[t] = n
 	}
-	return out, nil
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL GROUP BY state", cfg.Database, clickhouse.TableRemediationEvents))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s by state: %w", clickhouse.TableRemediationEvents, err)
+	}
+	defer rows.Close()
+	events := map[string]uint64{}
+	for rows.Next() {
+		var state string
+		var n uint64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, nil, fmt.Errorf("%s by state: %w", clickhouse.TableRemediationEvents, err)
+		}
+		events[state] = n
+	}
+	return out, events, rows.Err()
 }

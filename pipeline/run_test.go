@@ -74,4 +74,73 @@ func TestDemoAgainstRealServices(t *testing.T) {
 	if !strings.Contains(out.String(), "samples") {
 		t.Fatalf("no progress printed:\n%s", out.String())
 	}
+	checkAddsUp(t, sum)
+}
+
+// checkAddsUp checks what the summary lets a reader check: each stage's
+// numbers make the next one's.
+func checkAddsUp(t *testing.T, s Summary) {
+	t.Helper()
+	rows := func(tables ...string) (n uint64) {
+		for _, tb := range tables {
+			n += s.RowsByTable[tb]
+		}
+		return n
+	}
+	drops := uint64(0)
+	for _, v := range s.CollectorDrops {
+		drops += v
+	}
+	for _, c := range []struct {
+		what      string
+		got, want uint64
+	}{
+		{"updates received = sent", s.Updates, s.SimUpdates},
+		{"records consumed by the processor = produced by the collector", s.Consumed + drops, s.Samples + s.Inventory},
+		{"sample rows = samples", rows(clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults), s.Samples},
+		{"device rows = device-state records", rows(clickhouse.TableDevices), s.Inventory},
+		{"KPI rows = KPIs", rows(clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs), s.KPIs},
+		{"devices stored = targets", s.Stored[clickhouse.TableDevices], uint64(s.Targets)},
+	} {
+		if c.got != c.want {
+			t.Errorf("summary does not add up: %s: %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	for tb, n := range s.Stored {
+		if n > s.RowsByTable[tb] {
+			t.Errorf("summary does not add up: %s stores %d rows, more than the %d written", tb, n, s.RowsByTable[tb])
+		}
+	}
+	var events uint64
+	for _, n := range s.StoredEvents {
+		events += n
+	}
+	if events != s.Stored[clickhouse.TableRemediationEvents] {
+		t.Errorf("remediation_events by state sum to %d, table has %d", events, s.Stored[clickhouse.TableRemediationEvents])
+	}
+}
+
+// TestSummaryPrint: every stage has its line, starting with its name, and
+// the sink line groups the tables by what fills them.
+func TestSummaryPrint(t *testing.T) {
+	s := Summary{Targets: 2, SimUpdates: 30, Notifications: 4, Updates: 30, Samples: 4, Inventory: 2, Consumed: 6, KPIs: 3,
+		ProcessDrops: map[string]uint64{"warmup": 2, "late": 0}, Evaluated: 3, Fired: 1, Resolved: 1, Delivered: 2, Acknowledged: 1,
+		Rows: 13, RowsByTable: map[string]uint64{"interface_counters": 3, "probe_results": 1, "devices": 2, "interface_kpis": 2, "link_kpis": 1, "remediation_events": 4},
+		Stored:       map[string]uint64{"interface_counters": 3, "devices": 1, "remediation_events": 4},
+		StoredEvents: map[string]uint64{"firing": 1, "dispatched": 1, "acknowledged": 1, "resolved": 1}, ClickHouse: "h:1/db"}
+	var b strings.Builder
+	s.Print(&b)
+	for _, want := range []string{
+		"\nfabric       2 targets sent 30 gNMI updates in 4 notifications\n",
+		"\ncollector    30 updates received; produced 4 samples (one per notification) + 2 device-state records",
+		"\nprocessor    3 KPIs produced from 6 records consumed (of 6 produced); no KPI from: warmup 2 (a series' first sample; a rate needs two); 0 late\n",
+		"\nremediation  1 events fired, 1 resolved, 0 still open, from 3 KPIs evaluated; 2 webhook deliveries",
+		"\nsink         13 rows written: samples 4 = interface_counters 3 + probe_results 1; device states 2 = devices 2; KPIs 3 = interface_kpis 2 + link_kpis 1; event transitions 4 = remediation_events 4\n",
+		"devices 1 (one row per device: its latest state)",
+		"remediation_events 4 (firing 1, dispatched 1, acknowledged 1, resolved 1)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
 }
