@@ -177,14 +177,10 @@ func (d *decoder) decode(n *gnmi.Notification, recvNano int64) []*wirepb.Sample 
 		ups = ups[:d.maxUpdates]
 	}
 	d.updates += uint64(len(ups))
-	if len(prefix.GetElement()) > 0 {
-		d.errs[reasonLegacyPath] += uint64(len(ups))
-		return d.out
-	}
 	// Walk the prefix once; every update continues from there.
 	var w walk
 	w.nd = &d.m.root
-	if r := w.elems(prefix.GetElem()); r != 0 {
+	if r := w.path(prefix); r != 0 {
 		d.errs[r-1] += uint64(len(ups))
 		return d.out
 	}
@@ -216,12 +212,19 @@ type walk struct {
 	iface, peerSite, peerDevice string
 }
 
-// elems advances w over elems; it returns reason+1 on failure.
-func (w *walk) elems(elems []*gnmi.PathElem) reason {
+// path advances w over p: its elems, or its deprecated string elements
+// when it has no elem (legacy.go); it returns reason+1 on failure.
+func (w *walk) path(p *gnmi.Path) reason {
+	elems := p.GetElem()
+	if len(elems) == 0 {
+		if els := p.GetElement(); len(els) > 0 {
+			return w.elements(els)
+		}
+	}
 	for _, el := range elems {
 		name := el.GetName()
 		if j := strings.IndexByte(name, ':'); j >= 0 {
-			name = name[j+1:] // module prefix
+			name = name[j+1:] // module prefix, as stripModule
 		}
 		w.nd = w.nd.children[name]
 		if w.nd == nil {
@@ -235,14 +238,7 @@ func (w *walk) elems(elems []*gnmi.PathElem) reason {
 			if len(v) > maxNameLen {
 				return reasonOversized + 1
 			}
-			switch c.v {
-			case capInterface:
-				w.iface = v
-			case capPeerSite:
-				w.peerSite = v
-			case capPeerDevice:
-				w.peerDevice = v
-			}
+			w.capture(c.v, v)
 		}
 	}
 	return 0
@@ -250,12 +246,7 @@ func (w *walk) elems(elems []*gnmi.PathElem) reason {
 
 // update decodes one update into its slot; w is the walk past the prefix.
 func (d *decoder) update(w walk, u *gnmi.Update) {
-	p := u.GetPath()
-	if len(p.GetElement()) > 0 {
-		d.fail(reasonLegacyPath)
-		return
-	}
-	if r := w.elems(p.GetElem()); r != 0 {
+	if r := w.path(u.GetPath()); r != 0 {
 		d.fail(r - 1)
 		return
 	}

@@ -273,7 +273,8 @@ func TestDecodeBadInputsCounted(t *testing.T) {
 		{"no value", &gnmi.Update{Path: ifPath("e", "state", "counters", "in-octets")}, reasonNoValue},
 		{"bad speed", &gnmi.Update{Path: ifPath("e", "ethernet", "state", "port-speed"), Val: sval("FAST")}, reasonBadValue},
 		{"bad last-clear", &gnmi.Update{Path: ifPath("e", "state", "counters", "last-clear"), Val: sval("yesterday")}, reasonBadValue},
-		{"legacy path", &gnmi.Update{Path: &gnmi.Path{Element: []string{"interfaces"}}, Val: uval(1)}, reasonLegacyPath},
+		{"legacy container", &gnmi.Update{Path: &gnmi.Path{Element: []string{"interfaces"}}, Val: uval(1)}, reasonUnknownPath},
+		{"legacy unterminated key", &gnmi.Update{Path: &gnmi.Path{Element: []string{"interfaces", "interface[name=e", "state", "oper-status"}}, Val: sval("UP")}, reasonLegacyPath},
 	}
 	for _, tc := range cases {
 		d.errs = [numReasons]uint64{}
@@ -443,6 +444,10 @@ func FuzzDecode(f *testing.F) {
 		{Timestamp: ts, Update: []*gnmi.Update{{Path: probePath("a", "b", "avg-delay"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_DecimalVal{DecimalVal: &gnmi.Decimal64{Digits: 15, Precision: 1}}}}}},
 		{Timestamp: ts, Update: []*gnmi.Update{{Path: ifPath("e", "state", "oper-status"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_JsonIetfVal{JsonIetfVal: []byte(`"UP"`)}}}}},
 	} {
+		b, _ := proto.Marshal(n)
+		f.Add(b)
+	}
+	for _, n := range legacySeeds(ts) {
 		b, _ := proto.Marshal(n)
 		f.Add(b)
 	}

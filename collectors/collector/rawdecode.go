@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -253,10 +254,6 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		updates = d.maxUpdates
 	}
 	d.updates += uint64(updates)
-	if pe.legacy {
-		d.errs[reasonLegacyPath] += uint64(updates)
-		return
-	}
 	if pe.r != 0 {
 		d.errs[pe.r-1] += uint64(updates)
 		return
@@ -297,8 +294,6 @@ type prefixEntry struct {
 	// early is reason+1 when the notification is dropped before its
 	// updates are counted (malformed prefix, another target's name).
 	early reason
-	// legacy: the prefix uses the deprecated string elements.
-	legacy bool
 	// r is reason+1 when walking the prefix failed; w is the walk past it.
 	r reason
 	w walk
@@ -338,14 +333,6 @@ func (d *decoder) prefixOf(prefix []byte) *prefixEntry {
 	}
 	if e.early = d.scanPrefix(prefix); e.early != 0 {
 		return e
-	}
-	for rest := prefix; len(rest) > 0; {
-		f, n := next(rest)
-		rest = rest[n:] // well-formed: scanPrefix checked
-		if f.num == fPathElement && f.typ == protowire.BytesType {
-			e.legacy = true
-			return e
-		}
 	}
 	e.w.nd = &d.m.root
 	e.r = d.walkRaw(&e.w, prefix)
@@ -423,22 +410,44 @@ func (d *decoder) walkPath(pe *prefixEntry, path []byte) *pathEntry {
 	return e
 }
 
-// walkRaw advances w over the elems of the wire Path p.
+// walkRaw advances w over the elems of the wire Path p, or over its
+// deprecated string elements when it has no elem (as walk.path).
 func (d *decoder) walkRaw(w *walk, p []byte) reason {
-	for len(p) > 0 {
-		f, n := next(p)
+	elems, legacy := false, false
+	for rest := p; len(rest) > 0; {
+		f, n := next(rest)
 		if n < 0 {
 			return reasonMalformed + 1
 		}
-		p = p[n:]
+		rest = rest[n:]
 		if f.typ != protowire.BytesType {
 			continue
 		}
 		switch f.num {
 		case fPathElement:
-			return reasonLegacyPath + 1
+			legacy = true
 		case fPathElem:
+			elems = true
 			if r := d.elemRaw(w, f.b); r != 0 {
+				return r
+			}
+		}
+	}
+	if legacy && !elems {
+		return elementsRaw(w, p)
+	}
+	return 0
+}
+
+// elementsRaw advances w over the deprecated string elements of the
+// well-formed wire Path p (legacy.go). Not the hot path: the walk cache
+// keeps the result.
+func elementsRaw(w *walk, p []byte) reason {
+	for len(p) > 0 {
+		f, n := next(p)
+		p = p[n:]
+		if f.num == fPathElement && f.typ == protowire.BytesType {
+			if r := w.element(string(f.b)); r != 0 {
 				return r
 			}
 		}
@@ -459,11 +468,8 @@ func (d *decoder) elemRaw(w *walk, e []byte) reason {
 			name = f.b
 		}
 	}
-	for i := len(name) - 1; i >= 0; i-- {
-		if name[i] == ':' {
-			name = name[i+1:] // module prefix
-			break
-		}
+	if j := bytes.IndexByte(name, ':'); j >= 0 {
+		name = name[j+1:] // module prefix, as stripModule
 	}
 	w.nd = w.nd.children[string(name)]
 	if w.nd == nil {
@@ -508,14 +514,7 @@ func (d *decoder) elemRaw(w *walk, e []byte) reason {
 		if !ok {
 			return reasonBadValue + 1
 		}
-		switch c.v {
-		case capInterface:
-			w.iface = s
-		case capPeerSite:
-			w.peerSite = s
-		case capPeerDevice:
-			w.peerDevice = s
-		}
+		w.capture(c.v, s)
 	}
 	return 0
 }
