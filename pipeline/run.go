@@ -189,7 +189,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintln(w, ")")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "fabric\t%d targets sent %d gNMI updates in %d notifications\n", s.Targets, s.SimUpdates, s.Notifications)
-	fmt.Fprintf(tw, "collector\t%d updates received; produced %d samples (one per notification) + %d device-state records (each target's connecting, up, down); dropped %s\n",
+	fmt.Fprintf(tw, "collector\t%d updates received; produced %d samples (one per notification) + %d device-state records (on each session change, and every inventory-interval while up); dropped %s\n",
 		s.Updates, s.Samples, s.Inventory, fmtMap(nonZero(s.CollectorDrops)))
 	fmt.Fprintf(tw, "processor\t%d KPIs produced from %d records consumed (of %d produced); %s\n",
 		s.KPIs, s.Consumed, s.Samples+s.Inventory, fmtDrops(s.ProcessDrops))
