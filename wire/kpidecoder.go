@@ -27,6 +27,8 @@ type KPIDecoder struct {
 	link   wirepb.LinkKPI
 	plBody wirepb.KPI_Pipeline
 	pipe   wirepb.PipelineKPI
+	dvBody wirepb.KPI_DeviceKpi
+	dev    wirepb.DeviceKPI
 	interner
 }
 
@@ -36,6 +38,7 @@ func NewKPIDecoder() *KPIDecoder {
 	d.ifBody.Interface = &d.iface
 	d.lkBody.Link = &d.link
 	d.plBody.Pipeline = &d.pipe
+	d.dvBody.DeviceKpi = &d.dev
 	return d
 }
 
@@ -55,7 +58,7 @@ func NewAliasingKPIDecoder() *KPIDecoder {
 func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 	k := &d.k
 	*k = wirepb.KPI{}
-	var body protowire.Number // 0 none, 10 interface, 11 link, 12 pipeline
+	var body protowire.Number // 0 none, 10 interface, 11 link, 12 pipeline, 13 device
 	for len(buf) > 0 {
 		num, typ, v, b, n, err := field(buf)
 		if err != nil {
@@ -78,7 +81,7 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 			k.WindowEndUnixNano = int64(v)
 		case num == 7 && typ == protowire.VarintType:
 			k.Samples = uint32(v)
-		case num >= 10 && num <= 12 && typ == protowire.BytesType:
+		case num >= 10 && num <= 13 && typ == protowire.BytesType:
 			// A oneof member seen again merges into the same message; a
 			// different member replaces it.
 			if body != num {
@@ -89,6 +92,8 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 					d.link = wirepb.LinkKPI{}
 				case 12:
 					d.pipe = wirepb.PipelineKPI{}
+				case 13:
+					d.dev = wirepb.DeviceKPI{}
 				}
 			}
 			body = num
@@ -99,6 +104,8 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 				err = d.decodeLink(b)
 			case 12:
 				err = d.decodePipeline(b)
+			case 13:
+				err = d.decodeDevice(b)
 			}
 		}
 		if err != nil {
@@ -115,6 +122,8 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 		k.Body = &d.lkBody
 	case 12:
 		k.Body = &d.plBody
+	case 13:
+		k.Body = &d.dvBody
 	default:
 		return nil, ErrEmpty
 	}
@@ -269,6 +278,31 @@ func (d *KPIDecoder) decodePipeline(buf []byte) error {
 			case 4:
 				x.DelayMaxMs = f
 			}
+		}
+	}
+	return nil
+}
+
+func (d *KPIDecoder) decodeDevice(buf []byte) error {
+	x := &d.dev
+	for len(buf) > 0 {
+		num, typ, v, b, n, err := field(buf)
+		if err != nil {
+			return err
+		}
+		buf = buf[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			x.Reachable = uint32(v)
+		case num == 2 && typ == protowire.VarintType:
+			x.State = wirepb.DeviceState(int32(v))
+		case num == 3 && typ == protowire.BytesType:
+			// Repeats window after window while a device is down: interned.
+			if x.LastError, err = d.str(b); err != nil {
+				return err
+			}
+		case num == 4 && typ == protowire.Fixed64Type:
+			x.UpRatio, _ = f64(typ, v)
 		}
 	}
 	return nil

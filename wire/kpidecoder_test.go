@@ -23,6 +23,12 @@ func testKPIs() []*wirepb.KPI {
 			}}},
 		{Version: 1, Id: "pl/p1", Site: "pipeline", WindowStartUnixNano: t0,
 			Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "p1", DelayP50Ms: 100, DelayP99Ms: 900, DelayMaxMs: 1200, Samples: 5000}}},
+		{Version: 1, Id: "dv/fra/d1/1700000000", Site: "fra", Device: "d1", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 1,
+			Body: &wirepb.KPI_DeviceKpi{DeviceKpi: &wirepb.DeviceKPI{
+				State: wirepb.DeviceState_DEVICE_DOWN, LastError: "rpc error: code = Unavailable", UpRatio: 0.25,
+			}}},
+		{Version: 1, Body: &wirepb.KPI_DeviceKpi{DeviceKpi: &wirepb.DeviceKPI{Reachable: 1, State: wirepb.DeviceState_DEVICE_UP, UpRatio: 1}}},
+		{Version: 1, Body: &wirepb.KPI_DeviceKpi{DeviceKpi: &wirepb.DeviceKPI{State: 99}}},
 		{Version: 2, Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{}}},
 		{Version: 1, Body: &wirepb.KPI_Interface{Interface: &wirepb.InterfaceKPI{UtilIn: -1}}},
 		{Version: 1, Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{}}},
@@ -60,7 +66,7 @@ func TestKPIDecoderAgreesWithDecodeKPI(t *testing.T) {
 func testKPIDecoderAgrees(t *testing.T, d *KPIDecoder) {
 	seeds := kpiSeeds(t)
 	// every seed, truncation and single-byte corruption
-	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x48},
+	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x6a, 0x48},
 		func(b []byte) { checkKPIDecoderAgrees(t, d, b) })
 	// oneof switching and merging
 	i, l, p := seeds[0], seeds[1], seeds[2]
@@ -74,6 +80,10 @@ func testKPIDecoderAgrees(t *testing.T, d *KPIDecoder) {
 	checkKPIDecoderAgrees(t, d, cat(i, i))
 	checkKPIDecoderAgrees(t, d, cat(i, l, i))
 	checkKPIDecoderAgrees(t, d, cat(p, i, p))
+	dv := seeds[3]
+	checkKPIDecoderAgrees(t, d, cat(dv, dv))
+	checkKPIDecoderAgrees(t, d, cat(i, dv))
+	checkKPIDecoderAgrees(t, d, cat(dv, l, dv))
 	checkKPIDecoderAgrees(t, d, cat([]byte{0x1a, 2, 0xc3, 0x28}, i)) // invalid UTF-8 site
 }
 
@@ -94,7 +104,7 @@ func TestKPIDecoderErrors(t *testing.T) {
 
 func TestKPIDecoderSteadyStateAllocs(t *testing.T) {
 	d := NewKPIDecoder()
-	seeds := kpiSeeds(t)[:3]
+	seeds := kpiSeeds(t)[:4]
 	for _, b := range seeds {
 		if _, err := d.Decode(b); err != nil {
 			t.Fatal(err)
@@ -105,8 +115,8 @@ func TestKPIDecoderSteadyStateAllocs(t *testing.T) {
 			_, _ = d.Decode(b)
 		}
 	})
-	if n != 3 { // the three ids
-		t.Fatalf("%v allocations per run, want 3 (one id each)", n)
+	if n != 4 { // the four ids (a device KPI's last error is interned)
+		t.Fatalf("%v allocations per run, want 4 (one id each)", n)
 	}
 	a := NewAliasingKPIDecoder()
 	if n := testing.AllocsPerRun(100, func() {

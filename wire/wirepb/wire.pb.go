@@ -1172,8 +1172,87 @@ func (x *PipelineKPI) GetSamples() uint64 {
 	return 0
 }
 
+// DeviceKPI is the reachability of one device (one gNMI target) over one
+// window, from the collector's device-state samples: emitted for every
+// window while the device is known, including while it is down and sends
+// nothing. See docs/kpis.md.
+type DeviceKPI struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 when the device was DEVICE_UP at the window's end (the collector had
+	// a gNMI session with it), else 0.
+	Reachable uint32 `protobuf:"varint,1,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	// The state at the window's end.
+	State DeviceState `protobuf:"varint,2,opt,name=state,proto3,enum=telemetry.wire.v1.DeviceState" json:"state,omitempty"`
+	// The collector's last error for the device at the window's end (empty
+	// while up).
+	LastError string `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Fraction of the window the device was DEVICE_UP, 0..1.
+	UpRatio       float64 `protobuf:"fixed64,4,opt,name=up_ratio,json=upRatio,proto3" json:"up_ratio,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceKPI) Reset() {
+	*x = DeviceKPI{}
+	mi := &file_wire_wire_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceKPI) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceKPI) ProtoMessage() {}
+
+func (x *DeviceKPI) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_wire_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceKPI.ProtoReflect.Descriptor instead.
+func (*DeviceKPI) Descriptor() ([]byte, []int) {
+	return file_wire_wire_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeviceKPI) GetReachable() uint32 {
+	if x != nil {
+		return x.Reachable
+	}
+	return 0
+}
+
+func (x *DeviceKPI) GetState() DeviceState {
+	if x != nil {
+		return x.State
+	}
+	return DeviceState_DEVICE_STATE_UNSPECIFIED
+}
+
+func (x *DeviceKPI) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *DeviceKPI) GetUpRatio() float64 {
+	if x != nil {
+		return x.UpRatio
+	}
+	return 0
+}
+
 // KPI is one record on telemetry.kpis. Key: "site/device/interface",
-// "site/device>dst_site/dst_device" or "pipeline/instance".
+// "site/device>dst_site/dst_device", "pipeline/instance" or "site/device"
+// (device KPIs).
 type KPI struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -1191,6 +1270,7 @@ type KPI struct {
 	//	*KPI_Interface
 	//	*KPI_Link
 	//	*KPI_Pipeline
+	//	*KPI_DeviceKpi
 	Body          isKPI_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1198,7 +1278,7 @@ type KPI struct {
 
 func (x *KPI) Reset() {
 	*x = KPI{}
-	mi := &file_wire_wire_proto_msgTypes[8]
+	mi := &file_wire_wire_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1290,7 @@ func (x *KPI) String() string {
 func (*KPI) ProtoMessage() {}
 
 func (x *KPI) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_wire_proto_msgTypes[8]
+	mi := &file_wire_wire_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1303,7 @@ func (x *KPI) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KPI.ProtoReflect.Descriptor instead.
 func (*KPI) Descriptor() ([]byte, []int) {
-	return file_wire_wire_proto_rawDescGZIP(), []int{8}
+	return file_wire_wire_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KPI) GetVersion() uint32 {
@@ -1309,6 +1389,15 @@ func (x *KPI) GetPipeline() *PipelineKPI {
 	return nil
 }
 
+func (x *KPI) GetDeviceKpi() *DeviceKPI {
+	if x != nil {
+		if x, ok := x.Body.(*KPI_DeviceKpi); ok {
+			return x.DeviceKpi
+		}
+	}
+	return nil
+}
+
 type isKPI_Body interface {
 	isKPI_Body()
 }
@@ -1325,11 +1414,18 @@ type KPI_Pipeline struct {
 	Pipeline *PipelineKPI `protobuf:"bytes,12,opt,name=pipeline,proto3,oneof"`
 }
 
+type KPI_DeviceKpi struct {
+	// "device" is taken by the device name (field 4).
+	DeviceKpi *DeviceKPI `protobuf:"bytes,13,opt,name=device_kpi,json=deviceKpi,proto3,oneof"`
+}
+
 func (*KPI_Interface) isKPI_Body() {}
 
 func (*KPI_Link) isKPI_Body() {}
 
 func (*KPI_Pipeline) isKPI_Body() {}
+
+func (*KPI_DeviceKpi) isKPI_Body() {}
 
 // RemediationEvent is one record on telemetry.remediations: one lifecycle
 // transition of one event. Key: event_id.
@@ -1365,7 +1461,7 @@ type RemediationEvent struct {
 
 func (x *RemediationEvent) Reset() {
 	*x = RemediationEvent{}
-	mi := &file_wire_wire_proto_msgTypes[9]
+	mi := &file_wire_wire_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1473,7 @@ func (x *RemediationEvent) String() string {
 func (*RemediationEvent) ProtoMessage() {}
 
 func (x *RemediationEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_wire_proto_msgTypes[9]
+	mi := &file_wire_wire_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1486,7 @@ func (x *RemediationEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemediationEvent.ProtoReflect.Descriptor instead.
 func (*RemediationEvent) Descriptor() ([]byte, []int) {
-	return file_wire_wire_proto_rawDescGZIP(), []int{9}
+	return file_wire_wire_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemediationEvent) GetVersion() uint32 {
@@ -1546,7 +1642,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_wire_wire_proto_msgTypes[10]
+	mi := &file_wire_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1654,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_wire_proto_msgTypes[10]
+	mi := &file_wire_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1667,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_wire_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeadLetter) GetVersion() uint32 {
@@ -1732,7 +1828,13 @@ const file_wire_wire_proto_rawDesc = "" +
 	"delayP99Ms\x12 \n" +
 	"\fdelay_max_ms\x18\x04 \x01(\x01R\n" +
 	"delayMaxMs\x12\x18\n" +
-	"\asamples\x18\x05 \x01(\x04R\asamples\"\x94\x03\n" +
+	"\asamples\x18\x05 \x01(\x04R\asamples\"\x99\x01\n" +
+	"\tDeviceKPI\x12\x1c\n" +
+	"\treachable\x18\x01 \x01(\rR\treachable\x124\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1e.telemetry.wire.v1.DeviceStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError\x12\x19\n" +
+	"\bup_ratio\x18\x04 \x01(\x01R\aupRatio\"\xd3\x03\n" +
 	"\x03KPI\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1744,7 +1846,9 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\tinterface\x18\n" +
 	" \x01(\v2\x1f.telemetry.wire.v1.InterfaceKPIH\x00R\tinterface\x120\n" +
 	"\x04link\x18\v \x01(\v2\x1a.telemetry.wire.v1.LinkKPIH\x00R\x04link\x12<\n" +
-	"\bpipeline\x18\f \x01(\v2\x1e.telemetry.wire.v1.PipelineKPIH\x00R\bpipelineB\x06\n" +
+	"\bpipeline\x18\f \x01(\v2\x1e.telemetry.wire.v1.PipelineKPIH\x00R\bpipeline\x12=\n" +
+	"\n" +
+	"device_kpi\x18\r \x01(\v2\x1c.telemetry.wire.v1.DeviceKPIH\x00R\tdeviceKpiB\x06\n" +
 	"\x04body\"\xde\x04\n" +
 	"\x10RemediationEvent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x19\n" +
@@ -1845,7 +1949,7 @@ func file_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_wire_wire_proto_goTypes = []any{
 	(Counter)(0),             // 0: telemetry.wire.v1.Counter
 	(OperStatus)(0),          // 1: telemetry.wire.v1.OperStatus
@@ -1860,9 +1964,10 @@ var file_wire_wire_proto_goTypes = []any{
 	(*InterfaceKPI)(nil),     // 10: telemetry.wire.v1.InterfaceKPI
 	(*LinkKPI)(nil),          // 11: telemetry.wire.v1.LinkKPI
 	(*PipelineKPI)(nil),      // 12: telemetry.wire.v1.PipelineKPI
-	(*KPI)(nil),              // 13: telemetry.wire.v1.KPI
-	(*RemediationEvent)(nil), // 14: telemetry.wire.v1.RemediationEvent
-	(*DeadLetter)(nil),       // 15: telemetry.wire.v1.DeadLetter
+	(*DeviceKPI)(nil),        // 13: telemetry.wire.v1.DeviceKPI
+	(*KPI)(nil),              // 14: telemetry.wire.v1.KPI
+	(*RemediationEvent)(nil), // 15: telemetry.wire.v1.RemediationEvent
+	(*DeadLetter)(nil),       // 16: telemetry.wire.v1.DeadLetter
 }
 var file_wire_wire_proto_depIdxs = []int32{
 	0,  // 0: telemetry.wire.v1.CounterValue.counter:type_name -> telemetry.wire.v1.Counter
@@ -1873,16 +1978,18 @@ var file_wire_wire_proto_depIdxs = []int32{
 	7,  // 5: telemetry.wire.v1.Sample.probe:type_name -> telemetry.wire.v1.ProbeResult
 	8,  // 6: telemetry.wire.v1.Sample.device_state:type_name -> telemetry.wire.v1.Device
 	1,  // 7: telemetry.wire.v1.InterfaceKPI.oper_status:type_name -> telemetry.wire.v1.OperStatus
-	10, // 8: telemetry.wire.v1.KPI.interface:type_name -> telemetry.wire.v1.InterfaceKPI
-	11, // 9: telemetry.wire.v1.KPI.link:type_name -> telemetry.wire.v1.LinkKPI
-	12, // 10: telemetry.wire.v1.KPI.pipeline:type_name -> telemetry.wire.v1.PipelineKPI
-	3,  // 11: telemetry.wire.v1.RemediationEvent.state:type_name -> telemetry.wire.v1.EventState
-	4,  // 12: telemetry.wire.v1.RemediationEvent.severity:type_name -> telemetry.wire.v1.Severity
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 8: telemetry.wire.v1.DeviceKPI.state:type_name -> telemetry.wire.v1.DeviceState
+	10, // 9: telemetry.wire.v1.KPI.interface:type_name -> telemetry.wire.v1.InterfaceKPI
+	11, // 10: telemetry.wire.v1.KPI.link:type_name -> telemetry.wire.v1.LinkKPI
+	12, // 11: telemetry.wire.v1.KPI.pipeline:type_name -> telemetry.wire.v1.PipelineKPI
+	13, // 12: telemetry.wire.v1.KPI.device_kpi:type_name -> telemetry.wire.v1.DeviceKPI
+	3,  // 13: telemetry.wire.v1.RemediationEvent.state:type_name -> telemetry.wire.v1.EventState
+	4,  // 14: telemetry.wire.v1.RemediationEvent.severity:type_name -> telemetry.wire.v1.Severity
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_wire_wire_proto_init() }
@@ -1895,10 +2002,11 @@ func file_wire_wire_proto_init() {
 		(*Sample_Probe)(nil),
 		(*Sample_DeviceState)(nil),
 	}
-	file_wire_wire_proto_msgTypes[8].OneofWrappers = []any{
+	file_wire_wire_proto_msgTypes[9].OneofWrappers = []any{
 		(*KPI_Interface)(nil),
 		(*KPI_Link)(nil),
 		(*KPI_Pipeline)(nil),
+		(*KPI_DeviceKpi)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1906,7 +2014,7 @@ func file_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_wire_proto_rawDesc), len(file_wire_wire_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
