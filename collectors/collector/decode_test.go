@@ -314,6 +314,7 @@ func TestDecodeJSONAndIdentityForms(t *testing.T) {
 		{Path: ifPath("e", "state", "oper-status"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_JsonIetfVal{JsonIetfVal: []byte(`"openconfig-interfaces:DOWN"`)}}},
 		{Path: ifPath("e", "ethernet", "state", "port-speed"), Val: &gnmi.TypedValue{Value: &gnmi.TypedValue_AsciiVal{AsciiVal: "SPEED_2500MB"}}},
 		{Path: &gnmi.Path{Elem: []*gnmi.PathElem{{Name: "openconfig-interfaces:interfaces"}, {Name: "interface", Key: map[string]string{"name": "e"}},
+			// fixed date: a last-clear value to parse; no server reads it
 			{Name: "state"}, {Name: "counters"}, {Name: "last-clear"}}}, Val: sval("2026-01-02T03:04:05Z")},
 	}}
 	out := decodeCheck(t, d, n, ts)
@@ -321,8 +322,10 @@ func TestDecodeJSONAndIdentityForms(t *testing.T) {
 		t.Fatalf("%v %v", out, d.errs)
 	}
 	st := out[0].GetInterface()
+	// fixed date: the last-clear string above, parsed; no server reads it
+	lastClear := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
 	if st.Counters[0].Value != math.MaxUint64 || st.OperStatus != wirepb.OperStatus_DOWN || st.SpeedBps != 2500e6 ||
-		st.LastClearUnixNano != time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano() {
+		st.LastClearUnixNano != lastClear {
 		t.Errorf("got %v (errs %v)", st, d.errs)
 	}
 }

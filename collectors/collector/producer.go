@@ -126,6 +126,7 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, log *sl
 	p.promise = p.done
 	for _, r := range dropReasons {
 		p.dropped.Store(r, new(atomic.Uint64))
+		m.dropped.WithLabelValues(r) // 0, not "No data", on the dashboards
 	}
 	return p, nil
 }

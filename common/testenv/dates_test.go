@@ -14,7 +14,7 @@ import (
 // fixedDate matches what places a test's data at a fixed date: time.Date
 // with a literal year, time.Unix with a literal of seconds since 2001 or
 // later, and an ISO date in a string (SQL literals, expected outputs).
-var fixedDate = regexp.MustCompile(`time\.Date\(\s*(19|20)\d\d\b|time\.Unix\(\s*\d{9,}|\b(19|20)\d\d-[01]\d-[0-3]\d\b`)
+var fixedDate = regexp.MustCompile(`time\.Date\(\s*(19|20)\d\d\b|time\.Unix\(\s*\d{9,}|\b(19|20)\d\d-[01]\d-[0-3]\d(\b|T)`)
 
 // goLayout is Go's reference date in time layouts, not a date.
 const goLayout = "2006-01-02"
@@ -151,6 +151,7 @@ func TestFixedDatePattern(t *testing.T) {
 		{`now := time.Unix(1614265330, 0)`, true},
 		{`{"SELECT h", "2026-11-20 10:00:00\t0.25"},`, true},
 		{`INSERT INTO t VALUES ('2025-01-31', 1)`, true},
+		{`Val: sval("2026-01-02T03:04:05Z")`, true},
 		{`var genStart = Anchor()`, false},
 		{`d := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)`, false},
 		{`time.Unix(0, ts)`, false},
