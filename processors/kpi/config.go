@@ -1,5 +1,6 @@
-// Package kpi turns counter and probe samples into KPIs (utilization, loss,
-// latency, the pipeline's own delay).
+// Package kpi turns counter, probe and device-state samples into KPIs
+// (utilization, loss, latency, device reachability, the pipeline's own
+// delay).
 //
 // The computation is the Engine (pure, no I/O: samples in, closed windows
 // out); the Processor wraps it in a Kafka consumer group on the samples
@@ -33,6 +34,10 @@ type Configuration struct {
 	// long (device time) so that a successor after a rebalance or crash
 	// re-reads it. Give on-change subscriptions a heartbeat shorter than
 	// this. 0: not kept (a successor learns them at the next change).
+	// It also bounds device reachability: a device's state (device-state
+	// samples, sent on change) is believed for state-horizon, at least
+	// max-gap, after its newest record, which stays uncommitted meanwhile;
+	// then the device's series is forgotten (see docs/kpis.md).
 	StateHorizon time.Duration `yaml:"state-horizon"`
 	// GroupID is the Kafka consumer group.
 	GroupID string `yaml:"group-id"`

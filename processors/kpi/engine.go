@@ -24,8 +24,12 @@ type Origin struct {
 // EngineStats counts what the engine saw and dropped.
 type EngineStats struct {
 	SamplesIn uint64
-	// Ignored: samples without a body the engine uses (device state).
+	// Ignored: samples without a body the engine uses.
 	Ignored uint64
+	// NoDevice: device-state samples without a device name; UnknownState:
+	// device-state samples whose state is not CONNECTING, DEVICE_UP or
+	// DEVICE_DOWN. Both are dropped.
+	NoDevice, UnknownState uint64
 	// Duplicate: same series, same device time, nothing new.
 	Duplicate uint64
 	// OutOfOrder: device time before the series' latest.
@@ -42,12 +46,14 @@ type EngineStats struct {
 	// Warmup: windows not emitted because this engine did not see the series
 	// before the window started (the previous owner or nobody did).
 	Warmup uint64
-	// Evicted: series forgotten after max-gap of silence.
+	// Evicted: series forgotten after max-gap of silence (device series:
+	// once their state expired, see devTimeout).
 	Evicted uint64
 	// KPIs emitted, by kind.
 	InterfaceKPIs uint64
 	LinkKPIs      uint64
 	PipelineKPIs  uint64
+	DeviceKPIs    uint64
 }
 
 type ifKey struct{ site, device, iface string }
@@ -163,6 +169,18 @@ type Engine struct {
 
 	ifs   map[ifKey]*ifSeries
 	links map[linkKey]*linkSeries
+	devs  map[devKey]*devSeries
+
+	// parts are the clocks device windows close on, by partition;
+	// lastCollect is the processing time of the latest Collect; silentStep
+	// caps how far one Collect moves a silent partition's clock.
+	parts       []partClock
+	lastCollect int64
+	silentStep  int64
+	// devTimeout: a device's state is believed this long after its newest
+	// record (max of state-horizon and max-gap), then the series is
+	// forgotten.
+	devTimeout int64
 
 	pipe     delayHist
 	pipeWin  int64 // start of the open pipeline window (processing time), 0 when none
@@ -194,14 +212,17 @@ func NewEngine(cfg Configuration, instance string) *Engine {
 		bitsOver:     cfg.CounterBitsOverrides,
 		ifs:          map[ifKey]*ifSeries{},
 		links:        map[linkKey]*linkSeries{},
+		devs:         map[devKey]*devSeries{},
+		silentStep:   max(int64(cfg.AllowedLateness), int64(time.Second)),
+		devTimeout:   int64(max(cfg.StateHorizon, cfg.MaxGap)),
 	}
 }
 
 // Stats returns the counters so far.
 func (e *Engine) Stats() EngineStats { return e.stats }
 
-// Series returns how many interface and link series are open.
-func (e *Engine) Series() int { return len(e.ifs) + len(e.links) }
+// Series returns how many interface, link and device series are open.
+func (e *Engine) Series() int { return len(e.ifs) + len(e.links) + len(e.devs) }
 
 func (e *Engine) floor(t int64) int64 {
 	m := t % e.window
@@ -229,11 +250,23 @@ func (e *Engine) AddFrom(s *wirepb.Sample, now time.Time, o Origin) {
 		e.idle += min(d, e.maxGap/4)
 	}
 	e.lastNow = max(e.lastNow, nowNs)
+	// The partition's clock for device windows: the collector's receive
+	// time, never ahead of the processing time.
+	rt := s.GetReceiveTimeUnixNano()
+	if rt == 0 {
+		rt = t
+	}
+	pc := e.part(o.Partition)
+	pc.t = max(pc.t, min(rt, nowNs))
+	pc.seen = true
 	switch b := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
 		e.addInterface(s, b.Interface, t, e.idle, o)
 	case *wirepb.Sample_Probe:
 		e.addProbe(s, b.Probe, t, e.idle, o)
+	case *wirepb.Sample_DeviceState:
+		e.addDevice(s, b.DeviceState, t, o)
+		return
 	default:
 		e.stats.Ignored++
 		return
@@ -885,13 +918,16 @@ func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 }
 
 // Collect closes what is due at processing time now (the pipeline window,
-// series idle for max-gap on the idle clock: while other samples arrived)
-// and appends every closed window since the last call to out.
+// series idle for max-gap on the idle clock: while other samples arrived,
+// device windows on their partition's clock) and appends every closed
+// window since the last call to out.
 func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	n := now.UnixNano()
 	if e.pipeWin != 0 && n >= e.pipeWin+e.window {
 		e.closePipeline()
 	}
+	e.advanceSilent(n)
+	e.collectDevices()
 	if n-e.lastScan >= max(int64(time.Second), e.maxGap/4) {
 		e.lastScan = n
 		for k, se := range e.ifs {
@@ -925,6 +961,7 @@ func (e *Engine) Drain(out []*wirepb.KPI) []*wirepb.KPI {
 	for _, se := range e.links {
 		e.closeLink(se, true)
 	}
+	e.drainDevices()
 	if e.pipeWin != 0 {
 		e.closePipeline()
 	}
@@ -978,6 +1015,9 @@ func (e *Engine) NeededAll(into map[int32]int64) map[int32]int64 {
 		}
 		take(se.partition, o)
 	}
+	for _, se := range e.devs {
+		take(se.partition, se.needed())
+	}
 	return into
 }
 
@@ -992,6 +1032,14 @@ func (e *Engine) DropPartition(p int32) {
 		if se.partition == p {
 			delete(e.links, k)
 		}
+	}
+	for k, se := range e.devs {
+		if se.partition == p {
+			delete(e.devs, k)
+		}
+	}
+	if p >= 0 && int(p) < len(e.parts) {
+		e.parts[p] = partClock{}
 	}
 }
 

@@ -499,6 +499,10 @@ func sameKPI(a, b *wirepb.KPI) bool {
 	if x, y := a.GetLink(), b.GetLink(); x != nil {
 		return math.Abs(x.RttMs-y.RttMs) <= tol && x.RttP95Ms == y.RttP95Ms
 	}
+	if x, y := a.GetDeviceKpi(), b.GetDeviceKpi(); x != nil {
+		return y != nil && x.Reachable == y.Reachable && x.State == y.State && x.LastError == y.LastError &&
+			math.Abs(x.UpRatio-y.UpRatio) <= tol
+	}
 	return true
 }
 

@@ -37,7 +37,8 @@ type Stats struct {
 	Commits       uint64
 	// Wrap32 and Wrap64 count counter wraps taken as such.
 	Wrap32, Wrap64 uint64
-	// Drops by reason: decode, duplicate, out_of_order, reset, gap, late, warmup.
+	// Drops by reason: decode, duplicate, out_of_order, reset, gap, late,
+	// warmup, no_device, unknown_state.
 	Drops map[string]uint64
 }
 
@@ -71,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_commits_total",
 			Help: "Offset commits."}),
 		series: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_series",
-			Help: "Open interface and link series."}),
+			Help: "Open interface, link and device series."}),
 		watermarkLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_device_time_lag_seconds",
 			Help: "Processing time minus the newest device time seen in the last poll."}),
 		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_uncommitted_records",
@@ -82,6 +83,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
+	}
+	// Every label value at 0 from the start: a panel reads 0, not "no data".
+	for _, k := range []string{"interface", "link", "pipeline", "device"} {
+		m.kpis.WithLabelValues(k)
+	}
+	for _, r := range []string{"decode", "duplicate", "out_of_order", "reset", "gap", "late", "warmup", "ignored", "no_device", "unknown_state"} {
+		m.drops.WithLabelValues(r)
 	}
 	return m, nil
 }
@@ -246,6 +254,14 @@ func (p *Processor) run(ctx context.Context) {
 		if maxDev > 0 {
 			p.m.watermarkLag.Set(float64(now.UnixNano()-maxDev) / 1e9)
 		}
+		// A partition read up to its high watermark is caught up: while
+		// nothing more arrives on it, its device windows close on the
+		// processing time (see docs/kpis.md, Device KPIs).
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if n := len(fp.Records); n > 0 && fp.Topic == p.deps.Kafka.Topics.Samples {
+				p.engine.SetCaughtUp(fp.Partition, fp.Records[n-1].Offset+1 >= fp.HighWatermark)
+			}
+		})
 		kpis = p.engine.Collect(now, kpis[:0])
 		p.produce(kpis)
 		clear(kpis)
@@ -267,6 +283,8 @@ func kpiKey(k *wirepb.KPI) []byte {
 		return []byte(k.Site + "/" + k.Device + ">" + b.Link.DstSite + "/" + b.Link.DstDevice)
 	case *wirepb.KPI_Pipeline:
 		return []byte("pipeline/" + b.Pipeline.Instance)
+	case *wirepb.KPI_DeviceKpi:
+		return []byte(k.Site + "/" + k.Device)
 	}
 	return nil
 }
@@ -300,6 +318,8 @@ func (p *Processor) produce(kpis []*wirepb.KPI) {
 			p.m.kpis.WithLabelValues("interface").Inc()
 		case *wirepb.KPI_Link:
 			p.m.kpis.WithLabelValues("link").Inc()
+		case *wirepb.KPI_DeviceKpi:
+			p.m.kpis.WithLabelValues("device").Inc()
 		default:
 			p.m.kpis.WithLabelValues("pipeline").Inc()
 		}
@@ -403,6 +423,8 @@ func (p *Processor) exportLocked() {
 		{"late", s.Late, old.Late},
 		{"warmup", s.Warmup, old.Warmup},
 		{"ignored", s.Ignored, old.Ignored},
+		{"no_device", s.NoDevice, old.NoDevice},
+		{"unknown_state", s.UnknownState, old.UnknownState},
 	} {
 		if d.now > d.was {
 			p.m.drops.WithLabelValues(d.reason).Add(float64(d.now - d.was))
@@ -527,13 +549,15 @@ func (p *Processor) Stats() Stats {
 		Wrap32:        s.Wrap32,
 		Wrap64:        s.Wrap64,
 		Drops: map[string]uint64{
-			"decode":       p.decodeN.Load(),
-			"duplicate":    s.Duplicate,
-			"out_of_order": s.OutOfOrder,
-			"reset":        s.Reset,
-			"gap":          s.Gap,
-			"late":         s.Late,
-			"warmup":       s.Warmup,
+			"decode":        p.decodeN.Load(),
+			"duplicate":     s.Duplicate,
+			"out_of_order":  s.OutOfOrder,
+			"reset":         s.Reset,
+			"gap":           s.Gap,
+			"late":          s.Late,
+			"warmup":        s.Warmup,
+			"no_device":     s.NoDevice,
+			"unknown_state": s.UnknownState,
 		},
 	}
 }
