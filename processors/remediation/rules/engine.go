@@ -7,6 +7,7 @@ import (
 	"math"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -195,7 +196,7 @@ func (e *Engine) Observe(k *wirepb.KPI, out []*wirepb.RemediationEvent) []*wirep
 			continue
 		}
 		s.lastWindow = we
-		out = e.step(r, s, lbl, entity, v, ws, we, out)
+		out = e.step(r, s, k, lbl, entity, v, ws, we, out)
 	}
 	return out
 }
@@ -274,7 +275,7 @@ func (r *compiled) remember(s *state, v float64) {
 	s.histNext = (s.histNext + 1) % b.Windows
 }
 
-func (e *Engine) step(r *compiled, s *state, l Labels, entity string, v float64, ws, we int64,
+func (e *Engine) step(r *compiled, s *state, k *wirepb.KPI, l Labels, entity string, v float64, ws, we int64,
 	out []*wirepb.RemediationEvent) []*wirepb.RemediationEvent {
 	breach, clear, threshold := r.evaluate(s, v)
 	if s.phase == idle {
@@ -342,8 +343,8 @@ func (e *Engine) step(r *compiled, s *state, l Labels, entity string, v float64,
 		}
 		e.counts.Firing++
 		return append(out, s.transition(wirepb.EventState_FIRING, v, we,
-			fmt.Sprintf("%s %s=%g breached %g on %s for %s", r.Name, r.KPI, v, threshold, entity,
-				time.Duration(we-s.pendingSince))))
+			fmt.Sprintf("%s %s=%g breached %g on %s for %s%s", r.Name, r.KPI, v, threshold, entity,
+				time.Duration(we-s.pendingSince), detail(k))))
 	}
 	// active
 	if clear {
@@ -382,4 +383,18 @@ func (s *state) transition(st wirepb.EventState, v float64, we int64, msg string
 		State: st, Value: v, TimeUnixNano: we, WindowEndUnixNano: we, Message: msg,
 	}
 	return ev
+}
+
+// detail is what a firing message adds about the KPI: for a device, its
+// state and the collector's last error, e.g. " (down: connection refused)".
+func detail(k *wirepb.KPI) string {
+	d := k.GetDeviceKpi()
+	if d == nil {
+		return ""
+	}
+	st := strings.TrimPrefix(strings.ToLower(d.GetState().String()), "device_")
+	if d.GetLastError() == "" {
+		return " (" + st + ")"
+	}
+	return " (" + st + ": " + d.GetLastError() + ")"
 }

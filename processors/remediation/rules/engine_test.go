@@ -248,6 +248,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(lossRule))
 	f.Add([]byte(`rules: [{name: a, kpi: link.rtt_ms, baseline: {windows: 5, z: 2, direction: both}}]`))
 	f.Add([]byte(`rules: [{name: a, kpi: interface.util_out, threshold: {op: "<=", value: 0}, action: {template: "{{json .}}"}}]`))
+	f.Add([]byte(`rules: [{name: a, kpi: device.reachable, threshold: {op: "<", value: 1}, for: 20s}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs, err := Parse(b)
 		if err != nil {
@@ -261,6 +262,7 @@ func FuzzParse(f *testing.F) {
 		var evs []*wirepb.RemediationEvent
 		for i := 0; i < 20; i++ {
 			evs = e.Observe(linkKPI(i, "par", "lon", float64(i%2)), evs)
+			evs = e.Observe(deviceKPI(i, "par", "par-leaf1", i%3 == 0), evs)
 		}
 	})
 }

@@ -40,6 +40,15 @@ func pipeline(f func(*wirepb.PipelineKPI) float64) extractor {
 	}
 }
 
+func device(f func(*wirepb.DeviceKPI) float64) extractor {
+	return func(k *wirepb.KPI) (float64, bool) {
+		if b := k.GetDeviceKpi(); b != nil {
+			return f(b), true
+		}
+		return 0, false
+	}
+}
+
 // fields maps every KPI name a rule may watch to its extractor.
 var fields = map[string]extractor{
 	"interface.util_in":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetUtilIn() }),
@@ -69,6 +78,10 @@ var fields = map[string]extractor{
 	"pipeline.delay_p50_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP50Ms() }),
 	"pipeline.delay_p99_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP99Ms() }),
 	"pipeline.delay_max_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayMaxMs() }),
+	// 1 when the collector had a session with the device at the window's
+	// end, else 0; a rule `device.reachable < 1` watches reachability.
+	"device.reachable": device(func(b *wirepb.DeviceKPI) float64 { return float64(b.GetReachable()) }),
+	"device.up_ratio":  device(func(b *wirepb.DeviceKPI) float64 { return b.GetUpRatio() }),
 }
 
 // Field returns the extractor of a KPI name.
@@ -87,9 +100,29 @@ func KPINames() []string {
 	return out
 }
 
-// Labels are an entity's identifying labels.
+// KindOf is the kind of a KPI name: "device" for "device.reachable".
+func KindOf(kpi string) string {
+	kind, _, _ := strings.Cut(kpi, ".")
+	return kind
+}
+
+// fieldsOf lists the KPI names of one kind, sorted.
+func fieldsOf(kind string) []string {
+	var out []string
+	for _, n := range KPINames() {
+		if KindOf(n) == kind {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Labels are an entity's identifying labels. Kind is the KPI kind
+// (interface, link, pipeline, device); only device entities need it, the
+// others are told apart by their labels.
 type Labels struct {
 	Site, Device, Interface, DstSite, DstDevice, Instance string
+	Kind                                                  string
 }
 
 // LabelsOf returns the labels of the entity a KPI describes.
@@ -97,20 +130,24 @@ func LabelsOf(k *wirepb.KPI) Labels {
 	l := Labels{Site: k.GetSite(), Device: k.GetDevice()}
 	switch b := k.GetBody().(type) {
 	case *wirepb.KPI_Interface:
-		l.Interface = b.Interface.GetInterface()
+		l.Interface, l.Kind = b.Interface.GetInterface(), "interface"
 	case *wirepb.KPI_Link:
-		l.DstSite, l.DstDevice = b.Link.GetDstSite(), b.Link.GetDstDevice()
+		l.DstSite, l.DstDevice, l.Kind = b.Link.GetDstSite(), b.Link.GetDstDevice(), "link"
 	case *wirepb.KPI_Pipeline:
-		l.Instance = b.Pipeline.GetInstance()
+		l.Instance, l.Kind = b.Pipeline.GetInstance(), "pipeline"
+	case *wirepb.KPI_DeviceKpi:
+		l.Kind = "device"
 	}
 	return l
 }
 
 // Entity is the entity's key, the same as the KPI's Kafka key:
-// "site/device/interface", "site/device>dst_site/dst_device" or
-// "pipeline/instance".
+// "site/device/interface", "site/device>dst_site/dst_device",
+// "pipeline/instance" or, for a device (Kind "device"), "site/device".
 func (l Labels) Entity() string {
 	switch {
+	case l.Kind == "device":
+		return l.Site + "/" + l.Device
 	case l.Instance != "":
 		return "pipeline/" + l.Instance
 	case l.DstSite != "" || l.DstDevice != "":

@@ -70,7 +70,8 @@ type Action struct {
 type Rule struct {
 	// Name identifies the rule (unique; part of every event id).
 	Name string `yaml:"name"`
-	// KPI is "<kind>.<field>", e.g. interface.loss_ratio, link.rtt_ms.
+	// KPI is "<kind>.<field>", e.g. interface.loss_ratio, link.rtt_ms,
+	// device.reachable.
 	KPI   string `yaml:"kpi"`
 	Scope Scope  `yaml:"scope"`
 	// Exactly one of Threshold and Baseline.
@@ -191,6 +192,9 @@ func (r *Rule) Validate() error {
 		return fmt.Errorf("rule %q: %s: %s", r.Name, key, fmt.Sprintf(format, args...))
 	}
 	if _, ok := Field(r.KPI); !ok {
+		if fs := fieldsOf(KindOf(r.KPI)); len(fs) > 0 {
+			return bad("kpi", "unknown KPI %q: %s KPIs are %s", r.KPI, KindOf(r.KPI), strings.Join(fs, ", "))
+		}
 		return bad("kpi", "unknown KPI %q (known: %s)", r.KPI, strings.Join(KPINames(), ", "))
 	}
 	for key, p := range map[string]string{"scope.site": r.Scope.Site, "scope.device": r.Scope.Device,
@@ -206,6 +210,9 @@ func (r *Rule) Validate() error {
 	}
 	if kind != "link" && (r.Scope.DstSite != "" || r.Scope.DstDevice != "") {
 		return bad("scope.dst-site", "only applies to link KPIs")
+	}
+	if kind == "device" && r.Scope.Instance != "" {
+		return bad("scope.instance", "only applies to pipeline KPIs")
 	}
 	switch {
 	case r.Threshold == nil && r.Baseline == nil:

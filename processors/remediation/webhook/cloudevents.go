@@ -68,7 +68,7 @@ func Subject(ev *wirepb.RemediationEvent) string {
 		return "pipeline/" + ev.GetDevice()
 	}
 	return rules.Labels{Site: ev.GetSite(), Device: ev.GetDevice(), Interface: ev.GetInterface(),
-		DstSite: ev.GetDstSite(), DstDevice: ev.GetDstDevice()}.Entity()
+		DstSite: ev.GetDstSite(), DstDevice: ev.GetDstDevice(), Kind: rules.KindOf(ev.GetKpi())}.Entity()
 }
 
 func finite(v float64) *float64 {

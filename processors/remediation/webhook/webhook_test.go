@@ -285,3 +285,20 @@ func TestParseSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestSubject: the CloudEvents subject is the entity, the KPI's key.
+func TestSubject(t *testing.T) {
+	for _, c := range []struct {
+		ev   *wirepb.RemediationEvent
+		want string
+	}{
+		{&wirepb.RemediationEvent{Site: "s", Device: "d", Interface: "e1", Kpi: "interface.util_out"}, "s/d/e1"},
+		{&wirepb.RemediationEvent{Site: "s", Device: "d", DstSite: "t", DstDevice: "u", Kpi: "link.rtt_ms"}, "s/d>t/u"},
+		{&wirepb.RemediationEvent{Site: "pipeline", Device: "proc-1", Kpi: "pipeline.delay_p99_ms"}, "pipeline/proc-1"},
+		{&wirepb.RemediationEvent{Site: "s", Device: "d", Kpi: "device.reachable"}, "s/d"},
+	} {
+		if got := Subject(c.ev); got != c.want {
+			t.Errorf("Subject(%v) = %q, want %q", c.ev, got, c.want)
+		}
+	}
+}
