@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -31,18 +32,63 @@ func FormatMs(v float64) string {
 	return fmt.Sprintf("%.1f ms", v)
 }
 
-// FormatDuration formats a mean time to resolve; 0 is "n/a".
-func FormatDuration(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "n/a"
-	case d < time.Minute:
-		return fmt.Sprintf("%.0f s", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%.1f min", d.Minutes())
-	}
-	return fmt.Sprintf("%.1f h", d.Hours())
+// durUnit is a unit durations are shown in.
+type durUnit struct {
+	name     string
+	size     time.Duration
+	decimals int
 }
+
+var (
+	unitSeconds = durUnit{"s", time.Second, 0}
+	unitMinutes = durUnit{"min", time.Minute, 1}
+	unitHours   = durUnit{"h", time.Hour, 1}
+)
+
+// unitFor is the unit that shows d best: seconds below a minute, minutes
+// below an hour, hours from an hour (judged on the value as printed, so
+// 59.97 min is "1.0 h", not "60.0 min").
+func unitFor(d time.Duration) durUnit {
+	switch {
+	case d.Round(time.Second) < time.Minute:
+		return unitSeconds
+	case d.Round(6*time.Second) < time.Hour:
+		return unitMinutes
+	}
+	return unitHours
+}
+
+// columnUnit is the one unit of a column of durations: the unit of its
+// largest value, so a column never mixes "30 s" with "1.6 min".
+func columnUnit(ds ...time.Duration) durUnit {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return unitFor(m)
+}
+
+// format writes d in u; a positive d too small to show is "< 0.1 h", never "0.0 h".
+func (u durUnit) format(d time.Duration) string {
+	v := float64(d) / float64(u.size)
+	if d > 0 && math.Round(v*math.Pow10(u.decimals)) == 0 {
+		return fmt.Sprintf("< %.*f %s", u.decimals, math.Pow10(-u.decimals), u.name)
+	}
+	return fmt.Sprintf("%.*f %s", u.decimals, v, u.name)
+}
+
+// FormatDuration formats a mean time to resolve in the unit that suits
+// it (s, min, h); 0 is "n/a".
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "n/a"
+	}
+	return unitFor(d).format(d)
+}
+
+// FormatElapsed formats a length of time such as congestion in the unit
+// that suits it; 0 is "0 s".
+func FormatElapsed(d time.Duration) string { return unitFor(d).format(d) }
 
 func formatSpeed(bps uint64) string {
 	switch {
@@ -74,15 +120,26 @@ type metric struct {
 	decimals  int
 	higherBad bool
 	flatBelow float64 // |delta| under this (in unit) is "flat"
+	// noThis and noOld say why this or last week's value is missing
+	// (NaN); empty is "no data this week" / "no data last week".
+	noThis, noOld string
 }
+
+// noComparison is the one wording of a missing week-over-week change,
+// on tiles, in key points and in tables.
+func noComparison(why string) string { return "no comparison (" + why + ")" }
+
+const noDataLastWeek = "no data last week"
 
 func (m metric) tile(r deck.Rect) *deck.Tile {
 	t := &deck.Tile{Rect: r, Label: m.label, Value: m.format(m.this)}
 	if math.IsNaN(m.this) || math.IsNaN(m.old) {
 		t.Trend = deck.Unknown
-		t.Delta = "no comparison (no data last week)"
-		if math.IsNaN(m.this) {
-			t.Delta = "no data this week"
+		switch {
+		case math.IsNaN(m.this):
+			t.Delta = cmp.Or(m.noThis, "no data this week")
+		default:
+			t.Delta = noComparison(cmp.Or(m.noOld, noDataLastWeek))
 		}
 		return t
 	}
@@ -115,14 +172,67 @@ func (m metric) tile(r deck.Rect) *deck.Tile {
 // summaryMetrics are the six headline numbers, in tile order.
 func summaryMetrics(d *Data) []metric {
 	pct := func(dec int) func(float64) string { return func(v float64) string { return FormatPct(v, dec) } }
-	return []metric{
-		{label: "Availability (interfaces up)", this: d.This.Availability, old: d.Last.Availability, format: pct(2), unit: "pp", scale: 100, decimals: 2, flatBelow: 0.005},
-		{label: "Average utilization", this: d.This.UtilAvg, old: d.Last.UtilAvg, format: pct(1), unit: "pp", scale: 100, decimals: 1, higherBad: true, flatBelow: 0.05},
-		{label: "P95 utilization", this: d.This.UtilP95, old: d.Last.UtilP95, format: pct(1), unit: "pp", scale: 100, decimals: 1, higherBad: true, flatBelow: 0.05},
-		{label: "Packet loss (site-to-site)", this: d.This.Loss, old: d.Last.Loss, format: pct(3), unit: "pp", scale: 100, decimals: 3, higherBad: true, flatBelow: 0.0005},
-		{label: "Average latency (RTT)", this: d.This.LatencyAvg, old: d.Last.LatencyAvg, format: FormatMs, unit: "ms", scale: 1, decimals: 1, higherBad: true, flatBelow: 0.05},
-		{label: "P95 latency (RTT)", this: d.This.LatencyP95, old: d.Last.LatencyP95, format: FormatMs, unit: "ms", scale: 1, decimals: 1, higherBad: true, flatBelow: 0.05},
+	ifaceOld, linkOld := "no interface KPIs last week", "no link KPIs last week"
+	if !d.HasLast() {
+		ifaceOld, linkOld = noDataLastWeek, noDataLastWeek
 	}
+	return []metric{
+		{label: "Availability (interfaces up)", this: d.This.Availability, old: d.Last.Availability, format: pct(2), unit: "pp", scale: 100, decimals: 2, flatBelow: 0.005, noOld: ifaceOld},
+		{label: "Average utilization", this: d.This.UtilAvg, old: d.Last.UtilAvg, format: pct(1), unit: "pp", scale: 100, decimals: 1, higherBad: true, flatBelow: 0.05, noOld: ifaceOld},
+		{label: "P95 utilization", this: d.This.UtilP95, old: d.Last.UtilP95, format: pct(1), unit: "pp", scale: 100, decimals: 1, higherBad: true, flatBelow: 0.05, noOld: ifaceOld},
+		{label: "Packet loss (site-to-site)", this: d.This.Loss, old: d.Last.Loss, format: pct(3), unit: "pp", scale: 100, decimals: 3, higherBad: true, flatBelow: 0.0005, noOld: linkOld},
+		{label: "Average latency (RTT)", this: d.This.LatencyAvg, old: d.Last.LatencyAvg, format: FormatMs, unit: "ms", scale: 1, decimals: 1, higherBad: true, flatBelow: 0.05, noOld: linkOld},
+		{label: "P95 latency (RTT)", this: d.This.LatencyP95, old: d.Last.LatencyP95, format: FormatMs, unit: "ms", scale: 1, decimals: 1, higherBad: true, flatBelow: 0.05, noOld: linkOld},
+	}
+}
+
+// remediationMetrics are the three remediation tiles: events, share
+// resolved automatically, mean time to resolve.
+func remediationMetrics(d *Data) []metric {
+	r, last := d.Remediation, d.LastRemed
+	hasLast := d.HasLast()
+	count := func(v float64) string { return fmt.Sprint(int(v)) }
+	events := metric{label: "Remediation events", this: float64(r.Events), old: float64(last.Events),
+		format: count, scale: 1, decimals: 0, higherBad: true, flatBelow: 0.5}
+	auto := metric{label: "Resolved automatically", this: r.AutoShare(), old: last.AutoShare(),
+		format: func(v float64) string { return FormatPct(v, 0) }, unit: "pp", scale: 100, decimals: 0, flatBelow: 0.5,
+		noThis: "no events this week", noOld: "no events last week"}
+	secs := func(x time.Duration) float64 {
+		if x <= 0 {
+			return math.NaN()
+		}
+		return x.Seconds()
+	}
+	// The change is shown in the unit of the larger of the two means.
+	u := columnUnit(r.MTTR, last.MTTR)
+	mt := metric{label: "Mean time to resolve", this: secs(r.MTTR), old: secs(last.MTTR),
+		format: func(v float64) string { return FormatDuration(time.Duration(v * float64(time.Second))) },
+		unit:   u.name, scale: float64(time.Second) / float64(u.size), decimals: u.decimals, higherBad: true,
+		flatBelow: 0.5 * math.Pow10(-u.decimals), noThis: "nothing resolved this week", noOld: "nothing resolved last week"}
+	if !hasLast {
+		for _, m := range []*metric{&events, &auto, &mt} {
+			m.old, m.noOld = math.NaN(), noDataLastWeek
+		}
+	}
+	return []metric{events, auto, mt}
+}
+
+// HasLast reports whether the previous week has any data (KPIs or
+// remediation events) to compare with. Without it every comparison in the
+// deck says "no comparison (no data last week)".
+func (d *Data) HasLast() bool {
+	return d.Last.Windows > 0 || d.Last.LinkWins > 0 || d.LastRemed.Events > 0
+}
+
+// eventsVsLast is the change in the number of events in the words of the
+// events tile, e.g. "+6 vs last week (9)" or "no comparison (no data last week)".
+func eventsVsLast(d *Data) string { return remediationMetrics(d)[0].tile(deck.Rect{}).Delta }
+
+// remediationOutcomes says what became of the week's events, in figures
+// that add up to the number of events.
+func remediationOutcomes(r Remediation) string {
+	return fmt.Sprintf("%d resolved automatically (%s), %d recovered without an action, %d escalated to people, %d failed or still open at the week's end",
+		r.AutoResolved, FormatPct(r.AutoShare(), 0), r.NoAction, r.Escalated, r.Failed+r.Open)
 }
 
 func (d *Data) period() string {
@@ -171,8 +281,8 @@ func titleSlide(d *Data) deck.Slide {
 		runs(deck.Run{Text: "Week " + d.Week.String(), Size: 36, Bold: true, Color: deck.ColorNavy}),
 		runs(deck.Run{Text: d.period() + " (" + d.Location.String() + ")", Size: 22, Color: deck.ColorGrey}),
 		runs(deck.Run{Text: " ", Size: 12}),
-		runs(deck.Run{Text: "Scope: ", Bold: true}, deck.Run{Text: fmt.Sprintf("%s — %s interfaces, %s site-to-site links, %d sites",
-			d.Scope, formatCount(d.This.Interfaces), formatCount(d.This.Links), len(d.Sites))}),
+		runs(deck.Run{Text: "Scope: ", Bold: true}, deck.Run{Text: fmt.Sprintf("%s — %s interfaces, %s site-to-site links, %s",
+			d.Scope, formatCount(d.This.Interfaces), formatCount(d.This.Links), siteCount(d.Sites))}),
 		runs(deck.Run{Text: "Generated: ", Bold: true}, deck.Run{Text: d.Generated.In(d.Location).Format("Mon 2 Jan 2006 15:04 MST")}),
 	}
 	for _, n := range d.Notes {
@@ -181,6 +291,24 @@ func titleSlide(d *Data) deck.Slide {
 	return deck.Slide{Title: "Network telemetry — weekly executive report", Elements: []deck.Element{
 		text(deck.Rect{X: 0.5, Y: 1.7, W: 12.3, H: 5}, 18, paras...),
 	}}
+}
+
+// siteCount is "5 sites" or "5 sites (1 without data)".
+func siteCount(sites []SiteRow) string {
+	missing := 0
+	for _, s := range sites {
+		if s.Missing {
+			missing++
+		}
+	}
+	out := fmt.Sprintf("%d sites", len(sites))
+	if len(sites) == 1 {
+		out = "1 site"
+	}
+	if missing > 0 {
+		out += fmt.Sprintf(" (%d without data)", missing)
+	}
+	return out
 }
 
 func summarySlide(d *Data) deck.Slide {
@@ -194,15 +322,15 @@ func summarySlide(d *Data) deck.Slide {
 	points = append(points, runs(deck.Run{Text: "Key points", Bold: true, Color: deck.ColorNavy, Size: 16}))
 	r := d.Remediation
 	if r.Events > 0 {
-		points = append(points, deck.Bullet(fmt.Sprintf("%d remediation events (%+d vs last week); %s resolved automatically; mean time to resolve %s.",
-			r.Events, r.Events-d.LastRemed.Events, FormatPct(r.AutoShare(), 0), FormatDuration(r.MTTR))))
+		points = append(points, deck.Bullet(fmt.Sprintf("%d remediation events, %s. Of these, %s; mean time to resolve %s.",
+			r.Events, eventsVsLast(d), remediationOutcomes(r), FormatDuration(r.MTTR))))
 	} else {
-		points = append(points, deck.Bullet("No remediation events fired this week."))
+		points = append(points, deck.Bullet(fmt.Sprintf("No remediation events fired this week; %s.", eventsVsLast(d))))
 	}
 	if len(d.Congested) > 0 {
 		c := d.Congested[0]
-		points = append(points, deck.Bullet(fmt.Sprintf("Most congested interface: %s/%s %s, p95 utilization %s (%.1f h above %s).",
-			c.Site, c.Device, c.Interface, FormatPct(c.UtilP95, 1), c.CongestedHours, FormatPct(d.Threshold, 0))))
+		points = append(points, deck.Bullet(fmt.Sprintf("Most congested interface: %s/%s %s, p95 utilization %s (%s at or above %s).",
+			c.Site, c.Device, c.Interface, FormatPct(c.UtilP95, 1), FormatElapsed(c.Congested), FormatPct(d.Threshold, 0))))
 	}
 	if len(d.Links) > 0 {
 		l := d.Links[0]
@@ -244,6 +372,11 @@ func congestedSlides(d *Data) []deck.Slide {
 	if len(d.Congested) == 0 {
 		return empty("Top congested interfaces", "No interface KPIs were recorded this week, so no interface can be ranked.")
 	}
+	var times []time.Duration
+	for _, c := range d.Congested {
+		times = append(times, c.Congested)
+	}
+	unit := columnUnit(times...)
 	var rows [][]deck.Cell
 	for i, c := range d.Congested {
 		p95 := cellR(FormatPct(c.UtilP95, 1))
@@ -252,12 +385,12 @@ func congestedSlides(d *Data) []deck.Slide {
 		}
 		rows = append(rows, []deck.Cell{cellR(fmt.Sprint(i + 1)), {Text: c.Site}, {Text: c.Device}, {Text: c.Interface},
 			cellR(formatSpeed(c.SpeedBps)), cellR(FormatPct(c.UtilAvg, 1)), p95, cellR(FormatPct(c.UtilMax, 1)),
-			cellR(fmt.Sprintf("%.1f", c.CongestedHours)), cellR(FormatPct(c.Loss, 3))})
+			cellR(unit.format(c.Congested)), cellR(FormatPct(c.Loss, 3))})
 	}
 	return paginate(title, rows, func(rs [][]deck.Cell) []deck.Element {
 		return []deck.Element{
 			&deck.Table{Rect: deck.Rect{X: 0.5, Y: 1.45, W: 12.3, H: 5.2},
-				Header:    []string{"#", "Site", "Device", "Interface", "Speed", "Avg util", "P95 util", "Max util", fmt.Sprintf("Hours ≥ %s", FormatPct(d.Threshold, 0)), "Loss"},
+				Header:    []string{"#", "Site", "Device", "Interface", "Speed", "Avg util", "P95 util", "Max util", fmt.Sprintf("Time ≥ %s", FormatPct(d.Threshold, 0)), "Loss"},
 				ColWidths: []float64{0.5, 1.3, 1.8, 2, 0.9, 1.1, 1.1, 1.1, 1.3, 1},
 				ColAlign:  []deck.Align{deck.Right, deck.Left, deck.Left, deck.Left, deck.Right, deck.Right, deck.Right, deck.Right, deck.Right, deck.Right},
 				Rows:      rs},
@@ -281,7 +414,7 @@ func linkSlides(d *Data) []deck.Slide {
 		if l.Loss >= 0.001 {
 			loss.Color, loss.Bold = deck.ColorRed, true
 		}
-		change := cellR("n/a")
+		change := cellR(noComparison(noDataLastWeek))
 		if !math.IsNaN(l.LastRTTAvg) {
 			delta := l.RTTAvg - l.LastRTTAvg
 			change = cellR(fmt.Sprintf("%+.1f ms", delta))
@@ -311,45 +444,37 @@ func linkSlides(d *Data) []deck.Slide {
 
 func remediationSlide(d *Data) deck.Slide {
 	r, last := d.Remediation, d.LastRemed
-	hasLast := d.Last.Windows > 0 || d.Last.LinkWins > 0 || last.Events > 0
-	events := metric{label: "Remediation events", this: float64(r.Events), old: float64(last.Events),
-		format: func(v float64) string { return fmt.Sprint(int(v)) }, unit: "", scale: 1, decimals: 0, higherBad: true, flatBelow: 0.5}
-	if !hasLast {
-		events.old = math.NaN()
-	}
-	auto := metric{label: "Resolved automatically", this: r.AutoShare(), old: last.AutoShare(),
-		format: func(v float64) string { return FormatPct(v, 0) }, unit: "pp", scale: 100, decimals: 0, flatBelow: 0.5}
-	mttr := func(x time.Duration) float64 {
-		if x <= 0 {
-			return math.NaN()
-		}
-		return x.Minutes()
-	}
-	mt := metric{label: "Mean time to resolve", this: mttr(r.MTTR), old: mttr(last.MTTR),
-		format: func(v float64) string { return FormatDuration(time.Duration(v * float64(time.Minute))) }, unit: "min", scale: 1, decimals: 1, higherBad: true, flatBelow: 0.05}
-	els := []deck.Element{
-		events.tile(deck.Rect{X: 0.5, Y: 1.45, W: 3.95, H: 1.45}),
-		auto.tile(deck.Rect{X: 4.67, Y: 1.45, W: 3.95, H: 1.45}),
-		mt.tile(deck.Rect{X: 8.84, Y: 1.45, W: 3.95, H: 1.45}),
+	var els []deck.Element
+	for i, m := range remediationMetrics(d) {
+		els = append(els, m.tile(deck.Rect{X: 0.5 + float64(i)*4.17, Y: 1.45, W: 3.95, H: 1.45}))
 	}
 	if r.Events == 0 {
 		els = append(els, text(deck.Rect{X: 0.5, Y: 3.2, W: 12.3, H: 1}, 16,
 			runs(deck.Run{Text: "No remediation events fired this week.", Color: deck.ColorGrey})))
 		return deck.Slide{Title: "Remediation summary", Elements: els}
 	}
+	var mttrs []time.Duration
+	for _, rr := range r.Rules {
+		mttrs = append(mttrs, rr.MTTR)
+	}
+	unit := columnUnit(mttrs...)
 	var rows [][]deck.Cell
 	for i, rr := range r.Rules {
 		if i == 8 {
 			rows = append(rows, []deck.Cell{{Text: fmt.Sprintf("… %d more rules", len(r.Rules)-8)}})
 			break
 		}
+		mttr := "n/a"
+		if rr.MTTR > 0 {
+			mttr = unit.format(rr.MTTR)
+		}
 		rows = append(rows, []deck.Cell{{Text: rr.Rule}, cellR(fmt.Sprint(rr.Events)), cellR(fmt.Sprint(rr.AutoResolved)),
-			cellR(fmt.Sprint(rr.Escalated)), cellR(fmt.Sprint(rr.Failed + rr.Open)), cellR(FormatDuration(rr.MTTR))})
+			cellR(fmt.Sprint(rr.NoAction)), cellR(fmt.Sprint(rr.Escalated)), cellR(fmt.Sprint(rr.Failed + rr.Open)), cellR(mttr)})
 	}
-	els = append(els, &deck.Table{Rect: deck.Rect{X: 0.5, Y: 3.15, W: 7.4, H: 3.5},
-		Header:    []string{"Rule", "Events", "Auto-resolved", "Escalated", "Failed/open", "MTTR"},
-		ColWidths: []float64{2.4, 0.9, 1.3, 1.1, 1.1, 0.9},
-		ColAlign:  []deck.Align{deck.Left, deck.Right, deck.Right, deck.Right, deck.Right, deck.Right},
+	els = append(els, &deck.Table{Rect: deck.Rect{X: 0.5, Y: 3.1, W: 8.1, H: 3.1},
+		Header:    []string{"Rule", "Events", "Auto-resolved", "Recovered, no action", "Escalated", "Failed/open", "MTTR"},
+		ColWidths: []float64{2.0, 0.8, 1.2, 1.25, 1.05, 1.0, 1.0},
+		ColAlign:  []deck.Align{deck.Left, deck.Right, deck.Right, deck.Right, deck.Right, deck.Right, deck.Right},
 		Size:      11, Rows: rows})
 	var cats []string
 	var this, prev []float64
@@ -359,13 +484,21 @@ func remediationSlide(d *Data) deck.Slide {
 		prev = append(prev, float64(last.PerDay[i]))
 	}
 	series := []deck.Series{{Name: "This week", Values: this, Color: deck.ColorBlue}}
-	if hasLast {
+	if d.HasLast() {
 		series = append(series, deck.Series{Name: "Last week", Values: prev, Color: "A6A6A6"})
 	}
-	els = append(els, &deck.Chart{Rect: deck.Rect{X: 8.1, Y: 3.05, W: 4.8, H: 3.7}, Kind: deck.Bar, Title: "Events fired per day",
+	els = append(els, &deck.Chart{Rect: deck.Rect{X: 8.75, Y: 3.0, W: 4.15, H: 3.3}, Kind: deck.Bar, Title: "Events fired per day",
 		Categories: cats, Series: series, ValueFormat: "0"})
+	els = append(els, text(deck.Rect{X: 0.5, Y: 6.3, W: 12.3, H: 0.8}, 10, runs(deck.Run{Color: deck.ColorGrey, Text: remediationLegend})))
 	return deck.Slide{Title: "Remediation summary", Elements: els}
 }
+
+// remediationLegend defines the outcomes of the remediation table (also in
+// the appendix and docs/report.md).
+const remediationLegend = "Auto-resolved: the KPI recovered (the rules engine recorded resolved) after the rule's webhook action was " +
+	"dispatched, with no escalation. Recovered, no action: resolved without a delivered action (rule without a webhook, or delivery failed). " +
+	"Escalated: handed to people by the escalate-after timer — the only step the pipeline records as a person's; a webhook's acknowledgement " +
+	"is not one. Failed/open: not resolved by the week's end. Each event has one outcome, as known at the week's end."
 
 func siteSlides(d *Data) []deck.Slide {
 	if len(d.Sites) == 0 {
@@ -411,6 +544,12 @@ func allNaN(s []float64) bool {
 	return true
 }
 
+// Where the trend slide's two charts go.
+var (
+	trendLeft  = deck.Rect{X: 0.4, Y: 1.4, W: 6.2, H: 5.5}
+	trendRight = deck.Rect{X: 6.75, Y: 1.4, W: 6.2, H: 5.5}
+)
+
 func trendSlide(d *Data) deck.Slide {
 	var cats []string
 	for h := 0; h < d.Hours(); h++ {
@@ -422,8 +561,7 @@ func trendSlide(d *Data) deck.Slide {
 		}
 	}
 	var els []deck.Element
-	left := deck.Rect{X: 0.4, Y: 1.4, W: 6.2, H: 5.5}
-	right := deck.Rect{X: 6.75, Y: 1.4, W: 6.2, H: 5.5}
+	left, right := trendLeft, trendRight
 	if allNaN(d.Trend.UtilAvg) {
 		els = append(els, text(left, 16, runs(deck.Run{Text: "Utilization: no interface KPIs this week.", Color: deck.ColorAmber})))
 	} else {
@@ -458,8 +596,11 @@ func appendixSlide(d *Data) deck.Slide {
 		def("Availability", "share of interface KPI window time with operational status UP."),
 		def("Packet loss", "mean loss ratio of site-to-site probe windows (link KPIs); interface loss is the mean interface loss ratio."),
 		def("Latency", "round-trip time of site-to-site probes: mean of window RTTs, and the 95th percentile of window RTTs."),
-		def("Congested", fmt.Sprintf("an interface-window at or above %s utilization; hours ≥ threshold sum those windows.", FormatPct(d.Threshold, 0))),
-		def("Remediation", "events that fired during the week; auto-resolved = resolved without being acknowledged or escalated by a person; mean time to resolve = fired → resolved over resolved events."),
+		def("Congested", fmt.Sprintf("an interface-window at or above %s utilization; time ≥ threshold sums those windows.", FormatPct(d.Threshold, 0))),
+		def("Remediation", "events that fired during the week, as their recorded transitions stand at the week's end. Resolved automatically = "+
+			"resolved (the KPI recovered) after the rule's webhook action was dispatched (and not dead-lettered), with no escalation; the share is "+
+			"over all the week's events, open ones included. An acknowledgement is the webhook's HTTP 2xx, not a person: escalation is the only "+
+			"human step recorded. Mean time to resolve = fired → resolved over events resolved by the week's end."),
 		def("Data coverage", "share of the week's hours with at least one interface KPI for the site; below 95% is flagged as partial."),
 		def("Source", "ClickHouse tables interface_kpis, link_kpis, remediation_events and devices; timestamps UTC, shown in the report time zone. "+dedup(d)),
 	}

@@ -78,16 +78,127 @@ func newTestDB(t testing.TB, migrate bool) (driver.Conn, string) {
 	return conn, db
 }
 
-// sampleWeek is the reference week of the tests and of docs/report.
-var sampleWeek = Week{2026, 47}
+// sampleNow is the tests' clock (testenv.Now: the wall clock, moved by
+// TELEMETRY_TEST_CLOCK_SHIFT), read once so every test of a run agrees.
+var sampleNow = testenv.Now()
 
-var sampleSites = []string{"ams", "fra", "lon", "par"}
+// sampleWeek is the reference week of the tests and of docs/report: the
+// last full ISO week (UTC) before sampleNow, so the data the tests put in
+// ClickHouse is always recent, whatever the day they run.
+var sampleWeek = LastFullWeek(sampleNow, time.UTC)
+
+// sampleSites send data; sampleInventory also lists osl, in the devices
+// inventory without any data.
+var (
+	sampleSites     = []string{"ams", "fra", "lon", "par"}
+	sampleInventory = append([]string{"osl"}, sampleSites...)
+)
+
+// sampleScope names the sample fabric with its number of sites, as the
+// data gives it.
+func sampleScope() string { return fmt.Sprintf("Sample fabric (%d sites)", len(sampleInventory)) }
+
+// lifecycle is one way a remediation event goes, as the pipeline records it
+// (docs/remediation.md): the engine writes firing, escalated and resolved,
+// the dispatcher dispatched, acknowledged (the webhook's 2xx) and failed.
+type lifecycle struct {
+	name   string
+	states []string
+	action string        // the rule's webhook; empty: a rule without action
+	ttr    time.Duration // firing → resolved, when states hold resolved
+	want   Outcome       // what the deck must count it as
+}
+
+var (
+	lcAuto     = lifecycle{"automatic", []string{"firing", "dispatched", "acknowledged", "resolved"}, "gitops", 7 * time.Minute, OutcomeAutoResolved}
+	lcHuman    = lifecycle{"human", []string{"firing", "dispatched", "acknowledged", "escalated", "resolved"}, "gitops", 95 * time.Minute, OutcomeEscalated}
+	lcNoAction = lifecycle{"no action", []string{"firing", "resolved"}, "", 4 * time.Minute, OutcomeNoAction}
+	lcFailed   = lifecycle{"failed", []string{"firing", "dispatched", "failed"}, "gitops", 0, OutcomeFailed}
+	lcOpen     = lifecycle{"open", []string{"firing", "dispatched", "acknowledged"}, "gitops", 0, OutcomeOpen}
+	// lcLate resolves 40 min after firing, but fires 20 min before the
+	// week's end: open in its week.
+	lcLate = lifecycle{"resolved after the week's end", []string{"firing", "dispatched", "acknowledged", "resolved"}, "gitops", 40 * time.Minute, OutcomeOpen}
+)
+
+// sampleEvent is one remediation event of the sample data.
+type sampleEvent struct {
+	id, rule, site string
+	fired          time.Time
+	lc             lifecycle
+}
+
+// resolvedBy says whether the event is resolved before end.
+func (e sampleEvent) resolvedBy(end time.Time) bool {
+	return e.lc.ttr > 0 && e.fired.Add(e.lc.ttr).Before(end)
+}
+
+// rows are the event's remediation_events rows: the dispatcher's a minute
+// apart after firing, escalated 15 min after firing, resolved at ttr.
+func (e sampleEvent) rows() [][]any {
+	var out [][]any
+	for k, st := range e.lc.states {
+		ts := e.fired.Add(time.Duration(k) * time.Minute)
+		switch st {
+		case "escalated":
+			ts = e.fired.Add(15 * time.Minute)
+		case "resolved":
+			ts = e.fired.Add(e.lc.ttr)
+		}
+		out = append(out, []any{ts, e.id, e.rule, st, "warning", e.site, e.site + "-leaf1", "Ethernet1", "util", 0.93, 0.8, e.fired, e.lc.action, "test"})
+	}
+	return out
+}
+
+// insertEvents writes the events' transitions into remediation_events.
+func insertEvents(t testing.TB, conn driver.Conn, db string, events []sampleEvent) {
+	t.Helper()
+	eb, err := conn.PrepareBatch(context.Background(), "INSERT INTO "+db+".remediation_events (ts, event_id, rule, state, severity, site, device, interface, kpi, value, threshold, fired_at, action, message)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		for _, r := range e.rows() {
+			if err := eb.Append(r...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := eb.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sampleLifecycles are the lifecycles of the sample's events, by week
+// (last week, then sampleWeek) and order of firing.
+var sampleLifecycles = [2][]lifecycle{
+	{lcAuto, lcHuman, lcAuto, lcNoAction, lcAuto, lcFailed, lcAuto, lcAuto, lcHuman},
+	{lcAuto, lcAuto, lcHuman, lcAuto, lcNoAction, lcAuto, lcFailed, lcAuto, lcAuto, lcNoAction, lcAuto, lcHuman, lcAuto, lcOpen, lcLate},
+}
+
+// sampleEvents are the sample's remediation events of both weeks, spread
+// over each week; an lcLate event fires 20 min before its week's end.
+func sampleEvents() [2][]sampleEvent {
+	rules := []string{"interface-congestion", "link-loss", "link-latency", "interface-errors"}
+	var out [2][]sampleEvent
+	for w, week := range []Week{sampleWeek.Prev(), sampleWeek} {
+		n := len(sampleLifecycles[w])
+		for i, lc := range sampleLifecycles[w] {
+			fired := week.Start(time.UTC).Add(time.Duration(i*(7*24)/n)*time.Hour + 2*time.Hour + time.Duration(i*7)*time.Minute)
+			if lc.name == lcLate.name {
+				fired = week.End(time.UTC).Add(-20 * time.Minute)
+			}
+			out[w] = append(out[w], sampleEvent{id: fmt.Sprintf("ev-%s-%02d", week, i), rule: rules[i%len(rules)],
+				site: sampleSites[i%len(sampleSites)], fired: fired, lc: lc})
+		}
+	}
+	return out
+}
 
 // fillSample writes two weeks (sampleWeek and the week before) of
 // deterministic data: 4 sites × 2 devices × 3 interfaces, 5-minute windows,
 // a congested uplink in fra, a lossy fra→lon path, lon only from Wednesday
 // of sampleWeek (partial), osl in the inventory without data (missing),
-// and remediation events.
+// and remediation events with the lifecycles of sampleLifecycles.
 func fillSample(t testing.TB, conn driver.Conn, db string) {
 	t.Helper()
 	ctx := context.Background()
@@ -130,7 +241,7 @@ func fillSample(t testing.TB, conn driver.Conn, db string) {
 					}
 					u := math.Min(1, base+0.35*diurnal*growth*(0.6+0.2*float64(i)))
 					status := "UP"
-					if site == "par" && d == 2 && i == 3 && ts.Day()%7 == 3 && ts.Hour() == 4 {
+					if site == "par" && d == 2 && i == 3 && ts.Weekday() == time.Wednesday && ts.Hour() == 4 {
 						status = "DOWN" // a nightly maintenance hour
 						u = 0
 					}
@@ -171,46 +282,14 @@ func fillSample(t testing.TB, conn driver.Conn, db string) {
 		t.Fatal(err)
 	}
 
-	eb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".remediation_events (ts, event_id, rule, state, severity, site, device, interface, kpi, value, threshold, fired_at, action, message)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := []string{"interface-congestion", "link-loss", "link-latency", "interface-errors"}
-	for w, week := range []Week{sampleWeek.Prev(), sampleWeek} {
-		n := 9 + 6*w
-		for i := 0; i < n; i++ {
-			fired := week.Start(time.UTC).Add(time.Duration(i*(7*24)/n)*time.Hour + 2*time.Hour + time.Duration(i*7)*time.Minute)
-			id := fmt.Sprintf("ev-%s-%02d", week, i)
-			rule := rules[i%len(rules)]
-			site := sampleSites[i%len(sampleSites)]
-			states := []string{"firing", "dispatched", "resolved"}
-			ttr := time.Duration(4+3*(i%5)) * time.Minute
-			switch {
-			case i%6 == 5:
-				states = []string{"firing", "dispatched", "acknowledged", "escalated", "resolved"}
-				ttr = 95 * time.Minute
-			case i%7 == 6:
-				states = []string{"firing", "dispatched", "failed"}
-			}
-			for k, st := range states {
-				ts := fired.Add(time.Duration(k) * time.Minute)
-				if st == "resolved" {
-					ts = fired.Add(ttr)
-				}
-				if err := eb.Append(ts, id, rule, st, "warning", site, site+"-leaf1", "Ethernet1", "util", 0.93, 0.8, fired, "rollout", "test"); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	if err := eb.Send(); err != nil {
-		t.Fatal(err)
+	for _, evs := range sampleEvents() {
+		insertEvents(t, conn, db, evs)
 	}
 	db2, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".devices (site, device, address, first_seen, last_seen, state)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, site := range append([]string{"osl"}, sampleSites...) {
+	for _, site := range sampleInventory {
 		for d := 1; d <= 2; d++ {
 			if err := db2.Append(site, fmt.Sprintf("%s-leaf%d", site, d), "192.0.2.1:57400", start, end, "up"); err != nil {
 				t.Fatal(err)

@@ -210,7 +210,8 @@ func TestSendMailDeck(t *testing.T) {
 	if err := pptx.Write(&deckBuf, Build(d)); err != nil {
 		t.Fatal(err)
 	}
-	if err := SendMail(context.Background(), cfg, "Weekly report 2026-W47 — ✓", emailBody(d), FileName(sampleWeek), deckBuf.Bytes()); err != nil {
+	subjectSent := "Weekly report " + sampleWeek.String() + " — ✓"
+	if err := SendMail(context.Background(), cfg, subjectSent, emailBody(d), FileName(sampleWeek), deckBuf.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	srv.mu.Lock()
@@ -229,7 +230,7 @@ func TestSendMailDeck(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	if subject != "Weekly report 2026-W47 — ✓" {
+	if subject != subjectSent {
 		t.Errorf("subject %q", subject)
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
@@ -250,9 +251,9 @@ func TestSendMailDeck(t *testing.T) {
 		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
 		switch ct {
 		case "text/plain":
-			gotText = strings.Contains(string(body), "2026-W47")
+			gotText = strings.Contains(string(body), sampleWeek.String())
 		case pptx.ContentType:
-			if p.FileName() != "telemetry-report-2026-W47.pptx" {
+			if p.FileName() != "telemetry-report-"+sampleWeek.String()+".pptx" {
 				t.Errorf("attachment name %q", p.FileName())
 			}
 			if !bytes.Equal(body, deckBuf.Bytes()) {
@@ -285,7 +286,7 @@ func TestSendMailErrors(t *testing.T) {
 
 func emptyData() *Data {
 	d := &Data{Week: sampleWeek, Location: time.UTC, Start: sampleWeek.Start(time.UTC), End: sampleWeek.End(time.UTC),
-		Generated: time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC), Scope: "All sites", Threshold: 0.8}
+		Generated: sampleNow, Scope: "All sites", Threshold: 0.8}
 	nan := nans(1)[0]
 	d.This = Summary{Availability: nan, UtilAvg: nan, UtilP95: nan, Loss: nan, LatencyAvg: nan, LatencyP95: nan}
 	d.Last = d.This

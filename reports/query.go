@@ -33,7 +33,7 @@ type InterfaceRow struct {
 	Site, Device, Interface   string
 	SpeedBps                  uint64
 	UtilAvg, UtilP95, UtilMax float64
-	CongestedHours            float64 // window time above the congestion threshold
+	Congested                 time.Duration // window time at or above the congestion threshold
 	Loss                      float64
 }
 
@@ -60,32 +60,82 @@ type SiteRow struct {
 	Missing      bool    // expected but no data at all
 }
 
-// Event is one remediation event that fired during the week.
+// Event is one remediation event that fired during the week, as its
+// recorded transitions (remediation_events rows) tell it at the week's end.
 type Event struct {
 	ID, Rule, Severity, Site string
 	FiredAt                  time.Time
-	ResolvedAt               time.Time // zero when not resolved
-	Human                    bool      // acknowledged or escalated
-	Escalated, Failed        bool
+	// ResolvedAt is when the engine recorded `resolved` (the KPI back within
+	// its clear bound), if that happened before the week's end; zero otherwise.
+	ResolvedAt time.Time
+	// Dispatched: the dispatcher sent the rule's webhook action
+	// (`dispatched`, `acknowledged`), whenever it wrote the record.
+	Dispatched bool
+	// Failed: the action was dead-lettered (`failed`).
+	Failed bool
+	// Escalated: the engine handed the event to people (`escalated`) before
+	// the week's end. It is the only transition that records a person's
+	// involvement: `acknowledged` is the webhook's 2xx, not a person.
+	Escalated bool
+}
+
+// Outcome is what became of an event by the end of its week. Every event
+// has exactly one, so the outcomes of a week add up to its events.
+type Outcome int
+
+// Outcomes.
+const (
+	// OutcomeAutoResolved: resolved after an automated action was dispatched (and
+	// not dead-lettered), with no escalation.
+	OutcomeAutoResolved Outcome = iota
+	// OutcomeNoAction: resolved, not escalated, but no action took effect: the
+	// rule has no webhook, or its delivery failed. The KPI recovered alone.
+	OutcomeNoAction
+	// OutcomeEscalated: escalated to people, resolved or not.
+	OutcomeEscalated
+	// OutcomeFailed: the action was dead-lettered and the event is not resolved.
+	OutcomeFailed
+	// OutcomeOpen: not resolved at the week's end (and not escalated, not failed).
+	OutcomeOpen
+)
+
+// Outcome classifies the event.
+func (e Event) Outcome() Outcome {
+	resolved := !e.ResolvedAt.IsZero()
+	switch {
+	case e.Escalated:
+		return OutcomeEscalated
+	case resolved && e.Dispatched && !e.Failed:
+		return OutcomeAutoResolved
+	case resolved:
+		return OutcomeNoAction
+	case e.Failed:
+		return OutcomeFailed
+	}
+	return OutcomeOpen
 }
 
 // RuleRow summarises the events of one rule.
 type RuleRow struct {
-	Rule                            string
-	Events, AutoResolved, Escalated int
-	Failed, Open                    int
-	MTTR                            time.Duration // mean time to resolve; 0 without resolved events
+	Rule                           string
+	Events, AutoResolved, NoAction int
+	Escalated, Failed, Open        int
+	MTTR                           time.Duration // mean time to resolve; 0 without resolved events
 }
 
-// Remediation summarises the week's remediation events.
+// Remediation summarises the week's remediation events. Events =
+// AutoResolved + NoAction + Escalated + Failed + Open; Resolved counts the
+// events resolved by the week's end, whatever their outcome.
 type Remediation struct {
-	Events, Resolved, AutoResolved, Escalated, Failed, Open int
-	MTTR                                                    time.Duration
-	Rules                                                   []RuleRow
-	PerDay                                                  [7]int
+	Events, Resolved                  int
+	AutoResolved, NoAction, Escalated int
+	Failed, Open                      int
+	MTTR                              time.Duration
+	Rules                             []RuleRow
+	PerDay                            [7]int
 }
 
-// AutoShare is the share of events resolved without a human; NaN without events.
+// AutoShare is the share of the week's events resolved automatically; NaN without events.
 func (r Remediation) AutoShare() float64 {
 	if r.Events == 0 {
 		return math.NaN()
@@ -271,7 +321,7 @@ func (q *Query) lastSummary(ctx context.Context, w Week, d *Data) error {
 func (q *Query) interfaces(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
 	sql := `SELECT site, device, interface, max(speed_bps),
-		avg(u), quantileExact(0.95)(u), max(u), sumIf(window_s, u >= ?) / 3600, avg(loss_ratio)
+		avg(u), quantileExact(0.95)(u), max(u), sumIf(window_s, u >= ?), avg(loss_ratio)
 		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u` +
 		q.from("interface_kpis") + `WHERE ` + tsIn + `)
 		GROUP BY site, device, interface`
@@ -284,9 +334,11 @@ func (q *Query) interfaces(ctx context.Context, w Week, d *Data) error {
 	d.siteIfaces = map[string]uint64{}
 	for rows.Next() {
 		var r InterfaceRow
-		if err := rows.Scan(&r.Site, &r.Device, &r.Interface, &r.SpeedBps, &r.UtilAvg, &r.UtilP95, &r.UtilMax, &r.CongestedHours, &r.Loss); err != nil {
+		var congested uint64 // seconds
+		if err := rows.Scan(&r.Site, &r.Device, &r.Interface, &r.SpeedBps, &r.UtilAvg, &r.UtilP95, &r.UtilMax, &congested, &r.Loss); err != nil {
 			return fmt.Errorf("interfaces: %w", err)
 		}
+		r.Congested = time.Duration(congested) * time.Second
 		d.This.Interfaces++
 		d.siteIfaces[r.Site]++
 		all = append(all, r)
@@ -436,15 +488,24 @@ func (q *Query) inventorySites(ctx context.Context, end uint32) ([]string, error
 	return out, rows.Err()
 }
 
+// eventsSQL reads one row per event fired in [start, end) from the
+// transitions the pipeline records. The engine's transitions (resolved,
+// escalated) carry KPI time and count only before the week's end, so a
+// deck says what was known when the week closed and is the same whenever
+// it is generated. The dispatcher's (dispatched, acknowledged, failed)
+// carry its wall clock, which a replayed backlog moves, so they count
+// whenever they were written.
+const eventsSQL = `SELECT event_id, any(rule), any(severity), any(site), min(fired_at),
+		minIf(ts, state = 'resolved' AND ts < toDateTime(?)), countIf(state = 'resolved' AND ts < toDateTime(?)) > 0,
+		countIf(state IN ('dispatched', 'acknowledged')) > 0, countIf(state = 'failed') > 0,
+		countIf(state = 'escalated' AND ts < toDateTime(?)) > 0`
+
 func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 	from, to := q.bounds(w)
-	sql := `SELECT event_id, any(rule), any(severity), any(site), min(fired_at),
-		maxIf(ts, state = 'resolved'), countIf(state = 'resolved') > 0,
-		countIf(state IN ('acknowledged', 'escalated')) > 0, countIf(state = 'escalated') > 0, countIf(state = 'failed') > 0
-		` + q.from("remediation_events") + `
+	sql := eventsSQL + q.from("remediation_events") + `
 		WHERE fired_at >= toDateTime(?) AND fired_at < toDateTime(?)
 		GROUP BY event_id ORDER BY event_id`
-	rows, err := q.Conn.Query(ctx, sql, from, to)
+	rows, err := q.Conn.Query(ctx, sql, to, to, to, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("remediation events: %w", err)
 	}
@@ -453,14 +514,14 @@ func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 	for rows.Next() {
 		var e Event
 		var resolvedAt time.Time
-		var resolved, human, esc, failed uint8
-		if err := rows.Scan(&e.ID, &e.Rule, &e.Severity, &e.Site, &e.FiredAt, &resolvedAt, &resolved, &human, &esc, &failed); err != nil {
+		var resolved, dispatched, failed, esc uint8
+		if err := rows.Scan(&e.ID, &e.Rule, &e.Severity, &e.Site, &e.FiredAt, &resolvedAt, &resolved, &dispatched, &failed, &esc); err != nil {
 			return nil, fmt.Errorf("remediation events: %w", err)
 		}
 		if resolved != 0 {
 			e.ResolvedAt = resolvedAt
 		}
-		e.Human, e.Escalated, e.Failed = human != 0, esc != 0, failed != 0
+		e.Dispatched, e.Failed, e.Escalated = dispatched != 0, failed != 0, esc != 0
 		out = append(out, e)
 	}
 	return out, rows.Err()
@@ -485,27 +546,29 @@ func summarize(events []Event, start time.Time, loc *time.Location) Remediation 
 		if day >= 0 && day < 7 {
 			r.PerDay[day]++
 		}
-		switch {
-		case !e.ResolvedAt.IsZero():
+		if !e.ResolvedAt.IsZero() {
 			r.Resolved++
 			d := e.ResolvedAt.Sub(e.FiredAt)
 			ttr += d
 			ruleTTR[e.Rule] += d
 			ruleRes[e.Rule]++
-			if !e.Human {
-				r.AutoResolved++
-				rr.AutoResolved++
-			}
-		case e.Failed:
+		}
+		switch e.Outcome() {
+		case OutcomeAutoResolved:
+			r.AutoResolved++
+			rr.AutoResolved++
+		case OutcomeNoAction:
+			r.NoAction++
+			rr.NoAction++
+		case OutcomeEscalated:
+			r.Escalated++
+			rr.Escalated++
+		case OutcomeFailed:
 			r.Failed++
 			rr.Failed++
 		default:
 			r.Open++
 			rr.Open++
-		}
-		if e.Escalated {
-			r.Escalated++
-			rr.Escalated++
 		}
 	}
 	if r.Resolved > 0 {
@@ -644,8 +707,11 @@ func notes(d *Data) []string {
 			out = append(out, "No site-to-site link KPIs were recorded this week.")
 		}
 	}
-	if d.Last.Windows == 0 && d.Last.LinkWins == 0 {
+	switch {
+	case !d.HasLast():
 		out = append(out, "No data for the previous week: week-over-week changes are not available.")
+	case d.Last.Windows == 0 && d.Last.LinkWins == 0:
+		out = append(out, "No KPI data for the previous week: KPI changes are not available.")
 	}
 	var missing, partial []string
 	for _, s := range d.Sites {

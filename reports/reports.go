@@ -226,8 +226,8 @@ func emailBody(d *Data) string {
 		t := m.tile(deck.Rect{})
 		fmt.Fprintf(&b, "- %s: %s (%s)\n", m.label, t.Value, t.Delta)
 	}
-	fmt.Fprintf(&b, "- Remediation events: %d, %s resolved automatically, mean time to resolve %s\n",
-		d.Remediation.Events, FormatPct(d.Remediation.AutoShare(), 0), FormatDuration(d.Remediation.MTTR))
+	fmt.Fprintf(&b, "- Remediation events: %d, %s. Of these, %s; mean time to resolve %s\n",
+		d.Remediation.Events, eventsVsLast(d), remediationOutcomes(d.Remediation), FormatDuration(d.Remediation.MTTR))
 	for _, n := range d.Notes {
 		fmt.Fprintf(&b, "\nNote: %s\n", n)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshtelemetry/telemetry/reports/deck"
 	"github.com/meshtelemetry/telemetry/reports/internal/office"
 	"github.com/meshtelemetry/telemetry/reports/internal/ooxmlcheck"
 )
@@ -28,7 +30,7 @@ func newComponent(t testing.TB, conn driver.Conn, db string, mod func(*Configura
 		mod(&cfg)
 	}
 	c, err := New(cfg, Dependencies{Conn: conn, Database: db, Registerer: prometheus.NewRegistry(),
-		Now: func() time.Time { return time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC) }})
+		Now: func() time.Time { return sampleNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,7 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 		db, sampleWeek.Start(time.UTC).AddDate(0, 0, 1).Unix())); err != nil {
 		t.Fatal(err)
 	}
-	c := newComponent(t, conn, db, func(cfg *Configuration) { cfg.Scope = "Sample fabric (4 sites)" })
+	c := newComponent(t, conn, db, func(cfg *Configuration) { cfg.Scope = sampleScope() })
 	if got := c.LastFullWeek(); got != sampleWeek {
 		t.Fatalf("default week %s, want %s", got, sampleWeek)
 	}
@@ -221,12 +223,20 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 			t.Errorf("deck lacks %q", v)
 		}
 	}
+	// The title slide's scope and site count agree, both from the data.
+	title := strings.Join(texts[1], "")
+	wantSites := fmt.Sprintf("%d sites (1 without data)", len(sampleInventory))
+	if !strings.Contains(title, sampleScope()+" — ") || !strings.Contains(title, wantSites) || len(d.Sites) != len(sampleInventory) {
+		t.Errorf("title slide says %q; want the scope %q and %q (%d sites in the deck)", title, sampleScope(), wantSites, len(d.Sites))
+	}
+
+	// Remediation: the figures of the lifecycles the pipeline recorded.
+	evs := sampleEvents()
+	thisW, lastW := expectRemediation(evs[1], sampleWeek), expectRemediation(evs[0], sampleWeek.Prev())
 	if d.Remediation.Events != 15 || d.LastRemed.Events != 9 {
 		t.Errorf("events %d/%d, want 15/9", d.Remediation.Events, d.LastRemed.Events)
 	}
-	if d.Remediation.MTTR <= 0 || d.Remediation.AutoResolved == 0 || d.Remediation.AutoResolved >= d.Remediation.Resolved {
-		t.Errorf("remediation summary %+v", d.Remediation)
-	}
+	checkRemediation(t, texts, thisW, lastW, true)
 	if len(d.Congested) != 10 || d.Congested[0].Site != "fra" || d.Congested[0].Device != "fra-leaf1" || d.Congested[0].Interface != "Ethernet1" {
 		t.Errorf("top congested: %+v", d.Congested)
 	}
@@ -350,5 +360,306 @@ func TestDedupAutoReadsPlainWhenMerged(t *testing.T) {
 		math.Abs(after.This.UtilAvg-want.This.UtilAvg) > 1e-9 || math.Abs(after.This.UtilP95-want.This.UtilP95) > 1e-9 ||
 		math.Abs(after.This.Loss-want.This.Loss) > 1e-12 || math.Abs(after.This.LatencyAvg-want.This.LatencyAvg) > 1e-9 {
 		t.Fatalf("plain read after merge %+v differs from FINAL %+v", after.This, want.This)
+	}
+}
+
+// slideWith returns the texts of the first slide whose title starts with title.
+func slideWith(t *testing.T, texts map[int][]string, title string) []string {
+	t.Helper()
+	for i := 1; i <= len(texts); i++ {
+		if len(texts[i]) > 0 && strings.HasPrefix(texts[i][0], title) {
+			return texts[i]
+		}
+	}
+	t.Fatalf("no slide titled %q", title)
+	return nil
+}
+
+// remediationWant is what the deck must say about a week's events,
+// computed from the lifecycles written into ClickHouse.
+type remediationWant struct {
+	events, auto, noAction, escalated, failedOpen int
+	mttr                                          time.Duration
+	rules                                         map[string][]int // events, auto, no action, escalated, failed/open
+	ruleMTTR                                      map[string]time.Duration
+	ruleOrder                                     []string
+}
+
+func expectRemediation(evs []sampleEvent, w Week) remediationWant {
+	end := w.End(time.UTC)
+	r := remediationWant{rules: map[string][]int{}, ruleMTTR: map[string]time.Duration{}}
+	var ttr time.Duration
+	resolved := 0
+	ruleRes := map[string]int{}
+	for _, e := range evs {
+		if r.rules[e.rule] == nil {
+			r.rules[e.rule] = make([]int, 5)
+			r.ruleOrder = append(r.ruleOrder, e.rule)
+		}
+		row := r.rules[e.rule]
+		r.events++
+		row[0]++
+		switch e.lc.want {
+		case OutcomeAutoResolved:
+			r.auto++
+			row[1]++
+		case OutcomeNoAction:
+			r.noAction++
+			row[2]++
+		case OutcomeEscalated:
+			r.escalated++
+			row[3]++
+		default:
+			r.failedOpen++
+			row[4]++
+		}
+		if e.resolvedBy(end) {
+			ttr += e.lc.ttr
+			resolved++
+			r.ruleMTTR[e.rule] += e.lc.ttr
+			ruleRes[e.rule]++
+		}
+	}
+	if resolved > 0 {
+		r.mttr = ttr / time.Duration(resolved)
+	}
+	for rule, n := range ruleRes {
+		r.ruleMTTR[rule] /= time.Duration(n)
+	}
+	return r
+}
+
+// inUnit writes d in the unit a whole column of values up to largest is
+// shown in: seconds below a minute, minutes below an hour, else hours.
+func inUnit(d, largest time.Duration) string {
+	switch {
+	case largest < time.Minute:
+		return fmt.Sprintf("%d s", int(math.Round(d.Seconds())))
+	case largest < time.Hour:
+		return fmt.Sprintf("%.1f min", d.Minutes())
+	}
+	return fmt.Sprintf("%.1f h", d.Hours())
+}
+
+func pct(n, of int) string { return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(of)) }
+
+// checkRemediation reads the remediation figures back from the deck's
+// summary and remediation slides.
+func checkRemediation(t *testing.T, texts map[int][]string, this, last remediationWant, hasLast bool) {
+	t.Helper()
+	if this.events != this.auto+this.noAction+this.escalated+this.failedOpen {
+		t.Fatalf("test data: outcomes do not add up: %+v", this)
+	}
+	summary := strings.Join(slideWith(t, texts, "Executive summary"), "\n")
+	vsLast := "no comparison (no data last week)"
+	if hasLast {
+		vsLast = fmt.Sprintf("vs last week (%d)", last.events)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("%d remediation events, ", this.events), vsLast,
+		fmt.Sprintf("Of these, %d resolved automatically (%s), ", this.auto, pct(this.auto, this.events)),
+		fmt.Sprintf(", %d recovered without an action, ", this.noAction),
+		fmt.Sprintf(", %d escalated to people, ", this.escalated),
+		fmt.Sprintf(", %d failed or still open at the week's end; ", this.failedOpen),
+		"mean time to resolve " + inUnit(this.mttr, this.mttr) + ".",
+	} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary slide lacks %q:\n%s", want, summary)
+		}
+	}
+	rem := slideWith(t, texts, "Remediation summary")
+	all := strings.Join(rem, "\n")
+	tiles := []string{"Remediation events\n" + fmt.Sprint(this.events), "Resolved automatically\n" + pct(this.auto, this.events),
+		"Mean time to resolve\n" + inUnit(this.mttr, this.mttr)}
+	if hasLast {
+		tiles = append(tiles, "vs last week ("+pct(last.auto, last.events)+")", "vs last week ("+inUnit(last.mttr, last.mttr)+")")
+	} else {
+		if n := strings.Count(all, "no comparison (no data last week)"); n != 3 {
+			t.Errorf("remediation slide says %d times \"no comparison (no data last week)\", want 3 (one per tile):\n%s", n, all)
+		}
+	}
+	for _, want := range tiles {
+		if !strings.Contains(all, want) {
+			t.Errorf("remediation slide lacks %q:\n%s", want, all)
+		}
+	}
+	// The per-rule table, cell by cell; the MTTR column in one unit.
+	var largest time.Duration
+	for _, d := range this.ruleMTTR {
+		largest = max(largest, d)
+	}
+	for _, rule := range this.ruleOrder {
+		i := slices.Index(rem, rule)
+		if i < 0 || i+6 >= len(rem) {
+			t.Errorf("remediation table has no row %q:\n%s", rule, all)
+			continue
+		}
+		want := []string{}
+		for _, n := range this.rules[rule] {
+			want = append(want, fmt.Sprint(n))
+		}
+		mttr := "n/a"
+		if d, ok := this.ruleMTTR[rule]; ok {
+			mttr = inUnit(d, largest)
+		}
+		want = append(want, mttr)
+		if got := rem[i+1 : i+7]; !slices.Equal(got, want) {
+			t.Errorf("rule %s: row %q, want %q (events, auto-resolved, recovered no action, escalated, failed/open, MTTR)", rule, got, want)
+		}
+	}
+}
+
+// TestSparseWeekTellsTheTruth: a week whose data is one hour of KPIs and a
+// set of remediation events with every lifecycle the pipeline records, and
+// nothing the week before. The deck, read back from the .pptx, counts an
+// event resolved automatically only when the KPI recovered after a webhook
+// action with no escalation (acknowledged is the webhook's 2xx, not a
+// person); says "no comparison (no data last week)" wherever it compares;
+// shows 90 s of congestion as 1.5 min with one unit per column; and marks
+// the single point of each trend series so LibreOffice draws it.
+func TestSparseWeekTellsTheTruth(t *testing.T) {
+	conn, db := testDB(t)
+	ctx := context.Background()
+	hour := sampleWeek.Start(time.UTC).AddDate(0, 0, 2).Add(10 * time.Hour) // Wednesday 10:00
+	// 30 s windows: Ethernet1 90 s at or above 80 %, Ethernet2 30 s, Ethernet3 none.
+	ib, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".interface_kpis (ts, site, device, interface, util_in, util_out, loss_ratio, speed_bps, oper_status, window_s, samples, kpi_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ifc, utils := range map[string][]float64{"Ethernet1": {0.9, 0.92, 0.85, 0.5, 0.4}, "Ethernet2": {0.82, 0.3, 0.3}, "Ethernet3": {0.5, 0.5}} {
+		for k, u := range utils {
+			ts := hour.Add(time.Duration(30*k) * time.Second)
+			if err := ib.Append(ts, "fra", "fra-leaf1", ifc, u, u*0.5, 0.0, uint64(10e9), "UP", uint32(30), uint32(3), fmt.Sprint(ifc, k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := ib.Send(); err != nil {
+		t.Fatal(err)
+	}
+	lb, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".link_kpis (ts, src_site, src_device, dst_site, dst_device, rtt_ms, rtt_p95_ms, jitter_ms, loss_ratio, probes_sent, probes_received, window_s, kpi_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Append(hour, "fra", "fra-leaf1", "lon", "lon-leaf1", 12.5, 14.0, 0.4, 0.0, uint64(30), uint64(30), uint32(30), "l1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lb.Send(); err != nil {
+		t.Fatal(err)
+	}
+	// Events: one rule per lifecycle, so each table row tells one story.
+	var evs []sampleEvent
+	for i, e := range []struct {
+		rule string
+		lc   lifecycle
+		n    int
+	}{{"webhook-fixes", lcAuto, 3}, {"people-fix", lcHuman, 2}, {"recovers-alone", lcNoAction, 2}, {"webhook-fails", lcFailed, 1},
+		{"still-open", lcOpen, 1}, {"late-resolve", lcLate, 1}} {
+		for k := 0; k < e.n; k++ {
+			fired := sampleWeek.Start(time.UTC).Add(time.Duration(i*24+k*3+1) * time.Hour)
+			if e.lc.name == lcLate.name {
+				fired = sampleWeek.End(time.UTC).Add(-20 * time.Minute)
+			}
+			evs = append(evs, sampleEvent{id: fmt.Sprintf("%s-%d", e.rule, k), rule: e.rule, site: "fra", fired: fired, lc: e.lc})
+		}
+	}
+	insertEvents(t, conn, db, evs)
+
+	c := newComponent(t, conn, db, nil)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sparse.pptx")
+	if _, err := c.WriteFile(ctx, sampleWeek, path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ooxmlcheck.Check(data); err != nil {
+		t.Fatalf("invalid package:\n%v", err)
+	}
+	texts := slideTexts(t, data)
+	want := expectRemediation(evs, sampleWeek)
+	if want.auto != 3 || want.failedOpen != 3 {
+		t.Fatalf("test data: %+v", want)
+	}
+	checkRemediation(t, texts, want, remediationWant{}, false)
+
+	// No comparison anywhere, in the same words.
+	all := ""
+	for i := 1; i <= len(texts); i++ {
+		all += strings.Join(texts[i], "\n") + "\n"
+	}
+	if strings.Contains(all, "vs last week (") { // a change: "+6 vs last week (9)", "unchanged vs last week (9)"
+		t.Errorf("the deck compares with a week without data:\n%s", all)
+	}
+	summary := strings.Join(slideWith(t, texts, "Executive summary"), "\n")
+	// 6 tiles and the events key point.
+	if n := strings.Count(summary, "no comparison (no data last week)"); n != 7 {
+		t.Errorf("summary slide says \"no comparison (no data last week)\" %d times, want 7:\n%s", n, summary)
+	}
+	links := strings.Join(slideWith(t, texts, "Worst 1 site-to-site links"), "\n")
+	if !strings.Contains(links, "no comparison (no data last week)") {
+		t.Errorf("links slide:\n%s", links)
+	}
+
+	// Congestion: minutes below an hour, one unit per column.
+	if !strings.Contains(summary, "fra/fra-leaf1 Ethernet1, p95 utilization 92.0% (1.5 min at or above 80%)") {
+		t.Errorf("summary slide does not give Ethernet1's 90 s above 80%% as 1.5 min:\n%s", summary)
+	}
+	cong := slideWith(t, texts, "Top 3 congested interfaces")
+	for ifc, want := range map[string]string{"Ethernet1": "1.5 min", "Ethernet2": "0.5 min", "Ethernet3": "0.0 min"} {
+		i := slices.Index(cong, ifc)
+		if i < 0 || i+6 >= len(cong) || cong[i+5] != want {
+			t.Errorf("congested table, %s: time at or above 80%% is not %q: %q", ifc, want, cong[max(i, 0):min(max(i, 0)+7, len(cong))])
+		}
+	}
+
+	// Trends: every series of one point carries a marker.
+	p, _ := ooxmlcheck.Open(data)
+	var charts []string
+	for name := range p.Parts {
+		if strings.HasPrefix(name, "ppt/charts/chart") && strings.HasSuffix(name, ".xml") && strings.Contains(string(p.Parts[name]), "<c:lineChart>") {
+			charts = append(charts, name)
+		}
+	}
+	if len(charts) != 2 {
+		t.Fatalf("%d line charts, want 2 (utilization, RTT)", len(charts))
+	}
+	for _, name := range charts {
+		x := string(p.Parts[name])
+		ser, marked := strings.Count(x, "<c:ser>"), strings.Count(x, `<c:marker><c:symbol val="circle"/>`)
+		if ser == 0 || marked != ser {
+			t.Errorf("%s: %d series, %d with markers; want every single-point series marked", name, ser, marked)
+		}
+		// Each series' values: one point, at Wednesday 10:00 (hour 58).
+		for _, vals := range strings.Split(x, "<c:numCache>")[1:] {
+			vals, _, _ = strings.Cut(vals, "</c:numCache>")
+			if strings.Count(vals, "<c:pt ") != 1 || !strings.Contains(vals, `<c:pt idx="58">`) {
+				t.Errorf("%s: series values %s, want one point at hour 58", name, vals)
+			}
+		}
+	}
+	// LibreOffice draws them: the series' colour in the upper half of each
+	// trend chart, where only the points can be.
+	pdf := office.ToPDF(t, path, dir)
+	if n := office.Pages(t, pdf); n != len(texts) {
+		t.Errorf("PDF has %d pages, deck %d slides", n, len(texts))
+	}
+	pngs := office.PNGs(t, pdf, filepath.Join(dir, "page"), 1280)
+	sort.Strings(pngs)
+	trend := -1
+	for i := 1; i <= len(texts); i++ {
+		if len(texts[i]) > 0 && texts[i][0] == "Trends over the week" {
+			trend = i
+		}
+	}
+	if trend < 1 || trend > len(pngs) {
+		t.Fatalf("trend slide %d of %d rendered pages", trend, len(pngs))
+	}
+	for _, r := range []deck.Rect{trendLeft, trendRight} {
+		if n := office.ColourPixels(t, pngs[trend-1], deck.Rect{X: r.X, Y: r.Y, W: r.W, H: r.H / 2}, deck.ColorBlue); n < 20 {
+			t.Errorf("trend chart at %+v: %d pixels of the series colour in its upper half, want a visible point", r, n)
+		}
 	}
 }

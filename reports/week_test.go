@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 func TestParseWeek(t *testing.T) {
@@ -17,10 +19,10 @@ func TestParseWeek(t *testing.T) {
 		start string
 		ok    bool
 	}{
-		{"2026-W47", "2026-11-16", true},
-		{"2026W01", "2025-12-29", true},
-		{"2020-W53", "2020-12-28", true},
-		{"2026-W53", "2026-12-28", true},
+		{"2026-W47", "2026-11-16", true}, // fixed date: week parsing, no server
+		{"2026W01", "2025-12-29", true},  // fixed date: week parsing, no server
+		{"2020-W53", "2020-12-28", true}, // fixed date: week parsing, no server
+		{"2026-W53", "2026-12-28", true}, // fixed date: week parsing, no server
 		{"2025-W53", "", false},
 		{"2026-W00", "", false},
 		{"2026-47", "", false},
@@ -48,7 +50,7 @@ func TestParseWeek(t *testing.T) {
 func TestLastFullWeekTimeZone(t *testing.T) {
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
 	// Sunday 2026-11-22 20:00 UTC is already Monday 05:00 in Tokyo.
-	now := time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC) // fixed date: calendar arithmetic on an injected now, no server
 	if got := LastFullWeek(now, time.UTC).String(); got != "2026-W46" {
 		t.Errorf("UTC: %s", got)
 	}
@@ -69,10 +71,13 @@ func TestSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	paris, _ := time.LoadLocation("Europe/Paris")
-	now := time.Date(2026, 11, 23, 6, 59, 0, 0, paris) // Monday
+	// fixed date: schedule arithmetic on an injected now (a Monday), no server
+	now := time.Date(2026, 11, 23, 6, 59, 0, 0, paris)
+	// fixed date: the same Monday, 07:00
 	if got := s.Next(now, paris); !got.Equal(time.Date(2026, 11, 23, 7, 0, 0, 0, paris)) {
 		t.Errorf("next %v", got)
 	}
+	// fixed date: the same Monday at 07:00 gives the next Monday
 	if got := s.Next(time.Date(2026, 11, 23, 7, 0, 0, 0, paris), paris); !got.Equal(time.Date(2026, 11, 30, 7, 0, 0, 0, paris)) {
 		t.Errorf("next after firing %v", got)
 	}
@@ -108,12 +113,22 @@ func TestValidate(t *testing.T) {
 }
 
 // TestScheduledRun runs the schedule against a clock just before Monday
-// 07:00: the deck of the previous week lands in out-dir and in the mailbox.
+// 07:00 (the first after the test clock, in Paris): the deck of the week
+// that just ended lands in out-dir and in the mailbox.
 func TestScheduledRun(t *testing.T) {
 	conn, db := testDB(t)
 	srv, ca := newSMTPServer(t, "reports", "s3cret")
 	paris, _ := time.LoadLocation("Europe/Paris")
-	fake := time.Date(2026, 11, 23, 6, 59, 59, 700e6, paris)
+	monday := testenv.Now().In(paris).AddDate(0, 0, 1)
+	for monday.Weekday() != time.Monday {
+		monday = monday.AddDate(0, 0, 1)
+	}
+	y, m, day := monday.Date()
+	fake := time.Date(y, m, day, 6, 59, 59, 700e6, paris)
+	week := LastFullWeek(fake.Add(time.Second), paris)
+	if fake.Sub(week.End(paris)) != 7*time.Hour-300*time.Millisecond {
+		t.Fatalf("clock %v is not just before 07:00 on the Monday after %s", fake, week)
+	}
 	real := time.Now()
 	cfg := DefaultConfiguration()
 	cfg.Timezone = "Europe/Paris"
@@ -128,7 +143,7 @@ func TestScheduledRun(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(cfg.OutDir, "telemetry-report-2026-W47.pptx")
+	path := filepath.Join(cfg.OutDir, FileName(week))
 	deadline := time.Now().Add(20 * time.Second)
 	for counter(t, reg, "telemetry_report_emails_total") < 1 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -3,12 +3,9 @@ package pptx
 import (
 	"bytes"
 	"encoding/xml"
-	"image"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,53 +219,9 @@ func TestLibreOfficeDrawsSparsePoints(t *testing.T) {
 	if len(pngs) != 1 {
 		t.Fatalf("%d pages rendered, want 1", len(pngs))
 	}
-	img := readPNG(t, pngs[0])
 	for _, c := range charts {
-		if n := colourPixels(img, c.Rect.X, c.Rect.Y, c.Rect.W, c.Rect.H/2, markerColor); n < 20 {
+		if n := office.ColourPixels(t, pngs[0], deck.Rect{X: c.Rect.X, Y: c.Rect.Y, W: c.Rect.W, H: c.Rect.H / 2}, markerColor); n < 20 {
 			t.Errorf("chart %q: %d pixels of the series colour in its upper half, want a visible marker", c.Title, n)
 		}
 	}
-}
-
-func readPNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// colourPixels counts the pixels close to colour (hex RGB) in the slide
-// rectangle x, y, w, h (inches).
-func colourPixels(img image.Image, x, y, w, h float64, colour string) int {
-	var want [3]int
-	for i := range want {
-		v, _ := strconv.ParseUint(colour[2*i:2*i+2], 16, 8)
-		want[i] = int(v)
-	}
-	b := img.Bounds()
-	scale := float64(b.Dx()) / deck.Width
-	n := 0
-	for py := int(y * scale); py < int((y+h)*scale) && py < b.Max.Y; py++ {
-		for px := int(x * scale); px < int((x+w)*scale) && px < b.Max.X; px++ {
-			r, g, bl, _ := img.At(px, py).RGBA()
-			if abs(int(r>>8)-want[0])+abs(int(g>>8)-want[1])+abs(int(bl>>8)-want[2]) < 60 {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

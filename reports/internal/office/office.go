@@ -1,5 +1,6 @@
 // Package office converts decks with LibreOffice for tests: .pptx → PDF
-// (soffice --headless), page count (pdfinfo) and PNG pages (pdftoppm).
+// (soffice --headless), page count (pdfinfo), PNG pages (pdftoppm), and
+// the pixels of a colour in a region of a rendered slide.
 // When the tools are missing a test skips, but fails when CI is set (CI
 // must install libreoffice-impress and poppler-utils).
 package office
@@ -7,6 +8,7 @@ package office
 import (
 	"context"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshtelemetry/telemetry/reports/deck"
 )
 
 func need(t testing.TB, tool, pkg string) string {
@@ -89,4 +93,46 @@ func PNGs(t testing.TB, pdf, prefix string, width int) []string {
 	}
 	files, _ := filepath.Glob(prefix + "-*.png")
 	return files
+}
+
+// ColourPixels counts the pixels of the rendered slide pngPath (a page of
+// PNGs) close to colour (hex RGB) inside r (inches on the slide).
+func ColourPixels(t testing.TB, pngPath string, r deck.Rect, colour string) int {
+	t.Helper()
+	f, err := os.Open(pngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", pngPath, err)
+	}
+	var want [3]int
+	for i := range want {
+		v, err := strconv.ParseUint(colour[2*i:2*i+2], 16, 8)
+		if err != nil {
+			t.Fatalf("colour %q: %v", colour, err)
+		}
+		want[i] = int(v)
+	}
+	b := img.Bounds()
+	scale := float64(b.Dx()) / deck.Width
+	n := 0
+	for py := b.Min.Y + int(r.Y*scale); py < b.Min.Y+int((r.Y+r.H)*scale) && py < b.Max.Y; py++ {
+		for px := b.Min.X + int(r.X*scale); px < b.Min.X+int((r.X+r.W)*scale) && px < b.Max.X; px++ {
+			cr, cg, cb, _ := img.At(px, py).RGBA()
+			if absInt(int(cr>>8)-want[0])+absInt(int(cg>>8)-want[1])+absInt(int(cb>>8)-want[2]) < 60 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func absInt(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
