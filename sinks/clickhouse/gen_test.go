@@ -56,6 +56,27 @@ func genPipelineKPI() *wirepb.KPI {
 		Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "p1", DelayP50Ms: 5, DelayP99Ms: 50, DelayMaxMs: 80, Samples: 1000}}}
 }
 
+// genDeviceKPIs returns device KPIs of dev0 over n ten-second windows from
+// genStart: down (with the collector's error) in windows 3 and 4, up
+// otherwise.
+func genDeviceKPIs(n int) []*wirepb.KPI {
+	out := make([]*wirepb.KPI, 0, n)
+	for i := 0; i < n; i++ {
+		w := genStart.Add(time.Duration(i) * 10 * time.Second)
+		d := &wirepb.DeviceKPI{Reachable: 1, State: wirepb.DeviceState_DEVICE_UP, UpRatio: 1}
+		switch i {
+		case 3:
+			d = &wirepb.DeviceKPI{State: wirepb.DeviceState_DEVICE_DOWN, LastError: "connection refused", UpRatio: 0.25}
+		case 4:
+			d = &wirepb.DeviceKPI{State: wirepb.DeviceState_DEVICE_DOWN, LastError: "connection refused"}
+		}
+		out = append(out, &wirepb.KPI{Version: 1, Id: fmt.Sprintf("device/site0/dev0/%d", w.Unix()), Site: "site0", Device: "dev0",
+			WindowStartUnixNano: w.UnixNano(), WindowEndUnixNano: w.Add(10 * time.Second).UnixNano(), Samples: uint32(i % 2),
+			Body: &wirepb.KPI_DeviceKpi{DeviceKpi: d}})
+	}
+	return out
+}
+
 func genSamples() []*wirepb.Sample {
 	t := genStart.UnixNano()
 	return []*wirepb.Sample{
@@ -110,6 +131,8 @@ func valuesSQL(tb *tableBuf) string {
 			rows = appendSprint(rows, x.v)
 		case *vecOf[uint32]:
 			rows = appendSprint(rows, x.v)
+		case *vecOf[uint8]:
+			rows = appendSprint(rows, x.v)
 		case *vecOf[int32]:
 			rows = appendSprint(rows, x.v)
 		case *vecOf[int64]:
@@ -133,6 +156,9 @@ func fillBuffers(db string) *buffers {
 		b.addKPI(k)
 	}
 	b.addKPI(genPipelineKPI())
+	for _, k := range genDeviceKPIs(6) {
+		b.addKPI(k)
+	}
 	fs := map[string]int64{}
 	for _, s := range genSamples() {
 		b.addSample(s, true, fs)

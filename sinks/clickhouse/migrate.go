@@ -53,6 +53,9 @@ var migrations = []migration{
 		}
 		return out
 	}},
+	{5, "device_kpis (device reachability per window)", func(caps Capabilities, cfg Configuration) []string {
+		return []string{createTable(caps, cfg, tableByName(TableDeviceKPIs))}
+	}},
 }
 
 // LatestVersion is the newest schema version this build knows.

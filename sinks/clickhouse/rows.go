@@ -25,7 +25,7 @@ type vec interface {
 
 // number is a column type clickhouse-go takes as a slice as it is.
 type number interface {
-	uint32 | uint64 | int32 | int64 | float64
+	uint8 | uint32 | uint64 | int32 | int64 | float64
 }
 
 type vecOf[T number] struct{ v []T }
@@ -130,6 +130,8 @@ func newVec(k kind) vec {
 		return &vecOf[uint64]{}
 	case kU32:
 		return &vecOf[uint32]{}
+	case kU8:
+		return &vecOf[uint8]{}
 	case kI32:
 		return &vecOf[int32]{}
 	case kI64:
@@ -185,6 +187,7 @@ func (b *tableBuf) str(v string) *tableBuf {
 func (b *tableBuf) f64(v float64) *tableBuf { return put(b, v) }
 func (b *tableBuf) u64(v uint64) *tableBuf  { return put(b, v) }
 func (b *tableBuf) u32(v uint32) *tableBuf  { return put(b, v) }
+func (b *tableBuf) u8(v uint8) *tableBuf    { return put(b, v) }
 func (b *tableBuf) i32(v int32) *tableBuf   { return put(b, v) }
 func (b *tableBuf) i64(v int64) *tableBuf   { return put(b, v) }
 
@@ -308,6 +311,11 @@ func (b *buffers) addKPI(k *wirepb.KPI) {
 		p := body.Pipeline
 		b.byName[TablePipelineKPIs].ts(ts).str(p.GetInstance()).f64(p.GetDelayP50Ms()).f64(p.GetDelayP99Ms()).
 			f64(p.GetDelayMaxMs()).u64(p.GetSamples()).u32(windowSeconds(k)).end()
+	case *wirepb.KPI_DeviceKpi:
+		d := body.DeviceKpi
+		b.byName[TableDeviceKPIs].ts(ts).str(k.GetSite()).str(k.GetDevice()).u8(uint8(min(d.GetReachable(), 1))).
+			str(deviceState(d.GetState())).str(d.GetLastError()).f64(d.GetUpRatio()).u32(windowSeconds(k)).u32(k.GetSamples()).
+			str(k.GetId()).end()
 	}
 }
 

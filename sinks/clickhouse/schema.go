@@ -103,6 +103,7 @@ const (
 	kI32                 // Int32
 	kI64                 // Int64
 	kU64Seq              // UInt64 increasing along the sort key (ts_ns, seq)
+	kU8                  // UInt8 (flags)
 )
 
 type column struct {
@@ -148,6 +149,8 @@ func (c column) typ(caps Capabilities) string {
 		return "UInt64"
 	case kU32:
 		return "UInt32"
+	case kU8:
+		return "UInt8"
 	case kI32:
 		return "Int32"
 	case kI64:
@@ -206,6 +209,7 @@ const (
 	TableProbeResults      = "probe_results"
 	TableRemediationEvents = "remediation_events"
 	TableDevices           = "devices"
+	TableDeviceKPIs        = "device_kpis"
 	TableDeadLetters       = "deadletters"
 	TableSchemaMigrations  = "schema_migrations"
 )
@@ -294,6 +298,15 @@ var laterTables = []table{
 			cols(kLC, "collector"), cols(kU64Seq, "seq")),
 		orderBy:   "site, device, interface, ts_ns",
 		retention: retRaw,
+	},
+	{
+		// Device reachability per KPI window (DeviceKPI): the history the
+		// devices table (latest state only) does not keep.
+		name: TableDeviceKPIs,
+		cols: concat(cols(kTS, "ts"), cols(kLC, "site", "device"), cols(kU8, "reachable"), cols(kLC, "state"),
+			cols(kStr, "last_error"), cols(kF64, "up_ratio"), cols(kU32, "window_s", "samples"), cols(kStr, "kpi_id")),
+		orderBy:   "site, device, ts",
+		retention: retKPI,
 	},
 }
 
