@@ -15,6 +15,7 @@ import (
 const sec = int64(time.Second)
 
 // t0 is a window-aligned device time.
+// fixed date: only the engine reads device times; Kafka keeps records by their produce time, set when the tests run
 var t0 = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).UnixNano()
 
 func testConfig() Configuration {
