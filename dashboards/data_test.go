@@ -92,6 +92,18 @@ SELECT toDateTime(%d - 7200 * e + 120 * st), concat('ev-', toString(e)), concat(
  %s, %s, %s, '', '', 'util_in', 0.97, 0.9, toDateTime(%d - 7200 * e), 'rollback', 'test'
 FROM (SELECT intDiv(number, 4) AS e, number %% 4 AS st FROM numbers(240)) WHERE NOT (e IN (1, 2) AND st >= 2)`,
 			f.end.Unix()-600, f.siteOf("e"), f.deviceOf("e"), f.ifaceOf("e"), f.end.Unix()-600),
+		// Device reachability every window; site0-sw1 (device 1, down in
+		// devices too) unreachable for the last 10 minutes.
+		fmt.Sprintf(`INSERT INTO device_kpis (ts, site, device, reachable, state, last_error, up_ratio, window_s, samples, kpi_id)
+SELECT toDateTime(%d + intDiv(number, %d) * %d) AS ts, %s, %s, toUInt8(NOT (number %% %d = 1 AND toUInt32(ts) >= %d)) AS r,
+ if(r = 1, 'up', 'down'), if(r = 1, '', 'connection refused'), toFloat64(r), %d, toUInt32(0), toString(number)
+FROM numbers(%d)`, s, nd, step, f.siteOf(fmt.Sprintf("(number %% %d) * %d", nd, f.ifaces)), f.deviceOf(fmt.Sprintf("(number %% %d) * %d", nd, f.ifaces)),
+			nd, f.end.Unix()-600, step, windows*nd),
+		// The device-unreachable event of site0-sw1, still active (no interface).
+		fmt.Sprintf(`INSERT INTO remediation_events (ts, event_id, rule, state, severity, site, device, interface, dst_site, dst_device, kpi, value, threshold, fired_at, action, message)
+SELECT toDateTime(%d + 30 * number), 'ev-reach', 'device-unreachable', arrayElement(['firing', 'dispatched', 'acknowledged'], number + 1), 'critical',
+ 'site0', 'site0-sw1', '', '', '', 'device.reachable', 0, 1, toDateTime(%d), 'noc', 'device-unreachable device.reachable=0 breached 1 on site0/site0-sw1 for 30s (down: connection refused)'
+FROM numbers(3)`, f.end.Unix()-480, f.end.Unix()-480),
 		fmt.Sprintf(`INSERT INTO deadletters (ts, component, reason, source_topic, source_partition, source_offset, key, payload)
 SELECT toDateTime(%d - number * 600), 'sink', if(number %% 2 = 0, 'decode', 'version'), 'telemetry.kpis', toInt32(0), toInt64(number), 'k', '' FROM numbers(200)`, f.end.Unix()),
 	}

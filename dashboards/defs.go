@@ -166,18 +166,22 @@ func fabricOverview() dashboardDef {
 		"FROM link_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + linkFilter + "\n" +
 		"GROUP BY src_site, src_device, dst_site, dst_device\nORDER BY loss_ratio DESC, rtt_p95_ms DESC, src_site, src_device, dst_site, dst_device\nLIMIT 10"
 	down := "SELECT countIf(status != 'UP') AS interfaces_down\nFROM (SELECT argMax(oper_status, ts) AS status FROM interface_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface)"
+	unreachable := "SELECT countIf(now_reachable = 0) AS devices_unreachable\nFROM (SELECT argMax(reachable, ts) AS now_reachable FROM device_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + deviceFilter + "\nGROUP BY site, device)"
 	activeCount := "SELECT count() AS active_events\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'"
 	active := "SELECT event_id, rule, severity, state, site, device, interface, kpi, value, threshold, fired_at\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'\nORDER BY severity = 'critical' DESC, fired_at DESC\nLIMIT 50"
 	return dashboardDef{
 		uid: "telemetry-fabric-overview", title: "Fabric overview",
-		description: "KPI health per site, site-to-site latency, worst links and interfaces now, active remediation events.",
+		description: "KPI health per site, site-to-site latency, worst links and interfaces now, unreachable devices, active remediation events.",
 		tags:        []string{"telemetry", "noc"}, from: "now-6h",
 		variables: commonVariables(),
 		rows: []rowDef{
 			{"Now", []panelDef{
-				{title: "Interfaces down", kind: kindStat, unit: "none", thresholds: countSteps, w: 6, h: 4,
+				{title: "Interfaces down", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
 					sql: down, format: FormatTable, columns: []string{"interfaces_down"}},
-				{title: "Active remediation events", kind: kindStat, unit: "none", thresholds: countSteps, w: 6, h: 4,
+				{title: "Devices unreachable", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
+					description: "Devices whose latest reachability window (device_kpis, last 5 minutes) has no gNMI session: down or still connecting.",
+					sql:         unreachable, format: FormatTable, columns: []string{"devices_unreachable"}},
+				{title: "Active remediation events", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
 					sql: activeCount, format: FormatTable, columns: []string{"active_events"}},
 				{title: "KPI health per site", kind: kindTable, unit: "percentunit", thresholds: utilSteps, w: 12, h: 8,
 					description: "Utilization and loss (0..1) per site over the range; errors in packets/s.",
