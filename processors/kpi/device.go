@@ -1,6 +1,8 @@
 package kpi
 
 import (
+	"time"
+
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -15,17 +17,12 @@ import (
 // series' own records, as interface windows do: they close on the clock of
 // the device's Kafka partition (partClock). See docs/kpis.md.
 
-// partClock is the clock device windows of one partition close on.
+// partClock is the clock device windows of one partition close on: the
+// newest receive time (the collector's clock, capped at the processing
+// time) of any sample of the partition, or the time as of which the
+// partition was read to its end (CaughtUp), whichever is later.
 type partClock struct {
-	// t is the newest receive time (the collector's clock, capped at the
-	// processing time) of any sample of the partition, advanced further by
-	// processing time while the partition is caught up and silent.
 	t int64
-	// caughtUp: the last fetch that returned records of the partition
-	// reached its high watermark (SetCaughtUp).
-	caughtUp bool
-	// seen: a sample of the partition arrived since the last Collect.
-	seen bool
 }
 
 // part returns the clock of partition p, creating it.
@@ -39,34 +36,17 @@ func (e *Engine) part(p int32) *partClock {
 	return &e.parts[p]
 }
 
-// SetCaughtUp tells the engine whether the latest fetch that returned
-// records of partition p reached the partition's high watermark. While a
-// partition is caught up and no sample of it arrives, its device windows
-// close on the processing time instead of its (silent) samples. The
-// Processor calls it after every poll; an engine fed otherwise (tests,
-// replays) closes device windows on the samples' time alone.
-func (e *Engine) SetCaughtUp(p int32, caughtUp bool) {
-	e.part(p).caughtUp = caughtUp
-}
-
-// advanceSilent moves the clock of every caught-up partition that received
-// no sample since the previous Collect by the processing time elapsed since
-// then (now, ns), each step capped at silentStep: a stall of the processor
-// or of its input (no poll for a while) moves device windows by at most
-// one step before the samples that waited come in.
-func (e *Engine) advanceSilent(now int64) {
-	step := int64(0)
-	if e.lastCollect != 0 {
-		step = min(max(now-e.lastCollect, 0), e.silentStep)
-	}
-	e.lastCollect = max(e.lastCollect, now)
-	for i := range e.parts {
-		pc := &e.parts[i]
-		if pc.caughtUp && !pc.seen && pc.t != 0 && pc.t < now {
-			pc.t = min(pc.t+step, now)
-		}
-		pc.seen = false
-	}
+// CaughtUp tells the engine that every record of partition p that was in
+// Kafka at time at has been fed to it (the Processor lists the partitions'
+// end offsets and compares them with what it consumed). The partition's
+// device windows may then close on at: a partition nothing arrives on — its
+// devices down — still has a clock, while one whose records are late (a
+// backlog, a paused processor, Kafka unreachable) is not moved past them.
+// An engine fed otherwise (tests, replays) closes device windows on the
+// samples' receive times alone.
+func (e *Engine) CaughtUp(p int32, at time.Time) {
+	pc := e.part(p)
+	pc.t = max(pc.t, at.UnixNano())
 }
 
 type devKey struct{ site, device string }

@@ -171,12 +171,8 @@ type Engine struct {
 	links map[linkKey]*linkSeries
 	devs  map[devKey]*devSeries
 
-	// parts are the clocks device windows close on, by partition;
-	// lastCollect is the processing time of the latest Collect; silentStep
-	// caps how far one Collect moves a silent partition's clock.
-	parts       []partClock
-	lastCollect int64
-	silentStep  int64
+	// parts are the clocks device windows close on, by partition.
+	parts []partClock
 	// devTimeout: a device's state is believed this long after its newest
 	// record (max of state-horizon and max-gap), then the series is
 	// forgotten.
@@ -213,7 +209,6 @@ func NewEngine(cfg Configuration, instance string) *Engine {
 		ifs:          map[ifKey]*ifSeries{},
 		links:        map[linkKey]*linkSeries{},
 		devs:         map[devKey]*devSeries{},
-		silentStep:   max(int64(cfg.AllowedLateness), int64(time.Second)),
 		devTimeout:   int64(max(cfg.StateHorizon, cfg.MaxGap)),
 	}
 }
@@ -258,7 +253,6 @@ func (e *Engine) AddFrom(s *wirepb.Sample, now time.Time, o Origin) {
 	}
 	pc := e.part(o.Partition)
 	pc.t = max(pc.t, min(rt, nowNs))
-	pc.seen = true
 	switch b := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
 		e.addInterface(s, b.Interface, t, e.idle, o)
@@ -926,7 +920,6 @@ func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	if e.pipeWin != 0 && n >= e.pipeWin+e.window {
 		e.closePipeline()
 	}
-	e.advanceSilent(n)
 	e.collectDevices()
 	if n-e.lastScan >= max(int64(time.Second), e.maxGap/4) {
 		e.lastScan = n

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
@@ -117,6 +118,10 @@ type Processor struct {
 
 	client *kgo.Client
 	cancel context.CancelFunc
+	// ends is the latest listing of the samples topic's end offsets
+	// (watchEnds), under endsMu.
+	endsMu sync.Mutex
+	ends   endOffsets
 	// prodCtx bounds waiting for producer buffer space; cancelled only when
 	// Stop gives up waiting (Kafka unreachable).
 	prodCtx    context.Context
@@ -215,6 +220,16 @@ func (p *Processor) Start(ctx context.Context) error {
 
 func (p *Processor) run(ctx context.Context) {
 	defer close(p.done)
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		p.watchEnds(wctx)
+	}()
+	defer func() {
+		wcancel()
+		<-wdone
+	}()
 	var (
 		kpis       []*wirepb.KPI
 		dec        = wire.NewSampleDecoder()
@@ -254,14 +269,18 @@ func (p *Processor) run(ctx context.Context) {
 		if maxDev > 0 {
 			p.m.watermarkLag.Set(float64(now.UnixNano()-maxDev) / 1e9)
 		}
-		// A partition read up to its high watermark is caught up: while
-		// nothing more arrives on it, its device windows close on the
-		// processing time (see docs/kpis.md, Device KPIs).
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if n := len(fp.Records); n > 0 && fp.Topic == p.deps.Kafka.Topics.Samples {
-				p.engine.SetCaughtUp(fp.Partition, fp.Records[n-1].Offset+1 >= fp.HighWatermark)
+		// A partition consumed up to the end offset it had when last listed
+		// is caught up as of that listing: its device windows may close on
+		// that time even when nothing arrives on it (see docs/kpis.md,
+		// Device KPI).
+		p.endsMu.Lock()
+		ends := p.ends
+		p.endsMu.Unlock()
+		for part, next := range p.consumed {
+			if end, ok := ends.off[part]; ok && next >= end {
+				p.engine.CaughtUp(part, ends.at)
 			}
-		})
+		}
 		kpis = p.engine.Collect(now, kpis[:0])
 		p.produce(kpis)
 		clear(kpis)
@@ -272,6 +291,48 @@ func (p *Processor) run(ctx context.Context) {
 		p.exportLocked()
 		p.mu.Unlock()
 		p.client.AllowRebalance()
+	}
+}
+
+// endOffsets is a listing of the samples topic's end offsets.
+type endOffsets struct {
+	at  time.Time // taken before the request
+	off map[int32]int64
+}
+
+// watchEnds lists the samples topic's end offsets every quarter window
+// (0.1 to 1 s) while ctx lasts. A listing that fails (Kafka unreachable)
+// leaves the previous one: no partition is caught up past it.
+func (p *Processor) watchEnds(ctx context.Context) {
+	adm := kadm.NewClient(p.client)
+	every := min(max(p.cfg.Window/4, 100*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := time.Now()
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		listed, err := adm.ListEndOffsets(lctx, p.deps.Kafka.Topics.Samples)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Debug("list end offsets", "err", err)
+			}
+			continue
+		}
+		off := map[int32]int64{}
+		listed.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil {
+				off[o.Partition] = o.Offset
+			}
+		})
+		p.endsMu.Lock()
+		p.ends = endOffsets{at: at, off: off}
+		p.endsMu.Unlock()
 	}
 }
 
