@@ -37,16 +37,18 @@ func (e *Engine) part(p int32) *partClock {
 }
 
 // CaughtUp tells the engine that every record of partition p that was in
-// Kafka at time at has been fed to it (the Processor lists the partitions'
-// end offsets and compares them with what it consumed). The partition's
-// device windows may then close on at: a partition nothing arrives on — its
-// devices down — still has a clock, while one whose records are late (a
-// backlog, a paused processor, Kafka unreachable) is not moved past them.
-// An engine fed otherwise (tests, replays) closes device windows on the
-// samples' receive times alone.
+// Kafka at time at (the processing clock) has been fed to it: the
+// Processor lists the partitions' end offsets and compares them with what
+// it consumed. The partition's clock may then move to at - allowed
+// lateness (receive times are the collector's clock, which may lag this
+// one): a partition nothing arrives on — its devices down — still has a
+// clock, while one whose records wait (a backlog, a paused processor,
+// Kafka unreachable) is not moved past them. An engine fed otherwise
+// (tests, replays) closes device windows on the samples' receive times
+// alone.
 func (e *Engine) CaughtUp(p int32, at time.Time) {
 	pc := e.part(p)
-	pc.t = max(pc.t, at.UnixNano())
+	pc.t = max(pc.t, at.UnixNano()-e.lateness)
 }
 
 type devKey struct{ site, device string }

@@ -137,7 +137,8 @@ func TestDeviceSilentPartition(t *testing.T) {
 			}
 			continue
 		}
-		// listed up to ≈ 59.65 s: windows up to [40, 50) closed at 52 s
+		// listed up to ≈ 59.65 s, less the allowed lateness: windows up to
+		// [40, 50), closed at 52 s
 		if len(got) != 4 {
 			t.Fatalf("caught up: windows %v, want 1..4", keys(got))
 		}
@@ -149,6 +150,10 @@ func TestDeviceSilentPartition(t *testing.T) {
 		if out := e.Collect(time.Unix(0, t0+360*sec), nil); len(out) != 0 || e.parts[3].t != before {
 			t.Errorf("five minutes of processing time without a listing moved the clock by %s, closed %d windows",
 				time.Duration(e.parts[3].t-before), len(out))
+		}
+		if want := t0 + 59*sec + 751*ms - 100*ms - int64(testConfig().AllowedLateness); before != want {
+			t.Errorf("clock %s after the last listing, want it less the allowed lateness (%s)",
+				time.Unix(0, before).UTC().Format("15:04:05.000"), time.Unix(0, want).UTC().Format("15:04:05.000"))
 		}
 		e.CaughtUp(3, time.Unix(0, t0+30*sec))
 		if e.parts[3].t != before {
