@@ -327,6 +327,7 @@ func summarySlide(d *Data) deck.Slide {
 	} else {
 		points = append(points, deck.Bullet(fmt.Sprintf("No remediation events fired this week; %s.", eventsVsLast(d))))
 	}
+	points = append(points, deck.Bullet(reachabilityPoint(r.Unreachable)))
 	if len(d.Congested) > 0 {
 		c := d.Congested[0]
 		points = append(points, deck.Bullet(fmt.Sprintf("Most congested interface: %s/%s %s, p95 utilization %s (%s at or above %s).",
@@ -342,6 +343,27 @@ func summarySlide(d *Data) deck.Slide {
 	}
 	els = append(els, text(deck.Rect{X: 0.5, Y: 4.8, W: 12.3, H: 2.3}, 14, points...))
 	return deck.Slide{Title: "Executive summary", Elements: els}
+}
+
+// reachabilityPoint is the key point on devices that stopped answering.
+func reachabilityPoint(u Unreachable) string {
+	if u.Events == 0 {
+		return "Every device stayed reachable (no device-unreachable event)."
+	}
+	s := fmt.Sprintf("Devices unreachable: %d %s on %d %s, %s in all; longest %s (%s)",
+		u.Events, plural(u.Events, "event", "events"), u.Devices, plural(u.Devices, "device", "devices"),
+		FormatElapsed(u.Total), u.LongestDevice, FormatElapsed(u.Longest))
+	if u.Open > 0 {
+		s += fmt.Sprintf("; %d still unreachable at the week's end", u.Open)
+	}
+	return s + "."
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // paginate splits rows into slides titled title, title (2/3)…

@@ -125,6 +125,9 @@ type sampleEvent struct {
 	id, rule, site string
 	fired          time.Time
 	lc             lifecycle
+	// device, when set, makes a device-unreachable event (KPI
+	// device.reachable, no interface) on site/device.
+	device string
 }
 
 // resolvedBy says whether the event is resolved before end.
@@ -144,7 +147,11 @@ func (e sampleEvent) rows() [][]any {
 		case "resolved":
 			ts = e.fired.Add(e.lc.ttr)
 		}
-		out = append(out, []any{ts, e.id, e.rule, st, "warning", e.site, e.site + "-leaf1", "Ethernet1", "util", 0.93, 0.8, e.fired, e.lc.action, "test"})
+		device, iface, kpi, value, threshold := e.site+"-leaf1", "Ethernet1", "util", 0.93, 0.8
+		if e.device != "" {
+			device, iface, kpi, value, threshold = e.device, "", reachabilityKPI, 0.0, 1.0
+		}
+		out = append(out, []any{ts, e.id, e.rule, st, "warning", e.site, device, iface, kpi, value, threshold, e.fired, e.lc.action, "test"})
 	}
 	return out
 }

@@ -64,7 +64,10 @@ type SiteRow struct {
 // recorded transitions (remediation_events rows) tell it at the week's end.
 type Event struct {
 	ID, Rule, Severity, Site string
-	FiredAt                  time.Time
+	// Device and KPI are the event's entity and the KPI its rule watches
+	// (device.reachable for a device that stopped answering).
+	Device, KPI string
+	FiredAt     time.Time
 	// ResolvedAt is when the engine recorded `resolved` (the KPI back within
 	// its clear bound), if that happened before the week's end; zero otherwise.
 	ResolvedAt time.Time
@@ -133,7 +136,23 @@ type Remediation struct {
 	MTTR                              time.Duration
 	Rules                             []RuleRow
 	PerDay                            [7]int
+	Unreachable                       Unreachable
 }
+
+// Unreachable sums up the week's device-unreachable events (rules over
+// the device.reachable KPI): how many, on how many devices, for how long.
+type Unreachable struct {
+	Events, Devices, Open int
+	// Total is the time devices were unreachable: from firing to resolved,
+	// or to the week's end for an event still open.
+	Total time.Duration
+	// Longest is the longest event and LongestDevice its site/device.
+	Longest       time.Duration
+	LongestDevice string
+}
+
+// reachabilityKPI is the KPI of the device-unreachable rules.
+const reachabilityKPI = "device.reachable"
 
 // AutoShare is the share of the week's events resolved automatically; NaN without events.
 func (r Remediation) AutoShare() float64 {
@@ -495,7 +514,7 @@ func (q *Query) inventorySites(ctx context.Context, end uint32) ([]string, error
 // it is generated. The dispatcher's (dispatched, acknowledged, failed)
 // carry its wall clock, which a replayed backlog moves, so they count
 // whenever they were written.
-const eventsSQL = `SELECT event_id, any(rule), any(severity), any(site), min(fired_at),
+const eventsSQL = `SELECT event_id, any(rule), any(severity), any(site), any(device), any(kpi), min(fired_at),
 		minIf(ts, state = 'resolved' AND ts < toDateTime(?)), countIf(state = 'resolved' AND ts < toDateTime(?)) > 0,
 		countIf(state IN ('dispatched', 'acknowledged')) > 0, countIf(state = 'failed') > 0,
 		countIf(state = 'escalated' AND ts < toDateTime(?)) > 0`
@@ -515,7 +534,7 @@ func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 		var e Event
 		var resolvedAt time.Time
 		var resolved, dispatched, failed, esc uint8
-		if err := rows.Scan(&e.ID, &e.Rule, &e.Severity, &e.Site, &e.FiredAt, &resolvedAt, &resolved, &dispatched, &failed, &esc); err != nil {
+		if err := rows.Scan(&e.ID, &e.Rule, &e.Severity, &e.Site, &e.Device, &e.KPI, &e.FiredAt, &resolvedAt, &resolved, &dispatched, &failed, &esc); err != nil {
 			return nil, fmt.Errorf("remediation events: %w", err)
 		}
 		if resolved != 0 {
@@ -527,9 +546,36 @@ func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 	return out, rows.Err()
 }
 
+// unreachable sums up the device-unreachable events; end is the week's end.
+func unreachable(events []Event, end time.Time) Unreachable {
+	var u Unreachable
+	devices := map[string]bool{}
+	for _, e := range events {
+		if e.KPI != reachabilityKPI {
+			continue
+		}
+		u.Events++
+		dev := e.Site + "/" + e.Device
+		devices[dev] = true
+		until := e.ResolvedAt
+		if until.IsZero() {
+			u.Open++
+			until = end
+		}
+		d := max(until.Sub(e.FiredAt), 0)
+		u.Total += d
+		if d > u.Longest || (d == u.Longest && dev < u.LongestDevice) {
+			u.Longest, u.LongestDevice = d, dev
+		}
+	}
+	u.Devices = len(devices)
+	return u
+}
+
 // summarize folds events into the remediation summary.
 func summarize(events []Event, start time.Time, loc *time.Location) Remediation {
 	var r Remediation
+	r.Unreachable = unreachable(events, start.AddDate(0, 0, 7))
 	rules := map[string]*RuleRow{}
 	ruleTTR := map[string]time.Duration{}
 	ruleRes := map[string]int{}

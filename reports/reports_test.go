@@ -437,6 +437,8 @@ func inUnit(d, largest time.Duration) string {
 		return fmt.Sprintf("%d s", int(math.Round(d.Seconds())))
 	case largest < time.Hour:
 		return fmt.Sprintf("%.1f min", d.Minutes())
+	case d > 0 && d < 3*time.Minute: // rounds to 0.0 h: shown as less than 0.1 h
+		return "< 0.1 h"
 	}
 	return fmt.Sprintf("%.1f h", d.Hours())
 }
@@ -563,6 +565,11 @@ func TestSparseWeekTellsTheTruth(t *testing.T) {
 			evs = append(evs, sampleEvent{id: fmt.Sprintf("%s-%d", e.rule, k), rule: e.rule, site: "fra", fired: fired, lc: e.lc})
 		}
 	}
+	// A switch that stopped answering for 4 min, and another for 40 s.
+	wed := sampleWeek.Start(time.UTC).AddDate(0, 0, 2)
+	evs = append(evs, sampleEvent{id: "unreachable-0", rule: "device-unreachable", site: "fra", device: "fra-spine1", fired: wed, lc: lcNoAction},
+		sampleEvent{id: "unreachable-1", rule: "device-unreachable", site: "lon", device: "lon-leaf2", fired: wed.Add(time.Hour),
+			lc: lifecycle{"short", lcNoAction.states, "", 40 * time.Second, OutcomeNoAction}})
 	insertEvents(t, conn, db, evs)
 
 	c := newComponent(t, conn, db, nil)
@@ -601,6 +608,11 @@ func TestSparseWeekTellsTheTruth(t *testing.T) {
 	links := strings.Join(slideWith(t, texts, "Worst 1 site-to-site links"), "\n")
 	if !strings.Contains(links, "no comparison (no data last week)") {
 		t.Errorf("links slide:\n%s", links)
+	}
+
+	// Device reachability: a key point of its own.
+	if want := "Devices unreachable: 2 events on 2 devices, 4.7 min in all; longest fra/fra-spine1 (4.0 min)."; !strings.Contains(summary, want) {
+		t.Errorf("summary slide lacks %q:\n%s", want, summary)
 	}
 
 	// Congestion: minutes below an hour, one unit per column.
