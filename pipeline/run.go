@@ -64,6 +64,14 @@ const demoRules = `
   severity: critical
   cooldown: 1m
   action: {webhook: rollout}
+- name: device-unreachable
+  kpi: device.reachable
+  threshold: {op: "<", value: 1}
+  for: 5s
+  clear-for: 5s
+  severity: critical
+  cooldown: 1m
+  action: {webhook: rollout}
 `
 
 // Options choose what Run starts and for how long.
@@ -160,20 +168,22 @@ var sources = []struct {
 }{
 	{"samples", []string{clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults}},
 	{"device states", []string{clickhouse.TableDevices}},
-	{"KPIs", []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs}},
+	{"KPIs", []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs, clickhouse.TableDeviceKPIs}},
 	{"event transitions", []string{clickhouse.TableRemediationEvents}},
 	{"dead letters", []string{clickhouse.TableDeadLetters}},
 }
 
 // dropReasons explains the processor's drop reasons in the summary.
 var dropReasons = map[string]string{
-	"warmup":       "a series' first sample; a rate needs two",
-	"reset":        "the interval across a counter reset",
-	"gap":          "an interval longer than max-gap",
-	"late":         "past allowed-lateness",
-	"duplicate":    "seen before",
-	"out_of_order": "older than the series' last sample",
-	"decode":       "undecodable",
+	"warmup":        "a series' first sample or window; a rate needs two samples, a device's state before its first record is unknown",
+	"no_device":     "a device-state record without a device name",
+	"unknown_state": "a device-state record with an unknown state",
+	"reset":         "the interval across a counter reset",
+	"gap":           "an interval longer than max-gap",
+	"late":          "past allowed-lateness",
+	"duplicate":     "seen before",
+	"out_of_order":  "older than the series' last sample",
+	"decode":        "undecodable",
 }
 
 // eventStates is the order of remediation_events' states in the summary.
@@ -189,7 +199,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintln(w, ")")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "fabric\t%d targets sent %d gNMI updates in %d notifications\n", s.Targets, s.SimUpdates, s.Notifications)
-	fmt.Fprintf(tw, "collector\t%d updates received; produced %d samples (one per notification) + %d device-state records (on each session change, and every inventory-interval while up); dropped %s\n",
+	fmt.Fprintf(tw, "collector\t%d updates received; produced %d samples (one per notification) + %d device-state records (on each session change, and every inventory-interval); dropped %s\n",
 		s.Updates, s.Samples, s.Inventory, fmtMap(nonZero(s.CollectorDrops)))
 	fmt.Fprintf(tw, "processor\t%d KPIs produced from %d records consumed (of %d produced); %s\n",
 		s.KPIs, s.Consumed, s.Samples+s.Inventory, fmtDrops(s.ProcessDrops))

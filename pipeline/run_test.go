@@ -99,7 +99,7 @@ func checkAddsUp(t *testing.T, s Summary) {
 		{"records consumed by the processor = produced by the collector", s.Consumed + drops, s.Samples + s.Inventory},
 		{"sample rows = samples", rows(clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults), s.Samples},
 		{"device rows = device-state records", rows(clickhouse.TableDevices), s.Inventory},
-		{"KPI rows = KPIs", rows(clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs), s.KPIs},
+		{"KPI rows = KPIs", rows(clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs, clickhouse.TableDeviceKPIs), s.KPIs},
 		{"devices stored = targets", s.Stored[clickhouse.TableDevices], uint64(s.Targets)},
 	} {
 		if c.got != c.want {
@@ -133,7 +133,7 @@ func TestSummaryPrint(t *testing.T) {
 	for _, want := range []string{
 		"\nfabric       2 targets sent 30 gNMI updates in 4 notifications\n",
 		"\ncollector    30 updates received; produced 4 samples (one per notification) + 2 device-state records",
-		"\nprocessor    3 KPIs produced from 6 records consumed (of 6 produced); no KPI from: warmup 2 (a series' first sample; a rate needs two); 0 late\n",
+		"\nprocessor    3 KPIs produced from 6 records consumed (of 6 produced); no KPI from: warmup 2 (a series' first sample or window; a rate needs two samples, a device's state before its first record is unknown); 0 late\n",
 		"\nremediation  1 events fired, 1 resolved, 0 still open, from 3 KPIs evaluated; 2 webhook deliveries",
 		"\nsink         13 rows written: samples 4 = interface_counters 3 + probe_results 1; device states 2 = devices 2; KPIs 3 = interface_kpis 2 + link_kpis 1; event transitions 4 = remediation_events 4\n",
 		"devices 1 (one row per device: its latest state)",

@@ -618,3 +618,31 @@ func totalDropped(st Stats) uint64 {
 	}
 	return n
 }
+
+// TestInventoryWhileDown: a target that never answers keeps saying so every
+// inventory-interval, not only when its state changes, so the processor's
+// device KPI goes on believing it down (process.state-horizon).
+func TestInventoryWhileDown(t *testing.T) {
+	kc := fakeKafka(t, "samples-inv-down")
+	got := consume(t, kc)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: every dial is refused
+	cfg := testConfig("c1")
+	cfg.InventoryInterval = 200 * time.Millisecond
+	cfg.Targets = []TargetConfig{{Name: "site9-sw1", Address: addr}}
+	startCollector(t, cfg, kc)
+	downs := func() int {
+		n := 0
+		for _, s := range got.snapshot() {
+			if s.GetDeviceState().GetState() == wirepb.DeviceState_DEVICE_DOWN {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 10*time.Second, "4 device-down records of a target that never answers", func() bool { return downs() >= 4 })
+}

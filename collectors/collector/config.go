@@ -45,8 +45,9 @@ type Configuration struct {
 	Backoff Backoff `yaml:"backoff"`
 	// Buffer bounds what waits for Kafka.
 	Buffer Buffer `yaml:"buffer"`
-	// InventoryInterval is how often an up target's Device record is
-	// re-emitted (it is also emitted on every state change).
+	// InventoryInterval is how often a target's Device record is
+	// re-emitted, in every state (it is also emitted on every state
+	// change): the processor believes a device's state for a bounded time.
 	InventoryInterval time.Duration `yaml:"inventory-interval"`
 	// StallTimeout: a session that receives nothing for this long is torn
 	// down and reconnected (cause "stalled"). 0 disables.

@@ -87,6 +87,7 @@ type session struct {
 	mu         sync.Mutex
 	state      string
 	emitted    string // last state sent to the inventory
+	lastEmit   time.Time
 	lastErr    string
 	errs       map[string]uint64
 	lastUpdate atomic.Int64 // unix ns of the last message
@@ -282,8 +283,24 @@ var wireStates = map[string]wirepb.DeviceState{
 	StateDown:       wirepb.DeviceState_DEVICE_DOWN,
 }
 
+// reemit produces the inventory record of the target's last emitted
+// state again when inventory-interval passed since the last one, in every
+// state: the processor's device KPI believes a state for a bounded time
+// (process.state-horizon), so a target down for hours must keep saying so.
+func (s *session) reemit() {
+	s.mu.Lock()
+	st, le, due := s.emitted, s.lastErr, time.Since(s.lastEmit) >= s.c.cfg.InventoryInterval
+	s.mu.Unlock()
+	if st != "" && due {
+		s.emitDevice(st, le)
+	}
+}
+
 // emitDevice produces the inventory record of the target.
 func (s *session) emitDevice(state, lastErr string) {
+	s.mu.Lock()
+	s.lastEmit = time.Now()
+	s.mu.Unlock()
 	now := time.Now().UnixNano()
 	smp := &wirepb.Sample{
 		Site: s.cfg.Site, Device: s.cfg.Name, Collector: s.c.cfg.Instance,
@@ -325,12 +342,28 @@ func (s *session) run(ctx context.Context) {
 		if wasUp {
 			bo.reset()
 		}
-		t := time.NewTimer(bo.next())
+		if !s.backOff(ctx, bo.next()) {
+			return
+		}
+	}
+}
+
+// backOff waits d before the next attempt, re-emitting the inventory
+// record meanwhile; false when ctx ended.
+func (s *session) backOff(ctx context.Context, d time.Duration) bool {
+	s.reemit() // due across attempts shorter than the interval
+	t := time.NewTimer(d)
+	defer t.Stop()
+	inv := time.NewTicker(min(s.c.cfg.InventoryInterval, time.Second))
+	defer inv.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
+			return false
 		case <-t.C:
+			return true
+		case <-inv.C:
+			s.reemit()
 		}
 	}
 }
@@ -425,7 +458,7 @@ func (s *session) serve(parent context.Context) error {
 }
 
 // watch ends the session when the target does not answer within the dial
-// timeout or stalls, and re-emits the inventory record while up.
+// timeout or stalls, and re-emits the inventory record.
 func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, gotFirst *atomic.Bool) {
 	start := time.Now()
 	tick := time.Second
@@ -437,7 +470,6 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	lastInv := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -459,15 +491,7 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 				cancel(withCause("stalled", fmt.Errorf("nothing received for %s", st)))
 				return
 			}
-			if now.Sub(lastInv) >= s.c.cfg.InventoryInterval {
-				lastInv = now
-				s.mu.Lock()
-				state, le := s.state, s.lastErr
-				s.mu.Unlock()
-				if state == StateUp {
-					s.emitDevice(state, le)
-				}
-			}
+			s.reemit()
 		}
 	}
 }
