@@ -18,8 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
-	"github.com/meshtelemetry/telemetry/wire"
 )
 
 // buildTelemetry builds cmd/telemetry into a temporary directory.
@@ -159,7 +159,7 @@ func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 
 	brokers := startKfake(t, kfake.TLS(p.serverTLS()), kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-512", "telemetry", kafkaPW),
-		kfake.SeedTopics(2, wire.TopicSamples, wire.TopicKPIs, wire.TopicRemediations, wire.TopicDeadLetter))
+		kfake.SeedTopics(2, kafka.TopicSamples, kafka.TopicKPIs, kafka.TopicRemediations, kafka.TopicDeadLetter))
 
 	// Webhook endpoint: verifies Standard Webhooks signatures with the
 	// secret the dispatcher got from its environment, and records the
@@ -292,7 +292,7 @@ dashboards:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(wire.TopicSamples, wire.TopicKPIs),
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kafka.TopicSamples, kafka.TopicKPIs),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatal(err)
@@ -300,15 +300,15 @@ dashboards:
 	defer cl.Close()
 	counts := map[string]int{}
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && (counts[wire.TopicKPIs] == 0 || len(rcv.Deliveries()) == 0) {
+	for time.Now().Before(deadline) && (counts[kafka.TopicKPIs] == 0 || len(rcv.Deliveries()) == 0) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { counts[r.Topic]++ })
 		cancel()
 	}
 	t.Logf("records: %v; webhook deliveries: %d (%+v)", counts, len(rcv.Deliveries()), rcv.Counts())
-	if counts[wire.TopicSamples] == 0 || counts[wire.TopicKPIs] == 0 {
+	if counts[kafka.TopicSamples] == 0 || counts[kafka.TopicKPIs] == 0 {
 		t.Errorf("collector → Kafka (TLS+SCRAM) → processor: samples %d, KPIs %d; want both > 0",
-			counts[wire.TopicSamples], counts[wire.TopicKPIs])
+			counts[kafka.TopicSamples], counts[kafka.TopicKPIs])
 	}
 	if len(rcv.Deliveries()) == 0 {
 		t.Errorf("no signed webhook delivery verified with the secret from OPS_WEBHOOK_SECRET (%+v)", rcv.Counts())

@@ -14,7 +14,6 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
-	"github.com/meshtelemetry/telemetry/wire"
 )
 
 // TestSecureFlowInProcess wires the components through their public APIs
@@ -44,7 +43,7 @@ func TestSecureFlowInProcess(t *testing.T) {
 
 	brokers := startKfake(t, kfake.TLS(kafkaPKI.serverTLS()), kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-256", "telemetry", kafkaPW),
-		kfake.SeedTopics(2, wire.TopicSamples, wire.TopicKPIs, wire.TopicRemediations, wire.TopicDeadLetter))
+		kfake.SeedTopics(2, kafka.TopicSamples, kafka.TopicKPIs, kafka.TopicRemediations, kafka.TopicDeadLetter))
 	kc := kafkaConfig(brokers)
 	kc.TLS = kafka.TLS{Enable: true, CAFile: kafkaPKI.CAFile}
 	kc.SASL = kafka.SASL{Mechanism: "SCRAM-SHA-256", Username: "telemetry", PasswordFile: writeSecret(t, "kafka.pw", kafkaPW)}

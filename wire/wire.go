@@ -27,14 +27,6 @@ const (
 	SchemaDeadLetter  = "deadletter.v1"
 )
 
-// Default topic names (configurable in the kafka section).
-const (
-	TopicSamples      = "telemetry.samples"
-	TopicKPIs         = "telemetry.kpis"
-	TopicRemediations = "telemetry.remediations"
-	TopicDeadLetter   = "telemetry.deadletter"
-)
-
 // Errors a decoder returns. Callers dead-letter the record with the error
 // text as the reason and count it.
 var (

@@ -18,7 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshtelemetry/telemetry/common/tlsfiles"
-	"github.com/meshtelemetry/telemetry/wire"
+)
+
+// Default topic names (the kafka section's topics override them).
+const (
+	TopicSamples      = "telemetry.samples"
+	TopicKPIs         = "telemetry.kpis"
+	TopicRemediations = "telemetry.remediations"
+	TopicDeadLetter   = "telemetry.deadletter"
 )
 
 // Topics names the pipeline's topics.
@@ -82,10 +89,10 @@ func DefaultConfiguration() Configuration {
 		Brokers:  []string{"127.0.0.1:9092"},
 		ClientID: "telemetry",
 		Topics: Topics{
-			Samples:      wire.TopicSamples,
-			KPIs:         wire.TopicKPIs,
-			Remediations: wire.TopicRemediations,
-			DeadLetter:   wire.TopicDeadLetter,
+			Samples:      TopicSamples,
+			KPIs:         TopicKPIs,
+			Remediations: TopicRemediations,
+			DeadLetter:   TopicDeadLetter,
 		},
 		Partitions:        8,
 		ReplicationFactor: 1,

@@ -7,8 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/meshtelemetry/telemetry/wire"
 )
 
 // CommitSync commits offsets synchronously and returns the first error,
@@ -30,16 +28,4 @@ func CommitSync(ctx context.Context, cl *kgo.Client, offsets map[string]map[int3
 		}
 	})
 	return cerr
-}
-
-// Schema returns the record's wire.SchemaHeader value, and whether the
-// record has the header. The value shares the record's memory; compare it
-// with string(v) == name, which does not copy.
-func Schema(r *kgo.Record) ([]byte, bool) {
-	for _, h := range r.Headers {
-		if h.Key == wire.SchemaHeader {
-			return h.Value, true
-		}
-	}
-	return nil, false
 }

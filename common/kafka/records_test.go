@@ -9,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/meshtelemetry/telemetry/wire"
 )
 
 func TestCommitSync(t *testing.T) {
@@ -34,15 +32,5 @@ func TestCommitSync(t *testing.T) {
 	var ke *kerr.Error
 	if err == nil || !errors.As(err, &ke) {
 		t.Fatalf("commit to a missing partition: %v, want a partition error", err)
-	}
-}
-
-func TestSchema(t *testing.T) {
-	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: "other", Value: []byte("x")}, {Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}}}
-	if s, ok := Schema(r); !ok || string(s) != wire.SchemaKPI {
-		t.Fatalf("Schema = %q, %v", s, ok)
-	}
-	if s, ok := Schema(&kgo.Record{}); ok || s != nil {
-		t.Fatalf("Schema of a record without the header = %q, %v", s, ok)
 	}
 }

@@ -254,7 +254,7 @@ func (p *Processor) run(ctx context.Context) {
 		var maxDev int64
 		fetches.EachRecord(func(r *kgo.Record) {
 			p.consumed[r.Partition] = r.Offset + 1
-			if h, ok := kafka.Schema(r); ok && string(h) != wire.SchemaSample {
+			if h, ok := wire.SchemaOf(r); ok && string(h) != wire.SchemaSample {
 				p.deadLetter(r, fmt.Errorf("%s header %q, want %q", wire.SchemaHeader, h, wire.SchemaSample), now)
 				return
 			}

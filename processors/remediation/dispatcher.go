@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -164,7 +163,7 @@ func (d *dispatcher) release(t *tracked, handled bool) {
 func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 	r, rec := d.r, t.rec
 	var ev wirepb.RemediationEvent
-	if s, _ := kafka.Schema(rec); len(s) > 0 && string(s) != wire.SchemaRemediation {
+	if s, _ := wire.SchemaOf(rec); len(s) > 0 && string(s) != wire.SchemaRemediation {
 		d.deadLetter(ctx, t, "unexpected_schema", "unexpected schema "+string(s))
 		return
 	}

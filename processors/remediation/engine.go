@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -225,7 +224,7 @@ func (e *engineLoop) run(ctx context.Context) {
 		e.mu.Lock()
 		rs := r.rules.Load().rules
 		fetches.EachRecord(func(rec *kgo.Record) {
-			if s, _ := kafka.Schema(rec); len(s) > 0 && string(s) != wire.SchemaKPI {
+			if s, _ := wire.SchemaOf(rec); len(s) > 0 && string(s) != wire.SchemaKPI {
 				r.m.dropped.WithLabelValues("unexpected_schema").Inc()
 				r.m.deadLetters.WithLabelValues("remediate", "unexpected_schema").Inc()
 				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+string(s), rec))

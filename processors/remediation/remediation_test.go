@@ -125,7 +125,7 @@ func transitions(t testing.TB, recs []*kgo.Record) []*wirepb.RemediationEvent {
 		if string(r.Key) != ev.EventId {
 			t.Errorf("record key %q != event id %q", r.Key, ev.EventId)
 		}
-		if h, _ := kafka.Schema(r); string(h) != wire.SchemaRemediation {
+		if h, _ := wire.SchemaOf(r); string(h) != wire.SchemaRemediation {
 			t.Errorf("schema header %q", h)
 		}
 		out = append(out, &ev)

@@ -509,7 +509,7 @@ func (s *Sink) handle(topic string, recs []*kgo.Record) {
 		add = func(*kgo.Record) error { return fmt.Errorf("unexpected topic %s", topic) }
 	}
 	for _, r := range recs {
-		if h, ok := kafka.Schema(r); ok && string(h) != want {
+		if h, ok := wire.SchemaOf(r); ok && string(h) != want {
 			s.deadLetter(r, "schema", fmt.Errorf("unexpected %s header %q on topic %s (want %q)", wire.SchemaHeader, h, r.Topic, want))
 			continue
 		}

@@ -1633,11 +1633,19 @@ type DeadLetter struct {
 	SourceTopic     string `protobuf:"bytes,4,opt,name=source_topic,json=sourceTopic,proto3" json:"source_topic,omitempty"`
 	SourcePartition int32  `protobuf:"varint,5,opt,name=source_partition,json=sourcePartition,proto3" json:"source_partition,omitempty"`
 	SourceOffset    int64  `protobuf:"varint,6,opt,name=source_offset,json=sourceOffset,proto3" json:"source_offset,omitempty"`
-	Key             []byte `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
-	Payload         []byte `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
-	TimeUnixNano    int64  `protobuf:"varint,9,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// key and payload are the source record's, cut to at most
+	// wire.MaxDeadLetterKey and wire.MaxDeadLetterPayload bytes so that a
+	// dead letter always fits in a Kafka record whatever the source's size.
+	Key          []byte `protobuf:"bytes,7,opt,name=key,proto3" json:"key,omitempty"`
+	Payload      []byte `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
+	TimeUnixNano int64  `protobuf:"varint,9,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	// The source's sizes and the SHA-256 of its whole payload: set on every
+	// dead letter, so a cut one still identifies what it stands for.
+	KeySize       uint64 `protobuf:"varint,10,opt,name=key_size,json=keySize,proto3" json:"key_size,omitempty"`
+	PayloadSize   uint64 `protobuf:"varint,11,opt,name=payload_size,json=payloadSize,proto3" json:"payload_size,omitempty"`
+	PayloadSha256 []byte `protobuf:"bytes,12,opt,name=payload_sha256,json=payloadSha256,proto3" json:"payload_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeadLetter) Reset() {
@@ -1731,6 +1739,27 @@ func (x *DeadLetter) GetTimeUnixNano() int64 {
 		return x.TimeUnixNano
 	}
 	return 0
+}
+
+func (x *DeadLetter) GetKeySize() uint64 {
+	if x != nil {
+		return x.KeySize
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetPayloadSize() uint64 {
+	if x != nil {
+		return x.PayloadSize
+	}
+	return 0
+}
+
+func (x *DeadLetter) GetPayloadSha256() []byte {
+	if x != nil {
+		return x.PayloadSha256
+	}
+	return nil
 }
 
 var File_wire_wire_proto protoreflect.FileDescriptor
@@ -1871,7 +1900,7 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\x14window_end_unix_nano\x18\x10 \x01(\x03R\x11windowEndUnixNano\x12\x16\n" +
 	"\x06action\x18\x11 \x01(\tR\x06action\x12\x18\n" +
 	"\amessage\x18\x12 \x01(\tR\amessage\x12\x18\n" +
-	"\aattempt\x18\x13 \x01(\rR\aattempt\"\xa1\x02\n" +
+	"\aattempt\x18\x13 \x01(\rR\aattempt\"\x86\x03\n" +
 	"\n" +
 	"DeadLetter\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x16\n" +
@@ -1882,7 +1911,11 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\rsource_offset\x18\x06 \x01(\x03R\fsourceOffset\x12\x10\n" +
 	"\x03key\x18\a \x01(\fR\x03key\x12\x18\n" +
 	"\apayload\x18\b \x01(\fR\apayload\x12$\n" +
-	"\x0etime_unix_nano\x18\t \x01(\x03R\ftimeUnixNano*\xb8\x02\n" +
+	"\x0etime_unix_nano\x18\t \x01(\x03R\ftimeUnixNano\x12\x19\n" +
+	"\bkey_size\x18\n" +
+	" \x01(\x04R\akeySize\x12!\n" +
+	"\fpayload_size\x18\v \x01(\x04R\vpayloadSize\x12%\n" +
+	"\x0epayload_sha256\x18\f \x01(\fR\rpayloadSha256*\xb8\x02\n" +
 	"\aCounter\x12\x17\n" +
 	"\x13COUNTER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tIN_OCTETS\x10\x01\x12\x13\n" +

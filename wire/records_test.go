@@ -1,0 +1,56 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshtelemetry/telemetry/wire/wirepb"
+)
+
+// TestDeadLetterAlwaysFits: whatever the size of the record given up on
+// (up to the broker's limit, key included), its dead letter fits in a Kafka
+// record, and says what it stands for.
+func TestDeadLetterAlwaysFits(t *testing.T) {
+	const producerLimit = 1_000_012 // franz-go's default ProducerBatchMaxBytes
+	for _, size := range []int{0, 1, 999_000, 1_040_000, 1_048_000} {
+		src := &kgo.Record{Topic: strings.Repeat("t", 300), Partition: 3, Offset: 42,
+			Key: bytes.Repeat([]byte{'k'}, size/8), Value: bytes.Repeat([]byte{0xff}, size)}
+		cause := errors.New(strings.Repeat("é", 5000)) // a hostile reason, multi-byte
+		r := DeadLetterRecord("telemetry.deadletter", "sink", cause, src, time.Unix(0, 1))
+		if n := len(r.Key) + len(r.Value) + 200; n > producerLimit/2 {
+			t.Fatalf("size %d: dead letter of %d bytes", size, n)
+		}
+		dl := &wirepb.DeadLetter{}
+		if err := DecodeDeadLetter(r.Value, dl); err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		sum := sha256.Sum256(src.Value)
+		if dl.GetPayloadSize() != uint64(size) || dl.GetKeySize() != uint64(size/8) || !bytes.Equal(dl.GetPayloadSha256(), sum[:]) ||
+			dl.GetSourceOffset() != 42 || dl.GetSourcePartition() != 3 || dl.GetComponent() != "sink" {
+			t.Fatalf("size %d: %+v", size, dl)
+		}
+		if !bytes.Equal(dl.GetPayload(), src.Value[:min(size, MaxDeadLetterPayload)]) || len(dl.GetReason()) > MaxDeadLetterReason ||
+			!strings.HasPrefix(cause.Error(), dl.GetReason()) {
+			t.Fatalf("size %d: payload or reason not a prefix of the source's", size)
+		}
+		if s, ok := SchemaOf(r); !ok || string(s) != SchemaDeadLetter {
+			t.Fatalf("schema header %q", s)
+		}
+	}
+}
+
+func TestSchemaOf(t *testing.T) {
+	r := &kgo.Record{Headers: []kgo.RecordHeader{{Key: "other", Value: []byte("x")}, {Key: SchemaHeader, Value: []byte(SchemaKPI)}}}
+	if s, ok := SchemaOf(r); !ok || string(s) != SchemaKPI {
+		t.Fatalf("SchemaOf = %q, %v", s, ok)
+	}
+	if s, ok := SchemaOf(&kgo.Record{}); ok || s != nil {
+		t.Fatalf("SchemaOf a record without the header = %q, %v", s, ok)
+	}
+}
