@@ -226,7 +226,7 @@ func (c *Configuration) EnsureTopics(ctx context.Context, cl *kgo.Client) error 
 // timing out. The client never logs the SASL password at any level (see
 // security.TestRealKafkaSASLSSL).
 func Logger(log *slog.Logger, level kgo.LogLevel) kgo.Logger {
-	return &kgoLogger{log: log.With("component", "kafka-client"), level: level}
+	return &kgoLogger{log: log.With("client", "kafka"), level: level}
 }
 
 // WithLogger is kgo.WithLogger(Logger(log, kgo.LogLevelWarn)): append it to
