@@ -41,7 +41,7 @@ func TestWithLoggerReportsConnectFailure(t *testing.T) {
 		t.Fatal("TLS ping of a plaintext broker succeeded")
 	}
 	out := buf.String()
-	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "component=kafka-client") {
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "client=kafka") {
 		t.Fatalf("want a WARN from the kafka client, got:\n%s", out)
 	}
 	if strings.Contains(out, "level=DEBUG") || strings.Contains(out, "level=INFO") {
