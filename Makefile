@@ -7,7 +7,7 @@ SERVICES  := scripts/services.sh
 # Seconds each fuzz target runs in `make fuzz` (CI runs them briefly inside `make test`).
 FUZZTIME  ?= 60s
 
-.PHONY: all build demo test test-anyday test-unit test-race bench services services-stop up down generate lint fuzz clean
+.PHONY: all build demo test test-anyday test-short test-unit test-race bench services services-stop up down generate lint fuzz clean
 
 all: build
 
@@ -37,6 +37,11 @@ ANYDAY_PKGS := ./common/testenv/... ./sinks/... ./reports/... ./dashboards/...
 ANYDAY_SHIFT ?= 8760h
 test-anyday:
 	@eval "$$($(SERVICES) start)" && CI=$${CI:-} TELEMETRY_TEST_CLOCK_SHIFT=$(ANYDAY_SHIFT) $(GO) test -count=1 -timeout 15m $(ANYDAY_PKGS)
+
+## test-short: every package with the real services, without the long suites
+# (faults, e2e, security: real clusters and processes; `go test -short`)
+test-short:
+	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -short -count=1 -timeout 15m ./...
 
 ## test-unit: tests that need no external service (the others skip)
 test-unit:

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -375,20 +375,9 @@ func sum(m map[string]uint64) uint64 {
 
 // ---------------------------------------------------------------- subprocesses
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// TestMain removes the telemetry binary built by the subprocess tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+// TestMain: a long suite (real clusters and processes), skipped under
+// -short; it removes the telemetry binary the subprocess tests built.
+func TestMain(m *testing.M) { testenv.Main(m, true) }
 
 // deleteGroupsAfter deletes consumer groups from the (shared) broker on cleanup.
 func deleteGroupsAfter(t *testing.T, kc *kafka.Configuration, groups ...string) {
@@ -399,32 +388,6 @@ func deleteGroupsAfter(t *testing.T, kc *kafka.Configuration, groups ...string) 
 		defer cancel()
 		_, _ = adm.DeleteGroups(ctx, groups...)
 	})
-}
-
-// telemetryBinary builds cmd/telemetry once per test binary run.
-func telemetryBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "faults-telemetry-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "telemetry")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		began := time.Now()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath, "github.com/meshtelemetry/telemetry/cmd/telemetry").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build cmd/telemetry: %w\n%s", err, out)
-			return
-		}
-		t.Logf("built cmd/telemetry in %s", time.Since(began).Round(100*time.Millisecond))
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 // process is a `telemetry` subprocess whose stderr (the JSON log) goes to a file.
@@ -439,7 +402,7 @@ type process struct {
 // startProcess runs the telemetry binary with args; it is killed on cleanup.
 func startProcess(t *testing.T, name string, args ...string) *process {
 	t.Helper()
-	bin := telemetryBinary(t)
+	bin := testenv.Binary(t)
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {

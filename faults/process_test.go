@@ -142,7 +142,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	rkc := *kc
 	rkc.Topics.KPIs = kc.Topics.KPIs + "-ref"
 	ensureTopics(t, kc, true, rkc.Topics.KPIs)
-	telemetryBinary(t)
+	testenv.Binary(t)
 
 	deleteGroupsAfter(t, kc, "g-"+kc.Topics.Samples, "g-ref-"+kc.Topics.Samples)
 	if o.static {
@@ -551,7 +551,7 @@ func TestCollectorKilled(t *testing.T) {
 	began := time.Now()
 	kc := kafkaConfig(testenv.Kafka(t), "collector-kill", 1)
 	ensureTopics(t, kc, true)
-	telemetryBinary(t)
+	testenv.Binary(t)
 	sim := simtest.Start(t, 2, 1, 2)
 
 	const bound = 200
@@ -681,7 +681,7 @@ func TestCollectorFrozen(t *testing.T) {
 	began := time.Now()
 	kc := kafkaConfig(testenv.Kafka(t), "collector-freeze", 1)
 	ensureTopics(t, kc, true)
-	telemetryBinary(t)
+	testenv.Binary(t)
 	sim := simtest.Start(t, 2, 1, 2)
 
 	ccfg := collectorConfig("c1", sim)

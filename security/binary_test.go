@@ -19,19 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 )
-
-// buildTelemetry builds cmd/telemetry into a temporary directory.
-func buildTelemetry(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "telemetry")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/meshtelemetry/telemetry/cmd/telemetry")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // proc is a running telemetry subcommand with its combined output.
 type proc struct {
@@ -143,7 +133,7 @@ func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildTelemetry(t)
+	bin := testenv.Binary(t)
 	dir := t.TempDir()
 	p := newPKI(t, "pipeline")
 

@@ -12,7 +12,7 @@ import (
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/meshtelemetry/telemetry/common/chlocal"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // startClickHouse starts a private clickhouse-server (the binary on PATH)
@@ -51,8 +51,8 @@ func startSecureClickHouse(t *testing.T, p pki, password string) *chlocal.Server
 	return s
 }
 
-func chConfig(addr string) clickhouse.Configuration {
-	c := clickhouse.DefaultConfiguration()
+func chConfig(addr string) chsink.Configuration {
+	c := chsink.DefaultConfiguration()
 	c.Addresses = []string{addr}
 	c.Database = "telemetry_security"
 	c.DialTimeout = 3 * time.Second
@@ -67,16 +67,16 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 	defer cancel()
 
 	cfg := chConfig(s.SecureTCPAddr)
-	cfg.TLS = clickhouse.TLS{Enable: true, CAFile: p.CAFile}
+	cfg.TLS = chsink.TLS{Enable: true, CAFile: p.CAFile}
 	cfg.PasswordFile = writeSecret(t, "ch.pw", password)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := clickhouse.Open(ctx, cfg)
+	conn, err := chsink.Open(ctx, cfg)
 	if err != nil {
 		t.Fatalf("open over TLS with password-file: %v", err)
 	}
-	caps, err := clickhouse.Migrate(ctx, conn, cfg, nil)
+	caps, err := chsink.Migrate(ctx, conn, cfg, nil)
 	if err != nil {
 		t.Fatalf("migrate over TLS: %v", err)
 	}
@@ -94,7 +94,7 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 		bad := cfg
 		bad.PasswordFile = ""
 		bad.Password = password + "x"
-		_, err := clickhouse.Open(ctx, bad)
+		_, err := chsink.Open(ctx, bad)
 		var ex *chgo.Exception
 		if !errors.As(err, &ex) || ex.Code != 193 && ex.Code != 516 { // WRONG_PASSWORD; AUTHENTICATION_FAILED on newer servers
 			t.Fatalf("want a ClickHouse wrong-password exception, got %v", err)
@@ -107,14 +107,14 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 	t.Run("no password", func(t *testing.T) {
 		bad := cfg
 		bad.PasswordFile = ""
-		if _, err := clickhouse.Open(ctx, bad); err == nil {
+		if _, err := chsink.Open(ctx, bad); err == nil {
 			t.Fatal("connected without the password")
 		}
 	})
 	t.Run("unknown CA", func(t *testing.T) {
 		bad := cfg
 		bad.TLS.CAFile = newPKI(t, "other").CAFile
-		_, err := clickhouse.Open(ctx, bad)
+		_, err := chsink.Open(ctx, bad)
 		if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 			t.Fatalf("want an unknown-authority error, got %v", err)
 		}
@@ -125,13 +125,13 @@ func TestClickHouseTLSAndPassword(t *testing.T) {
 		// still required there.
 		plain := chConfig(s.TCPAddr)
 		plain.Password = password
-		conn, err := clickhouse.Open(ctx, plain)
+		conn, err := chsink.Open(ctx, plain)
 		if err != nil {
 			t.Fatalf("plain port with password: %v", err)
 		}
 		_ = conn.Close()
 		plain.Password = ""
-		if _, err := clickhouse.Open(ctx, plain); err == nil {
+		if _, err := chsink.Open(ctx, plain); err == nil {
 			t.Fatal("plain port without password connected")
 		}
 	})

@@ -15,7 +15,8 @@ import (
 	"github.com/meshtelemetry/telemetry/common/chlocal"
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/common/kafka"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 func TestDefaultsAreLoopback(t *testing.T) {
@@ -27,7 +28,7 @@ func TestDefaultsAreLoopback(t *testing.T) {
 			t.Errorf("kafka default broker %q is not loopback", b)
 		}
 	}
-	for _, a := range clickhouse.DefaultConfiguration().Addresses {
+	for _, a := range chsink.DefaultConfiguration().Addresses {
 		if !daemon.IsLoopback(a) {
 			t.Errorf("clickhouse default address %q is not loopback", a)
 		}
@@ -89,7 +90,7 @@ func TestSubcommandsListenOnLoopbackOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildTelemetry(t)
+	bin := testenv.Binary(t)
 	simAddr := freeAddr(t)
 	// Where the subcommands connect to (not what they listen on): a
 	// plaintext kfake broker and a throw-away ClickHouse server, so that

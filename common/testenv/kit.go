@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,6 +38,24 @@ func Long(t testing.TB) {
 	if testing.Short() {
 		t.Skip("long suite: skipped with -short")
 	}
+}
+
+// Main is a package's TestMain: it runs the tests, then removes what the
+// kit left behind (the binary Binary built). With long set (the faults,
+// end-to-end and security suites: real clusters and processes, minutes
+// each), `go test -short` skips the whole package; `make test` and CI run
+// everything.
+func Main(m *testing.M, long bool) {
+	flag.Parse()
+	if long && testing.Short() {
+		fmt.Println("long suite: skipped with -short")
+		os.Exit(0)
+	}
+	code := m.Run()
+	if binary.path != "" {
+		_ = os.RemoveAll(filepath.Dir(binary.path))
+	}
+	os.Exit(code)
 }
 
 var binary struct {
