@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // benchFabric is 1,000 interfaces (10 sites × 10 devices × 10 interfaces)
@@ -57,7 +57,7 @@ func BenchmarkDashboardQueries(b *testing.B) {
 func benchDashboards(b *testing.B, layout string) {
 	l := newLiveWith(b, func(db string) []string {
 		// The sink's own DDL for this server (monthly partitions on 18.16).
-		ddl := schemaFor(clickhouse.LegacyCapabilities(), db)
+		ddl := schemaFor(chsink.LegacyCapabilities(), db)
 		if layout == "daily" {
 			for i, s := range ddl {
 				ddl[i] = strings.ReplaceAll(s, "PARTITION BY toYYYYMM(ts)", "PARTITION BY toYYYYMMDD(ts)")

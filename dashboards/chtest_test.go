@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // result is what one statement returned.
@@ -225,12 +225,12 @@ func schema(tb testing.TB, file string) []string {
 	return out
 }
 
-// schemaFor is the sink's own schema (sinks/clickhouse.SchemaStatements, the
+// schemaFor is the sink's own schema (sinks/chsink.SchemaStatements, the
 // contract of docs/architecture.md) for a server with caps, in database db.
-func schemaFor(caps clickhouse.Capabilities, db string) []string {
-	cfg := clickhouse.DefaultConfiguration()
+func schemaFor(caps chsink.Capabilities, db string) []string {
+	cfg := chsink.DefaultConfiguration()
 	cfg.Database = db
-	return clickhouse.SchemaStatements(caps, cfg)
+	return chsink.SchemaStatements(caps, cfg)
 }
 
 func mustRun(tb testing.TB, e engine, stmts []string) []result {

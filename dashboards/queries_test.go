@@ -2,7 +2,7 @@ package dashboards
 
 import (
 	"fmt"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 	"reflect"
 	"strings"
 	"testing"
@@ -134,14 +134,14 @@ func TestPanelQueriesCHDB(t *testing.T) {
 }
 
 // TestPanelQueriesSinkSchema runs the same queries on the schema the sink
-// creates (sinks/clickhouse.SchemaStatements), legacy flavour on the live
+// creates (sinks/chsink.SchemaStatements), legacy flavour on the live
 // server and modern flavour on chdb, so the dashboards follow the real DDL.
 func TestPanelQueriesSinkSchema(t *testing.T) {
 	t.Parallel()
 	f := testFabric()
 	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
 	t.Run("live", func(t *testing.T) {
-		l := newLiveWith(t, func(db string) []string { return schemaFor(clickhouse.LegacyCapabilities(), db) })
+		l := newLiveWith(t, func(db string) []string { return schemaFor(chsink.LegacyCapabilities(), db) })
 		mustRun(t, l, f.load())
 		res, err := l.run(stmts)
 		if err != nil {
@@ -150,7 +150,7 @@ func TestPanelQueriesSinkSchema(t *testing.T) {
 		checkResults(t, l, names, stmts, want, res)
 	})
 	t.Run("chdb", func(t *testing.T) {
-		c := newCHDBWith(t, func(db string) []string { return schemaFor(clickhouse.ModernCapabilities(), db) })
+		c := newCHDBWith(t, func(db string) []string { return schemaFor(chsink.ModernCapabilities(), db) })
 		c.setup = append(c.setup, f.load()...)
 		res, err := c.run(stmts)
 		if err != nil {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // panelSQL is the SQL of one panel, by dashboard uid, panel title and kind.
@@ -76,7 +76,7 @@ func TestReachabilityPanels(t *testing.T) {
 	f := testFabric()
 	names, stmts := reachabilityChecks(t, f)
 	t.Run("live", func(t *testing.T) {
-		l := newLiveWith(t, func(db string) []string { return schemaFor(clickhouse.LegacyCapabilities(), db) })
+		l := newLiveWith(t, func(db string) []string { return schemaFor(chsink.LegacyCapabilities(), db) })
 		mustRun(t, l, f.load())
 		res, err := l.run(stmts)
 		if err != nil {
@@ -85,7 +85,7 @@ func TestReachabilityPanels(t *testing.T) {
 		checkReachability(t, l, names, stmts, res)
 	})
 	t.Run("chdb", func(t *testing.T) {
-		c := newCHDBWith(t, func(db string) []string { return schemaFor(clickhouse.ModernCapabilities(), db) })
+		c := newCHDBWith(t, func(db string) []string { return schemaFor(chsink.ModernCapabilities(), db) })
 		c.setup = append(c.setup, f.load()...)
 		res, err := c.run(stmts)
 		if err != nil {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/pipeline"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // testConfig returns a pipeline configuration with its own topics,
@@ -48,7 +48,7 @@ func testConfig(t testing.TB, chAddr, name string) pipeline.Config {
 		c := cfg.ClickHouse
 		c.Addresses = []string{chAddr}
 		c.Database = "default"
-		if conn, err := clickhouse.Open(ctx, c); err == nil {
+		if conn, err := chsink.Open(ctx, c); err == nil {
 			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.ClickHouse.Database)
 			conn.Close()
 		}
@@ -222,7 +222,7 @@ func total(m map[string]uint64) uint64 {
 func openCH(ctx context.Context, cfg pipeline.Config, addr string) (driver.Conn, error) {
 	c := cfg.ClickHouse
 	c.Addresses = []string{addr}
-	return clickhouse.Open(ctx, c)
+	return chsink.Open(ctx, c)
 }
 
 // countBy runs a query returning (key String, n UInt64) rows.

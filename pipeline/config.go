@@ -12,7 +12,7 @@ import (
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 	"github.com/meshtelemetry/telemetry/reports"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // Config is the whole configuration file: one section per component.
@@ -24,7 +24,7 @@ type Config struct {
 	Collect    collector.Configuration   `yaml:"collect"`
 	Process    kpi.Configuration         `yaml:"process"`
 	Remediate  remediation.Configuration `yaml:"remediate"`
-	ClickHouse clickhouse.Configuration  `yaml:"clickhouse"`
+	ClickHouse chsink.Configuration      `yaml:"clickhouse"`
 	Dashboards dashboards.Configuration  `yaml:"dashboards"`
 	Report     reports.Configuration     `yaml:"report"`
 }
@@ -38,7 +38,7 @@ func DefaultConfig() Config {
 		Collect:    collector.DefaultConfiguration(),
 		Process:    kpi.DefaultConfiguration(),
 		Remediate:  remediation.DefaultConfiguration(),
-		ClickHouse: clickhouse.DefaultConfiguration(),
+		ClickHouse: chsink.DefaultConfiguration(),
 		Dashboards: dashboards.DefaultConfiguration(),
 		Report:     reports.DefaultConfiguration(),
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // demoRules are the remediation rules the demo runs: they match the faults
@@ -114,7 +114,7 @@ type Running struct {
 	Collector  *collector.Collector
 	Processor  *kpi.Processor
 	Remediator *remediation.Remediator
-	Sink       *clickhouse.Sink
+	Sink       *chsink.Sink
 	// MetricsAddr is host:port of the run's /metrics ("" when disabled).
 	MetricsAddr string
 	// Config is the configuration as run (brokers, ClickHouse addresses,
@@ -166,11 +166,11 @@ var sources = []struct {
 	what   string
 	tables []string
 }{
-	{"samples", []string{clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults}},
-	{"device states", []string{clickhouse.TableDevices}},
-	{"KPIs", []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs, clickhouse.TableDeviceKPIs}},
-	{"event transitions", []string{clickhouse.TableRemediationEvents}},
-	{"dead letters", []string{clickhouse.TableDeadLetters}},
+	{"samples", []string{chsink.TableInterfaceCounters, chsink.TableInterfaceState, chsink.TableProbeResults}},
+	{"device states", []string{chsink.TableDevices}},
+	{"KPIs", []string{chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TablePipelineKPIs, chsink.TableDeviceKPIs}},
+	{"event transitions", []string{chsink.TableRemediationEvents}},
+	{"dead letters", []string{chsink.TableDeadLetters}},
 }
 
 // dropReasons explains the processor's drop reasons in the summary.
@@ -255,9 +255,9 @@ func (s Summary) stored() string {
 	for _, k := range keys {
 		p := fmt.Sprintf("%s %d", k, s.Stored[k])
 		switch {
-		case k == clickhouse.TableDevices:
+		case k == chsink.TableDevices:
 			p += " (one row per device: its latest state)"
-		case k == clickhouse.TableRemediationEvents && len(s.StoredEvents) > 0:
+		case k == chsink.TableRemediationEvents && len(s.StoredEvents) > 0:
 			var st []string
 			for _, state := range eventStates {
 				if n := s.StoredEvents[state]; n > 0 {
@@ -420,7 +420,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	sum.ClickHouse = cfg.ClickHouse.Addresses[0] + "/" + cfg.ClickHouse.Database
 
 	// Sink first: it migrates the schema.
-	sink, err := clickhouse.New(cfg.ClickHouse, clickhouse.Dependencies{Logger: log.With("component", "sink"), Registerer: reg, Kafka: &cfg.Kafka})
+	sink, err := chsink.New(cfg.ClickHouse, chsink.Dependencies{Logger: log.With("component", "sink"), Registerer: reg, Kafka: &cfg.Kafka})
 	if err != nil {
 		return sum, err
 	}
@@ -608,7 +608,7 @@ func labeled(ctx context.Context, name string, start func(context.Context) error
 // exactDrain stops the sources so that nothing counted is in flight: see
 // Options.ExactDrain.
 func exactDrain(ctx context.Context, fab *simulator.Fabric, targets []simulator.Target, col *collector.Collector,
-	sink *clickhouse.Sink, samplesTopic string, out io.Writer) {
+	sink *chsink.Sink, samplesTopic string, out io.Writer) {
 	for _, t := range targets {
 		_ = fab.SetTargetDown(t.Name, true)
 	}
@@ -682,15 +682,15 @@ func ensureTopics(ctx context.Context, cfg *Config) error {
 // countRows counts the de-duplicated rows of every table the run wrote
 // (and of the main tables even if it wrote none), and remediation_events'
 // rows by state.
-func countRows(ctx context.Context, cfg clickhouse.Configuration, written map[string]uint64) (map[string]uint64, map[string]uint64, error) {
-	conn, err := clickhouse.Open(ctx, cfg)
+func countRows(ctx context.Context, cfg chsink.Configuration, written map[string]uint64) (map[string]uint64, map[string]uint64, error) {
+	conn, err := chsink.Open(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer conn.Close()
 	tables := map[string]bool{}
-	for _, t := range []string{clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TableInterfaceCounters,
-		clickhouse.TableRemediationEvents, clickhouse.TableDevices} {
+	for _, t := range []string{chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TableInterfaceCounters,
+		chsink.TableRemediationEvents, chsink.TableDevices} {
 		tables[t] = true
 	}
 	for t := range written {
@@ -705,9 +705,9 @@ func countRows(ctx context.Context, cfg clickhouse.Configuration, written map[st
 		}
 		out[t] = n
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL GROUP BY state", cfg.Database, clickhouse.TableRemediationEvents))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL GROUP BY state", cfg.Database, chsink.TableRemediationEvents))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s by state: %w", clickhouse.TableRemediationEvents, err)
+		return nil, nil, fmt.Errorf("%s by state: %w", chsink.TableRemediationEvents, err)
 	}
 	defer rows.Close()
 	events := map[string]uint64{}
@@ -715,7 +715,7 @@ func countRows(ctx context.Context, cfg clickhouse.Configuration, written map[st
 		var state string
 		var n uint64
 		if err := rows.Scan(&state, &n); err != nil {
-			return nil, nil, fmt.Errorf("%s by state: %w", clickhouse.TableRemediationEvents, err)
+			return nil, nil, fmt.Errorf("%s by state: %w", chsink.TableRemediationEvents, err)
 		}
 		events[state] = n
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // TestDemoAgainstRealServices runs the demo pipeline for a few seconds
@@ -42,7 +42,7 @@ func TestDemoAgainstRealServices(t *testing.T) {
 		cfg := a.cfg.ClickHouse
 		cfg.Addresses = []string{chAddr}
 		cfg.Database = "default"
-		if conn, err := clickhouse.Open(ctx, cfg); err == nil {
+		if conn, err := chsink.Open(ctx, cfg); err == nil {
 			_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+a.cfg.ClickHouse.Database)
 			conn.Close()
 		}
@@ -97,10 +97,10 @@ func checkAddsUp(t *testing.T, s Summary) {
 	}{
 		{"updates received = sent", s.Updates, s.SimUpdates},
 		{"records consumed by the processor = produced by the collector", s.Consumed + drops, s.Samples + s.Inventory},
-		{"sample rows = samples", rows(clickhouse.TableInterfaceCounters, clickhouse.TableInterfaceState, clickhouse.TableProbeResults), s.Samples},
-		{"device rows = device-state records", rows(clickhouse.TableDevices), s.Inventory},
-		{"KPI rows = KPIs", rows(clickhouse.TableInterfaceKPIs, clickhouse.TableLinkKPIs, clickhouse.TablePipelineKPIs, clickhouse.TableDeviceKPIs), s.KPIs},
-		{"devices stored = targets", s.Stored[clickhouse.TableDevices], uint64(s.Targets)},
+		{"sample rows = samples", rows(chsink.TableInterfaceCounters, chsink.TableInterfaceState, chsink.TableProbeResults), s.Samples},
+		{"device rows = device-state records", rows(chsink.TableDevices), s.Inventory},
+		{"KPI rows = KPIs", rows(chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TablePipelineKPIs, chsink.TableDeviceKPIs), s.KPIs},
+		{"devices stored = targets", s.Stored[chsink.TableDevices], uint64(s.Targets)},
 	} {
 		if c.got != c.want {
 			t.Errorf("summary does not add up: %s: %d, want %d", c.what, c.got, c.want)
@@ -115,8 +115,8 @@ func checkAddsUp(t *testing.T, s Summary) {
 	for _, n := range s.StoredEvents {
 		events += n
 	}
-	if events != s.Stored[clickhouse.TableRemediationEvents] {
-		t.Errorf("remediation_events by state sum to %d, table has %d", events, s.Stored[clickhouse.TableRemediationEvents])
+	if events != s.Stored[chsink.TableRemediationEvents] {
+		t.Errorf("remediation_events by state sum to %d, table has %d", events, s.Stored[chsink.TableRemediationEvents])
 	}
 }
 

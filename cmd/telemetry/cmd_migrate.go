@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 func newMigrateCmd(a *app) *cobra.Command {
@@ -35,29 +35,29 @@ data (a shorter TTL) are skipped unless --allow-destructive is given.
 			defer cancel()
 			ctx, tcancel := context.WithTimeout(ctx, cfg.MigrationLockTimeout+2*time.Minute)
 			defer tcancel()
-			conn, err := clickhouse.Open(ctx, cfg)
+			conn, err := chsink.Open(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
 			out := cmd.OutOrStdout()
 			if dryRun {
-				caps, err := clickhouse.Probe(ctx, conn)
+				caps, err := chsink.Probe(ctx, conn)
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(out, "-- server: %s\n", caps)
-				for _, q := range clickhouse.SchemaStatements(caps, cfg) {
+				for _, q := range chsink.SchemaStatements(caps, cfg) {
 					fmt.Fprintf(out, "%s;\n\n", q)
 				}
 				return nil
 			}
-			caps, err := clickhouse.Migrate(ctx, conn, cfg, a.log)
+			caps, err := chsink.Migrate(ctx, conn, cfg, a.log)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "database %s is at schema version %d (server %s, modern=%t)\n",
-				cfg.Database, clickhouse.LatestVersion(), caps.Version, caps.Modern())
+				cfg.Database, chsink.LatestVersion(), caps.Version, caps.Modern())
 			return nil
 		},
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtelemetry/telemetry/reports"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 func newReportCmd(a *app) *cobra.Command {
@@ -49,7 +49,7 @@ The deck is written by the built-in PresentationML writer; a binary built with
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			conn, err := clickhouse.Open(ctx, a.cfg.ClickHouse)
+			conn, err := chsink.Open(ctx, a.cfg.ClickHouse)
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}

@@ -5,7 +5,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
-	"github.com/meshtelemetry/telemetry/sinks/clickhouse"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 func newSinkCmd(a *app) *cobra.Command {
@@ -23,10 +23,10 @@ migrated at start. Metrics on /metrics (http section).`,
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			var s *clickhouse.Sink
+			var s *chsink.Sink
 			return a.serve("sink", func(reg prometheus.Registerer) (component, daemon.Check, error) {
 				var err error
-				s, err = clickhouse.New(a.cfg.ClickHouse, clickhouse.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
+				s, err = chsink.New(a.cfg.ClickHouse, chsink.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
 				return s, s.Ready, err
 			}, func() {
 				st := s.Stats()

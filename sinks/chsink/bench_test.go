@@ -1,4 +1,4 @@
-package clickhouse
+package chsink
 
 import (
 	"bufio"
@@ -109,7 +109,7 @@ func splitHostPort(a string) (string, string, error) {
 // runs only with TELEMETRY_BENCH=1 (rows: TELEMETRY_BENCH_ROWS, default
 // 1000000; batch size: TELEMETRY_BENCH_BATCH, default the sink's 200000).
 //
-//	TELEMETRY_BENCH=1 go test ./sinks/clickhouse -run TestThroughputLive -v
+//	TELEMETRY_BENCH=1 go test ./sinks/chsink -run TestThroughputLive -v
 func TestThroughputLive(t *testing.T) {
 	if os.Getenv("TELEMETRY_BENCH") == "" {
 		t.Skip("set TELEMETRY_BENCH=1 to run the throughput comparison")

@@ -1,9 +1,9 @@
-// Package clickhouse stores KPIs, samples, events and inventory in
+// Package chsink stores KPIs, samples, events and inventory in
 // ClickHouse: a schema that adapts to the server it finds (capability
 // probe), versioned migrations safe to run from several instances at once,
 // and a batched, idempotent Kafka → ClickHouse sink that commits offsets only
 // after ClickHouse confirms the insert.
-package clickhouse
+package chsink
 
 import (
 	"context"

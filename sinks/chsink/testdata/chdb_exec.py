@@ -8,7 +8,7 @@ stdout: a JSON array with one object per statement:
 Statements after a failure still run (each is reported on its own).
 Exit status: 0 when every statement succeeded, 1 otherwise, 2 on bad input.
 
-Used by sinks/clickhouse tests to check the modern schema and the queries
+Used by sinks/chsink tests to check the modern schema and the queries
 dashboards and reports run, without a ClickHouse server:
 
     echo '["SELECT version()"]' | python3 chdb_exec.py
