@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -356,7 +358,7 @@ func labelValue(t *testing.T, reg *prometheus.Registry, name, label, value strin
 // every window, reachable 0, keyed site/device, until it is back. Bad
 // device-state records are counted by reason.
 func TestProcessorDeviceWhileSilent(t *testing.T) {
-	kc := fakeKafka(t, 1)
+	kc, _ := kafkatest.Fake(t, 1)
 	cl := producer(t, kc)
 	cfg := DefaultConfiguration()
 	cfg.Instance = "dev"
@@ -366,7 +368,7 @@ func TestProcessorDeviceWhileSilent(t *testing.T) {
 	cfg.MaxGap = 10 * time.Second
 	cfg.CommitInterval = 100 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: fastGroup()})
+	p, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: kafkatest.FastGroup()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +392,7 @@ func TestProcessorDeviceWhileSilent(t *testing.T) {
 	send(devSample("d1", now(), wirepb.DeviceState_DEVICE_UP, ""))
 	send(devSample("", now(), wirepb.DeviceState_DEVICE_DOWN, "no name"))
 	send(devSample("d1", now(), wirepb.DeviceState(9), ""))
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the scenario: the device is up for a while before it goes down
 	down := now()
 	send(devSample("d1", down, wirepb.DeviceState_DEVICE_DOWN, refused))
 
@@ -450,7 +452,7 @@ func TestProcessorDeviceWhileSilent(t *testing.T) {
 		t.Errorf("drops %v, want no_device 1, unknown_state 1", st.Drops)
 	}
 	for _, r := range []string{"no_device", "unknown_state"} {
-		waitFor(t, func() bool {
+		testenv.Eventually(t, 20*time.Second, "drops_total{reason="+r+"} at 1", func() bool {
 			v, _ := labelValue(t, reg, "telemetry_processor_drops_total", "reason", r)
 			return v == 1
 		})

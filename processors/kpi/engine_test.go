@@ -9,14 +9,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
 const sec = int64(time.Second)
 
-// t0 is a window-aligned device time.
-// fixed date: only the engine reads device times; Kafka keeps records by their produce time, set when the tests run
-var t0 = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).UnixNano()
+// t0 is a window-aligned device time (an hour's start): the test clock's
+// Anchor, like data that meets a server, although only the engine reads
+// device times (Kafka keeps records by their produce time).
+var t0 = testenv.Anchor().UnixNano()
 
 func testConfig() Configuration {
 	c := DefaultConfiguration()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
@@ -21,24 +20,6 @@ import (
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
-
-// fakeKafka starts an in-process broker with the pipeline's topics.
-func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
-	t.Helper()
-	kc := kafka.DefaultConfiguration()
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
-	kc.Topics = kafka.Topics{Samples: "samples-" + suffix, KPIs: "kpis-" + suffix,
-		Remediations: "rem-" + suffix, DeadLetter: "dl-" + suffix}
-	kc.Partitions = partitions
-	c, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(partitions, kc.Topics.All()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc.Brokers = c.ListenAddrs()
-	return &kc
-}
 
 func producer(t testing.TB, kc *kafka.Configuration) *kgo.Client {
 	t.Helper()
@@ -92,11 +73,6 @@ func produceRoundsSpeed(t testing.TB, cl *kgo.Client, n int, from, to int64, spe
 	}
 }
 
-func fastGroup() []kgo.Opt {
-	return []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond), kgo.SessionTimeout(6 * time.Second),
-		kgo.RebalanceTimeout(5 * time.Second), kgo.FetchMaxWait(100 * time.Millisecond)}
-}
-
 func newTestProcessor(t testing.TB, kc *kafka.Configuration, instance string) (*Processor, *prometheus.Registry) {
 	t.Helper()
 	cfg := DefaultConfiguration()
@@ -104,7 +80,7 @@ func newTestProcessor(t testing.TB, kc *kafka.Configuration, instance string) (*
 	cfg.GroupID = "g-" + kc.Topics.Samples
 	cfg.CommitInterval = 100 * time.Millisecond
 	reg := prometheus.NewRegistry()
-	p, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: fastGroup()})
+	p, err := New(cfg, Dependencies{Registerer: reg, Kafka: kc, KafkaOpts: kafkatest.FastGroup()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +182,7 @@ func checkInterfaceKPIs(t *testing.T, r *kpiReader, n, windows int) {
 }
 
 func TestProcessorEndToEnd(t *testing.T) {
-	kc := fakeKafka(t, 2)
+	kc, _ := kafkatest.Fake(t, 2)
 	cl := producer(t, kc)
 	produceRounds(t, cl, 3, 0, 45)
 	// an undecodable record and a probe
@@ -283,7 +259,8 @@ func TestProcessorEndToEnd(t *testing.T) {
 // TestRebalance runs two processors in one group; one joins late, one stops
 // mid-stream. Every window comes out, copies of one id are identical.
 func TestRebalance(t *testing.T) {
-	rebalance(t, fakeKafka(t, 4))
+	kc, _ := kafkatest.Fake(t, 4)
+	rebalance(t, kc)
 }
 
 // TestRebalanceRealKafka is TestRebalance against the real broker.
@@ -319,14 +296,17 @@ func rebalance(t *testing.T, kc *kafka.Configuration) {
 	cl := producer(t, kc)
 	a, _ := newTestProcessor(t, kc, "a")
 	produceRounds(t, cl, n, 0, 25)
-	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*25 })
+	testenv.Eventually(t, 20*time.Second, "a to consume 25 rounds", func() bool { return a.Stats().SamplesIn >= n*25 })
 	b, _ := newTestProcessor(t, kc, "b")
-	// trickle rounds in while b joins: both work on the stream
+	// trickle rounds in while b joins: both work on the stream (the sleeps
+	// are the scenario: rounds spread over the rebalance, not a wait)
 	for r := int64(25); r < 63; r++ {
 		produceRounds(t, cl, n, r, r+1)
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitFor(t, func() bool { return a.Stats().SamplesIn+b.Stats().SamplesIn >= n*63 && b.Stats().SamplesIn > 0 })
+	testenv.Eventually(t, 20*time.Second, "a and b to consume 63 rounds, b some", func() bool {
+		return a.Stats().SamplesIn+b.Stats().SamplesIn >= n*63 && b.Stats().SamplesIn > 0
+	})
 	if a.Stats().KPIsOut == 0 {
 		t.Error("a produced nothing before stopping")
 	}
@@ -336,7 +316,7 @@ func rebalance(t *testing.T, kc *kafka.Configuration) {
 	}
 	for r := int64(63); r < 120; r += 5 {
 		produceRounds(t, cl, n, r, min(r+5, 120))
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // the scenario: rounds spread over b's takeover
 	}
 	r := newKPIReader(t, kc)
 	// windows [0,10) .. [100,110) close by t=112
@@ -371,21 +351,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timeout")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // BenchmarkProcessor measures end-to-end throughput through an in-process
 // broker: decode, engine, KPI production, commits. ns/op is per sample.
 func BenchmarkProcessor(b *testing.B) {
-	kc := fakeKafka(b, 4)
+	kc, _ := kafkatest.Fake(b, 4)
 	cl := producer(b, kc)
 	const ifaces = 1000
 	rounds := int64(max(b.N/ifaces, 1))
@@ -408,7 +377,7 @@ func BenchmarkProcessor(b *testing.B) {
 	b.StartTimer()
 	start := time.Now()
 	p, _ := newTestProcessor(b, kc, "bench")
-	waitFor(b, func() bool { return p.Stats().SamplesIn >= total })
+	testenv.Eventually(b, 20*time.Second, "every sample consumed", func() bool { return p.Stats().SamplesIn >= total })
 	el := time.Since(start)
 	b.StopTimer()
 	if err := p.Stop(); err != nil {
@@ -423,26 +392,50 @@ func BenchmarkProcessor(b *testing.B) {
 // TestStopLeavesNoGoroutine: Start then Stop returns to the goroutine count
 // from before (the broker's own goroutines excluded).
 func TestStopLeavesNoGoroutine(t *testing.T) {
-	kc := fakeKafka(t, 2)
+	kc, _ := kafkatest.Fake(t, 2)
 	produceRounds(t, producer(t, kc), 2, 0, 15)
-	time.Sleep(100 * time.Millisecond)
+	prev := -1
+	testenv.Eventually(t, 5*time.Second, "the goroutine count to settle", func() bool {
+		n := runtime.NumGoroutine()
+		settled := n == prev
+		prev = n
+		return settled
+	})
 	before := runtime.NumGoroutine()
 	p, _ := newTestProcessor(t, kc, "leak")
-	waitFor(t, func() bool { return p.Stats().SamplesIn == 30 })
+	testenv.Eventually(t, 20*time.Second, "the 30 samples consumed", func() bool { return p.Stats().SamplesIn == 30 })
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Stop(); err != nil { // idempotent
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
+	defer func() { // runs when Eventually fails the test, too
+		if t.Failed() {
 			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			t.Logf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(20 * time.Millisecond)
+	}()
+	testenv.Eventually(t, 5*time.Second, fmt.Sprintf("the goroutine count back to %d after Stop", before),
+		func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// caughtUp reports whether p has committed everything its open windows do
+// not need: what its next commit would commit, it already has.
+func caughtUp(p *Processor) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	needed := p.engine.NeededAll(nil)
+	for part, next := range p.consumed {
+		off := next
+		if n, ok := needed[part]; ok && n < off {
+			off = n
+		}
+		if off > p.committed[part] {
+			return false
+		}
 	}
+	return len(p.consumed) > 0
 }
 
 // crash stops a processor the hard way: no final produce, no final commit
@@ -461,15 +454,15 @@ func crash(p *Processor) {
 // copies identical.
 func TestCrashRecovery(t *testing.T) {
 	const n = 8
-	kc := fakeKafka(t, 2)
+	kc, _ := kafkatest.Fake(t, 2)
 	cl := producer(t, kc)
 	a, _ := newTestProcessor(t, kc, "a")
 	for r := int64(0); r < 47; r += 4 {
 		produceRounds(t, cl, n, r, min(r+4, 47))
-		time.Sleep(30 * time.Millisecond) // let commits happen along the way
+		time.Sleep(30 * time.Millisecond) // the scenario: commits happen along the way
 	}
-	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*47 })
-	time.Sleep(150 * time.Millisecond)
+	testenv.Eventually(t, 20*time.Second, "a to consume 47 rounds", func() bool { return a.Stats().SamplesIn >= n*47 })
+	testenv.Eventually(t, 10*time.Second, "a's commits to catch up", func() bool { return caughtUp(a) })
 	crash(a)
 	if a.Stats().Commits == 0 {
 		t.Error("a never committed")
@@ -489,7 +482,7 @@ func TestCrashRecovery(t *testing.T) {
 // successor of a crashed processor still knows them.
 func TestCrashRecoveryStateOnChange(t *testing.T) {
 	const n = 4
-	kc := fakeKafka(t, 2)
+	kc, _ := kafkatest.Fake(t, 2)
 	cl := producer(t, kc)
 	var recs []*kgo.Record
 	for i := 0; i < n; i++ {
@@ -501,8 +494,8 @@ func TestCrashRecoveryStateOnChange(t *testing.T) {
 	}
 	a, _ := newTestProcessor(t, kc, "a")
 	produceRoundsSpeed(t, cl, n, 0, 47, 0)
-	waitFor(t, func() bool { return a.Stats().SamplesIn >= n*48 })
-	time.Sleep(250 * time.Millisecond) // commits happen
+	testenv.Eventually(t, 20*time.Second, "a to consume 48 rounds", func() bool { return a.Stats().SamplesIn >= n*48 })
+	testenv.Eventually(t, 10*time.Second, "a's commits to catch up", func() bool { return caughtUp(a) })
 	crash(a)
 	produceRoundsSpeed(t, cl, n, 47, 83, 0)
 	b, _ := newTestProcessor(t, kc, "b")

@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -75,7 +76,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 	defer func() { _ = fab.Stop() }()
 	epoch := fab.Epoch()
 
-	kc := fakeKafka(t, 2)
+	kc, _ := kafkatest.Fake(t, 2)
 	ccfg := collector.DefaultConfiguration()
 	ccfg.Instance = "c1"
 	interval := time.Second / speed / 2 // two samples per device second
@@ -122,7 +123,7 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 		pcfg.Instance = "acc" + strconv.Itoa(bits)
 		pcfg.GroupID = "g-" + strconv.Itoa(bits)
 		pcfg.CounterBits = bits
-		p, err := kpi.New(pcfg, kpi.Dependencies{Registerer: prometheus.NewRegistry(), Kafka: &rkc, KafkaOpts: fastGroup()})
+		p, err := kpi.New(pcfg, kpi.Dependencies{Registerer: prometheus.NewRegistry(), Kafka: &rkc, KafkaOpts: kafkatest.FastGroup()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,9 +134,8 @@ func TestAccuracyAgainstSimulator(t *testing.T) {
 		runs = append(runs, &run{bits: bits, maxGap: pcfg.MaxGap, kc: &rkc, p: p})
 	}
 
-	for clock().Sub(epoch) < deviceRun {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, deviceRun/speed+30*time.Second, fmt.Sprintf("the device clock to run %s", deviceRun),
+		func() bool { return clock().Sub(epoch) >= deviceRun })
 	if err := col.Stop(); err != nil {
 		t.Errorf("collector stop: %v", err)
 	}
@@ -599,24 +599,6 @@ func readTopic(t testing.TB, kc *kafka.Configuration, topic string, d time.Durat
 		cancel()
 		fs.EachRecord(each)
 	}
-}
-
-func fakeKafka(t testing.TB, partitions int32) *kafka.Configuration {
-	t.Helper()
-	kc := kafka.DefaultConfiguration()
-	kc.Partitions = partitions
-	c, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(partitions, kc.Topics.All()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc.Brokers = c.ListenAddrs()
-	return &kc
-}
-
-func fastGroup() []kgo.Opt {
-	return []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond), kgo.FetchMaxWait(100 * time.Millisecond)}
 }
 
 // readKPIs reads the kpis topic from the start until cond holds, keyed by id.
