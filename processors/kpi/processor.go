@@ -15,13 +15,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
+// Stage is the processor's name: its metrics are telemetry_processor_*,
+// its log lines carry component=processor, its dead letters say
+// component "processor".
+const Stage = "processor"
+
 // Dependencies are what the processor needs from outside.
 type Dependencies struct {
+	// Logger is the process's logger; the processor adds
+	// component=processor and instance=<instance> (do not add a component
+	// key yourself: it would be there twice).
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Kafka      *kafka.Configuration
@@ -29,7 +38,8 @@ type Dependencies struct {
 	KafkaOpts []kgo.Opt
 }
 
-// Stats is a snapshot of what the processor did.
+// Stats is a snapshot of what the processor did. Its maps have a key for
+// every label value of the matching metric, at 0 until the first event.
 type Stats struct {
 	SamplesIn     uint64
 	KPIsOut       uint64
@@ -38,16 +48,92 @@ type Stats struct {
 	Commits       uint64
 	// Wrap32 and Wrap64 count counter wraps taken as such.
 	Wrap32, Wrap64 uint64
-	// Drops by reason: decode, duplicate, out_of_order, reset, gap, late,
-	// warmup, no_device, unknown_state.
+	// Drops by reason: the reasons of telemetry_processor_drops_total
+	// (DropReasons).
 	Drops map[string]uint64
+	// KPIs produced by kind: the kinds of telemetry_processor_kpis_total
+	// (KPIKinds); they add up to KPIsOut.
+	KPIs map[string]uint64
 }
+
+// dropReason is a reason a record, an interval or a window is dropped for,
+// and where it is counted: count reads the engine's counter; nil is the
+// processor's own (decode: records that go to the dead-letter topic).
+type dropReason struct {
+	name  string
+	count func(*EngineStats) uint64
+}
+
+// dropReasons is the one list of drop reasons: the label values of
+// telemetry_processor_drops_total (each at 0 from the start) and the keys
+// of Stats.Drops are both made from it, so neither can miss one.
+var dropReasons = [...]dropReason{
+	{"decode", nil}, // dropDecode
+	{"duplicate", func(s *EngineStats) uint64 { return s.Duplicate }},
+	{"out_of_order", func(s *EngineStats) uint64 { return s.OutOfOrder }},
+	{"reset", func(s *EngineStats) uint64 { return s.Reset }},
+	{"gap", func(s *EngineStats) uint64 { return s.Gap }},
+	{"late", func(s *EngineStats) uint64 { return s.Late }},
+	{"warmup", func(s *EngineStats) uint64 { return s.Warmup }},
+	{"ignored", func(s *EngineStats) uint64 { return s.Ignored }},
+	{"no_device", func(s *EngineStats) uint64 { return s.NoDevice }},
+	{"unknown_state", func(s *EngineStats) uint64 { return s.UnknownState }},
+}
+
+// dropDecode is the index of the decode reason in dropReasons.
+const dropDecode = 0
+
+// kpiKind is a kind of KPI, the label value of
+// telemetry_processor_kpis_total and a key of Stats.KPIs.
+type kpiKind int
+
+const (
+	kindInterface kpiKind = iota
+	kindLink
+	kindPipeline
+	kindDevice
+	nKinds
+)
+
+// kindNames is the one list of KPI kinds, indexed by kpiKind.
+var kindNames = [nKinds]string{kindInterface: "interface", kindLink: "link", kindPipeline: "pipeline", kindDevice: "device"}
+
+// kindOf is the kind of a KPI (pipeline for a KPI without a known body, as
+// it always was counted).
+func kindOf(k *wirepb.KPI) kpiKind {
+	switch k.Body.(type) {
+	case *wirepb.KPI_Interface:
+		return kindInterface
+	case *wirepb.KPI_Link:
+		return kindLink
+	case *wirepb.KPI_DeviceKpi:
+		return kindDevice
+	}
+	return kindPipeline
+}
+
+// counterEvents are the label values of
+// telemetry_processor_counter_events_total.
+var counterEvents = [...]string{"wrap32", "wrap64"}
+
+// DropReasons returns the drop reasons, in the order of docs/kpis.md.
+func DropReasons() []string {
+	out := make([]string, len(dropReasons))
+	for i, d := range dropReasons {
+		out[i] = d.name
+	}
+	return out
+}
+
+// KPIKinds returns the kinds of KPI the processor produces.
+func KPIKinds() []string { return append([]string(nil), kindNames[:]...) }
 
 type metrics struct {
 	samples      prometheus.Counter
-	kpis         *prometheus.CounterVec
-	drops        *prometheus.CounterVec
-	events       *prometheus.CounterVec
+	kpis         [nKinds]prometheus.Counter
+	drops        [len(dropReasons)]prometheus.Counter
+	wrap32       prometheus.Counter
+	wrap64       prometheus.Counter
 	deadletters  prometheus.Counter
 	produceErrs  prometheus.Counter
 	commits      prometheus.Counter
@@ -56,41 +142,34 @@ type metrics struct {
 	uncommitted  prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics declares the processor's metrics through r. The labelled
+// series are resolved here, once: the loop adds to them without a label
+// lookup.
+func newMetrics(r *component.Reporter) (*metrics, error) {
+	kinds := KPIKinds()
+	reasons := DropReasons()
+	kpis := r.CounterVec("kpis_total", "KPIs produced, by kind.", []string{"kind"}, component.Values(kinds...)...)
+	drops := r.CounterVec("drops_total", "Samples, intervals or windows dropped, by reason.", []string{"reason"}, component.Values(reasons...)...)
+	events := r.CounterVec("counter_events_total", "Counter wraps taken as such, by width.", []string{"event"}, component.Values(counterEvents[:]...)...)
 	m := &metrics{
-		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_samples_total",
-			Help: "Sample records consumed."}),
-		kpis: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_kpis_total",
-			Help: "KPIs produced, by kind."}, []string{"kind"}),
-		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_drops_total",
-			Help: "Samples, intervals or windows dropped, by reason."}, []string{"reason"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_processor_counter_events_total",
-			Help: "Counter wraps taken as such, by width."}, []string{"event"}),
-		deadletters: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_deadletters_total",
-			Help: "Records sent to the dead-letter topic."}),
-		produceErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_produce_errors_total",
-			Help: "KPI or dead-letter records Kafka did not accept."}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_processor_commits_total",
-			Help: "Offset commits."}),
-		series: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_series",
-			Help: "Open interface, link and device series."}),
-		watermarkLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_device_time_lag_seconds",
-			Help: "Processing time minus the newest device time seen in the last poll."}),
-		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_processor_uncommitted_records",
-			Help: "Records consumed but not committed yet (held by open windows)."}),
+		samples:      r.Counter("samples_total", "Sample records consumed."),
+		wrap32:       events.WithLabelValues("wrap32"),
+		wrap64:       events.WithLabelValues("wrap64"),
+		deadletters:  r.Counter("deadletters_total", "Records sent to the dead-letter topic."),
+		produceErrs:  r.Counter("produce_errors_total", "KPI or dead-letter records Kafka did not accept."),
+		commits:      r.Counter("commits_total", "Offset commits."),
+		series:       r.Gauge("series", "Open interface, link and device series."),
+		watermarkLag: r.Gauge("device_time_lag_seconds", "Processing time minus the newest device time seen in the last poll."),
+		uncommitted:  r.Gauge("uncommitted_records", "Records consumed but not committed yet (held by open windows)."),
 	}
-	for _, c := range []prometheus.Collector{m.samples, m.kpis, m.drops, m.events, m.deadletters,
-		m.produceErrs, m.commits, m.series, m.watermarkLag, m.uncommitted} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register metrics: %w", err)
-		}
+	for i, k := range kinds {
+		m.kpis[i] = kpis.WithLabelValues(k)
 	}
-	// Every label value at 0 from the start: a panel reads 0, not "no data".
-	for _, k := range []string{"interface", "link", "pipeline", "device"} {
-		m.kpis.WithLabelValues(k)
+	for i, d := range reasons {
+		m.drops[i] = drops.WithLabelValues(d)
 	}
-	for _, r := range []string{"decode", "duplicate", "out_of_order", "reset", "gap", "late", "warmup", "ignored", "no_device", "unknown_state"} {
-		m.drops.WithLabelValues(r)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register %w", err)
 	}
 	return m, nil
 }
@@ -112,9 +191,14 @@ type Processor struct {
 	consumed  map[int32]int64 // next offset after the last record consumed
 	committed map[int32]int64
 	exported  EngineStats
-	kpisOut   uint64
+	kpisOut   [nKinds]uint64
 	commitsN  uint64
 	maxDevice int64
+
+	// life serialises Start and Stop; state (stateNew, stateRunning,
+	// stateStopped) is read without it by Ready.
+	life  sync.Mutex
+	state atomic.Int32
 
 	client *kgo.Client
 	cancel context.CancelFunc
@@ -135,11 +219,21 @@ type Processor struct {
 
 	snapMu      sync.Mutex // guards the snapshot Stats reads
 	snap        EngineStats
-	snapKPIs    uint64
+	snapKPIs    [nKinds]uint64
 	snapCommits uint64
-	stopOnce    sync.Once
-	stopErr     error
+	stopOnce    component.Once
 }
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopped
+)
+
+var (
+	_ component.Component = (*Processor)(nil)
+	_ component.Readier   = (*Processor)(nil)
+)
 
 // New builds a processor; it does not connect.
 func New(cfg Configuration, deps Dependencies) (*Processor, error) {
@@ -149,13 +243,8 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 	if deps.Kafka == nil {
 		return nil, errors.New("process: no kafka configuration")
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Registerer == nil {
-		deps.Registerer = prometheus.NewRegistry()
-	}
-	m, err := newMetrics(deps.Registerer)
+	r := component.NewReporter(Stage, deps.Logger, deps.Registerer)
+	m, err := newMetrics(r)
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +255,9 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 	}
 	return &Processor{
 		cfg: cfg, deps: deps, m: m, instance: instance,
-		log:       deps.Logger.With("component", "processor", "instance", instance),
+		log:       r.Log.With("instance", instance),
 		engine:    NewEngine(cfg, instance),
-		lag:       kafka.NewLag(deps.Registerer, "processor"),
+		lag:       kafka.NewLag(deps.Registerer, Stage),
 		consumed:  map[int32]int64{},
 		committed: map[int32]int64{},
 	}, nil
@@ -178,14 +267,19 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 func (p *Processor) Instance() string { return p.instance }
 
 // Start joins the consumer group and processes in the background. ctx
-// bounds the start (topic creation); the processing runs until Stop.
+// bounds the start-up only (the client, topic creation); the processing
+// runs until Stop, whatever becomes of ctx. A processor starts once: a
+// Start after a Start or a Stop is an error.
 func (p *Processor) Start(ctx context.Context) error {
-	opts, err := p.deps.Kafka.Opts()
-	if err != nil {
-		return fmt.Errorf("process: kafka: %w", err)
+	p.life.Lock()
+	defer p.life.Unlock()
+	switch p.state.Load() {
+	case stateRunning:
+		return errors.New("process: already started")
+	case stateStopped:
+		return errors.New("process: stopped")
 	}
-	opts = append(opts,
-		kafka.WithLogger(p.log),
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(p.cfg.GroupID),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.ConsumeTopics(p.deps.Kafka.Topics.Samples),
@@ -195,26 +289,42 @@ func (p *Processor) Start(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.lost),
-		kgo.ProducerLinger(5*time.Millisecond),
-	)
-	opts = append(opts, p.deps.KafkaOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("process: kafka client: %w", err)
+		kgo.ProducerLinger(5 * time.Millisecond),
 	}
-	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err = p.deps.Kafka.EnsureTopics(tctx, cl)
-	cancel()
+	cl, err := p.deps.Kafka.NewClient(ctx, p.log, append(opts, p.deps.KafkaOpts...)...)
 	if err != nil {
-		p.log.Warn("could not ensure topics (continuing)", "err", err)
+		return fmt.Errorf("process: %w", err)
 	}
 	p.client = cl
 	p.prodCtx, p.prodCancel = context.WithCancel(context.WithoutCancel(ctx))
 	lctx, lcancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.cancel = lcancel
 	p.done = make(chan struct{})
+	p.state.Store(stateRunning)
 	go p.run(lctx)
 	p.log.Info("processing", "group", p.cfg.GroupID, "topic", p.deps.Kafka.Topics.Samples, "window", p.cfg.Window)
+	return nil
+}
+
+// Ready is nil while the processor runs, can still commit and reaches a
+// Kafka broker. It is not ready before Start, after Stop, once Kafka
+// refused one of its records (it then commits nothing more: restart it,
+// see docs/kpis.md), or while no broker answers. It does not ask for
+// assigned partitions: with more instances than partitions, an idle
+// member is a normal standby.
+func (p *Processor) Ready(ctx context.Context) error {
+	switch p.state.Load() {
+	case stateNew:
+		return errors.New("not started")
+	case stateStopped:
+		return errors.New("stopped")
+	}
+	if p.produceBad.Load() {
+		return errors.New("kafka refused a KPI or dead letter: this instance commits nothing more until restarted")
+	}
+	if err := p.client.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
 	return nil
 }
 
@@ -239,15 +349,11 @@ func (p *Processor) run(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 		fetches := p.client.PollRecords(pctx, p.cfg.MaxPollRecords)
 		cancel()
-		if ctx.Err() != nil {
+		if kafka.Closed(ctx, fetches) {
 			p.client.AllowRebalance()
 			return
 		}
-		fetches.EachError(func(topic string, part int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(p.log, fetches)
 		p.lag.Observe(fetches)
 		p.mu.Lock()
 		now := time.Now()
@@ -371,28 +477,20 @@ func (p *Processor) produce(kpis []*wirepb.KPI) {
 			Topic:   p.deps.Kafka.Topics.KPIs,
 			Key:     kpiKey(k),
 			Value:   v,
-			Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaKPI)}},
+			Headers: wire.Headers(wire.SchemaKPI),
 		}, p.onProduced)
-		p.kpisOut++
-		switch k.Body.(type) {
-		case *wirepb.KPI_Interface:
-			p.m.kpis.WithLabelValues("interface").Inc()
-		case *wirepb.KPI_Link:
-			p.m.kpis.WithLabelValues("link").Inc()
-		case *wirepb.KPI_DeviceKpi:
-			p.m.kpis.WithLabelValues("device").Inc()
-		default:
-			p.m.kpis.WithLabelValues("pipeline").Inc()
-		}
+		kind := kindOf(k)
+		p.kpisOut[kind]++
+		p.m.kpis[kind].Inc()
 	}
 }
 
 func (p *Processor) deadLetter(r *kgo.Record, cause error, now time.Time) {
 	p.decodeN.Add(1)
-	p.m.drops.WithLabelValues("decode").Inc()
+	p.m.drops[dropDecode].Inc()
 	v, err := wire.Marshal(nil, &wirepb.DeadLetter{
 		Reason:          cause.Error(),
-		Component:       "processor",
+		Component:       Stage,
 		SourceTopic:     r.Topic,
 		SourcePartition: r.Partition,
 		SourceOffset:    r.Offset,
@@ -471,31 +569,21 @@ func contains(xs []int32, x int32) bool {
 // exportLocked moves engine counters to Prometheus.
 func (p *Processor) exportLocked() {
 	s := p.engine.Stats()
-	old := p.exported
+	old := &p.exported
 	p.m.samples.Add(float64(s.SamplesIn - old.SamplesIn))
-	for _, d := range []struct {
-		reason   string
-		now, was uint64
-	}{
-		{"duplicate", s.Duplicate, old.Duplicate},
-		{"out_of_order", s.OutOfOrder, old.OutOfOrder},
-		{"reset", s.Reset, old.Reset},
-		{"gap", s.Gap, old.Gap},
-		{"late", s.Late, old.Late},
-		{"warmup", s.Warmup, old.Warmup},
-		{"ignored", s.Ignored, old.Ignored},
-		{"no_device", s.NoDevice, old.NoDevice},
-		{"unknown_state", s.UnknownState, old.UnknownState},
-	} {
-		if d.now > d.was {
-			p.m.drops.WithLabelValues(d.reason).Add(float64(d.now - d.was))
+	for i, d := range dropReasons {
+		if d.count == nil {
+			continue
+		}
+		if now, was := d.count(&s), d.count(old); now > was {
+			p.m.drops[i].Add(float64(now - was))
 		}
 	}
 	if s.Wrap32 > old.Wrap32 {
-		p.m.events.WithLabelValues("wrap32").Add(float64(s.Wrap32 - old.Wrap32))
+		p.m.wrap32.Add(float64(s.Wrap32 - old.Wrap32))
 	}
 	if s.Wrap64 > old.Wrap64 {
-		p.m.events.WithLabelValues("wrap64").Add(float64(s.Wrap64 - old.Wrap64))
+		p.m.wrap64.Add(float64(s.Wrap64 - old.Wrap64))
 	}
 	p.m.series.Set(float64(p.engine.Series()))
 	p.exported = s
@@ -560,39 +648,43 @@ func (p *Processor) forgetLocked(m map[string][]int32) {
 // Stop stops consuming, produces the windows already closed, commits what
 // is acknowledged, leaves the group and closes the client. Open windows are
 // not emitted: their samples stay uncommitted and the next owner computes
-// them.
+// them. Idempotent, safe concurrently and without a Start.
 func (p *Processor) Stop() error {
-	p.stopOnce.Do(func() {
-		if p.client == nil {
-			return
-		}
-		defer p.prodCancel()
-		p.cancel()
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			// blocked producing into a full buffer: Kafka is unreachable
-			p.log.Error("stop: producer blocked for 10s, giving up on unacknowledged KPIs")
-			p.prodCancel()
-			<-p.done
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p.mu.Lock()
-		p.produce(p.engine.Collect(time.Now(), nil))
-		p.commitLocked(ctx, nil)
-		p.exportLocked()
-		// Nothing may be committed after this point by the revoke callback
-		// run from Close: the state is what we just committed.
-		p.closing = true
-		p.mu.Unlock()
-		p.client.Close()
-		if p.produceBad.Load() {
-			p.stopErr = errors.New("process: some KPIs were not acknowledged; their samples were not committed")
-		}
-		p.log.Info("stopped")
-	})
-	return p.stopErr
+	return p.stopOnce.Do(p.stop)
+}
+
+func (p *Processor) stop() error {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.state.Swap(stateStopped) != stateRunning {
+		return nil
+	}
+	defer p.prodCancel()
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		// blocked producing into a full buffer: Kafka is unreachable
+		p.log.Error("stop: producer blocked for 10s, giving up on unacknowledged KPIs")
+		p.prodCancel()
+		<-p.done
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.mu.Lock()
+	p.produce(p.engine.Collect(time.Now(), nil))
+	p.commitLocked(ctx, nil)
+	p.exportLocked()
+	// Nothing may be committed after this point by the revoke callback
+	// run from Close: the state is what we just committed.
+	p.closing = true
+	p.mu.Unlock()
+	p.client.Close()
+	p.log.Info("stopped")
+	if p.produceBad.Load() {
+		return errors.New("process: some KPIs were not acknowledged; their samples were not committed")
+	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -601,24 +693,26 @@ func (p *Processor) Stats() Stats {
 	p.snapMu.Lock()
 	s, kpis, commits := p.snap, p.snapKPIs, p.snapCommits
 	p.snapMu.Unlock()
-	return Stats{
-		SamplesIn:     s.SamplesIn,
-		KPIsOut:       kpis,
+	st := Stats{
 		DeadLetters:   p.deadN.Load(),
 		ProduceErrors: p.prodErrN.Load(),
+		SamplesIn:     s.SamplesIn,
 		Commits:       commits,
 		Wrap32:        s.Wrap32,
 		Wrap64:        s.Wrap64,
-		Drops: map[string]uint64{
-			"decode":        p.decodeN.Load(),
-			"duplicate":     s.Duplicate,
-			"out_of_order":  s.OutOfOrder,
-			"reset":         s.Reset,
-			"gap":           s.Gap,
-			"late":          s.Late,
-			"warmup":        s.Warmup,
-			"no_device":     s.NoDevice,
-			"unknown_state": s.UnknownState,
-		},
+		Drops:         make(map[string]uint64, len(dropReasons)),
+		KPIs:          make(map[string]uint64, nKinds),
 	}
+	for _, d := range dropReasons {
+		if d.count == nil {
+			st.Drops[d.name] = p.decodeN.Load()
+		} else {
+			st.Drops[d.name] = d.count(&s)
+		}
+	}
+	for i, n := range kpis {
+		st.KPIs[kindNames[i]] = n
+		st.KPIsOut += n
+	}
+	return st
 }
