@@ -485,31 +485,16 @@ func (p *Processor) produce(kpis []*wirepb.KPI) {
 	}
 }
 
+// deadLetter sends r to the dead-letter topic: its dead letter always fits
+// in a record (wire.DeadLetterRecord cuts the key and payload and keeps
+// their sizes and the payload's hash), so a record of any size the broker
+// took is accounted for and never holds the partition's commits back.
 func (p *Processor) deadLetter(r *kgo.Record, cause error, now time.Time) {
 	p.decodeN.Add(1)
 	p.m.drops[dropDecode].Inc()
-	v, err := wire.Marshal(nil, &wirepb.DeadLetter{
-		Reason:          cause.Error(),
-		Component:       Stage,
-		SourceTopic:     r.Topic,
-		SourcePartition: r.Partition,
-		SourceOffset:    r.Offset,
-		Key:             r.Key,
-		Payload:         r.Value,
-		TimeUnixNano:    now.UnixNano(),
-	})
-	if err != nil {
-		p.log.Error("marshal dead letter", "err", err)
-		return
-	}
 	p.deadN.Add(1)
 	p.m.deadletters.Inc()
-	p.client.Produce(p.prodCtx, &kgo.Record{
-		Topic:   p.deps.Kafka.Topics.DeadLetter,
-		Key:     r.Key,
-		Value:   v,
-		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}},
-	}, p.onProduced)
+	p.client.Produce(p.prodCtx, wire.DeadLetterRecord(p.deps.Kafka.Topics.DeadLetter, Stage, cause, r, now), p.onProduced)
 }
 
 // commitLocked waits until everything produced is acknowledged, then

@@ -1,9 +1,12 @@
 package kpi
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
@@ -253,6 +256,118 @@ func TestProcessorEndToEnd(t *testing.T) {
 	ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
 	if committed <= 0 || committed >= end {
 		t.Errorf("committed %d of %d: want some, but not the open window's samples", committed, end)
+	}
+}
+
+// TestHugeRecordDeadLettered: records the broker takes but the processor
+// cannot decode, up to ~1 MB (issue 18: a dead letter wrapping a
+// 1,040,000-byte record is over the client's 1,000,012-byte batch limit,
+// so it was refused and the processor never committed again), are
+// dead-lettered in a record that fits, with their sizes and hash, and the
+// processor keeps emitting and committing past them.
+func TestHugeRecordDeadLettered(t *testing.T) {
+	const n = 2
+	kc, _ := kafkatest.Fake(t, 2)
+	opts, err := kc.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the broker's limit (1,048,588) rather than the client's default
+	big, err := kgo.NewClient(append(opts, kgo.ProducerBatchMaxBytes(1_048_588), kgo.DefaultProduceTopic(kc.Topics.Samples))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	cl := producer(t, kc)
+	produceRounds(t, cl, n, 0, 15)
+	rnd := rand.New(rand.NewPCG(18, 1))
+	sizes := []int{0, 999_000, 1_040_000}
+	bad := map[int64]*kgo.Record{} // by size
+	for _, size := range sizes {
+		v := make([]byte, size)
+		for i := range v {
+			v[i] = byte(rnd.Uint32())
+		}
+		if size > 0 {
+			v[0] = 0xff // field 31, wire type 7: never a valid sample
+		}
+		// one record per batch: together they would be over the broker's limit
+		r := &kgo.Record{Key: []byte("big"), Value: v, Headers: wire.Headers(wire.SchemaSample)}
+		if err := big.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		bad[int64(size)] = r
+	}
+	p, _ := newTestProcessor(t, kc, "big")
+	defer p.Stop()
+	testenv.Eventually(t, 20*time.Second, "the bad records dead-lettered", func() bool { return p.Stats().DeadLetters == uint64(len(sizes)) })
+	commits := p.Stats().Commits
+	produceRounds(t, cl, n, 15, 45)
+	r := newKPIReader(t, kc)
+	r.until(t, 20*time.Second, func(m map[string][]*wirepb.KPI) bool { return interfaceCount(m) >= n*4 })
+	checkInterfaceKPIs(t, r, n, 4)
+
+	// committed past every bad record, by the commits after them
+	adm := kadm.NewClient(cl)
+	testenv.Eventually(t, 20*time.Second, "offsets committed past the bad records", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		offs, err := adm.FetchOffsets(ctx, "g-"+kc.Topics.Samples)
+		if err != nil {
+			return false
+		}
+		for _, rec := range bad {
+			if o, ok := offs.Lookup(kc.Topics.Samples, rec.Partition); !ok || o.At <= rec.Offset {
+				return false
+			}
+		}
+		return true
+	})
+	if st := p.Stats(); st.Commits <= commits || st.ProduceErrors != 0 || st.Drops["decode"] != uint64(len(sizes)) {
+		t.Errorf("stats %+v: want commits after %d, no produce error, %d decode drops", st, commits, len(sizes))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Ready(ctx); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+
+	// the dead letters: each fits, and says what it stands for
+	dl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(kc.Topics.DeadLetter), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	got := map[int64]*wirepb.DeadLetter{}
+	for len(got) < len(sizes) && ctx.Err() == nil {
+		dl.PollFetches(ctx).EachRecord(func(rec *kgo.Record) {
+			if len(rec.Key)+len(rec.Value) >= 1_000_012-1024 {
+				t.Errorf("dead letter record of %d bytes: does not fit with room to spare", len(rec.Key)+len(rec.Value))
+			}
+			if s, ok := wire.SchemaOf(rec); !ok || string(s) != wire.SchemaDeadLetter {
+				t.Errorf("dead letter headers %v", rec.Headers)
+			}
+			d := &wirepb.DeadLetter{}
+			if err := wire.DecodeDeadLetter(rec.Value, d); err != nil {
+				t.Errorf("dead letter: %v", err)
+				return
+			}
+			got[int64(d.PayloadSize)] = d
+		})
+	}
+	for _, size := range sizes {
+		src, d := bad[int64(size)], got[int64(size)]
+		if d == nil {
+			t.Errorf("no dead letter for the %d-byte record (got %d)", size, len(got))
+			continue
+		}
+		sum := sha256.Sum256(src.Value)
+		if d.Component != Stage || d.Reason == "" || d.SourceTopic != kc.Topics.Samples ||
+			d.SourcePartition != src.Partition || d.SourceOffset != src.Offset || string(d.Key) != "big" || d.KeySize != 3 ||
+			!bytes.Equal(d.PayloadSha256, sum[:]) || !bytes.Equal(d.Payload, src.Value[:min(size, wire.MaxDeadLetterPayload)]) {
+			t.Errorf("dead letter of the %d-byte record: component %q reason %q from %s/%d@%d key %q (%d) payload %d bytes, sha256 %x",
+				size, d.Component, d.Reason, d.SourceTopic, d.SourcePartition, d.SourceOffset, d.Key, d.KeySize, len(d.Payload), d.PayloadSha256)
+		}
 	}
 }
 
