@@ -23,9 +23,9 @@ test:
 	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -count=1 -timeout 25m ./...
 
 ## test-race: the concurrent packages' tests under the race detector, with the real services
-# (collectors, processors, sinks, pipeline, wire; the fault, end-to-end and
+# (collectors, processors, sinks, pipeline, demo, the component kit, wire; the fault, end-to-end and
 # Kafka-cluster tests are left out: real clusters and long runs, twice slower)
-RACE_PKGS := ./collectors/... ./processors/... ./sinks/... ./pipeline/... ./wire/...
+RACE_PKGS := ./collectors/... ./processors/... ./sinks/... ./pipeline/... ./demo/... ./common/component/... ./wire/...
 test-race:
 	@eval "$$($(SERVICES) start)" && CI=$${CI:-} $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 

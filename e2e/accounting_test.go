@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/pipeline"
+	"github.com/meshtelemetry/telemetry/demo"
 )
 
 // TestAccountingRealKafka runs the pipeline for 15 s against the real
@@ -61,14 +61,14 @@ func runAccounting(t *testing.T, chAddr string, brokers []string, d time.Duratio
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	sum, err := pipeline.Run(ctx, cfg, log, pipeline.Options{
+	sum, err := demo.Run(ctx, cfg, log, demo.Options{
 		Duration:       d,
 		ClickHouse:     chAddr,
 		Kafka:          brokers,
 		Window:         time.Second,
 		SampleInterval: interval,
 		ExactDrain:     true,
-		OnDrained: func(r *pipeline.Running) {
+		OnDrained: func(r *demo.Running) {
 			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 			defer scancel()
 			fin.metrics, fin.scrapeErr = scrape(sctx, r.MetricsAddr)

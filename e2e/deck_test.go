@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/pipeline"
+	"github.com/meshtelemetry/telemetry/demo"
 	"github.com/meshtelemetry/telemetry/reports"
 )
 
@@ -51,7 +51,7 @@ func TestDeckFromRealRun(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	start := time.Now()
-	sum, err := pipeline.Run(ctx, cfg, slog.New(slog.DiscardHandler), pipeline.Options{
+	sum, err := demo.Run(ctx, cfg, slog.New(slog.DiscardHandler), demo.Options{
 		Duration:       30 * time.Second,
 		Scenario:       scenario,
 		ClickHouse:     chAddr,

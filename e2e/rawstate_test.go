@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/pipeline"
+	"github.com/meshtelemetry/telemetry/demo"
 )
 
 // TestRawCountersStateOnlySamples runs the default subscriptions (counters
@@ -42,7 +42,7 @@ func TestRawCountersStateOnlySamples(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	if _, err := pipeline.Run(ctx, cfg, newLogger(&logs, slog.LevelWarn), pipeline.Options{
+	if _, err := demo.Run(ctx, cfg, newLogger(&logs, slog.LevelWarn), demo.Options{
 		Duration: 6 * time.Second, Scenario: scenario, ClickHouse: chAddr,
 		Window: time.Second, SampleInterval: 100 * time.Millisecond, ExactDrain: true,
 	}, &out); err != nil {

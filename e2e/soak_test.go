@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
-	"github.com/meshtelemetry/telemetry/pipeline"
+	"github.com/meshtelemetry/telemetry/demo"
 )
 
 // Soak scale and timing, each overridable from the environment.
@@ -325,7 +325,7 @@ func TestSoak(t *testing.T) {
 	cfg.ClickHouse.RawSamples = os.Getenv("TELEMETRY_SOAK_RAW") != "0"
 	cfg.ClickHouse.FlushInterval = 500 * time.Millisecond
 	cfg.Collect.InventoryInterval = time.Minute
-	// Counters and probes in SAMPLE mode at the interval (pipeline.Run
+	// Counters and probes in SAMPLE mode at the interval (demo.Run
 	// sets it), oper-status/last-clear/speed ON_CHANGE: the defaults.
 	ifaces := cfg.Simulate.Sites * cfg.Simulate.SwitchesPerSite * cfg.Simulate.InterfacesPerSwitch
 	offered := float64(ifaces) / interval.Seconds()
@@ -353,7 +353,7 @@ func TestSoak(t *testing.T) {
 		heapDone  bool
 	)
 	ext := extProcs()
-	snap := func(r *pipeline.Running) point {
+	snap := func(r *demo.Running) point {
 		cs, ps, ss, fs := r.Collector.Stats(), r.Processor.Stats(), r.Sink.Stats(), r.Fabric.Emitted()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -375,13 +375,13 @@ func TestSoak(t *testing.T) {
 		d, cfg.Simulate.Sites, cfg.Simulate.SwitchesPerSite, cfg.Simulate.InterfacesPerSwitch, ifaces, interval, offered,
 		soakWindow, cfg.Process.AllowedLateness, cfg.ClickHouse.RawSamples, loadAvg(), runtime.GOMAXPROCS(0))
 	var final point
-	sum, err := pipeline.Run(ctx, cfg, log, pipeline.Options{
+	sum, err := demo.Run(ctx, cfg, log, demo.Options{
 		Duration:       d,
 		ClickHouse:     chAddr,
 		Kafka:          brokers,
 		Window:         soakWindow,
 		SampleInterval: interval,
-		OnStart: func(r *pipeline.Running) {
+		OnStart: func(r *demo.Running) {
 			started = time.Now()
 			// The run's end is when the duration is up (Run then drains).
 			runEnd = started.Add(d)
@@ -456,7 +456,7 @@ func TestSoak(t *testing.T) {
 				}
 			}()
 		},
-		OnDrained: func(r *pipeline.Running) {
+		OnDrained: func(r *demo.Running) {
 			close(stopPolls)
 			pollWG.Wait()
 			pollEnd = time.Now()

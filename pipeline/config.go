@@ -1,6 +1,7 @@
-// Package pipeline holds the whole configuration (one section per
-// component) and runs every stage of the pipeline in one process, wired by
-// hand: the demo, the end-to-end tests and the soak benchmark use it.
+// Package pipeline is how the binary assembles the pipeline: the whole
+// configuration (one section per stage), one builder per stage, and Serve,
+// which runs a stage as a long-running process. The subcommands and the
+// demo (package demo) build their stages with the same builders.
 package pipeline
 
 import (

@@ -15,6 +15,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/reports/deck"
 )
 
@@ -54,6 +55,7 @@ type Component struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	stop   component.Once
 }
 
 // New builds the component; it does not query or start anything.
@@ -67,35 +69,26 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	if deps.Database == "" {
 		deps.Database = "telemetry"
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Registerer == nil {
-		deps.Registerer = prometheus.NewRegistry()
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	sched, _ := ParseSchedule(cfg.Schedule)
+	rep := component.NewReporter("report", deps.Logger, deps.Registerer)
+	deps.Logger = rep.Log
 	c := &Component{
 		cfg: cfg, deps: deps, loc: cfg.Location(), schedule: sched, writer: deps.Writer,
-		decks: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_report_decks_total", Help: "Decks generated."}),
-		emails: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_report_emails_total",
-			Help: "Decks delivered by e-mail."}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_report_errors_total",
-			Help: "Failed deck generations or deliveries, by reason (query, render, write, email)."}, []string{"reason"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telemetry_report_generation_seconds",
-			Help: "Time to query and render one deck.", Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}),
-		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telemetry_report_last_success_timestamp_seconds",
-			Help: "When the last scheduled deck was written (Unix time)."}),
+		decks:  rep.Counter("decks_total", "Decks generated."),
+		emails: rep.Counter("emails_total", "Decks delivered by e-mail."),
+		errors: rep.CounterVec("errors_total", "Failed deck generations or deliveries, by reason (query, render, write, email).",
+			[]string{"reason"}, component.Values("query", "render", "write", "email")...),
+		duration: rep.Histogram("generation_seconds", "Time to query and render one deck.", prometheus.ExponentialBuckets(0.1, 2, 10)),
+		lastOK:   rep.Gauge("last_success_timestamp_seconds", "When the last scheduled deck was written (Unix time)."),
+	}
+	if err := rep.Err(); err != nil {
+		return nil, err
 	}
 	if c.writer == nil {
 		c.writer = DefaultWriter(deps.Logger)
-	}
-	for _, m := range []prometheus.Collector{c.decks, c.emails, c.errors, c.duration, c.lastOK} {
-		if err := deps.Registerer.Register(m); err != nil {
-			return nil, fmt.Errorf("report: metrics: %w", err)
-		}
 	}
 	return c, nil
 }
@@ -240,7 +233,8 @@ func emailBody(d *Data) string {
 const retryEvery = 10 * time.Minute
 
 // Start runs the schedule: at every scheduled time it writes (and mails)
-// the last full week's deck. It returns at once.
+// the last full week's deck. It returns at once; ctx bounds the start-up
+// only, the schedule runs until Stop.
 func (c *Component) Start(ctx context.Context) error {
 	if c.cancel != nil {
 		return errors.New("report: already started")
@@ -248,7 +242,7 @@ func (c *Component) Start(ctx context.Context) error {
 	if err := os.MkdirAll(c.cfg.OutDir, 0o755); err != nil {
 		return fmt.Errorf("report: out-dir: %w", err)
 	}
-	ctx, c.cancel = context.WithCancel(ctx)
+	ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -303,13 +297,22 @@ func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
 	}
 }
 
-// Stop ends the schedule and waits for a deck in progress.
+// Stop ends the schedule and waits for a deck in progress. Idempotent,
+// safe without a Start.
 func (c *Component) Stop() error {
-	if c.cancel == nil {
+	return c.stop.Do(func() error {
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.wg.Wait()
 		return nil
+	})
+}
+
+// Ready reports whether ClickHouse answers (for /readyz).
+func (c *Component) Ready(ctx context.Context) error {
+	if err := c.deps.Conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
 	}
-	c.cancel()
-	c.wg.Wait()
-	c.cancel = nil
 	return nil
 }

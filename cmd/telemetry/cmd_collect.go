@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/collectors/collector"
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 )
 
 func newCollectCmd(a *app) *cobra.Command {
@@ -68,47 +68,31 @@ collect.members (--members); see docs/collector.md.`,
 			if len(cfg.Targets) == 0 && cfg.TargetsFile == "" {
 				return errors.New("collect: no targets: give --target name=host:port, --targets-file, or collect.targets")
 			}
-			ctx, stop := signalContext()
-			defer stop()
 			if createTopics {
-				if err := collectEnsureTopics(ctx, a); err != nil {
+				ctx, stop := signalContext()
+				err := collectEnsureTopics(ctx, a)
+				stop()
+				if err != nil {
 					return err
 				}
 			}
-			d, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = d.Stop() }()
-			c, err := collector.New(cfg, collector.Dependencies{
-				Logger:     a.log,
-				Registerer: d.Registry,
-				Kafka:      &a.cfg.Kafka,
-			})
-			if err != nil {
-				return err
-			}
-			if err := c.Start(ctx); err != nil {
-				return err
-			}
-			d.AddReadiness("collect", func(context.Context) error {
-				if st := c.Stats(); st.TargetsAssigned > 0 && st.TargetsUp == 0 {
-					return errors.New("no target up")
-				}
-				return nil
-			})
-			a.log.Info("collecting", "instance", cfg.Instance, "targets-file", cfg.TargetsFile,
-				"targets", len(cfg.Targets), "topic", a.cfg.Kafka.Topics.Samples)
-			<-ctx.Done()
-			a.log.Info("stopping")
-			stopErr := c.Stop()
-			st := c.Stats()
-			a.log.Info("stopped", "updates", st.Updates, "samples", st.Samples, "produced", st.Produced,
-				"dropped", st.Dropped, "decode_errors", st.DecodeErrors)
-			if stopErr != nil {
-				return fmt.Errorf("collect: %w", stopErr)
-			}
-			return nil
+			a.cfg.Collect = cfg
+			var c *collector.Collector
+			return a.serve(pipeline.Service{Name: pipeline.StageCollector,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					var err error
+					c, err = a.cfg.NewCollector(d)
+					return c, err
+				},
+				Started: func() {
+					a.log.Info("collecting", "instance", cfg.Instance, "targets-file", cfg.TargetsFile,
+						"targets", len(cfg.Targets), "topic", a.cfg.Kafka.Topics.Samples)
+				},
+				Stopped: func() {
+					st := c.Stats()
+					a.log.Info("stopped", "updates", st.Updates, "samples", st.Samples, "produced", st.Produced,
+						"dropped", st.Dropped, "decode_errors", st.DecodeErrors)
+				}})
 		},
 	}
 	f := cmd.Flags()
@@ -121,21 +105,13 @@ collect.members (--members); see docs/collector.md.`,
 	return cmd
 }
 
-// collectEnsureTopics creates the pipeline topics (kafka section) when missing.
+// collectEnsureTopics creates the pipeline topics (kafka section) when
+// missing: the collector itself never creates them.
 func collectEnsureTopics(ctx context.Context, a *app) error {
-	opts, err := a.cfg.Kafka.Opts()
+	cl, err := a.cfg.Kafka.NewClient(ctx, a.log)
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return err
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
-	}
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := a.cfg.Kafka.EnsureTopics(cctx, cl); err != nil {
-		return fmt.Errorf("kafka: %w", err)
-	}
+	cl.Close()
 	return nil
 }

@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshtelemetry/telemetry/pipeline"
+	"github.com/meshtelemetry/telemetry/demo"
 )
 
 func newDemoCmd(a *app) *cobra.Command {
-	var o pipeline.Options
+	var o demo.Options
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole pipeline in one process and print a summary",
@@ -42,7 +42,7 @@ With --kafka it uses that Kafka cluster instead of the embedded broker.`,
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			sum, err := pipeline.Run(ctx, a.cfg, a.log, o, cmd.OutOrStdout())
+			sum, err := demo.Run(ctx, a.cfg, a.log, o, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}

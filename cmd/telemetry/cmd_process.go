@@ -1,10 +1,10 @@
 package main
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 )
 
@@ -22,14 +22,16 @@ Offsets are committed only once the KPIs depending on them are acknowledged.`,
 				return err
 			}
 			var p *kpi.Processor
-			return a.serve("process", func(reg prometheus.Registerer) (component, daemon.Check, error) {
-				var err error
-				p, err = kpi.New(a.cfg.Process, kpi.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
-				return p, nil, err
-			}, func() {
-				st := p.Stats()
-				a.log.Info("stopped", "samples", st.SamplesIn, "kpis", st.KPIsOut, "deadletters", st.DeadLetters, "drops", st.Drops)
-			})
+			return a.serve(pipeline.Service{Name: pipeline.StageProcessor,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					var err error
+					p, err = a.cfg.NewProcessor(d)
+					return p, err
+				},
+				Stopped: func() {
+					st := p.Stats()
+					a.log.Info("stopped", "samples", st.SamplesIn, "kpis", st.KPIsOut, "deadletters", st.DeadLetters, "drops", st.Drops)
+				}})
 		},
 	}
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 )
 
@@ -48,15 +48,17 @@ and exits.`,
 				return nil
 			}
 			var r *remediation.Remediator
-			return a.serve("remediate", func(reg prometheus.Registerer) (component, daemon.Check, error) {
-				var err error
-				r, err = remediation.New(a.cfg.Remediate, remediation.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
-				return r, nil, err
-			}, func() {
-				st := r.Stats()
-				a.log.Info("stopped", "kpis", st.KPIs, "firing", st.Firing, "resolved", st.Resolved,
-					"escalated", st.Escalated, "deliveries", st.Deliveries, "deadletters", st.DeadLetters)
-			})
+			return a.serve(pipeline.Service{Name: pipeline.StageRemediation,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					var err error
+					r, err = a.cfg.NewRemediator(d)
+					return r, err
+				},
+				Stopped: func() {
+					st := r.Stats()
+					a.log.Info("stopped", "kpis", st.KPIs, "firing", st.Firing, "resolved", st.Resolved,
+						"escalated", st.Escalated, "deliveries", st.Deliveries, "deadletters", st.DeadLetters)
+				}})
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and rules, print them, and exit")

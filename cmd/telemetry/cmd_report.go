@@ -1,12 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/reports"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
@@ -82,23 +83,11 @@ The deck is written by the built-in PresentationML writer; a binary built with
 				return nil
 			}
 
-			dmn, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer dmn.Stop()
-			deps.Registerer = dmn.Registry
-			comp, err := reports.New(a.cfg.Report, deps)
-			if err != nil {
-				return err
-			}
-			dmn.AddReadiness("clickhouse", func(ctx context.Context) error { return conn.Ping(ctx) })
-			if err := comp.Start(ctx); err != nil {
-				return err
-			}
-			<-ctx.Done()
-			a.log.Info("stopping")
-			return comp.Stop()
+			return a.serve(pipeline.Service{Name: pipeline.StageReport,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					deps.Logger, deps.Registerer = d.Log, d.Registerer
+					return reports.New(a.cfg.Report, deps)
+				}})
 		},
 	}
 	c.Flags().StringVar(&week, "week", "", "ISO `WEEK` to report, e.g. 2026-W47 (default: the last full week in report.timezone)")

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 )
 
 func newSimulateCmd(a *app) *cobra.Command {
@@ -39,48 +40,31 @@ docs/simulator.md.`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("simulate.%w", err)
 			}
-			d, err := a.startDaemon()
-			if err != nil {
-				return err
-			}
-			defer func() { _ = d.Stop() }()
-			fabric, err := simulator.New(cfg, simulator.Dependencies{
-				Logger:     a.log.With("component", "simulator"),
-				Registerer: d.Registry,
-			})
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			if err := fabric.Start(ctx); err != nil {
-				return err
-			}
-			d.AddReadiness("simulator", func(context.Context) error {
-				if fabric.Addr() == "" {
-					return fmt.Errorf("not listening")
-				}
-				return nil
-			})
-			for _, t := range fabric.Targets() {
-				peers := make([]string, 0, len(t.Peers))
-				for _, p := range t.Peers {
-					peers = append(peers, p.Device)
-				}
-				a.log.Info("target", "name", t.Name, "site", t.Site,
-					"interfaces", len(t.Interfaces), "peers", strings.Join(peers, ","))
-			}
-			a.log.Info("simulator running; Ctrl-C to stop", "addr", fabric.Addr(),
-				"targets", len(fabric.Targets()), "scenario", cfg.Scenario, "truth-file", cfg.TruthFile)
-			<-ctx.Done()
-			a.log.Info("stopping")
-			if err := fabric.Stop(); err != nil {
-				return err
-			}
-			st := fabric.Emitted()
-			a.log.Info("simulator stopped", "notifications", st.Notifications, "updates", st.Updates,
-				"subscriptions", st.Subscriptions)
-			return nil
+			a.cfg.Simulate = cfg
+			var fabric *simulator.Fabric
+			return a.serve(pipeline.Service{Name: pipeline.StageSimulator,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					var err error
+					fabric, err = a.cfg.NewSimulator(d)
+					return fabric, err
+				},
+				Started: func() {
+					for _, t := range fabric.Targets() {
+						peers := make([]string, 0, len(t.Peers))
+						for _, p := range t.Peers {
+							peers = append(peers, p.Device)
+						}
+						a.log.Info("target", "name", t.Name, "site", t.Site,
+							"interfaces", len(t.Interfaces), "peers", strings.Join(peers, ","))
+					}
+					a.log.Info("simulator running; Ctrl-C to stop", "addr", fabric.Addr(),
+						"targets", len(fabric.Targets()), "scenario", cfg.Scenario, "truth-file", cfg.TruthFile)
+				},
+				Stopped: func() {
+					st := fabric.Emitted()
+					a.log.Info("simulator stopped", "notifications", st.Notifications, "updates", st.Updates,
+						"subscriptions", st.Subscriptions)
+				}})
 		},
 	}
 	cmd.Flags().StringVar(&scenario, "scenario", "", "fault scenario YAML `FILE` (overrides simulate.scenario)")

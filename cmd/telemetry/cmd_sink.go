@@ -1,10 +1,10 @@
 package main
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
@@ -24,14 +24,16 @@ migrated at start. Metrics on /metrics (http section).`,
 				return err
 			}
 			var s *chsink.Sink
-			return a.serve("sink", func(reg prometheus.Registerer) (component, daemon.Check, error) {
-				var err error
-				s, err = chsink.New(a.cfg.ClickHouse, chsink.Dependencies{Logger: a.log, Registerer: reg, Kafka: &a.cfg.Kafka})
-				return s, s.Ready, err
-			}, func() {
-				st := s.Stats()
-				a.log.Info("sink summary", "rows", st.Rows, "dead_letters", st.DeadLetters, "retries", st.Retries)
-			})
+			return a.serve(pipeline.Service{Name: pipeline.StageSink,
+				Build: func(d pipeline.Deps) (component.Component, error) {
+					var err error
+					s, err = a.cfg.NewSink(d)
+					return s, err
+				},
+				Stopped: func() {
+					st := s.Stats()
+					a.log.Info("sink summary", "rows", st.Rows, "dead_letters", st.DeadLetters, "retries", st.Retries)
+				}})
 		},
 	}
 }

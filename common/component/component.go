@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"sync"
 )
 
@@ -176,3 +177,34 @@ func (r *Runner) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return r.Stop()
 }
+
+// Labeled runs c's Start under the pprof label stage=name, so the
+// goroutines it starts carry the label and a CPU profile splits by stage
+// (go tool pprof -tagfocus stage=collector). Ready is passed through.
+func Labeled(name string, c Component) Component {
+	l := labeled{name: name, c: c}
+	if r, ok := c.(Readier); ok {
+		return labeledReady{l, r}
+	}
+	return l
+}
+
+type labeled struct {
+	name string
+	c    Component
+}
+
+func (l labeled) Start(ctx context.Context) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("stage", l.name), func(ctx context.Context) { err = l.c.Start(ctx) })
+	return err
+}
+
+func (l labeled) Stop() error { return l.c.Stop() }
+
+type labeledReady struct {
+	labeled
+	r Readier
+}
+
+func (l labeledReady) Ready(ctx context.Context) error { return l.r.Ready(ctx) }

@@ -136,3 +136,18 @@ func TestReporter(t *testing.T) {
 		t.Fatal(r.FullName("x_total"))
 	}
 }
+
+func TestLabeledPassesReadiness(t *testing.T) {
+	var log []string
+	p := &probe{name: "a", log: &log, ready: errors.New("no")}
+	c := Labeled("a", p)
+	if r, ok := c.(Readier); !ok || r.Ready(context.Background()) == nil {
+		t.Fatal("readiness lost")
+	}
+	if _, ok := Labeled("b", &Func{}).(Readier); ok {
+		t.Fatal("readiness invented")
+	}
+	if err := c.Start(context.Background()); err != nil || c.Stop() != nil {
+		t.Fatal("start/stop")
+	}
+}

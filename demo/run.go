@@ -1,13 +1,16 @@
-package pipeline
+// Package demo runs every stage of the pipeline in one process for a while
+// (telemetry demo, the end-to-end tests, the soak benchmark), built with
+// pipeline's builders and started and stopped by one component.Runner, and
+// sums up what each stage did.
+package demo
 
 import (
 	"context"
-
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +23,9 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/chlocal"
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
@@ -119,7 +124,7 @@ type Running struct {
 	MetricsAddr string
 	// Config is the configuration as run (brokers, ClickHouse addresses,
 	// topics and database filled in).
-	Config Config
+	Config pipeline.Config
 }
 
 // Summary is what a run did, stage by stage. Its Print shows how the
@@ -340,55 +345,47 @@ func sumMap(m map[string]uint64) uint64 {
 	return n
 }
 
-// stopper collects Stop functions and runs them in reverse order.
-type stopper struct {
-	log   *slog.Logger
-	funcs []func() error
-	names []string
-}
-
-func (s *stopper) add(name string, f func() error) {
-	s.names = append(s.names, name)
-	s.funcs = append(s.funcs, f)
-}
-
-func (s *stopper) stopAll() {
-	for i := len(s.funcs) - 1; i >= 0; i-- {
-		if err := s.funcs[i](); err != nil {
-			s.log.Warn("stop", "component", s.names[i], "err", err)
-		}
-	}
-	s.funcs, s.names = nil, nil
-}
-
 // Run runs every stage of the pipeline in this process for o.Duration (or
 // until ctx ends), printing progress to out, then drains the stages in
 // pipeline order and returns the summary.
-func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Writer) (Summary, error) {
+func Run(ctx context.Context, cfg pipeline.Config, log *slog.Logger, o Options, out io.Writer) (Summary, error) {
 	start := time.Now()
 	sum := Summary{Scenario: o.Scenario}
-	st := &stopper{log: log}
-	defer st.stopAll()
+	// Every part is added to one runner as it is built, started in order,
+	// and stopped in reverse at the end (the drain below stops the stages
+	// first, in pipeline order; Stop is idempotent).
+	r := component.NewRunner(log)
+	var stopErr error
+	defer func() {
+		if err := r.Stop(); err != nil && stopErr == nil {
+			log.Warn("stop", "err", err)
+		}
+	}()
+	add := func(name string, c component.Component) error {
+		r.Add(name, component.Labeled(name, c))
+		return r.Start(ctx)
+	}
 
 	d := daemon.New(cfg.HTTP, log)
-	if err := d.Start(); err != nil {
+	if err := add("http", &component.Func{StartFunc: func(context.Context) error { return d.Start() }, StopFunc: d.Stop}); err != nil {
 		return sum, err
 	}
-	st.add("http", d.Stop)
-	reg := d.Registry
+	deps := pipeline.Deps{Log: log, Registerer: d.Registry}
 
 	// Kafka: the embedded broker unless --kafka names a cluster.
 	if len(o.Kafka) == 0 {
 		var kc *kfake.Cluster
-		err := labeled(ctx, "kafka", func(context.Context) error {
-			var err error
-			kc, err = kfake.NewCluster(kfake.NumBrokers(1))
-			return err
+		err := add("kafka", &component.Func{
+			StartFunc: func(context.Context) error {
+				var err error
+				kc, err = kfake.NewCluster(kfake.NumBrokers(1))
+				return err
+			},
+			StopFunc: func() error { kc.Close(); return nil },
 		})
 		if err != nil {
 			return sum, fmt.Errorf("embedded kafka: %w", err)
 		}
-		st.add("kafka", func() error { kc.Close(); return nil })
 		cfg.Kafka.Brokers = kc.ListenAddrs()
 		cfg.Kafka.ReplicationFactor = 1
 	} else {
@@ -405,12 +402,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 		if err != nil {
 			return sum, err
 		}
-		srv, err := chlocal.Start(ctx, dir, nil)
+		var srv *chlocal.Server
+		err = add("clickhouse", &component.Func{
+			StartFunc: func(ctx context.Context) error {
+				var err error
+				srv, err = chlocal.Start(ctx, dir, nil)
+				return err
+			},
+			StopFunc: func() error { err := srv.Stop(); os.RemoveAll(dir); return err },
+		})
 		if err != nil {
 			os.RemoveAll(dir)
 			return sum, fmt.Errorf("demo: %w", err)
 		}
-		st.add("clickhouse", func() error { err := srv.Stop(); os.RemoveAll(dir); return err })
 		cfg.ClickHouse.Addresses = []string{srv.TCPAddr}
 		fmt.Fprintf(out, "clickhouse: started a local server on %s (data in %s, removed at exit)\n", srv.TCPAddr, dir)
 	} else {
@@ -420,72 +424,64 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	sum.ClickHouse = cfg.ClickHouse.Addresses[0] + "/" + cfg.ClickHouse.Database
 
 	// Sink first: it migrates the schema.
-	sink, err := chsink.New(cfg.ClickHouse, chsink.Dependencies{Logger: log.With("component", "sink"), Registerer: reg, Kafka: &cfg.Kafka})
+	sink, err := cfg.NewSink(deps)
 	if err != nil {
 		return sum, err
 	}
-	if err := labeled(ctx, "sink", sink.Start); err != nil {
-		return sum, fmt.Errorf("sink: %w", err)
+	if err := add(pipeline.StageSink, sink); err != nil {
+		return sum, err
 	}
-	st.add("sink", sink.Stop)
 
 	// Remediation: the local receiver and the rules engine + dispatcher.
 	secret := remediation.GenerateSecret()
 	recv := remediation.NewReceiver(secret, log.With("component", "receiver"))
-	if err := recv.Start(); err != nil {
+	if err := add("receiver", &component.Func{StartFunc: func(context.Context) error { return recv.Start() }, StopFunc: recv.Stop}); err != nil {
 		return sum, fmt.Errorf("webhook receiver: %w", err)
 	}
-	st.add("receiver", recv.Stop)
-	rcfg := cfg.Remediate
-	if len(rcfg.Rules) == 0 && rcfg.RulesFile == "" {
-		if err := yaml.Unmarshal([]byte(demoRules), &rcfg.Rules); err != nil {
+	if len(cfg.Remediate.Rules) == 0 && cfg.Remediate.RulesFile == "" {
+		if err := yaml.Unmarshal([]byte(demoRules), &cfg.Remediate.Rules); err != nil {
 			return sum, fmt.Errorf("demo rules: %w", err)
 		}
 	}
-	rcfg.Webhooks = append(rcfg.Webhooks, remediation.Webhook{Name: "rollout", URL: recv.URL(), Secret: secret})
-	if err := rcfg.Validate(); err != nil {
+	cfg.Remediate.Webhooks = append(cfg.Remediate.Webhooks, remediation.Webhook{Name: "rollout", URL: recv.URL(), Secret: secret})
+	if err := cfg.Remediate.Validate(); err != nil {
 		return sum, fmt.Errorf("demo remediate config: %w", err)
 	}
-	rem, err := remediation.New(rcfg, remediation.Dependencies{Logger: log.With("component", "remediate"), Registerer: reg, Kafka: &cfg.Kafka})
+	rem, err := cfg.NewRemediator(deps)
 	if err != nil {
 		return sum, err
 	}
-	if err := labeled(ctx, "remediate", rem.Start); err != nil {
-		return sum, fmt.Errorf("remediate: %w", err)
+	if err := add(pipeline.StageRemediation, rem); err != nil {
+		return sum, err
 	}
-	st.add("remediate", rem.Stop)
 
 	// KPI processor.
-	pcfg := cfg.Process
-	pcfg.Window = o.Window
-	proc, err := kpi.New(pcfg, kpi.Dependencies{Logger: log.With("component", "process"), Registerer: reg, Kafka: &cfg.Kafka})
+	cfg.Process.Window = o.Window
+	proc, err := cfg.NewProcessor(deps)
 	if err != nil {
 		return sum, err
 	}
-	if err := labeled(ctx, "process", proc.Start); err != nil {
-		return sum, fmt.Errorf("process: %w", err)
+	if err := add(pipeline.StageProcessor, proc); err != nil {
+		return sum, err
 	}
-	st.add("process", proc.Stop)
 
 	// Simulated fabric.
-	scfg := cfg.Simulate
-	scfg.Listen = "127.0.0.1:0"
+	cfg.Simulate.Listen = "127.0.0.1:0"
 	if o.Scenario != "" {
-		scfg.Scenario = o.Scenario
+		cfg.Simulate.Scenario = o.Scenario
 	}
-	fab, err := simulator.New(scfg, simulator.Dependencies{Logger: log.With("component", "simulate"), Registerer: reg})
+	fab, err := cfg.NewSimulator(deps)
 	if err != nil {
 		return sum, err
 	}
-	if err := labeled(ctx, "simulate", fab.Start); err != nil {
-		return sum, fmt.Errorf("simulate: %w", err)
+	if err := add(pipeline.StageSimulator, fab); err != nil {
+		return sum, err
 	}
-	st.add("simulate", fab.Stop)
 	targets := fab.Targets()
 	sum.Targets = len(targets)
 
 	// Collector, dialing every simulated switch.
-	ccfg := cfg.Collect
+	ccfg := &cfg.Collect
 	ccfg.Targets = nil
 	for _, t := range targets {
 		ccfg.Targets = append(ccfg.Targets, collector.TargetConfig{Name: t.Name, Address: fab.Addr(), Site: t.Site, Insecure: true})
@@ -498,23 +494,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, o Options, out io.Wr
 	if err := ccfg.Validate(); err != nil {
 		return sum, fmt.Errorf("demo collect config: %w", err)
 	}
-	col, err := collector.New(ccfg, collector.Dependencies{Logger: log.With("component", "collect"), Registerer: reg, Kafka: &cfg.Kafka})
+	col, err := cfg.NewCollector(deps)
 	if err != nil {
 		return sum, err
 	}
-	if err := labeled(ctx, "collect", col.Start); err != nil {
-		return sum, fmt.Errorf("collect: %w", err)
+	if err := add(pipeline.StageCollector, col); err != nil {
+		return sum, err
 	}
-	st.add("collect", col.Stop)
 	fmt.Fprintf(out, "fabric: %d switches on %s, %d interfaces each; running for %s (Ctrl-C stops early)\n",
-		len(targets), fab.Addr(), scfg.InterfacesPerSwitch, o.Duration)
+		len(targets), fab.Addr(), cfg.Simulate.InterfacesPerSwitch, o.Duration)
 	if d.Addr() != "" {
 		fmt.Fprintf(out, "metrics: http://%s/metrics\n", d.Addr())
 	}
 	sum.MetricsAddr = d.Addr()
 	running := &Running{Fabric: fab, Targets: targets, Collector: col, Processor: proc, Remediator: rem,
 		Sink: sink, MetricsAddr: d.Addr(), Config: cfg}
-	running.Config.Collect = ccfg
 	if o.OnStart != nil {
 		o.OnStart(running)
 	}
@@ -546,22 +540,28 @@ loop:
 	}
 	interrupted := ctx.Err() != nil
 
+	// Stop errors are collected, not dropped: Run returns them.
+	var stopErrs []error
+	stopStage := func(name string, c component.Component) {
+		if err := c.Stop(); err != nil {
+			stopErrs = append(stopErrs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
 	// Drain in pipeline order: stop the sources, let the stages catch up,
 	// then stop each (they flush and commit).
 	fmt.Fprintln(out, "stopping: flushing collector, processor, remediation and sink")
 	if o.ExactDrain {
 		exactDrain(ctx, fab, targets, col, sink, cfg.Kafka.Topics.Samples, out)
-	} else {
-		_ = col.Stop()
 	}
-	_ = fab.Stop()
+	stopStage(pipeline.StageCollector, col) // flushes; after exactDrain, its first result
+	stopStage(pipeline.StageSimulator, fab)
 	// The collector has stopped: what it produced is final, and the
 	// processor reads all of it (at most 10 s).
 	drain(ctx, 10*time.Second, func() bool { return proc.Stats().SamplesIn >= col.Stats().Produced })
-	_ = proc.Stop()
+	stopStage(pipeline.StageProcessor, proc)
 	drain(ctx, 5*time.Second, func() bool { return rem.Stats().KPIs >= proc.Stats().KPIsOut })
-	_ = rem.Stop()
-	_ = sink.Stop()
+	stopStage(pipeline.StageRemediation, rem)
+	stopStage(pipeline.StageSink, sink)
 
 	cs, ps, rs, ss, fs := col.Stats(), proc.Stats(), rem.Stats(), sink.Stats(), fab.Emitted()
 	sum.Elapsed = time.Since(start)
@@ -593,16 +593,11 @@ loop:
 	if interrupted {
 		fmt.Fprintln(out, "interrupted: stopped early")
 	}
+	if len(stopErrs) > 0 {
+		stopErr = errors.Join(stopErrs...)
+		return sum, fmt.Errorf("stopping: %w", stopErr)
+	}
 	return sum, nil
-}
-
-// labeled runs start with the pprof label stage=name: the goroutines it
-// starts inherit it, so a CPU profile of a run splits by stage
-// (go tool pprof -tags, or -tagfocus stage=collect).
-func labeled(ctx context.Context, name string, start func(context.Context) error) error {
-	var err error
-	pprof.Do(ctx, pprof.Labels("stage", name), func(ctx context.Context) { err = start(ctx) })
-	return err
 }
 
 // exactDrain stops the sources so that nothing counted is in flight: see
@@ -664,7 +659,7 @@ func p99(ds []time.Duration) time.Duration {
 }
 
 // ensureTopics creates the pipeline's topics.
-func ensureTopics(ctx context.Context, cfg *Config) error {
+func ensureTopics(ctx context.Context, cfg *pipeline.Config) error {
 	opts, err := cfg.Kafka.Opts()
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package pipeline
+package demo
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
@@ -23,7 +24,7 @@ func TestDemoAgainstRealServices(t *testing.T) {
 	chAddr := testenv.ClickHouse(t)
 
 	suffix := fmt.Sprintf("%x", rand.Uint64())
-	a := struct{ cfg Config }{cfg: DefaultConfig()}
+	a := struct{ cfg pipeline.Config }{cfg: pipeline.DefaultConfig()}
 	a.cfg.HTTP.Listen = "127.0.0.1:0"
 	a.cfg.Kafka.Topics.Samples += ".demotest." + suffix
 	a.cfg.Kafka.Topics.KPIs += ".demotest." + suffix
