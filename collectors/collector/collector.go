@@ -18,16 +18,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 )
 
 // Dependencies are what the collector needs from outside.
 type Dependencies struct {
-	Logger     *slog.Logger
+	// Logger is the process's logger; the collector adds
+	// component=collector and instance=<instance> (do not add a component
+	// key yourself: a log line would carry it twice). nil: discard.
+	Logger *slog.Logger
+	// Registerer receives the metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	// Kafka is the kafka section (brokers, TLS, SASL, topic names).
 	Kafka *kafka.Configuration
 }
+
+var (
+	_ component.Component = (*Collector)(nil)
+	_ component.Readier   = (*Collector)(nil)
+)
 
 // Collector dials its share of the targets, subscribes and produces samples.
 type Collector struct {
@@ -36,16 +46,22 @@ type Collector struct {
 	m       *metrics
 	matcher *matcher
 	kafka   *kafka.Configuration
-	prod    *producer
 	codec   rawCodec
+	t       tally
+	// prod is set by Start; sessions hold their own pointer to it.
+	prod atomic.Pointer[producer]
 
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// life serialises Start and Stop; started and stopped are under it.
+	life     sync.Mutex
+	started  bool
+	stopped  bool
+	stopOnce component.Once
 	wg       sync.WaitGroup
-	stopOnce sync.Once
-	stopErr  error
 
-	mu          sync.Mutex
+	mu sync.Mutex
+	// ctx is the collector's life, from Start to Stop (nil before Start).
+	ctx         context.Context
+	cancel      context.CancelFunc
 	sessions    map[string]*session
 	seqs        map[string]*atomic.Uint64
 	fileTargets []TargetConfig
@@ -53,14 +69,27 @@ type Collector struct {
 	members     []string // set by SetMembers; nil: file or cfg
 	fileData    []byte
 	badData     []byte // last rejected file, not reported twice
+}
 
+// tally is what the collector counts for Stats, next to each metric it
+// matches (the same event, the same place).
+type tally struct {
 	updates    atomic.Uint64
 	samples    atomic.Uint64
 	inventory  atomic.Uint64
-	decodeErrs atomic.Uint64
+	produced   atomic.Uint64
+	dropped    [numDropReasons]atomic.Uint64
+	decodeErrs [numReasons]atomic.Uint64
 }
 
-// Stats is a snapshot of what the collector did.
+// drop counts n records dropped for reason, here and in the metric.
+func (t *tally) drop(m *metrics, reason dropReason, n uint64) {
+	t.dropped[reason].Add(n)
+	m.dropped[reason].Add(float64(n))
+}
+
+// Stats is a snapshot of what the collector did. Its maps have a key for
+// every label value of the matching metric, at 0 until the first event.
 type Stats struct {
 	// Updates is the gNMI updates received.
 	Updates uint64
@@ -71,12 +100,15 @@ type Stats struct {
 	Inventory uint64
 	// Produced is the records acknowledged by Kafka: samples and inventory.
 	Produced uint64
-	// Dropped counts dropped records by reason; "unconfirmed" ones (not
-	// acknowledged within delivery-timeout, or when Stop gave up flushing)
-	// may have been stored.
+	// Dropped counts dropped records by reason (DropReasons);
+	// "unconfirmed" ones (not acknowledged within delivery-timeout, or when
+	// Stop gave up flushing) may have been stored.
 	Dropped map[string]uint64
 	// DecodeErrors is the updates or notifications not decoded.
 	DecodeErrors uint64
+	// DecodeErrorsByReason splits DecodeErrors by reason
+	// (DecodeErrorReasons).
+	DecodeErrorsByReason map[string]uint64
 	// TargetsAssigned and TargetsUp count this instance's targets.
 	TargetsAssigned int
 	TargetsUp       int
@@ -96,12 +128,6 @@ type TargetStatus struct {
 
 // New builds a collector; Start runs it.
 func New(cfg Configuration, deps Dependencies) (*Collector, error) {
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Registerer == nil {
-		deps.Registerer = prometheus.NewRegistry()
-	}
 	if deps.Kafka == nil {
 		return nil, errors.New("collector: Dependencies.Kafka is required")
 	}
@@ -112,71 +138,103 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collect: mappings%w", err)
 	}
+	r := component.NewReporter(Stage, deps.Logger, deps.Registerer)
 	c := &Collector{
 		cfg:      cfg,
-		log:      deps.Logger.With("component", "collector", "instance", cfg.Instance),
+		log:      r.Log.With("instance", cfg.Instance),
 		matcher:  mt,
 		kafka:    deps.Kafka,
 		sessions: map[string]*session{},
 		seqs:     map[string]*atomic.Uint64{},
 		codec:    newRawCodec(),
 	}
-	c.m, err = newMetrics(deps.Registerer, func() float64 {
-		if c.prod == nil {
-			return 0
+	c.m = newMetrics(r, func() float64 {
+		if p := c.prod.Load(); p != nil {
+			return float64(p.buffered())
 		}
-		return float64(c.prod.buffered())
+		return 0
 	})
-	if err != nil {
-		return nil, fmt.Errorf("collector metrics: %w", err)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
+// errStopped is Start after Stop: a collector runs once.
+var errStopped = errors.New("collector: stopped")
+
 // Start connects the producer, loads the targets file and starts a session
-// per assigned target. It returns once they are started.
+// per assigned target; it returns once they are started. ctx bounds the
+// start-up only: the collector runs until Stop.
 func (c *Collector) Start(ctx context.Context) error {
-	p, err := newProducer(c.cfg, c.kafka, c.m, c.log)
+	c.life.Lock()
+	defer c.life.Unlock()
+	switch {
+	case c.stopped:
+		return errStopped
+	case c.started:
+		return errors.New("collector: already started")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("collector: %w", err)
+	}
+	p, err := newProducer(c.cfg, c.kafka, c.m, &c.t, c.log)
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	c.prod = p
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if c.cfg.TargetsFile != "" {
 		if _, err := c.loadFile(); err != nil {
-			c.cancel()
 			p.cl.Close()
 			return fmt.Errorf("collector: targets-file: %w", err)
 		}
+	}
+	c.prod.Store(p)
+	c.mu.Lock()
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Unlock()
+	c.started = true
+	if c.cfg.TargetsFile != "" {
 		c.wg.Add(1)
 		go c.watchFile()
 	}
 	c.reconcile()
-	// The caller's context also stops the collector (Stop is still needed to flush).
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		select {
-		case <-ctx.Done():
-			c.cancel()
-		case <-c.ctx.Done():
-		}
-	}()
+	return nil
+}
+
+// Ready reports whether the collector serves: started, not stopped, and
+// with at least one target up when targets are assigned to it.
+func (c *Collector) Ready(context.Context) error {
+	c.mu.Lock()
+	ctx := c.ctx
+	c.mu.Unlock()
+	switch {
+	case ctx == nil:
+		return errors.New("not started")
+	case ctx.Err() != nil:
+		return errors.New("stopped")
+	}
+	if st := c.Stats(); st.TargetsAssigned > 0 && st.TargetsUp == 0 {
+		return errors.New("no target up")
+	}
 	return nil
 }
 
 // Stop closes every session, flushes the producer (up to flush-timeout) and
-// returns when no goroutine is left.
-// Calling it again returns the first result.
+// returns when no goroutine is left. It is idempotent (every call returns
+// the first one's result), safe concurrently and without a Start; a
+// stopped collector does not start again.
 func (c *Collector) Stop() error {
-	if c.cancel == nil {
-		return nil
-	}
-	c.stopOnce.Do(func() { c.stopErr = c.stop() })
-	return c.stopErr
+	return c.stopOnce.Do(c.stop)
 }
 
 func (c *Collector) stop() error {
+	c.life.Lock()
+	c.stopped = true
+	started := c.started
+	c.life.Unlock()
+	if !started {
+		return nil
+	}
 	c.cancel()
 	c.wg.Wait()
 	c.mu.Lock()
@@ -186,22 +244,29 @@ func (c *Collector) stop() error {
 	for _, s := range ss {
 		<-s.done
 	}
-	return c.prod.close(c.cfg.FlushTimeout)
+	return c.prod.Load().close(c.cfg.FlushTimeout)
 }
 
 // Stats returns a snapshot of the counters.
 func (c *Collector) Stats() Stats {
 	st := Stats{
-		Updates:      c.updates.Load(),
-		Samples:      c.samples.Load(),
-		Inventory:    c.inventory.Load(),
-		DecodeErrors: c.decodeErrs.Load(),
-		Dropped:      map[string]uint64{},
+		Updates:              c.t.updates.Load(),
+		Samples:              c.t.samples.Load(),
+		Inventory:            c.t.inventory.Load(),
+		Produced:             c.t.produced.Load(),
+		Dropped:              make(map[string]uint64, numDropReasons),
+		DecodeErrorsByReason: make(map[string]uint64, numReasons),
 	}
-	if c.prod != nil {
-		st.Produced = c.prod.produced.Load()
-		st.Dropped = c.prod.droppedByReason()
-		st.Buffered = c.prod.buffered()
+	for r, name := range dropReasonNames {
+		st.Dropped[name] = c.t.dropped[r].Load()
+	}
+	for r, name := range reasonNames {
+		n := c.t.decodeErrs[r].Load()
+		st.DecodeErrorsByReason[name] = n
+		st.DecodeErrors += n
+	}
+	if p := c.prod.Load(); p != nil {
+		st.Buffered = p.buffered()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -278,7 +343,7 @@ func (c *Collector) desired() map[string]TargetConfig {
 func (c *Collector) reconcile() {
 	want := c.desired()
 	c.mu.Lock()
-	if c.ctx.Err() != nil {
+	if c.ctx == nil || c.ctx.Err() != nil { // not started, or stopped
 		c.mu.Unlock()
 		return
 	}
@@ -319,7 +384,7 @@ func (c *Collector) reconcile() {
 	}
 }
 
-// newSession starts a session (c.mu held).
+// newSession starts a session (c.mu held, c.ctx set).
 func (c *Collector) newSession(t TargetConfig) *session {
 	subs := c.cfg.Subscriptions
 	if len(t.Subscriptions) > 0 {
@@ -338,6 +403,7 @@ func (c *Collector) newSession(t TargetConfig) *session {
 	ctx, cancel := context.WithCancel(c.ctx)
 	s := &session{
 		c: c, cfg: t, seq: seq, cancel: cancel, done: make(chan struct{}),
+		life: c.ctx, prod: c.prod.Load(),
 		log:         c.log.With("target", t.Name, "address", t.Address),
 		errs:        map[string]uint64{},
 		updates:     c.m.updates.WithLabelValues(t.Name),
@@ -348,9 +414,20 @@ func (c *Collector) newSession(t TargetConfig) *session {
 	if t.Insecure && t.Username != "" {
 		s.log.Warn("credentials will be sent in clear text: the target is insecure (plaintext gRPC); configure TLS for it")
 	}
+	// Every reason, cause and state at 0 from the start: a dashboard shows
+	// 0, and the first event is an increase.
 	for r := range numReasons {
 		s.decodeErrors[r] = c.m.decodeErrors.WithLabelValues(t.Name, reasonNames[r])
 	}
+	s.targetErrors = make(map[string]prometheus.Counter, len(causeNames))
+	for _, cause := range causeNames {
+		s.targetErrors[cause] = c.m.targetErrors.WithLabelValues(t.Name, cause)
+		s.errs[cause] = 0
+	}
+	for _, st := range stateNames {
+		c.m.targetState.WithLabelValues(t.Name, st)
+	}
+	c.m.reconnects.WithLabelValues(t.Name)
 	if c.cfg.MaxUpdatesPerSecond > 0 {
 		s.flood = newBucket(c.cfg.MaxUpdatesPerSecond)
 	}
@@ -440,12 +517,12 @@ func (c *Collector) watchFile() {
 				continue
 			}
 			if err != nil {
-				c.m.reloads.WithLabelValues("error").Inc()
+				c.m.reloads.WithLabelValues(reloadError).Inc()
 				c.log.Warn("targets file not reloaded", "err", err)
 				continue
 			}
 			if changed {
-				c.m.reloads.WithLabelValues("ok").Inc()
+				c.m.reloads.WithLabelValues(reloadOK).Inc()
 				c.log.Info("targets file changed")
 				c.reconcile()
 			}

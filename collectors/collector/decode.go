@@ -53,6 +53,12 @@ var reasonNames = [numReasons]string{
 
 func (r reason) String() string { return reasonNames[r] }
 
+// DecodeErrorReasons returns the reasons an update or a notification is
+// not decoded for: the label values of
+// telemetry_collector_decode_errors_total and the keys of
+// Stats.DecodeErrorsByReason.
+func DecodeErrorReasons() []string { return append([]string(nil), reasonNames[:]...) }
+
 // Limits on what a device may send.
 const (
 	maxNameLen = 256 // interface and peer names

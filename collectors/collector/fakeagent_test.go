@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -160,7 +162,7 @@ fixed { responses { update {
 		t.Fatalf("the generator gave %d distinct updates", len(want))
 	}
 
-	kc := fakeKafka(t, "samples-fake-agent")
+	kc, _ := kafkatest.Fake(t, 4)
 	got := consume(t, kc)
 	ccfg := testConfig("c1")
 	ccfg.Subscriptions = ccfg.Subscriptions[:1]
@@ -169,7 +171,7 @@ fixed { responses { update {
 
 	seen := map[string]bool{}
 	var extra []string
-	eventually(t, 10*time.Second, "a sample for every update the agents sent", func() bool {
+	testenv.Eventually(t, 10*time.Second, "a sample for every update the agents sent", func() bool {
 		for _, s := range got.snapshot() {
 			if s.GetDeviceState() != nil {
 				continue

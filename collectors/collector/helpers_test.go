@@ -10,7 +10,6 @@ import (
 
 	"github.com/openconfig/gnmi/proto/gnmi"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -20,25 +19,6 @@ import (
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
-
-// fakeKafka starts an in-process broker with the samples topic.
-func fakeKafka(t testing.TB, topic string) *kafka.Configuration {
-	kc, _ := fakeKafkaCluster(t, topic)
-	return kc
-}
-
-func fakeKafkaCluster(t testing.TB, topic string) (*kafka.Configuration, *kfake.Cluster) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc := kafka.DefaultConfiguration()
-	kc.Brokers = c.ListenAddrs()
-	kc.Topics.Samples = topic
-	return &kc, c
-}
 
 // received collects the samples read back from Kafka.
 type received struct {
@@ -74,7 +54,8 @@ func consume(t testing.TB, kc *kafka.Configuration) *received {
 			fs := cl.PollFetches(ctx)
 			fs.EachRecord(func(rec *kgo.Record) {
 				s := &wirepb.Sample{}
-				ok := len(rec.Headers) == 1 && rec.Headers[0].Key == wire.SchemaHeader && string(rec.Headers[0].Value) == wire.SchemaSample
+				schema, ok := wire.SchemaOf(rec)
+				ok = ok && len(rec.Headers) == 1 && string(schema) == wire.SchemaSample
 				if err := wire.DecodeSample(rec.Value, s); err != nil || !ok || string(rec.Key) != string(wire.SampleKey(nil, s)) {
 					r.mu.Lock()
 					r.bad++
@@ -93,18 +74,6 @@ func consume(t testing.TB, kc *kafka.Configuration) *received {
 		cl.Close()
 	})
 	return r
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // testConfig is a collector configuration with fast timings.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -94,7 +95,7 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 	cfg.Backoff = Backoff{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond, Factor: 2}
 	c := startCollector(t, cfg, kc)
 
-	eventually(t, 30*time.Second, "samples for every target and interface", func() bool {
+	testenv.Eventually(t, 30*time.Second, "samples for every target and interface", func() bool {
 		ifs, _, _ := coverage(got.snapshot())
 		for _, tg := range sim.Targets() {
 			for _, i := range tg.Interfaces {
@@ -110,11 +111,11 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 	if err := sim.SetTargetDown(victim, true); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, victim+" down", func() bool {
+	testenv.Eventually(t, 15*time.Second, victim+" down", func() bool {
 		s := stateOf(c, victim)
 		return s == StateDown || s == StateConnecting
 	})
-	eventually(t, 15*time.Second, victim+" DEVICE_DOWN in Kafka", func() bool {
+	testenv.Eventually(t, 15*time.Second, victim+" DEVICE_DOWN in Kafka", func() bool {
 		_, _, st := coverage(got.snapshot())
 		for _, s := range st[victim] {
 			if s == wirepb.DeviceState_DEVICE_DOWN {
@@ -127,7 +128,7 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := time.Now().UnixNano()
-	eventually(t, 15*time.Second, victim+" up again with fresh samples", func() bool {
+	testenv.Eventually(t, 15*time.Second, victim+" up again with fresh samples", func() bool {
 		if stateOf(c, victim) != StateUp {
 			return false
 		}
@@ -151,8 +152,10 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 
 	// Remove the victim from the watched file.
 	writeTargets(t, file, nil, all[1:])
-	eventually(t, 10*time.Second, victim+" removed", func() bool { return stateOf(c, victim) == "" })
+	testenv.Eventually(t, 10*time.Second, victim+" removed", func() bool { return stateOf(c, victim) == "" })
 	removed := time.Now().UnixNano()
+	// Time passing is the scenario: the removed target has 1.5 s (15
+	// sample intervals) to show it still produces.
 	time.Sleep(1500 * time.Millisecond)
 	others := 0
 	for _, s := range got.snapshot() {
@@ -176,7 +179,7 @@ func TestIntegrationSimulatorRealKafka(t *testing.T) {
 // one leaves the member list (file reload), the other takes its targets.
 func TestRebalanceOnMembership(t *testing.T) {
 	sim := simtest.Start(t, 4, 2, 1)
-	kc := fakeKafka(t, "samples-rebalance")
+	kc, _ := kafkatest.Fake(t, 4)
 	file := filepath.Join(t.TempDir(), "targets.yaml")
 	all := simTargets(sim)
 	writeTargets(t, file, []string{"a", "b"}, all)
@@ -202,9 +205,9 @@ func TestRebalanceOnMembership(t *testing.T) {
 			t.Fatalf("%s misassigned", n)
 		}
 	}
-	eventually(t, 10*time.Second, "all up", func() bool { return a.Stats().TargetsUp+b.Stats().TargetsUp == len(all) })
+	testenv.Eventually(t, 10*time.Second, "all up", func() bool { return a.Stats().TargetsUp+b.Stats().TargetsUp == len(all) })
 	writeTargets(t, file, []string{"a"}, all)
-	eventually(t, 10*time.Second, "a takes everything", func() bool {
+	testenv.Eventually(t, 10*time.Second, "a takes everything", func() bool {
 		return a.Stats().TargetsUp == len(all) && len(b.Targets()) == 0
 	})
 	// Programmatic membership too.

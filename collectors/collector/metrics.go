@@ -1,10 +1,24 @@
 package collector
 
 import (
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshtelemetry/telemetry/common/component"
+)
+
+// Stage is the collector's stage name: its logs carry component=collector
+// and its metrics are named telemetry_collector_*.
+const Stage = "collector"
+
+// Results of a targets file reload (label of
+// telemetry_collector_targets_file_reloads_total).
+const (
+	reloadOK    = "ok"
+	reloadError = "error"
 )
 
 // metrics are the collector's Prometheus series.
@@ -12,7 +26,7 @@ type metrics struct {
 	updates         *prometheus.CounterVec
 	samples         *prometheus.CounterVec
 	produced        prometheus.Counter
-	dropped         *prometheus.CounterVec
+	dropped         [numDropReasons]prometheus.Counter
 	decodeErrors    *prometheus.CounterVec
 	targetErrors    *prometheus.CounterVec
 	reconnects      *prometheus.CounterVec
@@ -20,47 +34,37 @@ type metrics struct {
 	lastUpdate      *prometheus.GaugeVec
 	targetsAssigned prometheus.Gauge
 	targetsUp       prometheus.Gauge
-	buffered        prometheus.GaugeFunc
 	reloads         *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, buffered func() float64) (*metrics, error) {
-	const ns, sub = "telemetry", "collector"
+// newMetrics creates the collector's metrics through r. The series of the
+// labels known in advance (drop reasons, reload results) exist at 0 from
+// the start; the per-target ones are created when the target's session
+// starts (every decode-error reason and state at 0).
+func newMetrics(r *component.Reporter, buffered func() float64) *metrics {
 	m := &metrics{
-		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "updates_total", Help: "gNMI updates received, by target."}, []string{"target"}),
-		samples: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "samples_total", Help: "Samples handed to the producer, by target."}, []string{"target"}),
-		produced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "samples_produced_total", Help: "Samples acknowledged by Kafka."}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "samples_dropped_total", Help: "Samples dropped, by reason (buffer_full, delivery_failed, shutdown, marshal)."}, []string{"reason"}),
-		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "decode_errors_total", Help: "Updates or notifications not decoded, by target and reason."}, []string{"target", "reason"}),
-		targetErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "target_errors_total", Help: "Session failures, by target and cause."}, []string{"target", "cause"}),
-		reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "reconnects_total", Help: "Connection attempts after a failure, by target."}, []string{"target"}),
-		targetState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "target_state", Help: "1 for the current session state of a target (connecting, up, down)."}, []string{"target", "state"}),
-		lastUpdate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "target_last_update_timestamp_seconds", Help: "When the last message came from a target."}, []string{"target"}),
-		targetsAssigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "targets_assigned", Help: "Targets this instance collects."}),
-		targetsUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "targets_up", Help: "Targets with an established session."}),
-		buffered: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
-			Name: "buffered_records", Help: "Records waiting for Kafka."}, buffered),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "targets_file_reloads_total", Help: "Targets file reloads, by result (ok, error)."}, []string{"result"}),
+		updates:  r.CounterVec("updates_total", "gNMI updates received, by target.", []string{"target"}),
+		samples:  r.CounterVec("samples_total", "Samples handed to the producer, by target.", []string{"target"}),
+		produced: r.Counter("samples_produced_total", "Samples acknowledged by Kafka."),
+		decodeErrors: r.CounterVec("decode_errors_total", "Updates or notifications not decoded, by target and reason.",
+			[]string{"target", "reason"}),
+		targetErrors: r.CounterVec("target_errors_total", "Session failures, by target and cause.", []string{"target", "cause"}),
+		reconnects:   r.CounterVec("reconnects_total", "Connection attempts after a failure, by target.", []string{"target"}),
+		targetState: r.GaugeVec("target_state", "1 for the current session state of a target ("+strings.Join(stateNames, ", ")+").",
+			[]string{"target", "state"}),
+		lastUpdate:      r.GaugeVec("target_last_update_timestamp_seconds", "When the last message came from a target.", []string{"target"}),
+		targetsAssigned: r.Gauge("targets_assigned", "Targets this instance collects."),
+		targetsUp:       r.Gauge("targets_up", "Targets with an established session."),
+		reloads: r.CounterVec("targets_file_reloads_total", "Targets file reloads, by result ("+reloadOK+", "+reloadError+").",
+			[]string{"result"}, component.Values(reloadOK, reloadError)...),
 	}
-	for _, c := range []prometheus.Collector{m.updates, m.samples, m.produced, m.dropped, m.decodeErrors,
-		m.targetErrors, m.reconnects, m.targetState, m.lastUpdate, m.targetsAssigned, m.targetsUp, m.buffered, m.reloads} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	dropped := r.CounterVec("samples_dropped_total", "Samples dropped, by reason ("+strings.Join(dropReasonNames[:], ", ")+").",
+		[]string{"reason"}, component.Values(dropReasonNames[:]...)...)
+	for i, name := range dropReasonNames {
+		m.dropped[i] = dropped.WithLabelValues(name)
 	}
-	return m, nil
+	r.GaugeFunc("buffered_records", "Records waiting for Kafka.", buffered)
+	return m
 }
 
 // forget deletes a removed target's series.
@@ -71,6 +75,8 @@ func (m *metrics) forget(target string) {
 	m.targetState.DeletePartialMatch(l)
 	m.lastUpdate.DeletePartialMatch(l)
 	m.reconnects.DeletePartialMatch(l)
+	m.decodeErrors.DeletePartialMatch(l)
+	m.targetErrors.DeletePartialMatch(l)
 }
 
 // logLimiter lets one message per key through per period.

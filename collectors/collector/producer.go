@@ -16,27 +16,46 @@ import (
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// Drop reasons (label of telemetry_collector_samples_dropped_total). Every
-// reason but unconfirmed is a certain loss.
+// dropReason is why a record handed to the producer was not stored (the
+// reason label of telemetry_collector_samples_dropped_total, a key of
+// Stats.Dropped). Every reason but unconfirmed is a certain loss.
+type dropReason uint8
+
 const (
-	dropBufferFull = "buffer_full"
+	dropBufferFull dropReason = iota
 	// dropDeliveryFailed: Kafka refused the record (an error the client
 	// does not retry: too large, not authorized, ...).
-	dropDeliveryFailed = "delivery_failed"
+	dropDeliveryFailed
 	// dropShutdown: stopped while waiting for room in the buffer; the
 	// record never reached the Kafka client.
-	dropShutdown = "shutdown"
-	dropMarshal  = "marshal"
+	dropShutdown
+	dropMarshal
 	// dropUnconfirmed: handed to the Kafka client but not acknowledged
 	// within delivery-timeout, or when Stop gave up flushing
 	// (flush-timeout). Its fate is unknown: the client then fails the
 	// records it holds, those of a request already on the wire too, and a
 	// broker that was only hung writes that request when it runs again. So
 	// the count is an upper bound of what was lost.
-	dropUnconfirmed = "unconfirmed"
+	dropUnconfirmed
+	numDropReasons
 )
 
-var dropReasons = []string{dropBufferFull, dropDeliveryFailed, dropShutdown, dropMarshal, dropUnconfirmed}
+// dropReasonNames is the one list of drop reasons: the metric's label
+// values and the keys of Stats.Dropped are both made from it.
+var dropReasonNames = [numDropReasons]string{
+	dropBufferFull:     "buffer_full",
+	dropDeliveryFailed: "delivery_failed",
+	dropShutdown:       "shutdown",
+	dropMarshal:        "marshal",
+	dropUnconfirmed:    "unconfirmed",
+}
+
+func (r dropReason) String() string { return dropReasonNames[r] }
+
+// DropReasons returns the reasons a record is dropped for: the label
+// values of telemetry_collector_samples_dropped_total and the keys of
+// Stats.Dropped.
+func DropReasons() []string { return append([]string(nil), dropReasonNames[:]...) }
 
 // producer puts samples on the samples topic: batched, compressed,
 // idempotent, acks=all, and bounded. At most Buffer.MaxRecords records
@@ -50,6 +69,7 @@ type producer struct {
 	maxBytes int64
 	maxBlock time.Duration
 	m        *metrics
+	t        *tally
 	log      *slog.Logger
 	limiter  logLimiter
 
@@ -58,8 +78,6 @@ type producer struct {
 	promise func(*kgo.Record, error)
 
 	bytes    atomic.Int64
-	produced atomic.Uint64
-	dropped  sync.Map // reason → *atomic.Uint64
 	inflight sync.WaitGroup
 }
 
@@ -77,7 +95,13 @@ func newSendState() *sendState {
 	return &sendState{timer: t}
 }
 
-func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, log *slog.Logger) (*producer, error) {
+// newProducer creates the producer's Kafka client from the kafka section's
+// options. It does not create the pipeline's topics (kafka.NewClient does):
+// a collector only writes to the samples topic, often with a principal
+// allowed to do nothing else, and `telemetry collect --create-topics`
+// creates them when asked. The client connects lazily: nothing here waits
+// for the brokers.
+func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, t *tally, log *slog.Logger) (*producer, error) {
 	opts, err := kc.Opts()
 	if err != nil {
 		return nil, err
@@ -118,23 +142,19 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, log *sl
 		maxBytes: int64(cfg.Buffer.MaxBytes),
 		maxBlock: cfg.Buffer.MaxBlock,
 		m:        m,
+		t:        t,
 		log:      log,
 		limiter:  logLimiter{period: time.Minute},
-		headers:  []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaSample)}},
+		headers:  wire.Headers(wire.SchemaSample),
 	}
 	p.pool.New = func() any { return &kgo.Record{} }
 	p.promise = p.done
-	for _, r := range dropReasons {
-		p.dropped.Store(r, new(atomic.Uint64))
-		m.dropped.WithLabelValues(r) // 0, not "No data", on the dashboards
-	}
 	return p, nil
 }
 
-func (p *producer) drop(reason string, n uint64) {
-	v, _ := p.dropped.Load(reason)
-	v.(*atomic.Uint64).Add(n)
-	p.m.dropped.WithLabelValues(reason).Add(float64(n))
+// drop counts n records dropped for reason, in Stats and in the metric.
+func (p *producer) drop(reason dropReason, n uint64) {
+	p.t.drop(p.m, reason, n)
 }
 
 // acquire takes a buffer slot for one record of size bytes.
@@ -237,7 +257,7 @@ func (p *producer) done(r *kgo.Record, err error) {
 			}
 		}
 	} else {
-		p.produced.Add(1)
+		p.t.produced.Add(1)
 		p.m.produced.Inc()
 	}
 	key, val := r.Key[:0], r.Value[:0]
@@ -261,15 +281,4 @@ func (p *producer) close(timeout time.Duration) error {
 		return fmt.Errorf("flush: %w", ferr)
 	}
 	return nil
-}
-
-func (p *producer) droppedByReason() map[string]uint64 {
-	out := map[string]uint64{}
-	p.dropped.Range(func(k, v any) bool {
-		if n := v.(*atomic.Uint64).Load(); n > 0 {
-			out[k.(string)] = n
-		}
-		return true
-	})
-	return out
 }

@@ -31,6 +31,34 @@ const (
 
 var stateNames = []string{StateConnecting, StateUp, StateDown}
 
+// Session failure causes: the cause label of
+// telemetry_collector_target_errors_total and the keys of
+// TargetStatus.Errors.
+const (
+	causeAuth            = "auth"
+	causeUnavailable     = "unavailable"
+	causeTimeout         = "timeout"
+	causeConnectTimeout  = "connect_timeout"
+	causeStalled         = "stalled"
+	causeMessageTooLarge = "message_too_large"
+	causeRejected        = "rejected"
+	causeCanceled        = "canceled"
+	causeClosed          = "closed"
+	causeTargetError     = "target_error"
+	causeConfig          = "config"
+	causeDial            = "dial"
+	causeStream          = "stream"
+)
+
+// causeNames is the one list of causes, the order of docs/collector.md.
+var causeNames = []string{causeAuth, causeUnavailable, causeTimeout, causeConnectTimeout, causeStalled,
+	causeMessageTooLarge, causeRejected, causeCanceled, causeClosed, causeTargetError, causeConfig, causeDial, causeStream}
+
+// SessionErrorCauses returns the causes a session fails for: the label
+// values of telemetry_collector_target_errors_total and the keys of
+// TargetStatus.Errors.
+func SessionErrorCauses() []string { return append([]string(nil), causeNames...) }
+
 // causeError is a session failure with its cause label.
 type causeError struct {
 	cause string
@@ -49,25 +77,25 @@ func causeOf(err error) string {
 		return ce.cause
 	}
 	if errors.Is(err, io.EOF) {
-		return "closed"
+		return causeClosed
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {
 		case codes.Unauthenticated, codes.PermissionDenied:
-			return "auth"
+			return causeAuth
 		case codes.Unavailable:
-			return "unavailable"
+			return causeUnavailable
 		case codes.DeadlineExceeded:
-			return "timeout"
+			return causeTimeout
 		case codes.ResourceExhausted:
-			return "message_too_large"
+			return causeMessageTooLarge
 		case codes.Unimplemented, codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition:
-			return "rejected"
+			return causeRejected
 		case codes.Canceled:
-			return "canceled"
+			return causeCanceled
 		}
 	}
-	return "stream"
+	return causeStream
 }
 
 // session collects one target until its context ends, reconnecting with
@@ -83,6 +111,9 @@ type session struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// life is the collector's (ended by Stop), prod its producer.
+	life context.Context
+	prod *producer
 
 	mu         sync.Mutex
 	state      string
@@ -97,6 +128,7 @@ type session struct {
 	samples      prometheus.Counter
 	lastUpdateG  prometheus.Gauge
 	decodeErrors [numReasons]prometheus.Counter
+	targetErrors map[string]prometheus.Counter // by cause (causeNames)
 	limiter      logLimiter
 	flood        *bucket // nil: no cap
 	// stallTimeout is 0 when the subscriptions promise no periodic
@@ -237,7 +269,11 @@ func (s *session) setState(state string, err error) {
 		s.lastErr = err.Error()
 		cause := causeOf(err)
 		s.errs[cause]++
-		s.c.m.targetErrors.WithLabelValues(s.cfg.Name, cause).Inc()
+		if c, ok := s.targetErrors[cause]; ok {
+			c.Inc()
+		} else { // not in causeNames (TestCausesKnown says this does not happen)
+			s.c.m.targetErrors.WithLabelValues(s.cfg.Name, cause).Inc()
+		}
 		if s.limiter.allow("session:" + cause) {
 			s.log.Warn("target session failed", "cause", cause, "err", err)
 		}
@@ -313,8 +349,8 @@ func (s *session) emitDevice(state, lastErr string) {
 	// Counted as handed over whatever becomes of it, like samples: a
 	// dropped one is counted again by its reason.
 	st := newSendState()
-	s.c.inventory.Add(1)
-	s.c.prod.produce(s.c.ctx, smp, st)
+	s.c.t.inventory.Add(1)
+	s.prod.produce(s.life, smp, st)
 }
 
 // run is the session's life: connect, serve, back off, again.
@@ -336,7 +372,7 @@ func (s *session) run(ctx context.Context) {
 		wasUp := s.state == StateUp
 		s.mu.Unlock()
 		if err == nil {
-			err = withCause("closed", errors.New("all subscriptions ended"))
+			err = withCause(causeClosed, errors.New("all subscriptions ended"))
 		}
 		s.setState(StateDown, err)
 		if wasUp {
@@ -389,11 +425,11 @@ func (s *session) dialOptions() ([]grpc.DialOption, error) {
 func (s *session) serve(parent context.Context) error {
 	opts, err := s.dialOptions()
 	if err != nil {
-		return withCause("config", err)
+		return withCause(causeConfig, err)
 	}
 	conn, err := grpc.NewClient(s.cfg.Address, opts...)
 	if err != nil {
-		return withCause("dial", err)
+		return withCause(causeDial, err)
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithCancelCause(parent)
@@ -401,7 +437,7 @@ func (s *session) serve(parent context.Context) error {
 	if s.cfg.Username != "" {
 		pw, err := s.cfg.password()
 		if err != nil {
-			return withCause("config", err)
+			return withCause(causeConfig, err)
 		}
 		ctx = metadata.AppendToOutgoingContext(ctx, "username", s.cfg.Username, "password", pw)
 	}
@@ -477,7 +513,7 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 		case now := <-t.C:
 			if !gotFirst.Load() {
 				if now.Sub(start) > s.c.cfg.DialTimeout {
-					cancel(withCause("connect_timeout", fmt.Errorf("no response within %s", s.c.cfg.DialTimeout)))
+					cancel(withCause(causeConnectTimeout, fmt.Errorf("no response within %s", s.c.cfg.DialTimeout)))
 					return
 				}
 				continue
@@ -488,7 +524,7 @@ func (s *session) watch(ctx context.Context, cancel context.CancelCauseFunc, got
 			// next one the streams have read what waited in the
 			// connections (faults TestCollectorFrozen). Keep it so.
 			if st := s.stallTimeout; st > 0 && now.UnixNano()-s.lastUpdate.Load() > int64(st) {
-				cancel(withCause("stalled", fmt.Errorf("nothing received for %s", st)))
+				cancel(withCause(causeStalled, fmt.Errorf("nothing received for %s", st)))
 				return
 			}
 			s.reemit()
@@ -541,7 +577,7 @@ func (s *session) stream(ctx context.Context, client gnmi.GNMIClient, req *gnmi.
 		}
 		samples, _, terr := dec.decodeRaw(raw.buf, now.UnixNano())
 		if terr != nil {
-			return withCause("target_error", terr)
+			return withCause(causeTargetError, terr)
 		}
 		s.handle(ctx, dec, sst, samples, now)
 	}
@@ -555,15 +591,15 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 	}
 	for _, smp := range samples {
 		smp.Seq = s.seq.Add(1)
-		s.c.prod.produce(ctx, smp, sst)
+		s.prod.produce(ctx, smp, sst)
 	}
 	if len(samples) > 0 {
 		s.samples.Add(float64(len(samples)))
-		s.c.samples.Add(uint64(len(samples)))
+		s.c.t.samples.Add(uint64(len(samples)))
 	}
 	if dec.updates > 0 {
 		s.updates.Add(float64(dec.updates))
-		s.c.updates.Add(dec.updates)
+		s.c.t.updates.Add(dec.updates)
 		dec.updates = 0
 	}
 	s.lastUpdateG.Set(float64(now.UnixNano()) / 1e9)
@@ -573,7 +609,7 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 		}
 		dec.errs[r] = 0
 		s.decodeErrors[r].Add(float64(cnt))
-		s.c.decodeErrs.Add(cnt)
+		s.c.t.decodeErrs[r].Add(cnt)
 		if s.limiter.allow(reasonNames[r]) {
 			s.log.Warn("undecodable updates from target (logged once a minute per reason)",
 				"reason", reasonNames[r], "count", cnt)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 // testPKI writes a CA, a server certificate for 127.0.0.1 and a client
@@ -85,7 +87,7 @@ func TestMTLSAndCredentials(t *testing.T) {
 	}
 	t.Setenv("TEST_COLLECTOR_BAD_PW", "wrong")
 
-	kc := fakeKafka(t, "samples-tls")
+	kc, _ := kafkatest.Fake(t, 4)
 	got := consume(t, kc)
 	cfg := testConfig("c1")
 	cfg.TargetDefaults = TargetConfig{Username: "admin", PasswordFile: pwFile,
@@ -95,7 +97,7 @@ func TestMTLSAndCredentials(t *testing.T) {
 		{Name: "site2-sw1", Address: sim.Addr(), PasswordEnv: "TEST_COLLECTOR_BAD_PW"},
 	}
 	c := startCollector(t, cfg, kc)
-	eventually(t, 10*time.Second, "samples over mTLS, and the bad password counted", func() bool {
+	testenv.Eventually(t, 10*time.Second, "samples over mTLS, and the bad password counted", func() bool {
 		var bad uint64
 		for _, ts := range c.Targets() {
 			if ts.Name == "site2-sw1" {
@@ -121,7 +123,7 @@ func TestMTLSAndCredentials(t *testing.T) {
 // gets it at every poll.
 func TestOnceAndPollModes(t *testing.T) {
 	sim := simtest.Start(t, 2, 1, 2)
-	kc := fakeKafka(t, "samples-modes")
+	kc, _ := kafkatest.Fake(t, 4)
 	got := consume(t, kc)
 	cfg := testConfig("c1")
 	cfg.Subscriptions = []Subscription{
@@ -131,7 +133,7 @@ func TestOnceAndPollModes(t *testing.T) {
 	}
 	cfg.Targets = simTargets(sim)[:1]
 	startCollector(t, cfg, kc)
-	eventually(t, 10*time.Second, "once and several polls", func() bool {
+	testenv.Eventually(t, 10*time.Second, "once and several polls", func() bool {
 		speed, polls := 0, 0
 		for _, s := range got.snapshot() {
 			st := s.GetInterface()
