@@ -17,14 +17,23 @@ import (
 	gpb "github.com/openconfig/gnmi/proto/gnmi"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/meshtelemetry/telemetry/common/component"
 )
+
+// Stage is the simulator's stage name: its logs carry
+// component=simulator and its metrics are named telemetry_simulator_*.
+const Stage = "simulator"
 
 // Dependencies are what the fabric needs from outside.
 type Dependencies struct {
-	// Logger receives the fabric's logs (nil: discard).
+	// Logger is the process's logger; the fabric adds component=simulator
+	// (do not add a component key yourself: a log line would carry it
+	// twice). nil: discard.
 	Logger *slog.Logger
-	// Registerer receives the Prometheus metrics (nil: a private registry).
+	// Registerer receives the Prometheus metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	// Clock is the device clock (nil: time.Now). It may run faster than
 	// real time in tests; sample intervals stay in real time.
@@ -60,6 +69,16 @@ func (s *statCounters) snapshot() Stats {
 	}
 }
 
+// rpcErrorReasons are the reasons of telemetry_simulator_rpc_errors_total
+// the fabric gives itself, at 0 from the start: unauthenticated (bad
+// credentials, any RPC), then the gRPC code a Subscribe ended with (its
+// client's own cancellation or deadline adds Canceled or DeadlineExceeded).
+var rpcErrorReasons = []string{"unauthenticated",
+	codes.InvalidArgument.String(), codes.NotFound.String(), codes.Unavailable.String(), codes.Unimplemented.String()}
+
+// subscriptionModes are the modes of telemetry_simulator_subscriptions_total.
+var subscriptionModes = []string{gpb.SubscriptionList_STREAM.String(), gpb.SubscriptionList_ONCE.String(), gpb.SubscriptionList_POLL.String()}
+
 type metrics struct {
 	active        prometheus.Gauge
 	subscriptions *prometheus.CounterVec
@@ -69,6 +88,26 @@ type metrics struct {
 	faults        prometheus.Counter
 	faultsActive  prometheus.Gauge
 }
+
+// newMetrics declares the fabric's metrics through r.
+func newMetrics(r *component.Reporter) metrics {
+	return metrics{
+		active: r.Gauge("subscriptions_active", "Subscribe RPCs running now."),
+		subscriptions: r.CounterVec("subscriptions_total", "Subscribe RPCs accepted, by mode.",
+			[]string{"mode"}, component.Values(subscriptionModes...)...),
+		notifications: r.Counter("notifications_total", "gNMI Notifications sent."),
+		updates:       r.Counter("updates_total", "gNMI Updates sent."),
+		errors: r.CounterVec("rpc_errors_total", "RPCs ended with an error, by reason.",
+			[]string{"reason"}, component.Values(rpcErrorReasons...)...),
+		faults:       r.Counter("faults_total", "Faults loaded or injected."),
+		faultsActive: r.Gauge("faults_active", "Faults in effect now."),
+	}
+}
+
+var (
+	_ component.Component = (*Fabric)(nil)
+	_ component.Readier   = (*Fabric)(nil)
+)
 
 // Fabric is the simulated switch fabric and its gNMI server.
 type Fabric struct {
@@ -93,12 +132,15 @@ type Fabric struct {
 	schema *schema
 	lastNs atomic.Int64 // latest device time handed out (nowNs)
 
-	mu        sync.Mutex
-	started   bool
-	ln        net.Listener
-	srv       *grpc.Server
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	ln      net.Listener
+	srv     *grpc.Server
+	// ctx is the fabric's life, from Start to Stop: it ends the streams.
 	ctx       context.Context
 	cancel    context.CancelFunc
+	stopOnce  component.Once
 	wg        sync.WaitGroup
 	truthFile *os.File
 	truthBuf  *bufio.Writer
@@ -112,9 +154,10 @@ func New(cfg Configuration, deps Dependencies) (*Fabric, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
-	f := &Fabric{cfg: cfg, log: deps.Logger, clock: deps.Clock, schema: newSchema()}
-	if f.log == nil {
-		f.log = slog.New(slog.DiscardHandler)
+	r := component.NewReporter(Stage, deps.Logger, deps.Registerer)
+	f := &Fabric{cfg: cfg, log: r.Log, clock: deps.Clock, schema: newSchema(), m: newMetrics(r)}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	if f.clock == nil {
 		f.clock = time.Now
@@ -122,38 +165,6 @@ func New(cfg Configuration, deps Dependencies) (*Fabric, error) {
 	f.mask = ^uint64(0)
 	if cfg.CounterBits < 64 {
 		f.mask = 1<<uint(cfg.CounterBits) - 1
-	}
-	reg := deps.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	f.m = metrics{
-		active: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "telemetry_simulator_subscriptions_active", Help: "Subscribe RPCs running now.",
-		}),
-		subscriptions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "telemetry_simulator_subscriptions_total", Help: "Subscribe RPCs accepted, by mode.",
-		}, []string{"mode"}),
-		notifications: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "telemetry_simulator_notifications_total", Help: "gNMI Notifications sent.",
-		}),
-		updates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "telemetry_simulator_updates_total", Help: "gNMI Updates sent.",
-		}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "telemetry_simulator_rpc_errors_total", Help: "RPCs ended with an error, by reason.",
-		}, []string{"reason"}),
-		faults: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "telemetry_simulator_faults_total", Help: "Faults loaded or injected.",
-		}),
-		faultsActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "telemetry_simulator_faults_active", Help: "Faults in effect now.",
-		}),
-	}
-	for _, c := range []prometheus.Collector{f.m.active, f.m.subscriptions, f.m.notifications, f.m.updates, f.m.errors, f.m.faults, f.m.faultsActive} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("simulate: metrics: %w", err)
-		}
 	}
 	f.buildTopology()
 	now := f.clock().UnixNano()
@@ -197,13 +208,19 @@ func New(cfg Configuration, deps Dependencies) (*Fabric, error) {
 	return f, nil
 }
 
-// Start listens and serves gNMI; it returns once serving. Cancelling ctx
-// ends the running streams; Stop tears everything down.
+// Start listens and serves gNMI; it returns once serving. ctx bounds the
+// start-up only: the fabric serves until Stop.
 func (f *Fabric) Start(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.started {
+	switch {
+	case f.stopped:
+		return errors.New("simulate: stopped")
+	case f.started:
 		return errors.New("simulate: already started")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("simulate: %w", err)
 	}
 	var opts []grpc.ServerOption
 	if f.cfg.TLS.Enabled() {
@@ -235,7 +252,7 @@ func (f *Fabric) Start(ctx context.Context) error {
 	f.ln = ln
 	f.srv = grpc.NewServer(opts...)
 	gpb.RegisterGNMIServer(f.srv, &gnmiServer{f: f})
-	f.ctx, f.cancel = context.WithCancel(ctx)
+	f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	f.started = true
 	f.wg.Add(2)
 	go func() {
@@ -275,14 +292,30 @@ func (f *Fabric) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// Stop ends every stream, stops the server and flushes the truth file.
-func (f *Fabric) Stop() error {
+// Ready reports whether the fabric serves gNMI: started and not stopped.
+func (f *Fabric) Ready(context.Context) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started || f.stopped {
+		return errors.New("not listening")
+	}
+	return nil
+}
+
+// Stop ends every stream, stops the server and flushes the truth file. It
+// is idempotent (every call returns the first one's result), safe
+// concurrently and without a Start; a stopped fabric does not start again.
+func (f *Fabric) Stop() error {
+	return f.stopOnce.Do(f.stop)
+}
+
+func (f *Fabric) stop() error {
+	f.mu.Lock()
+	f.stopped = true
 	if !f.started {
 		f.mu.Unlock()
 		return nil
 	}
-	f.started = false
 	f.cancel()
 	srv := f.srv
 	f.mu.Unlock()

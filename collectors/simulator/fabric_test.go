@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 // scaledClock runs speed times faster than real time.
@@ -245,7 +248,7 @@ func TestOnceAndPoll(t *testing.T) {
 	}
 	prev := counters(first[0])["in-octets"]
 	for i := 0; i < 3; i++ {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // traffic between two polls: time passing is the scenario
 		if err := pc.Send(&gpb.SubscribeRequest{Request: &gpb.SubscribeRequest_Poll{Poll: &gpb.Poll{}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -633,7 +636,12 @@ func TestTruthFile(t *testing.T) {
 		cfg.TruthFile = p
 		cfg.Sites, cfg.SwitchesPerSite, cfg.InterfacesPerSwitch = 2, 1, 2
 	}, scaledClock(20))
-	time.Sleep(250 * time.Millisecond)
+	// Three seconds of device time written (the event loop flushes every
+	// 50 ms); Stop then writes up to the current second.
+	testenv.Eventually(t, 5*time.Second, "3 seconds of truth written", func() bool {
+		b, _ := os.ReadFile(p)
+		return bytes.Count(b, []byte("\n")) >= 3*6
+	})
 	if err := f.Stop(); err != nil {
 		t.Fatal(err)
 	}

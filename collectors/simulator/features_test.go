@@ -24,6 +24,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 func TestRebootWithDuration(t *testing.T) {
@@ -60,32 +62,30 @@ func TestRebootWithDuration(t *testing.T) {
 		t.Fatalf("oper-status during reboot %s", st)
 	}
 	// Reconnect until the device is back.
-	for {
+	var r *gpb.SubscribeResponse
+	testenv.Eventually(t, 8*time.Second, "site2-sw2 back from its reboot", func() bool {
 		s = sub()
-		r, err := s.Recv()
-		if status.Code(err) == codes.Unavailable {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		if err != nil {
+		var err error
+		r, err = s.Recv()
+		if err != nil && status.Code(err) != codes.Unavailable {
 			t.Fatal(err)
 		}
-		n := r.GetUpdate()
-		cs := counters(n)
-		if cs["last-clear"] != uint64(rebootAt.UnixNano()) {
-			t.Fatalf("last-clear %d, want reboot time %d", cs["last-clear"], rebootAt.UnixNano())
-		}
-		// Counters restarted at zero and were frozen while down: at most
-		// ~the time since the device came back worth of traffic.
-		up := time.Unix(0, n.GetTimestamp()).Sub(rebootAt.Add(2 * time.Second)).Seconds()
-		if maxOctets := (up + 0.1) * 10e9 / 8; float64(cs["in-octets"]) > maxOctets {
-			t.Fatalf("in-octets %d after reboot, more than %g", cs["in-octets"], maxOctets)
-		}
-		want, _ := f.Truth().Counters("site2-sw2", "Ethernet4", time.Unix(0, n.GetTimestamp()))
-		if want.InOctets != cs["in-octets"] {
-			t.Fatalf("served %d, truth %d", cs["in-octets"], want.InOctets)
-		}
-		return
+		return err == nil
+	})
+	n := r.GetUpdate()
+	cs := counters(n)
+	if cs["last-clear"] != uint64(rebootAt.UnixNano()) {
+		t.Fatalf("last-clear %d, want reboot time %d", cs["last-clear"], rebootAt.UnixNano())
+	}
+	// Counters restarted at zero and were frozen while down: at most
+	// ~the time since the device came back worth of traffic.
+	up := time.Unix(0, n.GetTimestamp()).Sub(rebootAt.Add(2 * time.Second)).Seconds()
+	if maxOctets := (up + 0.1) * 10e9 / 8; float64(cs["in-octets"]) > maxOctets {
+		t.Fatalf("in-octets %d after reboot, more than %g", cs["in-octets"], maxOctets)
+	}
+	want, _ := f.Truth().Counters("site2-sw2", "Ethernet4", time.Unix(0, n.GetTimestamp()))
+	if want.InOctets != cs["in-octets"] {
+		t.Fatalf("served %d, truth %d", cs["in-octets"], want.InOctets)
 	}
 }
 
@@ -324,12 +324,13 @@ func TestStopLeavesNoGoroutines(t *testing.T) {
 		}
 	}
 	_ = conn.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before+1 {
-		if time.Now().After(deadline) {
+	defer func() {
+		if t.Failed() {
 			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			t.Logf("%d goroutines after Stop, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	testenv.Eventually(t, 3*time.Second, "goroutines back to the count before the fabric", func() bool {
+		return runtime.NumGoroutine() <= before+1
+	})
 }

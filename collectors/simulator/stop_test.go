@@ -96,7 +96,7 @@ func TestStopDeliversEveryCountedNotification(t *testing.T) {
 			t.Fatal("streams did not start")
 		}
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the readers fall behind: time passing is the scenario
 	t0 := time.Now()
 	if err := f.Stop(); err != nil {
 		t.Fatal(err)
