@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // rowBinary encodes buffered rows in ClickHouse's RowBinary format, for
@@ -29,7 +30,7 @@ func rowBinary(tb *tableBuf, caps Capabilities) []byte {
 			case *tsVec:
 				if caps.DateTime64 {
 					prec := int64(1000)
-					if tb.t.cols[i].kind == kTSNano {
+					if tb.t.Columns[i].Kind == schema.TimeNano {
 						prec = 1e9
 					}
 					_ = binary.Write(&out, binary.LittleEndian, x.v[r]/(1e9/prec))
@@ -140,9 +141,9 @@ func TestThroughputLive(t *testing.T) {
 	for _, k := range kpis {
 		buf.addKPI(k)
 	}
-	tb := buf.byName[TableInterfaceKPIs]
+	tb := buf.byName[schema.InterfaceKPIs]
 	truncate := func() {
-		for _, tname := range []string{TableInterfaceKPIs, "interface_kpis_1m", "interface_kpis_1h"} {
+		for _, tname := range []string{schema.InterfaceKPIs, schema.InterfaceKPIs1m, schema.InterfaceKPIs1h} {
 			if err := conn.Exec(ctx, fmt.Sprintf("TRUNCATE TABLE %s.%s", cfg.Database, tname)); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +162,7 @@ func TestThroughputLive(t *testing.T) {
 	truncate()
 	bulkLoad(t, addr, tb.insert, "RowBinary", file)
 	native := filepath.Join(t.TempDir(), "rows.native")
-	exportNative(t, addr, fmt.Sprintf("SELECT %s FROM %s.%s", strings.Join(tb.t.columnNames(), ", "), cfg.Database, tb.t.name), native)
+	exportNative(t, addr, fmt.Sprintf("SELECT %s FROM %s.%s", strings.Join(tb.t.ColumnNames(), ", "), cfg.Database, tb.t.Name), native)
 	// The machine is shared and noisy: interleave the runs and keep the
 	// best of each (rounds of: bulk loads, sink insert path).
 	const rounds = 3
@@ -186,7 +187,7 @@ func TestThroughputLive(t *testing.T) {
 		for i, k := range kpis {
 			sub.addKPI(k)
 			if sub.rows() >= cfg.BatchSize || i == len(kpis)-1 {
-				if err := sub.byName[TableInterfaceKPIs].send(ctx, conn); err != nil {
+				if err := sub.byName[schema.InterfaceKPIs].send(ctx, conn); err != nil {
 					t.Fatal(err)
 				}
 				sub.reset()
@@ -226,7 +227,7 @@ func TestThroughputLive(t *testing.T) {
 			if t0.IsZero() && st.Records[kc.Topics.KPIs] > 0 {
 				t0 = time.Now()
 			}
-			if st.Rows[TableInterfaceKPIs] >= uint64(n) {
+			if st.Rows[schema.InterfaceKPIs] >= uint64(n) {
 				break
 			}
 			if ctx.Err() != nil {

@@ -53,7 +53,7 @@ func TestModernSchemaCHDB(t *testing.T) {
 	cfg := DefaultConfiguration()
 	caps := ModernCapabilities()
 	stmts := SchemaStatements(caps, cfg)
-	b := fillBuffers(cfg.Database)
+	b := fillBuffers(t, cfg.Database)
 	var inserts []string
 	for _, tb := range b.order {
 		if tb.rows > 0 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -63,11 +64,11 @@ func TestRawSamplesOff(t *testing.T) {
 	for _, s := range genSamples() {
 		b.addSample(s, false, fs)
 	}
-	if b.byName[TableInterfaceCounters].rows != 0 || b.byName[TableProbeResults].rows != 0 {
+	if b.byName[schema.InterfaceCounters].rows != 0 || b.byName[schema.ProbeResults].rows != 0 {
 		t.Error("raw samples stored with raw-samples off")
 	}
-	if b.byName[TableDevices].rows != 2 {
-		t.Errorf("devices rows = %d, want 2", b.byName[TableDevices].rows)
+	if b.byName[schema.Devices].rows != 2 {
+		t.Errorf("devices rows = %d, want 2", b.byName[schema.Devices].rows)
 	}
 	// first_seen is the earliest time seen, whatever the order.
 	late := &wirepb.Sample{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: genStart.Add(-time.Minute).UnixNano(),
@@ -108,14 +109,14 @@ func TestStateOnlySamplesApart(t *testing.T) {
 			OperStatus: wirepb.OperStatus_DOWN, SpeedBps: 10e9}}}
 	b.addSample(counters, true, fs)
 	b.addSample(state, true, fs)
-	if got := b.byName[TableInterfaceCounters].rows; got != 1 {
+	if got := b.byName[schema.InterfaceCounters].rows; got != 1 {
 		t.Errorf("interface_counters rows = %d, want 1 (the counters sample only)", got)
 	}
-	if got := b.byName[TableInterfaceState].rows; got != 1 {
+	if got := b.byName[schema.InterfaceState].rows; got != 1 {
 		t.Errorf("interface_state rows = %d, want 1", got)
 	}
 	b.addSample(state, false, fs)
-	if got := b.byName[TableInterfaceState].rows; got != 1 {
+	if got := b.byName[schema.InterfaceState].rows; got != 1 {
 		t.Errorf("state sample stored with raw-samples off")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // deviceKPIQueries read back what genDeviceKPIs wrote (twice: a replay).
@@ -36,7 +37,7 @@ func TestDeviceKPIsLive(t *testing.T) {
 	for _, k := range genDeviceKPIs(6) {
 		b.addKPI(k)
 	}
-	tb := b.byName[TableDeviceKPIs]
+	tb := b.byName[schema.DeviceKPIs]
 	if tb.rows != 6 {
 		t.Fatalf("%d device_kpis rows buffered, want 6", tb.rows)
 	}
@@ -83,7 +84,7 @@ func TestDeviceKPIsCHDB(t *testing.T) {
 	for _, k := range genDeviceKPIs(6) {
 		b.addKPI(k)
 	}
-	ins := valuesSQL(b.byName[TableDeviceKPIs])
+	ins := valuesSQL(b.byName[schema.DeviceKPIs])
 	stmts = append(stmts, ins, ins)
 	qs := deviceKPIQueries(cfg.Database)
 	qs = append(qs, struct{ sql, want string }{

@@ -3,6 +3,7 @@ package chsink
 import (
 	"fmt"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
@@ -93,6 +94,15 @@ func genSamples() []*wirepb.Sample {
 	}
 }
 
+// genStateSample is a state-only interface sample (no counters: ON_CHANGE
+// oper-status), stored in interface_state.
+func genStateSample() *wirepb.Sample {
+	t := genStart.UnixNano()
+	return &wirepb.Sample{Version: 1, Site: "site0", Device: "dev0", DeviceTimeUnixNano: t + 789, ReceiveTimeUnixNano: t + 7_000_000, Collector: "c1", Seq: 5,
+		Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "eth1", SpeedBps: 1e9, OperStatus: wirepb.OperStatus_DOWN,
+			LastClearUnixNano: t - int64(time.Hour)}}}
+}
+
 func genEvents() []*wirepb.RemediationEvent {
 	t := genStart.UnixNano()
 	var out []*wirepb.RemediationEvent
@@ -146,26 +156,34 @@ func valuesSQL(tb *tableBuf) string {
 	return tb.insert + " VALUES " + strings.Join(parts, ", ")
 }
 
-// fillBuffers decodes the generated records into a fresh set of buffers.
-func fillBuffers(db string) *buffers {
+// fillBuffers decodes the generated records into a fresh set of buffers:
+// rows in every table.
+func fillBuffers(t testing.TB, db string) *buffers {
+	t.Helper()
 	b := newBuffers(db)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, k := range genInterfaceKPIs(240, 16) {
-		b.addKPI(k)
+		must(b.addKPI(k))
 	}
 	for _, k := range genLinkKPIs(40) {
-		b.addKPI(k)
+		must(b.addKPI(k))
 	}
-	b.addKPI(genPipelineKPI())
+	must(b.addKPI(genPipelineKPI()))
 	for _, k := range genDeviceKPIs(6) {
-		b.addKPI(k)
+		must(b.addKPI(k))
 	}
 	fs := map[string]int64{}
-	for _, s := range genSamples() {
-		b.addSample(s, true, fs)
+	for _, s := range append(genSamples(), genStateSample()) {
+		must(b.addSample(s, true, fs))
 	}
 	for _, e := range genEvents() {
-		b.addRemediation(e)
+		must(b.addRemediation(e))
 	}
-	b.addDeadLetter(genStart.UnixNano(), "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'})
+	must(b.addDeadLetter(genStart.UnixNano(), "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'}))
 	return b
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // migration is one versioned step. Its statements are idempotent, so a
@@ -25,37 +27,42 @@ type migration struct {
 }
 
 // migrations is the ordered list of versioned steps. Append new steps at
-// the end; never change an applied one.
+// the end; never change an applied one. The tables and rollups a step
+// creates, and the rollup columns it adds, are those of the schema package
+// whose Since is its version.
 var migrations = []migration{
-	{1, "base tables", func(caps Capabilities, cfg Configuration) []string {
-		var out []string
-		for _, t := range baseTables {
-			out = append(out, createTable(caps, cfg, t))
-		}
-		return out
-	}},
+	{1, "base tables", createTablesSince(1)},
 	{2, "rollups 1m and 1h (AggregatingMergeTree + materialized views)", func(caps Capabilities, cfg Configuration) []string {
 		var out []string
-		for _, r := range rollups {
-			out = append(out, createRollup(caps, cfg, r)...)
-		}
-		return out
-	}},
-	{3, "interface_state (state-only interface samples)", func(caps Capabilities, cfg Configuration) []string {
-		return []string{createTable(caps, cfg, tableByName(TableInterfaceState))}
-	}},
-	{4, "not_up_windows in the interface rollups", func(caps Capabilities, cfg Configuration) []string {
-		var out []string
-		for _, r := range rollups {
-			if r.source == TableInterfaceKPIs {
-				out = append(out, addNotUp(caps, cfg, r)...)
+		for _, r := range schema.Rollups() {
+			if r.Since == 2 {
+				out = append(out, createRollup(caps, cfg, r, 2)...)
 			}
 		}
 		return out
 	}},
-	{5, "device_kpis (device reachability per window)", func(caps Capabilities, cfg Configuration) []string {
-		return []string{createTable(caps, cfg, tableByName(TableDeviceKPIs))}
+	{3, "interface_state (state-only interface samples)", createTablesSince(3)},
+	{4, "not_up_windows in the interface rollups", func(caps Capabilities, cfg Configuration) []string {
+		var out []string
+		for _, r := range schema.Rollups() {
+			out = append(out, addAggs(caps, cfg, r, 4)...)
+		}
+		return out
 	}},
+	{5, "device_kpis (device reachability per window)", createTablesSince(5)},
+}
+
+// createTablesSince is the step creating the tables of schema version v.
+func createTablesSince(v uint32) func(Capabilities, Configuration) []string {
+	return func(caps Capabilities, cfg Configuration) []string {
+		var out []string
+		for _, t := range schema.Tables() {
+			if t.Since == v {
+				out = append(out, createTable(caps, cfg, t))
+			}
+		}
+		return out
+	}
 }
 
 // LatestVersion is the newest schema version this build knows.
@@ -124,7 +131,7 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 
 // appliedVersions reads schema_migrations.
 func appliedVersions(ctx context.Context, conn driver.Conn, cfg Configuration) (map[uint32]bool, error) {
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.%s", cfg.Database, TableSchemaMigrations))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.%s", cfg.Database, schema.Migrations))
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -142,7 +149,7 @@ func appliedVersions(ctx context.Context, conn driver.Conn, cfg Configuration) (
 
 // recordMigration inserts the version row (through a batch: see acquireLock).
 func recordMigration(ctx context.Context, conn driver.Conn, cfg Configuration, m migration) error {
-	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (version, name, applied_at)", cfg.Database, TableSchemaMigrations))
+	b, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (version, name, applied_at)", cfg.Database, schema.Migrations))
 	if err != nil {
 		return fmt.Errorf("record migration %d: %w", m.version, err)
 	}
@@ -246,21 +253,21 @@ func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg
 	if err != nil {
 		return err
 	}
-	for _, t := range allTables() {
+	for _, t := range schema.Tables() {
 		prev := ""
-		for _, c := range t.cols {
-			if _, ok := have[t.name][c.name]; !ok && have[t.name] != nil {
+		for _, c := range t.Columns {
+			if _, ok := have[t.Name][c.Name]; !ok && have[t.Name] != nil {
 				after := ""
 				if prev != "" {
 					after = " AFTER " + prev
 				}
-				q := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s%s%s", cfg.Database, t.name, c.name, c.typ(caps), c.codec(caps), after)
-				log.Info("adding column", "table", t.name, "column", c.name)
+				q := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s%s%s", cfg.Database, t.Name, c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), after)
+				log.Info("adding column", "table", t.Name, "column", c.Name)
 				if err := conn.Exec(ctx, q); err != nil && exceptionCode(err) != 44 { // 44: ILLEGAL_COLUMN (added concurrently)
-					return fmt.Errorf("add column %s.%s: %w", t.name, c.name, err)
+					return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
 				}
 			}
-			prev = c.name
+			prev = c.Name
 		}
 	}
 	return nil
@@ -275,16 +282,17 @@ func ensureTTL(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Con
 		return nil
 	}
 	type target struct {
-		name, class string
+		name  string
+		class schema.Retention
 	}
 	var targets []target
-	for _, t := range allTables() {
-		if t.retention != "" {
-			targets = append(targets, target{t.name, t.retention})
+	for _, t := range schema.Tables() {
+		if t.Retention != schema.KeepForever {
+			targets = append(targets, target{t.Name, t.Retention})
 		}
 	}
-	for _, r := range rollups {
-		targets = append(targets, target{r.name, r.retention})
+	for _, r := range schema.Rollups() {
+		targets = append(targets, target{r.Name, r.Retention})
 	}
 	for _, tg := range targets {
 		var ddl string
@@ -332,14 +340,14 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 		days int
 	}
 	var targets []target
-	for _, t := range allTables() {
-		if d := retentionDays(cfg, t.retention); t.retention != "" && d > 0 {
-			targets = append(targets, target{t.name, d})
+	for _, t := range schema.Tables() {
+		if d := retentionDays(cfg, t.Retention); d > 0 {
+			targets = append(targets, target{t.Name, d})
 		}
 	}
-	for _, r := range rollups {
-		if d := retentionDays(cfg, r.retention); d > 0 {
-			targets = append(targets, target{r.name, d})
+	for _, r := range schema.Rollups() {
+		if d := retentionDays(cfg, r.Retention); d > 0 {
+			targets = append(targets, target{r.Name, d})
 		}
 	}
 	dropped := 0

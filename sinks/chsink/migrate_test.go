@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 func TestMigrateLive(t *testing.T) {
@@ -22,7 +23,7 @@ func TestMigrateLive(t *testing.T) {
 	tables := func() uint64 {
 		return count(t, conn, "SELECT count() FROM system.tables WHERE database = ?", cfg.Database)
 	}
-	want := uint64(len(allTables()) + 2*len(rollups) + 1) // + schema_migrations
+	want := uint64(len(schema.Tables()) + 2*len(schema.Rollups()) + 1) // + schema_migrations
 	if got := tables(); got != want {
 		t.Fatalf("tables after first migrate = %d, want %d", got, want)
 	}
@@ -64,7 +65,7 @@ func TestMigrateConcurrentLive(t *testing.T) {
 			t.Fatalf("concurrent Migrate: %v", err)
 		}
 	}
-	want := uint64(len(allTables()) + 2*len(rollups) + 1)
+	want := uint64(len(schema.Tables()) + 2*len(schema.Rollups()) + 1)
 	if got := count(t, conn, "SELECT count() FROM system.tables WHERE database = ?", cfg.Database); got != want {
 		t.Fatalf("tables = %d, want %d", got, want)
 	}
@@ -123,7 +124,7 @@ func TestMigrateNotUpRollupsLive(t *testing.T) {
 	t0 := testenv.Anchor()
 	insert(t0, "DOWN") // before the migration: the rollups have no column for it
 	// Interrupted step 4: the first statement ran, nothing was recorded.
-	if err := conn.Exec(ctx, addNotUp(caps, cfg, rollups[0])[0]); err != nil {
+	if err := conn.Exec(ctx, addAggs(caps, cfg, schema.Rollups()[0], 4)[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Migrate(ctx, conn, cfg, testLogger(t)); err != nil {
@@ -132,7 +133,7 @@ func TestMigrateNotUpRollupsLive(t *testing.T) {
 	insert(t0.Add(time.Hour), "DOWN")
 	insert(t0.Add(time.Hour+10*time.Second), "UP")
 	insert(t0.Add(time.Hour+20*time.Second), "LOWER_LAYER_DOWN")
-	for _, r := range []string{"interface_kpis_1m", "interface_kpis_1h"} {
+	for _, r := range []string{schema.InterfaceKPIs1m, schema.InterfaceKPIs1h} {
 		got := count(t, conn, fmt.Sprintf("SELECT toUInt64(sumMerge(not_up_windows)) FROM %s.%s WHERE ts >= toDateTime(%d)", db, r, t0.Add(time.Hour).Unix()))
 		old := count(t, conn, fmt.Sprintf("SELECT toUInt64(sumMerge(not_up_windows)) FROM %s.%s WHERE ts < toDateTime(%d)", db, r, t0.Add(time.Hour).Unix()))
 		if got != 2 || old != 0 {

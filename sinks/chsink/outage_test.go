@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // TestOutage kills a private ClickHouse server in the middle of a stream,
@@ -35,7 +37,7 @@ func TestOutage(t *testing.T) {
 	const total = 3000
 	recs := kpiRecords(t, kc, genInterfaceKPIs(total, 64))
 	produce(t, prod, recs[:1000])
-	waitFor(t, 20*time.Second, "first part stored", func() bool { return s.Stats().Rows[TableInterfaceKPIs] >= 1000 })
+	waitFor(t, 20*time.Second, "first part stored", func() bool { return s.Stats().Rows[schema.InterfaceKPIs] >= 1000 })
 
 	srv.kill()
 	t.Log("server killed")
@@ -63,7 +65,7 @@ func TestOutage(t *testing.T) {
 	plain = count(t, conn, fmt.Sprintf("SELECT count() FROM %s.interface_kpis", cfg.Database))
 	st := s.Stats()
 	t.Logf("rows FINAL=%d distinct ids=%d without FINAL=%d; sink: insert errors=%d retries=%d rows=%d",
-		final, distinct, plain, st.InsertErrors, st.Retries, st.Rows[TableInterfaceKPIs])
+		final, distinct, plain, st.InsertErrors, st.Retries, st.Rows[schema.InterfaceKPIs])
 	if final != total || distinct != total {
 		t.Fatalf("after the outage: %d rows (%d distinct ids), want exactly %d", final, distinct, total)
 	}

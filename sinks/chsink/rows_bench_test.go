@@ -6,6 +6,8 @@ import (
 
 	"github.com/ClickHouse/ch-go/proto"
 	chcolumn "github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // appender adapts a clickhouse-go column to driver.BatchColumn, so a
@@ -34,7 +36,7 @@ func BenchmarkBuffers(b *testing.B) {
 	}{{"legacy", Capabilities{}}, {"modern", ModernCapabilities()}} {
 		b.Run(tc.name, func(b *testing.B) {
 			bufs := newBuffers("db")
-			tb := bufs.byName[TableInterfaceKPIs]
+			tb := bufs.byName[schema.InterfaceKPIs]
 			sc := newScratch(blockRows)
 			var wire proto.Buffer
 			b.ReportAllocs()
@@ -45,9 +47,9 @@ func BenchmarkBuffers(b *testing.B) {
 					bufs.addKPI(k)
 				}
 				// Fresh columns per insert, as PrepareBatch makes them.
-				cols := make([]chcolumn.Interface, len(tb.t.cols))
-				for i, c := range tb.t.cols {
-					col, err := chcolumn.Type(c.typ(tc.caps)).Column(c.name, &chcolumn.ServerContext{Timezone: time.UTC})
+				cols := make([]chcolumn.Interface, len(tb.t.Columns))
+				for i, c := range tb.t.Columns {
+					col, err := chcolumn.Type(columnType(c.Kind, tc.caps)).Column(c.Name, &chcolumn.ServerContext{Timezone: time.UTC})
 					if err != nil {
 						b.Fatal(err)
 					}

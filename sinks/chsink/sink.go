@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -75,10 +76,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	// Every series a panel reads exists from the start, at 0: a healthy
 	// sink shows "0 insert errors", not "No data".
-	for _, t := range allTables() {
-		m.rows.WithLabelValues(t.name)
-		m.batches.WithLabelValues(t.name)
-		m.insertErrors.WithLabelValues(t.name)
+	for _, t := range schema.Names() {
+		m.rows.WithLabelValues(t)
+		m.batches.WithLabelValues(t)
+		m.insertErrors.WithLabelValues(t)
 	}
 	for _, r := range deadLetterReasons {
 		m.deadLetters.WithLabelValues(r)
@@ -293,7 +294,7 @@ func (s *Sink) Stats() Stats {
 }
 
 func (s *Sink) loadFirstSeen(ctx context.Context) error {
-	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT site, device, min(first_seen) FROM %s.%s GROUP BY site, device", s.cfg.Database, TableDevices))
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT site, device, min(first_seen) FROM %s.%s GROUP BY site, device", s.cfg.Database, schema.Devices))
 	if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
@@ -521,26 +522,25 @@ func (s *Sink) handle(topic string, recs []*kgo.Record) {
 
 func (s *Sink) addKPI(r *kgo.Record) error {
 	k, err := s.kpis.Decode(r.Value)
-	if err == nil {
-		s.cur.bufs.addKPI(k)
+	if err != nil {
+		return err
 	}
-	return err
+	return s.cur.bufs.addKPI(k)
 }
 
 func (s *Sink) addSample(r *kgo.Record) error {
 	sm, err := s.samples.Decode(r.Value)
-	if err == nil {
-		s.cur.bufs.addSample(sm, s.cfg.RawSamples, s.firstSeen)
+	if err != nil {
+		return err
 	}
-	return err
+	return s.cur.bufs.addSample(sm, s.cfg.RawSamples, s.firstSeen)
 }
 
 func (s *Sink) addRemediation(r *kgo.Record) error {
-	err := wire.DecodeRemediation(r.Value, &s.event)
-	if err == nil {
-		s.cur.bufs.addRemediation(&s.event)
+	if err := wire.DecodeRemediation(r.Value, &s.event); err != nil {
+		return err
 	}
-	return err
+	return s.cur.bufs.addRemediation(&s.event)
 }
 
 func (s *Sink) addDeadLetter(r *kgo.Record) error {
@@ -552,12 +552,14 @@ func (s *Sink) addDeadLetter(r *kgo.Record) error {
 	if ts == 0 {
 		ts = r.Timestamp.UnixNano()
 	}
-	s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
-	return nil
+	return s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 }
 
-// deadLetterReasons are the reason labels of telemetry_sink_deadletters_total.
-var deadLetterReasons = []string{"schema", "unknown-version", "empty", "malformed", "other"}
+// deadLetterReasons are the reason labels of telemetry_sink_deadletters_total:
+// an unexpected schema header, an unknown wire version, an empty or
+// malformed record, a row that does not fit its table's columns
+// (ErrRowMismatch), anything else.
+var deadLetterReasons = []string{"schema", "unknown-version", "empty", "malformed", "columns", "other"}
 
 func reasonLabel(err error) string {
 	switch {
@@ -567,6 +569,8 @@ func reasonLabel(err error) string {
 		return "empty"
 	case errors.Is(err, wire.ErrMalformed):
 		return "malformed"
+	case errors.Is(err, ErrRowMismatch):
+		return "columns"
 	}
 	return "other"
 }
@@ -583,7 +587,13 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	now := time.Now().UnixNano()
 	s.log.Debug("dead-lettering record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", cause)
 	if r.Topic == s.deps.Kafka.Topics.DeadLetter {
-		s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		if err := s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value); err != nil {
+			// The deadletters table refuses the row (a build whose row
+			// builder and schema disagree): nowhere left to keep it but
+			// the log.
+			s.log.Error("dead letter dropped: its row does not fit the deadletters table", "topic", r.Topic,
+				"partition", r.Partition, "offset", r.Offset, "reason", cause, "err", err)
+		}
 		return
 	}
 	dl := &wirepb.DeadLetter{
@@ -593,7 +603,9 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	v, err := wire.Marshal(nil, dl)
 	if err != nil {
 		// Cannot happen with a valid message; keep it in the table anyway.
-		s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+		if err := s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value); err != nil {
+			s.log.Error("dead letter dropped: its row does not fit the deadletters table", "err", err)
+		}
 		return
 	}
 	s.cur.dls = append(s.cur.dls, &kgo.Record{
@@ -656,24 +668,24 @@ func (s *Sink) commit(ctx context.Context, b *batch) {
 
 func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
 	for _, tb := range b.bufs.order {
-		if tb.rows == 0 || b.sent[tb.t.name] {
+		if tb.rows == 0 || b.sent[tb.t.Name] {
 			continue
 		}
 		ictx, cancel := context.WithTimeout(ctx, 30*time.Second+s.cfg.DialTimeout)
 		err := tb.send(ictx, s.conn)
 		cancel()
 		if err != nil {
-			s.m.insertErrors.WithLabelValues(tb.t.name).Inc()
+			s.m.insertErrors.WithLabelValues(tb.t.Name).Inc()
 			s.mu.Lock()
 			s.stats.InsertErrors++
 			s.mu.Unlock()
 			return err
 		}
-		b.sent[tb.t.name] = true
-		s.m.rows.WithLabelValues(tb.t.name).Add(float64(tb.rows))
-		s.m.batches.WithLabelValues(tb.t.name).Inc()
+		b.sent[tb.t.Name] = true
+		s.m.rows.WithLabelValues(tb.t.Name).Add(float64(tb.rows))
+		s.m.batches.WithLabelValues(tb.t.Name).Inc()
 		s.mu.Lock()
-		s.stats.Rows[tb.t.name] += uint64(tb.rows)
+		s.stats.Rows[tb.t.Name] += uint64(tb.rows)
 		s.stats.Batches++
 		s.mu.Unlock()
 	}

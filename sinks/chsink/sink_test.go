@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -23,7 +24,7 @@ func TestWriteAndReplayLive(t *testing.T) {
 	if _, err := Migrate(ctx, conn, cfg, testLogger(t)); err != nil {
 		t.Fatal(err)
 	}
-	b := fillBuffers(cfg.Database)
+	b := fillBuffers(t, cfg.Database)
 	for pass := 0; pass < 2; pass++ {
 		for _, tb := range b.order {
 			if tb.rows == 0 {
@@ -35,17 +36,17 @@ func TestWriteAndReplayLive(t *testing.T) {
 		}
 	}
 	for _, tb := range b.order {
-		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, tb.t.name)
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, tb.t.Name)
 		want := uint64(tb.rows)
-		if tb.t.name == TableDevices {
+		if tb.t.Name == schema.Devices {
 			want = 1 // two states of one device: the latest wins
 		}
 		if got := count(t, conn, q); got != want {
-			t.Errorf("%s: %d rows with FINAL after a replay, want %d", tb.t.name, got, want)
+			t.Errorf("%s: %d rows with FINAL after a replay, want %d", tb.t.Name, got, want)
 		}
-		q = fmt.Sprintf("SELECT count() FROM %s.%s", cfg.Database, tb.t.name)
+		q = fmt.Sprintf("SELECT count() FROM %s.%s", cfg.Database, tb.t.Name)
 		if got := count(t, conn, q); got != uint64(2*tb.rows) {
-			t.Logf("%s: %d rows without FINAL (merged early?)", tb.t.name, got)
+			t.Logf("%s: %d rows without FINAL (merged early?)", tb.t.Name, got)
 		}
 	}
 	var state, lastErr string
@@ -129,14 +130,14 @@ func TestSinkLive(t *testing.T) {
 	waitFor(t, 30*time.Second, "every row stored", func() bool {
 		st := s.Stats()
 		// 3 dead letters come back through the deadletter topic + 1 broken one.
-		return st.Rows[TableInterfaceKPIs] == 2000 && st.Rows[TableDeadLetters] == 4 && st.Rows[TableRemediationEvents] == 3
+		return st.Rows[schema.InterfaceKPIs] == 2000 && st.Rows[schema.DeadLetters] == 4 && st.Rows[schema.RemediationEvents] == 3
 	})
 	st := s.Stats()
 	if st.DeadLetters != 4 {
 		t.Errorf("dead letters = %d, want 4", st.DeadLetters)
 	}
-	for table, want := range map[string]uint64{TableInterfaceKPIs: 2000, TableLinkKPIs: 40, TablePipelineKPIs: 1,
-		TableInterfaceCounters: 1, TableProbeResults: 1, TableDevices: 1, TableRemediationEvents: 3, TableDeadLetters: 4} {
+	for table, want := range map[string]uint64{schema.InterfaceKPIs: 2000, schema.LinkKPIs: 40, schema.PipelineKPIs: 1,
+		schema.InterfaceCounters: 1, schema.ProbeResults: 1, schema.Devices: 1, schema.RemediationEvents: 3, schema.DeadLetters: 4} {
 		if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, table)); got != want {
 			t.Errorf("%s: %d rows, want %d", table, got, want)
 		}
@@ -144,7 +145,7 @@ func TestSinkLive(t *testing.T) {
 	if n := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.deadletters FINAL WHERE component = 'sink' AND reason != ''", cfg.Database)); n != 4 {
 		t.Errorf("sink dead letters with a reason = %d, want 4", n)
 	}
-	if v := counterValue(s.m.rows.WithLabelValues(TableInterfaceKPIs)); v != 2000 {
+	if v := counterValue(s.m.rows.WithLabelValues(schema.InterfaceKPIs)); v != 2000 {
 		t.Errorf("telemetry_sink_rows_total{table=interface_kpis} = %v", v)
 	}
 	if v := counterValue(s.m.deadLetters.WithLabelValues("malformed")); v < 1 {
@@ -164,9 +165,9 @@ func TestSinkLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, prod, kpiRecords(t, kc, genInterfaceKPIs(10, 32)[:1]))
-	waitFor(t, 20*time.Second, "the new record", func() bool { return s2.Stats().Rows[TableInterfaceKPIs] >= 1 })
+	waitFor(t, 20*time.Second, "the new record", func() bool { return s2.Stats().Rows[schema.InterfaceKPIs] >= 1 })
 	time.Sleep(300 * time.Millisecond)
-	if got := s2.Stats().Rows[TableInterfaceKPIs]; got != 1 {
+	if got := s2.Stats().Rows[schema.InterfaceKPIs]; got != 1 {
 		t.Errorf("restarted sink re-read %d interface KPIs, want 1 (offsets committed)", got)
 	}
 	if err := s2.Stop(); err != nil {
@@ -191,7 +192,7 @@ func TestBuffersShrinkAfterBacklog(t *testing.T) {
 			b.addKPI(k)
 		}
 	}
-	capOf := func() int { return cap(b.byName[TableInterfaceKPIs].cols[0].(*tsVec).v) }
+	capOf := func() int { return cap(b.byName[schema.InterfaceKPIs].cols[0].(*tsVec).v) }
 	fill(50000) // a backlog batch
 	b.reset()
 	big := capOf()
@@ -231,8 +232,8 @@ func TestMetricsStartAtZero(t *testing.T) {
 		series[mf.GetName()] = len(mf.GetMetric())
 	}
 	for name, want := range map[string]int{
-		"telemetry_sink_insert_errors_total": len(allTables()),
-		"telemetry_sink_rows_total":          len(allTables()),
+		"telemetry_sink_insert_errors_total": len(schema.Tables()),
+		"telemetry_sink_rows_total":          len(schema.Tables()),
 		"telemetry_sink_deadletters_total":   len(deadLetterReasons),
 	} {
 		if series[name] != want {
