@@ -290,13 +290,13 @@ func TestMismatchedRowDeadLettered(t *testing.T) {
 	if err := wire.DecodeDeadLetter(s.cur.dls[0].Value, &dl); err != nil {
 		t.Fatal(err)
 	}
-	if dl.GetComponent() != "sink" || !strings.Contains(dl.GetReason(), ErrRowMismatch.Error()) || string(dl.GetPayload()) != string(v) {
+	if dl.GetComponent() != Stage || !strings.Contains(dl.GetReason(), ErrRowMismatch.Error()) || string(dl.GetPayload()) != string(v) {
 		t.Errorf("dead letter %q %q, payload kept %t", dl.GetComponent(), dl.GetReason(), string(dl.GetPayload()) == string(v))
 	}
 	s.handle(kc.Topics.DeadLetter, []*kgo.Record{{Topic: kc.Topics.DeadLetter, Value: []byte{0x08}}})
 	st := s.Stats()
-	if n := counterValue(s.m.deadLetters.WithLabelValues("columns")); n != 1 || st.DeadLetters != 2 {
-		t.Errorf("dead letters %d, for columns %v", st.DeadLetters, n)
+	if st.DeadLetterReasons["columns"] != 1 || st.DeadLetters != 2 {
+		t.Errorf("dead letters %d, by reason %v", st.DeadLetters, st.DeadLetterReasons)
 	}
 	if n := s.cur.bufs.rows(); n != 0 {
 		t.Errorf("%d rows buffered", n)

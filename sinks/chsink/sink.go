@@ -7,40 +7,75 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
+// Stage is the sink's name: its metrics are telemetry_sink_*, its log
+// lines carry component=sink, the dead letters it writes say component
+// "sink".
+const Stage = "sink"
+
 // Dependencies are what the sink needs from the outside.
 type Dependencies struct {
+	// Logger is the process's logger; the sink adds component=sink (do
+	// not add a component key yourself: it would be there twice).
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Kafka is the kafka section (brokers, topics, TLS, SASL).
 	Kafka *kafka.Configuration
+	// KafkaOpts are extra franz-go options (tests: fast rebalances).
+	KafkaOpts []kgo.Opt
 }
 
-// Stats is a snapshot of what the sink did.
+// Stats is a snapshot of what the sink did, read from its metrics (so the
+// two cannot differ). Its maps have a key for every label value of the
+// matching metric, at 0 until the first event.
 type Stats struct {
-	// Rows written (confirmed by ClickHouse) per table.
+	// Rows written (confirmed by ClickHouse) per table:
+	// telemetry_sink_rows_total{table}.
 	Rows map[string]uint64
-	// Records consumed from Kafka, per topic.
+	// Records consumed from Kafka, per topic: telemetry_sink_records_total{topic}.
 	Records map[string]uint64
-	// Batches inserted, insert errors, retries of a failed flush.
+	// Batches inserted (all tables), insert errors (all tables), retries
+	// of a failed flush: telemetry_sink_batches_total,
+	// telemetry_sink_insert_errors_total, telemetry_sink_retries_total.
 	Batches, InsertErrors, Retries uint64
-	// DeadLetters is the number of records the sink dead-lettered.
-	DeadLetters uint64
-	// Commits of Kafka offsets after a confirmed flush.
-	Commits uint64
+	// DeadLetters is the number of records the sink dead-lettered
+	// (telemetry_sink_deadletters_total), DeadLetterReasons the same per
+	// reason (DeadLetterReasons).
+	DeadLetters       uint64
+	DeadLetterReasons map[string]uint64
+	// Commits of Kafka offsets after a confirmed flush, and failed ones:
+	// telemetry_sink_commits_total, telemetry_sink_commit_errors_total.
+	Commits, CommitErrors uint64
+	// PartitionsDropped by the retention step of servers without TTL:
+	// telemetry_sink_retention_partitions_dropped_total.
+	PartitionsDropped uint64
 }
 
+// DeadLetterReasons are the reasons (label values of
+// telemetry_sink_deadletters_total) the sink gives up on a record for:
+// an unexpected schema header, an unknown wire version, an empty or
+// malformed record, a row that does not fit its table's columns
+// (ErrRowMismatch), anything else.
+func DeadLetterReasons() []string {
+	return []string{"schema", "unknown-version", "empty", "malformed", "columns", "other"}
+}
+
+// metrics are the sink's metrics, declared through its Reporter. Stats
+// reads them: they are the one count of what the sink did.
 type metrics struct {
 	rows         *prometheus.CounterVec
 	records      *prometheus.CounterVec
@@ -51,48 +86,78 @@ type metrics struct {
 	commits      prometheus.Counter
 	commitErrors prometheus.Counter
 	dropped      prometheus.Counter
+
+	// label values known in advance: every series exists from the start
+	tables, topics, reasons []string
+	// recordsOf is records' series per topic, resolved once (the poll
+	// loop adds to it without a label lookup).
+	recordsOf map[string]prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics declares the sink's metrics through r, with a series at 0 for
+// every table, topic and dead-letter reason: a healthy sink shows "0
+// insert errors", not "No data".
+func newMetrics(r *component.Reporter, topics []string) (*metrics, error) {
+	tables := schema.Names()
+	reasons := DeadLetterReasons()
 	m := &metrics{
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_sink_rows_total",
-			Help: "Rows written to ClickHouse (confirmed), per table."}, []string{"table"}),
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_sink_records_total",
-			Help: "Kafka records consumed, per topic."}, []string{"topic"}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_sink_batches_total",
-			Help: "Batches inserted into ClickHouse, per table."}, []string{"table"}),
-		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_sink_insert_errors_total",
-			Help: "Failed batch inserts, per table."}, []string{"table"}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_sink_retries_total",
-			Help: "Retries of a flush after a ClickHouse or Kafka error."}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telemetry_sink_deadletters_total",
-			Help: "Records the sink could not store and dead-lettered, per reason."}, []string{"reason"}),
-		commits: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_sink_commits_total",
-			Help: "Kafka offset commits after a confirmed flush."}),
-		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_sink_commit_errors_total",
-			Help: "Failed Kafka offset commits (records will be replayed and deduplicated)."}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "telemetry_sink_retention_partitions_dropped_total",
-			Help: "Partitions dropped by the retention step (servers without TTL)."}),
+		rows:         r.CounterVec("rows_total", "Rows written to ClickHouse (confirmed), per table.", []string{"table"}, component.Values(tables...)...),
+		records:      r.CounterVec("records_total", "Kafka records consumed, per topic.", []string{"topic"}, component.Values(topics...)...),
+		batches:      r.CounterVec("batches_total", "Batches inserted into ClickHouse, per table.", []string{"table"}, component.Values(tables...)...),
+		insertErrors: r.CounterVec("insert_errors_total", "Failed batch inserts, per table.", []string{"table"}, component.Values(tables...)...),
+		retries:      r.Counter("retries_total", "Retries of a flush after a ClickHouse or Kafka error."),
+		deadLetters:  r.CounterVec("deadletters_total", "Records the sink could not store and dead-lettered, per reason.", []string{"reason"}, component.Values(reasons...)...),
+		commits:      r.Counter("commits_total", "Kafka offset commits after a confirmed flush."),
+		commitErrors: r.Counter("commit_errors_total", "Failed Kafka offset commits (records will be replayed and deduplicated)."),
+		dropped:      r.Counter("retention_partitions_dropped_total", "Partitions dropped by the retention step (servers without TTL)."),
+		tables:       tables, topics: topics, reasons: reasons,
+		recordsOf: map[string]prometheus.Counter{},
 	}
-	// Every series a panel reads exists from the start, at 0: a healthy
-	// sink shows "0 insert errors", not "No data".
-	for _, t := range schema.Names() {
-		m.rows.WithLabelValues(t)
-		m.batches.WithLabelValues(t)
-		m.insertErrors.WithLabelValues(t)
+	for _, t := range topics {
+		m.recordsOf[t] = m.records.WithLabelValues(t)
 	}
-	for _, r := range deadLetterReasons {
-		m.deadLetters.WithLabelValues(r)
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.rows, m.records, m.batches, m.insertErrors, m.retries, m.deadLetters, m.commits, m.commitErrors, m.dropped} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register sink metrics: %w", err)
-		}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register %w", err)
 	}
 	return m, nil
+}
+
+// addRecords counts n records consumed from topic.
+func (m *metrics) addRecords(topic string, n int) {
+	c, ok := m.recordsOf[topic]
+	if !ok {
+		c = m.records.WithLabelValues(topic)
+	}
+	c.Add(float64(n))
+}
+
+func counterValue(c prometheus.Counter) uint64 {
+	var d dto.Metric
+	if err := c.Write(&d); err != nil {
+		return 0
+	}
+	return uint64(d.GetCounter().GetValue())
+}
+
+// stats reads the counters.
+func (m *metrics) stats() Stats {
+	st := Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}, DeadLetterReasons: map[string]uint64{},
+		Retries: counterValue(m.retries), Commits: counterValue(m.commits), CommitErrors: counterValue(m.commitErrors),
+		PartitionsDropped: counterValue(m.dropped)}
+	for _, t := range m.tables {
+		st.Rows[t] = counterValue(m.rows.WithLabelValues(t))
+		st.Batches += counterValue(m.batches.WithLabelValues(t))
+		st.InsertErrors += counterValue(m.insertErrors.WithLabelValues(t))
+	}
+	for t, c := range m.recordsOf {
+		st.Records[t] = counterValue(c)
+	}
+	for _, r := range m.reasons {
+		n := counterValue(m.deadLetters.WithLabelValues(r))
+		st.DeadLetterReasons[r] = n
+		st.DeadLetters += n
+	}
+	return st
 }
 
 // Sink consumes the kpis, samples, remediations and deadletter topics and
@@ -125,12 +190,22 @@ type Sink struct {
 	event   wirepb.RemediationEvent
 	dead    wirepb.DeadLetter
 
-	mu    sync.Mutex
-	stats Stats
+	// life serialises Start and Stop; running (set once Start succeeded,
+	// cleared by Stop) is read without it by Ready.
+	life     sync.Mutex
+	started  bool
+	stopped  bool
+	running  atomic.Bool
+	stopOnce component.Once
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+var (
+	_ component.Component = (*Sink)(nil)
+	_ component.Readier   = (*Sink)(nil)
+)
 
 // New builds the sink; it connects nothing (Start does).
 func New(cfg Configuration, deps Dependencies) (*Sink, error) {
@@ -143,20 +218,18 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 	if err := deps.Kafka.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	m, err := newMetrics(deps.Registerer)
+	r := component.NewReporter(Stage, deps.Logger, deps.Registerer)
+	t := deps.Kafka.Topics
+	m, err := newMetrics(r, []string{t.KPIs, t.Samples, t.Remediations, t.DeadLetter})
 	if err != nil {
 		return nil, err
 	}
 	return &Sink{
-		cfg: cfg, deps: deps, log: deps.Logger.With("component", "sink"), m: m,
+		cfg: cfg, deps: deps, log: r.Log, m: m,
 		firstSeen: map[string]int64{},
 		samples:   wire.NewAliasingSampleDecoder(),
 		kpis:      wire.NewAliasingKPIDecoder(),
-		lag:       kafka.NewLag(deps.Registerer, "sink"),
-		stats:     Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}},
+		lag:       kafka.NewLag(deps.Registerer, Stage),
 	}, nil
 }
 
@@ -164,31 +237,35 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 func (s *Sink) Capabilities() Capabilities { return s.caps }
 
 // Start connects to ClickHouse, migrates the schema, loads the devices'
-// first_seen, joins the consumer group and consumes in the background.
+// first_seen, joins the consumer group (creating the pipeline's topics
+// when missing) and consumes in the background. ctx bounds the start-up
+// only: the sink runs until Stop, whatever becomes of ctx. A sink starts
+// once: a Start after a Start or a Stop is an error.
 func (s *Sink) Start(ctx context.Context) error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	switch {
+	case s.stopped:
+		return errors.New("sink: stopped")
+	case s.started:
+		return errors.New("sink: already started")
+	}
 	conn, err := Open(ctx, s.cfg)
 	if err != nil {
 		return err
 	}
-	s.conn = conn
 	caps, err := Migrate(ctx, conn, s.cfg, s.log)
 	if err != nil {
 		_ = conn.Close()
 		return err
 	}
-	s.caps = caps
+	s.conn, s.caps = conn, caps
 	if err := s.loadFirstSeen(ctx); err != nil {
 		_ = conn.Close()
 		return err
 	}
-	opts, err := s.deps.Kafka.Opts()
-	if err != nil {
-		_ = conn.Close()
-		return err
-	}
-	opts = append(opts, kafka.WithLogger(s.log))
 	t := s.deps.Kafka.Topics
-	opts = append(opts,
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(s.cfg.GroupID),
 		kgo.ConsumeTopics(t.KPIs, t.Samples, t.Remediations, t.DeadLetter),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -200,24 +277,22 @@ func (s *Sink) Start(ctx context.Context) error {
 		kgo.ProducerLinger(0),
 		// Large fetches: while a batch is being inserted the client buffers
 		// one fetch per broker; make it big enough for the next batch.
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
 		// Partitions handed to another member no longer have this member's
 		// lag: drop their gauge series so the sum over members stays right.
 		kgo.OnPartitionsRevoked(s.forgetLag),
 		kgo.OnPartitionsLost(s.forgetLag),
-	)
-	cl, err := kgo.NewClient(opts...)
+	}
+	// The dead-letter topic must exist to produce to it: the client
+	// creates the pipeline's topics when missing (bounded in time; without
+	// the right to, it goes on).
+	cl, err := s.deps.Kafka.NewClient(ctx, s.log, append(opts, s.deps.KafkaOpts...)...)
 	if err != nil {
 		_ = conn.Close()
-		return fmt.Errorf("kafka client: %w", err)
+		return fmt.Errorf("sink: %w", err)
 	}
 	s.cl = cl
-	// The dead-letter topic must exist to produce to it; creating the
-	// pipeline's topics is idempotent. Without the right (ACLs), go on.
-	if err := s.deps.Kafka.EnsureTopics(ctx, cl); err != nil {
-		s.log.Warn("could not ensure the kafka topics exist", "err", err)
-	}
 	// One batch filled by the poll loop while inFlight others are inserted.
 	s.free = make(chan *batch, inFlight+1)
 	for range inFlight {
@@ -235,6 +310,8 @@ func (s *Sink) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.retentionLoop(rctx)
 	}
+	s.started = true
+	s.running.Store(true)
 	s.log.Info("sink started", "database", s.cfg.Database, "group", s.cfg.GroupID,
 		"topics", []string{t.KPIs, t.Samples, t.Remediations, t.DeadLetter}, "raw_samples", s.cfg.RawSamples,
 		"batch_size", s.cfg.BatchSize, "flush_interval", s.cfg.FlushInterval)
@@ -247,11 +324,21 @@ func (s *Sink) retentionEnabled() bool {
 
 // Stop flushes what is buffered (bounded in time), commits, leaves the
 // group and closes the connections. Records not confirmed by ClickHouse
-// are not committed: the next start replays them.
+// are not committed: the next start replays them. Stop is idempotent,
+// safe concurrently and without a Start; every call returns the first
+// one's error.
 func (s *Sink) Stop() error {
-	if s.cancel == nil {
+	return s.stopOnce.Do(s.stop)
+}
+
+func (s *Sink) stop() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.stopped = true
+	if !s.started {
 		return nil
 	}
+	s.running.Store(false)
 	s.cancel()
 	// The last batches get a grace period to reach ClickHouse; what does
 	// not is not committed and is replayed by the next start.
@@ -261,15 +348,14 @@ func (s *Sink) Stop() error {
 	s.flushCancel()
 	s.cl.Close()
 	err := s.conn.Close()
-	s.cancel = nil
 	s.log.Info("sink stopped")
 	return err
 }
 
-// Ready reports whether ClickHouse answers (for /readyz).
+// Ready reports whether the sink runs and ClickHouse answers (for /readyz).
 func (s *Sink) Ready(ctx context.Context) error {
-	if s.conn == nil {
-		return errors.New("not started")
+	if !s.running.Load() {
+		return errors.New("not running")
 	}
 	if err := s.conn.Ping(ctx); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
@@ -278,20 +364,7 @@ func (s *Sink) Ready(ctx context.Context) error {
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Sink) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.stats
-	out.Rows = make(map[string]uint64, len(s.stats.Rows))
-	for k, v := range s.stats.Rows {
-		out.Rows[k] = v
-	}
-	out.Records = make(map[string]uint64, len(s.stats.Records))
-	for k, v := range s.stats.Records {
-		out.Records[k] = v
-	}
-	return out
-}
+func (s *Sink) Stats() Stats { return s.m.stats() }
 
 func (s *Sink) loadFirstSeen(ctx context.Context) error {
 	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT site, device, min(first_seen) FROM %s.%s GROUP BY site, device", s.cfg.Database, schema.Devices))
@@ -377,7 +450,7 @@ func (s *Sink) run(ctx context.Context) {
 		}
 		fetches := s.cl.PollRecords(pctx, s.cfg.BatchSize-s.cur.bufs.rows())
 		cancel()
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		if kafka.Closed(ctx, fetches) {
 			if s.cur.records > 0 {
 				// Final batch: handed over unless the grace period ends first.
 				select {
@@ -387,11 +460,7 @@ func (s *Sink) run(ctx context.Context) {
 			}
 			return
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				s.log.Warn("kafka fetch error", "topic", topic, "partition", p, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(s.log, fetches)
 		s.lag.Observe(fetches)
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 {
@@ -402,10 +471,7 @@ func (s *Sink) run(ctx context.Context) {
 			}
 			s.cur.track(p.Records)
 			s.handle(p.Topic, p.Records)
-			s.m.records.WithLabelValues(p.Topic).Add(float64(len(p.Records)))
-			s.mu.Lock()
-			s.stats.Records[p.Topic] += uint64(len(p.Records))
-			s.mu.Unlock()
+			s.m.addRecords(p.Topic, len(p.Records))
 		})
 		if s.cur.records == 0 {
 			continue
@@ -555,12 +621,6 @@ func (s *Sink) addDeadLetter(r *kgo.Record) error {
 	return s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 }
 
-// deadLetterReasons are the reason labels of telemetry_sink_deadletters_total:
-// an unexpected schema header, an unknown wire version, an empty or
-// malformed record, a row that does not fit its table's columns
-// (ErrRowMismatch), anything else.
-var deadLetterReasons = []string{"schema", "unknown-version", "empty", "malformed", "columns", "other"}
-
 func reasonLabel(err error) string {
 	switch {
 	case errors.Is(err, wire.ErrUnknownVersion):
@@ -581,37 +641,20 @@ func reasonLabel(err error) string {
 // deadletters table, so it cannot loop.
 func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 	s.m.deadLetters.WithLabelValues(label).Inc()
-	s.mu.Lock()
-	s.stats.DeadLetters++
-	s.mu.Unlock()
-	now := time.Now().UnixNano()
+	now := time.Now()
 	s.log.Debug("dead-lettering record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "reason", cause)
-	if r.Topic == s.deps.Kafka.Topics.DeadLetter {
-		if err := s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value); err != nil {
-			// The deadletters table refuses the row (a build whose row
-			// builder and schema disagree): nowhere left to keep it but
-			// the log.
-			s.log.Error("dead letter dropped: its row does not fit the deadletters table", "topic", r.Topic,
-				"partition", r.Partition, "offset", r.Offset, "reason", cause, "err", err)
-		}
+	if r.Topic != s.deps.Kafka.Topics.DeadLetter {
+		s.cur.dls = append(s.cur.dls, wire.DeadLetterRecord(s.deps.Kafka.Topics.DeadLetter, Stage, cause, r, now))
 		return
 	}
-	dl := &wirepb.DeadLetter{
-		Reason: cause.Error(), Component: "sink", SourceTopic: r.Topic, SourcePartition: r.Partition,
-		SourceOffset: r.Offset, Key: r.Key, Payload: r.Value, TimeUnixNano: now,
+	d := wire.DeadLetter(Stage, cause, r, now)
+	if err := s.cur.bufs.addDeadLetter(d.GetTimeUnixNano(), d.GetComponent(), d.GetReason(), d.GetSourceTopic(),
+		d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload()); err != nil {
+		// The deadletters table refuses the row (a build whose row builder
+		// and schema disagree): nowhere left to keep it but the log.
+		s.log.Error("dead letter dropped: its row does not fit the deadletters table", "topic", r.Topic,
+			"partition", r.Partition, "offset", r.Offset, "reason", cause, "err", err)
 	}
-	v, err := wire.Marshal(nil, dl)
-	if err != nil {
-		// Cannot happen with a valid message; keep it in the table anyway.
-		if err := s.cur.bufs.addDeadLetter(now, "sink", cause.Error(), r.Topic, r.Partition, r.Offset, r.Key, r.Value); err != nil {
-			s.log.Error("dead letter dropped: its row does not fit the deadletters table", "err", err)
-		}
-		return
-	}
-	s.cur.dls = append(s.cur.dls, &kgo.Record{
-		Topic: s.deps.Kafka.Topics.DeadLetter, Key: r.Key, Value: v,
-		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}},
-	})
 }
 
 // backoff returns the wait before retry attempt n (1-based): exponential
@@ -639,9 +682,6 @@ func (s *Sink) store(ctx context.Context, b *batch) error {
 			return err
 		}
 		s.m.retries.Inc()
-		s.mu.Lock()
-		s.stats.Retries++
-		s.mu.Unlock()
 		wait := s.backoff(attempt)
 		s.log.Warn("flush failed; retrying the same batch", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
 		select {
@@ -661,9 +701,6 @@ func (s *Sink) commit(ctx context.Context, b *batch) {
 		return
 	}
 	s.m.commits.Inc()
-	s.mu.Lock()
-	s.stats.Commits++
-	s.mu.Unlock()
 }
 
 func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
@@ -676,18 +713,11 @@ func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
 		cancel()
 		if err != nil {
 			s.m.insertErrors.WithLabelValues(tb.t.Name).Inc()
-			s.mu.Lock()
-			s.stats.InsertErrors++
-			s.mu.Unlock()
 			return err
 		}
 		b.sent[tb.t.Name] = true
 		s.m.rows.WithLabelValues(tb.t.Name).Add(float64(tb.rows))
 		s.m.batches.WithLabelValues(tb.t.Name).Inc()
-		s.mu.Lock()
-		s.stats.Rows[tb.t.Name] += uint64(tb.rows)
-		s.stats.Batches++
-		s.mu.Unlock()
 	}
 	if len(b.dls) > 0 {
 		if err := s.cl.ProduceSync(ctx, b.dls...).FirstErr(); err != nil {

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -175,14 +175,6 @@ func TestSinkLive(t *testing.T) {
 	}
 }
 
-func counterValue(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
-}
-
 // TestBuffersShrinkAfterBacklog: a batch far smaller than the previous one
 // releases the columns' memory; a steady size keeps it.
 func TestBuffersShrinkAfterBacklog(t *testing.T) {
@@ -220,7 +212,8 @@ func TestBuffersShrinkAfterBacklog(t *testing.T) {
 // first increment, so a healthy sink shows 0, not "No data".
 func TestMetricsStartAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	if _, err := newMetrics(reg); err != nil {
+	topics := []string{"k", "s", "r", "d"}
+	if _, err := newMetrics(component.NewReporter(Stage, nil, reg), topics); err != nil {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
@@ -234,7 +227,9 @@ func TestMetricsStartAtZero(t *testing.T) {
 	for name, want := range map[string]int{
 		"telemetry_sink_insert_errors_total": len(schema.Tables()),
 		"telemetry_sink_rows_total":          len(schema.Tables()),
-		"telemetry_sink_deadletters_total":   len(deadLetterReasons),
+		"telemetry_sink_batches_total":       len(schema.Tables()),
+		"telemetry_sink_records_total":       len(topics),
+		"telemetry_sink_deadletters_total":   len(DeadLetterReasons()),
 	} {
 		if series[name] != want {
 			t.Errorf("%s: %d series before any increment, want %d", name, series[name], want)
