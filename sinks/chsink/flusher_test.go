@@ -13,21 +13,29 @@ import (
 
 // runFlusher feeds batches 1..n (batch.records = its number) to a flusher
 // with the given store and returns the batches committed, in order, and
-// the most stores that ran at once.
-func runFlusher(t *testing.T, n int, store func(id int) error) (committed []int, maxBusy int32) {
+// the most stores that ran at once. store may wait for another batch's
+// store to have returned with stored(id).
+func runFlusher(t *testing.T, n int, store func(id int, stored func(int) <-chan struct{}) error) (committed []int, maxBusy int32) {
 	t.Helper()
 	s := &Sink{log: slog.New(slog.DiscardHandler), flushCh: make(chan *batch), free: make(chan *batch, n)}
 	s.flushCtx = context.Background()
 	var mu sync.Mutex
 	var busy atomic.Int32
+	done := make([]chan struct{}, n+2)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	stored := func(id int) <-chan struct{} { return done[id] }
 	s.wg.Add(1)
 	go s.flusher(func(_ context.Context, b *batch) error {
 		cur := busy.Add(1)
-		defer busy.Add(-1)
 		mu.Lock()
 		maxBusy = max(maxBusy, cur)
 		mu.Unlock()
-		return store(b.records)
+		err := store(b.records, stored)
+		busy.Add(-1)
+		close(done[b.records])
+		return err
 	}, func(_ context.Context, b *batch) {
 		mu.Lock()
 		committed = append(committed, b.records)
@@ -39,10 +47,10 @@ func runFlusher(t *testing.T, n int, store func(id int) error) (committed []int,
 		s.flushCh <- b
 	}
 	close(s.flushCh)
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	finished := make(chan struct{})
+	go func() { s.wg.Wait(); close(finished) }()
 	select {
-	case <-done:
+	case <-finished:
 	case <-time.After(10 * time.Second):
 		t.Fatal("flusher did not finish")
 	}
@@ -56,9 +64,9 @@ func runFlusher(t *testing.T, n int, store func(id int) error) (committed []int,
 // before its elder is committed after it, and never more than inFlight
 // inserts run at once.
 func TestFlusherCommitsInOrder(t *testing.T) {
-	committed, maxBusy := runFlusher(t, 6, func(id int) error {
+	committed, maxBusy := runFlusher(t, 6, func(id int, stored func(int) <-chan struct{}) error {
 		if id%2 == 1 {
-			time.Sleep(30 * time.Millisecond) // odd batches finish after the next one
+			<-stored(id + 1) // odd batches finish after the next one
 		}
 		return nil
 	})
@@ -78,10 +86,9 @@ func TestFlusherCommitsInOrder(t *testing.T) {
 // batch, even one that was stored: committing it would skip the failed
 // batch's records for good.
 func TestFlusherStopsCommittingAfterFailure(t *testing.T) {
-	committed, _ := runFlusher(t, 5, func(id int) error {
-		switch id {
-		case 3:
-			time.Sleep(30 * time.Millisecond) // batch 4 is stored first
+	committed, _ := runFlusher(t, 5, func(id int, stored func(int) <-chan struct{}) error {
+		if id == 3 {
+			<-stored(4) // batch 4 is stored first
 			return errors.New("not stored before shutdown")
 		}
 		return nil

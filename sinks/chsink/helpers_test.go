@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -29,28 +28,15 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // liveConfig returns a configuration pointing at the live server with a
-// database of its own, dropped on cleanup.
+// throw-away database of its own (testenv.ClickHouseDB, dropped on
+// cleanup), and a connection to the server.
 func liveConfig(t testing.TB) (Configuration, driver.Conn) {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
+	addr, db, conn := testenv.ClickHouseDB(t)
 	cfg := DefaultConfiguration()
 	cfg.Addresses = []string{addr}
-	cfg.Database = "telemetry_test_" + randomSuffix()
+	cfg.Database = db
 	cfg.MigrationLockTimeout = 20 * time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s", cfg.Database)); err != nil {
-			t.Logf("drop database %s: %v", cfg.Database, err)
-		}
-		_ = conn.Close()
-	})
 	return cfg, conn
 }
 

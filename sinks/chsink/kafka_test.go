@@ -72,15 +72,3 @@ func produce(t testing.TB, cl *kgo.Client, recs []*kgo.Record) {
 		t.Fatalf("produce: %v", err)
 	}
 }
-
-// waitFor polls cond until it is true or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

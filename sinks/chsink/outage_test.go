@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
@@ -37,13 +38,14 @@ func TestOutage(t *testing.T) {
 	const total = 3000
 	recs := kpiRecords(t, kc, genInterfaceKPIs(total, 64))
 	produce(t, prod, recs[:1000])
-	waitFor(t, 20*time.Second, "first part stored", func() bool { return s.Stats().Rows[schema.InterfaceKPIs] >= 1000 })
+	testenv.Eventually(t, 20*time.Second, "first part stored", func() bool { return s.Stats().Rows[schema.InterfaceKPIs] >= 1000 })
 
 	srv.kill()
 	t.Log("server killed")
 	produce(t, prod, recs[1000:2500])
-	waitFor(t, 20*time.Second, "insert errors while the server is down", func() bool { return s.Stats().InsertErrors >= 2 })
-	time.Sleep(500 * time.Millisecond)
+	testenv.Eventually(t, 20*time.Second, "insert errors while the server is down", func() bool { return s.Stats().InsertErrors >= 2 })
+	// The outage lasts a few retries of the same batch.
+	testenv.Eventually(t, 20*time.Second, "retries while the server is down", func() bool { return s.Stats().Retries >= 3 })
 	srv.start()
 	t.Log("server restarted")
 	produce(t, prod, recs[2500:])
@@ -54,7 +56,7 @@ func TestOutage(t *testing.T) {
 	}
 	defer conn.Close()
 	q := fmt.Sprintf("SELECT count() FROM %s.interface_kpis FINAL", cfg.Database)
-	waitFor(t, 30*time.Second, "every row after the restart", func() bool {
+	testenv.Eventually(t, 30*time.Second, "every row after the restart", func() bool {
 		var n uint64
 		return conn.QueryRow(ctx, q).Scan(&n) == nil && n >= total
 	})

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/component"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -127,7 +129,7 @@ func TestSinkLive(t *testing.T) {
 	)
 	produce(t, prod, recs)
 
-	waitFor(t, 30*time.Second, "every row stored", func() bool {
+	testenv.Eventually(t, 30*time.Second, "every row stored", func() bool {
 		st := s.Stats()
 		// 3 dead letters come back through the deadletter topic + 1 broken one.
 		return st.Rows[schema.InterfaceKPIs] == 2000 && st.Rows[schema.DeadLetters] == 4 && st.Rows[schema.RemediationEvents] == 3
@@ -165,14 +167,40 @@ func TestSinkLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, prod, kpiRecords(t, kc, genInterfaceKPIs(10, 32)[:1]))
-	waitFor(t, 20*time.Second, "the new record", func() bool { return s2.Stats().Rows[schema.InterfaceKPIs] >= 1 })
-	time.Sleep(300 * time.Millisecond)
+	testenv.Eventually(t, 20*time.Second, "the new record", func() bool { return s2.Stats().Rows[schema.InterfaceKPIs] >= 1 })
+	// Everything up to the end of the topic is consumed, stored and
+	// committed: a re-read would have been counted by now.
+	testenv.Eventually(t, 20*time.Second, "the group's offsets at the end of the kpis topic", func() bool {
+		return committedToEnd(ctx, prod, cfg.GroupID, kc.Topics.KPIs)
+	})
 	if got := s2.Stats().Rows[schema.InterfaceKPIs]; got != 1 {
 		t.Errorf("restarted sink re-read %d interface KPIs, want 1 (offsets committed)", got)
 	}
 	if err := s2.Stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// committedToEnd reports whether group has committed every partition of
+// topic up to its end offset.
+func committedToEnd(ctx context.Context, cl *kgo.Client, group, topic string) bool {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, o.Partition)
+		if o.Offset > 0 && (!ok || c.At < o.Offset) {
+			done = false
+		}
+	})
+	return done
 }
 
 // TestBuffersShrinkAfterBacklog: a batch far smaller than the previous one
