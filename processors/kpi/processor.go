@@ -193,7 +193,6 @@ type Processor struct {
 	exported  EngineStats
 	kpisOut   [nKinds]uint64
 	commitsN  uint64
-	maxDevice int64
 
 	// life serialises Start and Stop; state (stateNew, stateRunning,
 	// stateStopped) is read without it by Ready.
