@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -42,10 +43,10 @@ type tracked struct {
 	done bool
 }
 
-func newDispatcher(r *Remediator, opts []kgo.Opt) (*dispatcher, error) {
+func newDispatcher(ctx context.Context, r *Remediator) (*dispatcher, error) {
 	d := &dispatcher{r: r, sem: make(chan struct{}, r.cfg.MaxInFlight),
 		parts: map[int32]*partTracker{}, tails: map[string]chan struct{}{}}
-	cl, err := kgo.NewClient(append(opts,
+	cl, err := r.deps.Kafka.NewClient(ctx, r.log,
 		kgo.ConsumerGroup(r.cfg.DispatcherGroupID),
 		kgo.ConsumeTopics(r.deps.Kafka.Topics.Remediations),
 		kgo.AutoCommitMarks(),
@@ -53,9 +54,9 @@ func newDispatcher(r *Remediator, opts []kgo.Opt) (*dispatcher, error) {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.OnPartitionsRevoked(d.revoked),
 		kgo.OnPartitionsLost(d.lost),
-	)...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("remediation dispatcher kafka: %w", err)
+		return nil, fmt.Errorf("remediation dispatcher: %w", err)
 	}
 	d.cl = cl
 	return d, nil
@@ -125,15 +126,11 @@ func (d *dispatcher) run(ctx context.Context) {
 	defer d.wg.Wait()
 	for {
 		fetches := d.cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		if kafka.Closed(ctx, fetches) {
 			return
 		}
 		d.r.lag.Observe(fetches)
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				d.r.log.Warn("remediations fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(d.r.log, fetches)
 		for it := fetches.RecordIter(); !it.Done(); {
 			rec := it.Next()
 			select {
@@ -164,11 +161,11 @@ func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 	r, rec := d.r, t.rec
 	var ev wirepb.RemediationEvent
 	if s, _ := wire.SchemaOf(rec); len(s) > 0 && string(s) != wire.SchemaRemediation {
-		d.deadLetter(ctx, t, "unexpected_schema", "unexpected schema "+string(s))
+		d.deadLetter(ctx, t, reasonUnexpectedSchema, errors.New("unexpected schema "+string(s)))
 		return
 	}
 	if err := wire.DecodeRemediation(rec.Value, &ev); err != nil {
-		d.deadLetter(ctx, t, "decode", err.Error())
+		d.deadLetter(ctx, t, reasonDecode, err)
 		return
 	}
 	switch ev.State {
@@ -178,13 +175,13 @@ func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 		return
 	}
 	if ev.Action == "" {
-		r.m.dropped.WithLabelValues("no_action").Inc()
+		r.m.dropped.inc(reasonNoAction)
 		d.release(t, true)
 		return
 	}
 	cl := r.clients[ev.Action]
 	if cl == nil {
-		d.deadLetter(ctx, t, "unknown_webhook", fmt.Sprintf("no webhook named %q on this dispatcher", ev.Action))
+		d.deadLetter(ctx, t, reasonUnknownWebhook, fmt.Errorf("no webhook named %q on this dispatcher", ev.Action))
 		return
 	}
 	if w := r.webhooks[ev.Action]; !w.delivers(rules.StateName(ev.State)) {
@@ -251,7 +248,7 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 	r := d.r
 	m, err := d.body(ev, ev.Action)
 	if err != nil {
-		d.deadLetter(ctx, t, "render", err.Error())
+		d.deadLetter(ctx, t, reasonRender, err)
 		return
 	}
 	firing := ev.State == wirepb.EventState_FIRING
@@ -265,7 +262,7 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 		return
 	}
 	if !res.Delivered {
-		r.m.deliveries.WithLabelValues(ev.Action, "dead_letter").Inc()
+		r.m.deliveries.inc(ev.Action + "/dead_letter")
 		reason := fmt.Sprintf("gave up after %d attempt(s): %v", res.Attempts, res.Err)
 		if res.Permanent {
 			reason = fmt.Sprintf("refused, not retried: %v", res.Err)
@@ -279,11 +276,10 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 			d.release(t, false)
 			return
 		}
-		d.deadLetter(ctx, t, "delivery", reason)
+		d.deadLetter(ctx, t, reasonDelivery, errors.New(reason))
 		return
 	}
-	r.c.deliveries.Add(1)
-	r.m.deliveries.WithLabelValues(ev.Action, "delivered").Inc()
+	r.m.deliveries.inc(ev.Action + "/delivered")
 	if we := ev.GetWindowEndUnixNano(); we > 0 {
 		r.m.latency.Observe(time.Since(time.Unix(0, we)).Seconds())
 	}
@@ -295,9 +291,6 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 		r.log.Warn("could not record transition; record will be handled again", "event_id", ev.EventId, "err", err)
 		d.release(t, false)
 		return
-	}
-	if firing {
-		r.c.acknowledged.Add(1)
 	}
 	d.release(t, true)
 }
@@ -324,20 +317,23 @@ func (d *dispatcher) transition(ctx context.Context, ev *wirepb.RemediationEvent
 		ch <- err
 		return ch
 	}
-	d.r.m.transitions.WithLabelValues(rules.StateName(st)).Inc()
-	d.r.producer.Produce(ctx, rec, func(_ *kgo.Record, err error) { ch <- err })
+	d.r.producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+		if err == nil {
+			d.r.m.transitions.inc(rules.StateName(st))
+		}
+		ch <- err
+	})
 	return ch
 }
 
 // deadLetter sends the record to the dead-letter topic, then releases it
 // (handled) once the dead letter is on Kafka.
-func (d *dispatcher) deadLetter(ctx context.Context, t *tracked, label, reason string) {
+func (d *dispatcher) deadLetter(ctx context.Context, t *tracked, reason string, cause error) {
 	r := d.r
-	r.m.deadLetters.WithLabelValues("dispatcher", label).Inc()
-	if label != "delivery" {
-		r.m.dropped.WithLabelValues(label).Inc()
+	if reason != reasonDelivery {
+		r.m.dropped.inc(reason)
 	}
-	rec := r.deadLetterRecord("dispatcher", reason, t.rec)
+	rec := r.deadLetter(dispatcherComponent, reason, cause, t.rec)
 	r.producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 		if err != nil {
 			r.log.Error("dead letter not written; record will be handled again", "err", err)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -25,28 +27,31 @@ type engineLoop struct {
 	cl   *kgo.Client
 	opts []kgo.Opt // connection options, for the warm-up reader
 
+	// failingSince is when producing transitions started failing (Unix
+	// ns), 0 while it succeeds; Ready reads it.
+	failingSince atomic.Int64
+
 	mu      sync.Mutex
 	engines map[int32]*rules.Engine
 	last    map[int32]rules.Counts
 	newest  int64 // newest window_end seen (KPI time), for state expiry
 }
 
-func newEngineLoop(r *Remediator, opts []kgo.Opt) (*engineLoop, error) {
-	e := &engineLoop{r: r, opts: opts, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
-	cl, err := kgo.NewClient(append(opts,
+func newEngineLoop(ctx context.Context, r *Remediator, base []kgo.Opt) (*engineLoop, error) {
+	e := &engineLoop{r: r, opts: base, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
+	cl, err := r.deps.Kafka.NewClient(ctx, r.log,
 		kgo.ConsumerGroup(r.cfg.GroupID),
 		kgo.ConsumeTopics(r.deps.Kafka.Topics.KPIs),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500*time.Millisecond),
-		kgo.ProducerLinger(0),
 		kgo.OnPartitionsRevoked(e.revoked),
 		kgo.OnPartitionsLost(e.lost),
 		kgo.OnPartitionsAssigned(e.assigned),
-	)...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("remediation engine kafka: %w", err)
+		return nil, fmt.Errorf("remediation engine: %w", err)
 	}
 	e.cl = cl
 	return e, nil
@@ -104,7 +109,7 @@ func (e *engineLoop) assigned(ctx context.Context, cl *kgo.Client, assigned map[
 	n, err := e.warmup(ctx, cl, parts)
 	if err != nil {
 		e.r.log.Warn("warm-up failed: partitions start with empty state", "partitions", parts, "err", err)
-		e.r.m.dropped.WithLabelValues("warmup_failed").Inc()
+		e.r.m.dropped.inc(reasonWarmupFailed)
 		return
 	}
 	e.r.log.Info("warm-up done", "partitions", parts, "kpis_replayed", n, "took", time.Since(start))
@@ -199,7 +204,7 @@ func (e *engineLoop) syncActive() {
 	for _, en := range e.engines {
 		n += en.Active()
 	}
-	e.r.c.active.Store(int64(n))
+	e.r.m.active.Store(int64(n))
 }
 
 func (e *engineLoop) run(ctx context.Context) {
@@ -210,35 +215,29 @@ func (e *engineLoop) run(ctx context.Context) {
 	lastExpire := time.Now()
 	for {
 		fetches := e.cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		if kafka.Closed(ctx, fetches) {
 			e.cl.AllowRebalance()
 			return
 		}
 		r.lag.Observe(fetches)
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				r.log.Warn("kpi fetch error", "topic", t, "partition", p, "err", err)
-			}
-		})
+		kafka.LogFetchErrors(r.log, fetches)
 		recs = recs[:0]
 		e.mu.Lock()
 		rs := r.rules.Load().rules
 		fetches.EachRecord(func(rec *kgo.Record) {
 			if s, _ := wire.SchemaOf(rec); len(s) > 0 && string(s) != wire.SchemaKPI {
-				r.m.dropped.WithLabelValues("unexpected_schema").Inc()
-				r.m.deadLetters.WithLabelValues("remediate", "unexpected_schema").Inc()
-				recs = append(recs, r.deadLetterRecord("remediate", "unexpected schema "+string(s), rec))
+				r.m.dropped.inc(reasonUnexpectedSchema)
+				recs = append(recs, r.deadLetter(engineComponent, reasonUnexpectedSchema, errors.New("unexpected schema "+string(s)), rec))
 				return
 			}
 			k, err := kd.Decode(rec.Value)
 			if err != nil {
-				reason := "decode"
+				reason := reasonDecode
 				if errors.Is(err, wire.ErrUnknownVersion) {
-					reason = "unknown_version"
+					reason = reasonUnknownVersion
 				}
-				r.m.dropped.WithLabelValues(reason).Inc()
-				r.m.deadLetters.WithLabelValues("remediate", reason).Inc()
-				recs = append(recs, r.deadLetterRecord("remediate", err.Error(), rec))
+				r.m.dropped.inc(reason)
+				recs = append(recs, r.deadLetter(engineComponent, reason, err, rec))
 				return
 			}
 			en := e.engines[rec.Partition]
@@ -247,21 +246,11 @@ func (e *engineLoop) run(ctx context.Context) {
 				e.engines[rec.Partition] = en
 			}
 			out = en.Observe(k, out[:0])
-			r.c.kpis.Add(1)
-			r.m.kpis.Inc()
+			r.m.kpis.add(1)
 			e.newest = max(e.newest, k.GetWindowEndUnixNano())
 			for _, ev := range out {
 				state := rules.StateName(ev.State)
-				switch ev.State {
-				case wirepb.EventState_FIRING:
-					r.c.firing.Add(1)
-				case wirepb.EventState_RESOLVED:
-					r.c.resolved.Add(1)
-				case wirepb.EventState_ESCALATED:
-					r.c.escalated.Add(1)
-				}
-				r.c.transitions.Add(1)
-				r.m.transitions.WithLabelValues(state).Inc()
+				r.m.transitions.inc(state)
 				rr, err := r.remediationRecord(ev)
 				if err != nil {
 					r.log.Error("encode transition", "err", err)
@@ -275,15 +264,13 @@ func (e *engineLoop) run(ctx context.Context) {
 		for p, en := range e.engines {
 			c, prev := en.Counts(), e.last[p]
 			if d := c.SuppressedCooldown - prev.SuppressedCooldown; d > 0 {
-				r.m.suppressed.WithLabelValues("cooldown").Add(float64(d))
-				r.c.suppressed.Add(d)
+				r.m.suppressed.add(reasonCooldown, d)
 			}
 			if d := c.SuppressedFlap - prev.SuppressedFlap; d > 0 {
-				r.m.suppressed.WithLabelValues("flap").Add(float64(d))
-				r.c.suppressed.Add(d)
+				r.m.suppressed.add(reasonFlap, d)
 			}
 			if d := c.Stale - prev.Stale; d > 0 {
-				r.m.dropped.WithLabelValues("stale_window").Add(float64(d))
+				r.m.dropped.add(reasonStaleWindow, d)
 			}
 			e.last[p] = c
 		}
@@ -309,13 +296,16 @@ func (e *engineLoop) run(ctx context.Context) {
 	}
 }
 
-// produce writes recs, retrying until it succeeds or ctx ends.
+// produce writes recs, retrying until it succeeds or ctx ends. While it
+// fails, failingSince says since when (see Ready).
 func (e *engineLoop) produce(ctx context.Context, recs []*kgo.Record) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err := e.r.producer.ProduceSync(ctx, recs...).FirstErr()
 		if err == nil {
+			e.failingSince.Store(0)
 			return nil
 		}
+		e.failingSince.CompareAndSwap(0, time.Now().UnixNano())
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -22,7 +23,11 @@ import (
 
 // Dependencies are what a Remediator needs from the process.
 type Dependencies struct {
-	Logger     *slog.Logger
+	// Logger is the process's logger, without a component key: the
+	// Remediator's lines carry component=remediation. nil discards.
+	Logger *slog.Logger
+	// Registerer takes the telemetry_remediation_* metrics; nil registers
+	// nothing.
 	Registerer prometheus.Registerer
 	Kafka      *kafka.Configuration
 }
@@ -34,13 +39,15 @@ type ruleSet struct {
 	templates map[string]*template.Template
 }
 
-// Remediator runs the rules engine and the webhook dispatcher.
+// Remediator runs the rules engine and the webhook dispatcher. It is a
+// component.Component: New builds it, Start connects it (ctx bounds the
+// start-up only), Stop stops it (idempotent, safe without Start and
+// concurrently); Ready says whether it serves.
 type Remediator struct {
 	cfg  Configuration
 	deps Dependencies
 	log  *slog.Logger
 	m    *metrics
-	c    counters
 	// lag is the consumer lag of both consumers (engine: kpis topic,
 	// dispatcher: remediations topic), one gauge with a topic label.
 	lag *kafka.Lag
@@ -53,12 +60,26 @@ type Remediator struct {
 	producer *kgo.Client
 	eng      *engineLoop
 	disp     *dispatcher
+	// stallAfter is how long the engine may fail to produce its
+	// transitions before Ready says so.
+	stallAfter time.Duration
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	mu     sync.Mutex
-	start  bool
+	// mu serialises Start and the stop; started and stopped are written
+	// under it. running is read by Ready without it (a Start may hold mu
+	// for the whole start-up).
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	running  atomic.Bool
+	stopOnce component.Once
 }
+
+var (
+	_ component.Component = (*Remediator)(nil)
+	_ component.Readier   = (*Remediator)(nil)
+)
 
 type fileStamp struct {
 	mod  time.Time
@@ -68,26 +89,23 @@ type fileStamp struct {
 // New builds a Remediator: loads and checks the rules, the webhooks'
 // secrets and the metrics. It connects to nothing until Start.
 func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.Registerer == nil {
-		deps.Registerer = prometheus.NewRegistry()
-	}
 	if deps.Kafka == nil {
 		return nil, errors.New("remediation: Dependencies.Kafka is required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("remediate: %w", err)
 	}
-	r := &Remediator{cfg: cfg, deps: deps, log: deps.Logger.With("component", "remediation"),
-		clients: map[string]*webhook.Client{}, webhooks: map[string]Webhook{}}
-	m, err := newMetrics(deps.Registerer, &r.c)
-	if err != nil {
-		return nil, fmt.Errorf("remediation metrics: %w", err)
+	rep := component.NewReporter(stage, deps.Logger, deps.Registerer)
+	names := make([]string, 0, len(cfg.Webhooks))
+	for _, w := range cfg.Webhooks {
+		names = append(names, w.Name)
 	}
-	r.m = m
-	r.lag = kafka.NewLag(deps.Registerer, "remediation")
+	r := &Remediator{cfg: cfg, deps: deps, log: rep.Log, m: newMetrics(rep, names), stallAfter: 30 * time.Second,
+		clients: map[string]*webhook.Client{}, webhooks: map[string]Webhook{}}
+	if err := rep.Err(); err != nil {
+		return nil, err
+	}
+	r.lag = kafka.NewLag(deps.Registerer, stage)
 	if err := r.loadRules(); err != nil {
 		return nil, err
 	}
@@ -137,7 +155,7 @@ func (r *Remediator) loadRules() error {
 	}
 	r.rules.Store(set)
 	r.fileStat = st
-	r.c.rules.Store(int64(len(rs)))
+	r.m.rules.Store(int64(len(rs)))
 	return nil
 }
 
@@ -160,116 +178,148 @@ func (r *Remediator) watchRules(ctx context.Context) {
 		}
 		if err := r.loadRules(); err != nil {
 			r.fileStat = fileStamp{mod: fi.ModTime(), size: fi.Size()} // do not retry the same bad version
-			r.c.reloadErrs.Add(1)
-			r.m.reloads.WithLabelValues("error").Inc()
+			r.m.reloads.inc("error")
 			r.log.Error("rules file rejected, keeping the rules in force", "file", r.cfg.RulesFile, "err", err)
 			continue
 		}
-		r.c.reloads.Add(1)
-		r.m.reloads.WithLabelValues("ok").Inc()
-		r.log.Info("rules reloaded", "file", r.cfg.RulesFile, "rules", r.c.rules.Load())
+		r.m.reloads.inc("ok")
+		r.log.Info("rules reloaded", "file", r.cfg.RulesFile, "rules", r.m.rules.Load())
 	}
 }
 
-// Start connects to Kafka, creates the topics if needed, and starts the
-// engine, the dispatcher and the rules-file watcher. It returns once they
-// run.
+// Start connects to Kafka (creating the topics if needed, within
+// kafka.TopicsTimeout: a topic that cannot be created is logged and the
+// start goes on, as in every component) and starts the engine, the
+// dispatcher and the rules-file watcher. It returns once they run. ctx
+// bounds the start-up only: they run until Stop. A Remediator starts once;
+// Start after Stop is an error.
 func (r *Remediator) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.start {
+	switch {
+	case r.stopped:
+		return errors.New("remediation: stopped")
+	case r.started:
 		return errors.New("remediation: already started")
 	}
 	kc := r.deps.Kafka
-	opts, err := kc.Opts()
+	prod, err := kc.NewClient(ctx, r.log, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
-		return fmt.Errorf("remediation kafka: %w", err)
+		return fmt.Errorf("remediation producer: %w", err)
 	}
-	opts = append(opts, kafka.WithLogger(r.log))
-	prod, err := kgo.NewClient(append(opts, kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))...)
-	if err != nil {
-		return fmt.Errorf("remediation kafka producer: %w", err)
-	}
-	cctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-	err = kc.EnsureTopics(cctx, prod)
-	cancelT()
+	// The warm-up reader connects like the others, without a group and
+	// without creating topics (the producer did).
+	base, err := kc.Opts()
 	if err != nil {
 		prod.Close()
-		return fmt.Errorf("remediation: %w", err)
+		return fmt.Errorf("remediation kafka: %w", err)
 	}
-	r.producer = prod
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
+	base = append(base, kafka.WithLogger(r.log))
+	var eng *engineLoop
+	var disp *dispatcher
+	closeAll := func() {
+		if disp != nil {
+			disp.cl.Close()
+		}
+		if eng != nil {
+			eng.cl.Close()
+		}
+		prod.Close()
+	}
 	if r.cfg.Engine {
-		e, err := newEngineLoop(r, opts)
-		if err != nil {
-			cancel()
-			prod.Close()
+		if eng, err = newEngineLoop(ctx, r, base); err != nil {
+			closeAll()
 			return err
 		}
-		r.eng = e
-		r.wg.Add(1)
-		go func() { defer r.wg.Done(); e.run(runCtx) }()
 	}
 	if r.cfg.Dispatcher {
-		d, err := newDispatcher(r, opts)
-		if err != nil {
-			cancel()
-			r.wg.Wait()
-			if r.eng != nil {
-				r.eng.close()
-			}
-			prod.Close()
+		if disp, err = newDispatcher(ctx, r); err != nil {
+			closeAll()
 			return err
 		}
-		r.disp = d
+	}
+	r.producer, r.eng, r.disp = prod, eng, disp
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	if eng != nil {
 		r.wg.Add(1)
-		go func() { defer r.wg.Done(); d.run(runCtx) }()
+		go func() { defer r.wg.Done(); eng.run(runCtx) }()
+	}
+	if disp != nil {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); disp.run(runCtx) }()
 	}
 	if r.cfg.RulesFile != "" {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.watchRules(runCtx) }()
 	}
-	r.start = true
+	r.started = true
+	r.running.Store(true)
 	r.log.Info("remediation started", "engine", r.cfg.Engine, "dispatcher", r.cfg.Dispatcher,
-		"rules", r.c.rules.Load(), "webhooks", len(r.clients))
+		"rules", r.m.rules.Load(), "webhooks", len(r.clients))
 	return nil
 }
 
 // Stop stops consuming, abandons deliveries still retrying (their offsets
 // are not committed, so they are delivered again after a restart), commits
-// the offsets of what was handled, and closes the Kafka clients.
+// the offsets of what was handled, and closes the Kafka clients. It is
+// idempotent and safe concurrently (every call returns the first's
+// result), and without a Start.
 func (r *Remediator) Stop() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.start {
-		return nil
+	return r.stopOnce.Do(func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.stopped = true
+		if !r.started {
+			return nil
+		}
+		r.running.Store(false)
+		r.cancel()
+		r.wg.Wait()
+		var errs []error
+		if r.disp != nil {
+			errs = append(errs, r.disp.close())
+		}
+		if r.eng != nil {
+			errs = append(errs, r.eng.close())
+		}
+		r.producer.Close()
+		for _, c := range r.clients {
+			c.Close()
+		}
+		r.log.Info("remediation stopped", "stats", fmt.Sprintf("%+v", r.Stats()))
+		return errors.Join(errs...)
+	})
+}
+
+// Ready reports whether the Remediator serves (for /readyz): it runs, a
+// Kafka broker answers, and the rules engine is not stuck failing to
+// produce its transitions (it then stops consuming: its KPIs are not
+// committed and the group's lag grows) for more than 30 s. The rules are loaded by New, so a
+// Remediator that exists has them. A dispatcher retrying a webhook that is
+// down is working as intended and stays ready.
+func (r *Remediator) Ready(ctx context.Context) error {
+	if !r.running.Load() {
+		return errors.New("remediation: not running")
 	}
-	r.start = false
-	r.cancel()
-	r.wg.Wait()
-	var errs []error
-	if r.disp != nil {
-		errs = append(errs, r.disp.close())
+	if e := r.eng; e != nil {
+		if since := e.failingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) > r.stallAfter {
+			return fmt.Errorf("remediation engine: transitions not produced since %s",
+				time.Unix(0, since).UTC().Format(time.RFC3339))
+		}
 	}
-	if r.eng != nil {
-		errs = append(errs, r.eng.close())
+	if err := r.producer.Ping(ctx); err != nil {
+		return fmt.Errorf("remediation kafka: %w", err)
 	}
-	r.producer.Close()
-	for _, c := range r.clients {
-		c.Close()
-	}
-	r.log.Info("remediation stopped", "stats", fmt.Sprintf("%+v", r.Stats()))
-	return errors.Join(errs...)
+	return nil
 }
 
 // Stats returns the running totals.
-func (r *Remediator) Stats() Stats { return r.c.stats() }
+func (r *Remediator) Stats() Stats { return r.m.stats() }
 
 func (r *Remediator) onAttempt(name string, a webhook.Attempt) {
-	r.c.attempts.Add(1)
 	if a.N > 1 {
-		r.c.retries.Add(1)
+		r.m.retries.Add(1)
 	}
 	status := "error"
 	switch {
@@ -284,7 +334,7 @@ func (r *Remediator) onAttempt(name string, a webhook.Attempt) {
 	case a.Status != 0:
 		status = "other"
 	}
-	r.m.attempts.WithLabelValues(name, status).Inc()
+	r.m.attempts.inc(name + "/" + status)
 	if a.Err != nil {
 		r.log.Debug("webhook attempt failed", "webhook", name, "attempt", a.N, "status", a.Status, "err", a.Err, "wait", a.Wait)
 	}
@@ -297,16 +347,13 @@ func (r *Remediator) remediationRecord(ev *wirepb.RemediationEvent) (*kgo.Record
 		return nil, err
 	}
 	return &kgo.Record{Topic: r.deps.Kafka.Topics.Remediations, Key: []byte(ev.GetEventId()), Value: b,
-		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaRemediation)}}}, nil
+		Headers: wire.Headers(wire.SchemaRemediation)}, nil
 }
 
-// deadLetterRecord builds the dead-letter record for a consumed record.
-func (r *Remediator) deadLetterRecord(component, reason string, src *kgo.Record) *kgo.Record {
-	dl := &wirepb.DeadLetter{Reason: reason, Component: component, SourceTopic: src.Topic,
-		SourcePartition: src.Partition, SourceOffset: src.Offset, Key: src.Key, Payload: src.Value,
-		TimeUnixNano: time.Now().UnixNano()}
-	b, _ := wire.Marshal(nil, dl) // a DeadLetter always marshals
-	r.c.deadLetters.Add(1)
-	return &kgo.Record{Topic: r.deps.Kafka.Topics.DeadLetter, Key: src.Key, Value: b,
-		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(wire.SchemaDeadLetter)}}}
+// deadLetter counts src as dead-lettered by comp (engineComponent or
+// dispatcherComponent) for reason, and returns its dead-letter record,
+// which always fits in a Kafka record (wire.DeadLetterRecord).
+func (r *Remediator) deadLetter(comp, reason string, cause error, src *kgo.Record) *kgo.Record {
+	r.m.deadLetters.inc(comp + "/" + reason)
+	return wire.DeadLetterRecord(r.deps.Kafka.Topics.DeadLetter, comp, cause, src, time.Now())
 }
