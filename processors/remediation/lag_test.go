@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -43,14 +45,8 @@ func lagByTopic(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // returned only part of the partition (1 MiB per partition per fetch),
 // reports the records it has not fetched on the remediations topic. kfake.
 func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
-	k := fakeKafka(t)
-	k.Partitions = 1
+	k, _ := kafkatest.Fake(t, 1)
 	prod := client(t, k)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := k.EnsureTopics(ctx, prod); err != nil {
-		t.Fatal(err)
-	}
 	// Everything is on Kafka before the consumers start, so their first
 	// fetch sees the final high watermarks.
 	const nKPI, nEv = 30, 30
@@ -95,17 +91,12 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	defer func() { _ = r.Stop() }()
 
 	var lag map[string]float64
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testenv.Eventually(t, 10*time.Second, "both lag series, every KPI read and two attempts", func() bool {
 		lag = lagByTopic(t, reg)
 		_, okK := lag[k.Topics.KPIs]
 		_, okR := lag[k.Topics.Remediations]
-		if okK && okR && r.Stats().KPIs == nKPI && r.Stats().Attempts >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lag series %v, stats %+v", lag, r.Stats())
-		}
-	}
+		return okK && okR && r.Stats().KPIs == nKPI && r.Stats().Attempts >= 2
+	})
 	if v := lag[k.Topics.KPIs]; v != 0 {
 		t.Errorf("engine lag on %s = %v, want 0 (all %d KPIs read)", k.Topics.KPIs, v, nKPI)
 	}

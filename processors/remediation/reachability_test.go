@@ -14,6 +14,8 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -70,17 +72,6 @@ func (tp *kpiTap) device(dev string) (map[int64]*wirepb.KPI, []string) {
 	return m, keys
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestDeviceUnreachableEndToEnd runs the whole chain on real components:
 // simulated switches (gNMI) → collector → Kafka (kfake) → KPI processor →
 // rules engine → dispatcher → a verifying webhook receiver. One switch
@@ -89,7 +80,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 // once it was down for the rule's `for`, is delivered (firing, then
 // acknowledged), and resolves when the switch answers again.
 func TestDeviceUnreachableEndToEnd(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	secret := GenerateSecret()
 	recv := NewReceiver(secret, testLogger(t))
 	if err := recv.Start(); err != nil {
@@ -153,7 +144,7 @@ func TestDeviceUnreachableEndToEnd(t *testing.T) {
 	tap := tapKPIs(t, k)
 	targets := fab.Targets()
 	victim := targets[len(targets)-1]
-	eventually(t, 30*time.Second, "reachable device KPIs for every switch", func() bool {
+	testenv.Eventually(t, 30*time.Second, "reachable device KPIs for every switch", func() bool {
 		for _, tg := range targets {
 			m, _ := tap.device(tg.Name)
 			if len(m) < 2 {
@@ -168,13 +159,13 @@ func TestDeviceUnreachableEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Down for 5 s: the event fires (for: 3 s) and the KPI keeps coming.
-	eventually(t, 30*time.Second, "the firing delivered", func() bool { return countDelivered(recv, "firing") == 1 })
-	time.Sleep(5*time.Second - time.Since(downAt))
+	testenv.Eventually(t, 30*time.Second, "the firing delivered", func() bool { return countDelivered(recv, "firing") == 1 })
+	time.Sleep(5*time.Second - time.Since(downAt)) // the scenario: the switch stays down 5 s
 	upAt := time.Now()
 	if err := fab.SetTargetDown(victim.Name, false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the resolved delivered", func() bool { return countDelivered(recv, "resolved") == 1 })
+	testenv.Eventually(t, 30*time.Second, "the resolved delivered", func() bool { return countDelivered(recv, "resolved") == 1 })
 
 	// The KPIs: every window of the outage is there, reachable 0, and most
 	// of them say nothing was heard from the device (samples 0).

@@ -16,10 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -39,26 +39,27 @@ func suffix() string {
 	return hex.EncodeToString(b)
 }
 
-// kafkaConfig returns a kafka section with unique topic names on brokers.
-func kafkaConfig(brokers []string) *kafka.Configuration {
+// realKafka returns a kafka section for the real broker
+// (TELEMETRY_TEST_KAFKA) with topics of its own, 4 partitions each,
+// deleted when the test ends.
+func realKafka(t testing.TB) *kafka.Configuration {
+	t.Helper()
 	k := kafka.DefaultConfiguration()
-	k.Brokers = brokers
+	k.Brokers = testenv.Kafka(t)
 	s := suffix()
 	k.Topics = kafka.Topics{Samples: "test.samples." + s, KPIs: "test.kpis." + s,
 		Remediations: "test.remediations." + s, DeadLetter: "test.deadletter." + s}
 	k.Partitions = 4
-	return &k
-}
-
-// fakeKafka starts an in-process broker (kfake).
-func fakeKafka(t testing.TB) *kafka.Configuration {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	opts, err := k.Opts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return kafkaConfig(c.ListenAddrs())
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.OwnTopics(t, &k, cl)
+	return &k
 }
 
 func client(t testing.TB, k *kafka.Configuration, opts ...kgo.Opt) *kgo.Client {
@@ -90,8 +91,7 @@ func produce(t testing.TB, cl *kgo.Client, topic, schema string, key string, m i
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: b,
-		Headers: []kgo.RecordHeader{{Key: wire.SchemaHeader, Value: []byte(schema)}}}
+	rec := &kgo.Record{Topic: topic, Key: []byte(key), Value: b, Headers: wire.Headers(schema)}
 	if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,10 +145,12 @@ func countState(evs []*wirepb.RemediationEvent, st wirepb.EventState) int {
 
 func startRemediator(t testing.TB, cfg Configuration, k *kafka.Configuration) *Remediator {
 	t.Helper()
-	r, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: prometheus.NewRegistry(), Kafka: k})
+	reg := prometheus.NewRegistry()
+	r, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: reg, Kafka: k})
 	if err != nil {
 		t.Fatal(err)
 	}
+	registries.Store(r, reg)
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func lossRule(webhookName string) Rule {
 // once the fault ends — every transition on the remediations topic, both
 // deliveries at the receiver.
 func TestEndToEndLossOnOneLink(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	secret := GenerateSecret()
 	recv := NewReceiver(secret, testLogger(t))
 	if err := recv.Start(); err != nil {
@@ -229,20 +231,19 @@ func TestEndToEndLossOnOneLink(t *testing.T) {
 	if !strings.Contains(string(ds[0].Body), `"payload":{"link":"lon>fra","loss":0.08}`) {
 		t.Errorf("firing body: %s", ds[0].Body)
 	}
-	for deadline := time.Now().Add(5 * time.Second); r.Stats().KPIs < 120 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the 120 KPIs evaluated", func() bool { return r.Stats().KPIs >= 120 })
 	st := r.Stats()
 	if st.Firing != 1 || st.Resolved != 1 || st.Deliveries != 2 || st.Acknowledged != 1 || st.KPIs != 120 || st.Active != 0 {
 		t.Errorf("stats %+v", st)
 	}
+	checkStats(t, r)
 }
 
 // The receiver is down (listener closed) when events arrive, and comes
 // back on the same port: every event is delivered once it returns, with
 // exactly one acknowledged delivery per event id.
 func TestReceiverDownThenBack(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	secret := GenerateSecret()
 	recv := NewReceiver(secret, testLogger(t))
 	if err := recv.Start(); err != nil {
@@ -267,8 +268,10 @@ func TestReceiverDownThenBack(t *testing.T) {
 			FiredUnixNano: now.UnixNano(), WindowEndUnixNano: now.UnixNano(), Action: "gitops"}
 		produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
 	}
-	time.Sleep(time.Second) // down for a while: attempts fail with connection refused
-	if st := r.Stats(); st.Attempts < n || st.Deliveries != 0 {
+	// Down for a while: every event attempted, and retried, while attempts
+	// fail with connection refused.
+	testenv.Eventually(t, 10*time.Second, "two attempts per event while down", func() bool { return r.Stats().Attempts >= 2*n })
+	if st := r.Stats(); st.Deliveries != 0 {
 		t.Fatalf("while down: %+v", st)
 	}
 	if err := recv.Listen(addr); err != nil {
@@ -298,19 +301,20 @@ func TestReceiverDownThenBack(t *testing.T) {
 	if len(acks) != n {
 		t.Errorf("acknowledged %d events, want %d", len(acks), n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, "the deliveries counted", func() bool { return r.Stats().Deliveries >= n })
 	st := r.Stats()
 	if st.Deliveries != n || st.DeadLetters != 0 || st.Retries == 0 {
 		t.Errorf("stats %+v", st)
 	}
 	t.Logf("stats after the outage: %+v", st)
+	checkStats(t, r)
 }
 
 // A webhook answering 500 forever: after the last attempt the event goes
 // to the dead-letter topic with the reason, a failed transition is
 // recorded, and the offset is committed (handled). Real Kafka.
 func TestDeadLetterAfterLastRetry(t *testing.T) {
-	k := kafkaConfig(testenv.Kafka(t))
+	k := realKafka(t)
 	var mu sync.Mutex
 	hits := 0
 	srvURL := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -324,7 +328,7 @@ func TestDeadLetterAfterLastRetry(t *testing.T) {
 	cfg.DispatcherGroupID = "test-dispatch-" + suffix()
 	cfg.Webhooks = []Webhook{{Name: "broken", URL: srvURL, MaxAttempts: 3, RetryInitial: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond}}
 	r := startRemediator(t, cfg, k)
-	t.Cleanup(func() { deleteTopics(t, k, cfg.DispatcherGroupID) })
+	t.Cleanup(func() { deleteGroups(t, k, cfg.DispatcherGroupID) })
 	prod := client(t, k)
 	now := time.Now().UnixNano()
 	ev := &wirepb.RemediationEvent{EventId: "evt-dead-" + suffix(), Rule: "r", State: wirepb.EventState_FIRING,
@@ -378,11 +382,10 @@ func TestDeadLetterAfterLastRetry(t *testing.T) {
 	}
 }
 
-func deleteTopics(t testing.TB, k *kafka.Configuration, groups ...string) {
+func deleteGroups(t testing.TB, k *kafka.Configuration, groups ...string) {
 	adm := kadm.NewClient(client(t, k))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = adm.DeleteTopics(ctx, k.Topics.Samples, k.Topics.KPIs, k.Topics.Remediations, k.Topics.DeadLetter)
 	_, _ = adm.DeleteGroups(ctx, groups...)
 }
 
@@ -419,22 +422,17 @@ func TestRulesFileReload(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); r.watchRules(ctx) }()
 	defer func() { cancel(); <-done }()
-	wait := func(cond func(Stats) bool) {
+	wait := func(what string, cond func(Stats) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if cond(r.Stats()) {
-				return
-			}
-		}
-		t.Fatalf("timed out: %+v", r.Stats())
+		testenv.Eventually(t, 5*time.Second, what, func() bool { return cond(r.Stats()) })
 	}
 	if r.Stats().Rules != 1 {
 		t.Fatalf("rules %d", r.Stats().Rules)
 	}
 	write("rules:\n  - {name: a, kpi: link.rtt_ms, threshold: {op: '>', value: 100}}\n  - {name: b, kpi: link.jitter_ms, threshold: {op: '>', value: 10}}\n")
-	wait(func(s Stats) bool { return s.Reloads == 1 && s.Rules == 2 })
+	wait("the second version loaded", func(s Stats) bool { return s.Reloads == 1 && s.Rules == 2 })
 	write("rules:\n  - {name: a, kpi: link.rtt_ms, threshold: {op: '>>', value: 100}}\n")
-	wait(func(s Stats) bool { return s.ReloadErrs == 1 })
+	wait("the broken version rejected", func(s Stats) bool { return s.ReloadErrs == 1 })
 	if r.Stats().Rules != 2 || len(r.rules.Load().rules) != 2 {
 		t.Fatalf("bad file replaced the rules: %+v", r.Stats())
 	}
@@ -482,7 +480,7 @@ func TestConfigValidate(t *testing.T) {
 // its offset is not committed, so a new dispatcher in the same group
 // delivers it once the endpoint is back — nothing lost, delivered once.
 func TestStopWhileRetryingRedeliversAfterRestart(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	secret := GenerateSecret()
 	recv := NewReceiver(secret, testLogger(t))
 	if err := recv.Start(); err != nil {
@@ -501,11 +499,7 @@ func TestStopWhileRetryingRedeliversAfterRestart(t *testing.T) {
 		Kpi: "link.loss_ratio", Site: "par", Device: "d", DstSite: "lon", DstDevice: "e",
 		TimeUnixNano: now, FiredUnixNano: now, WindowEndUnixNano: now, Action: "gitops"}
 	produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
-	for deadline := time.Now().Add(10 * time.Second); r1.Stats().Attempts < 3; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no attempts: %+v", r1.Stats())
-		}
-	}
+	testenv.Eventually(t, 10*time.Second, "three attempts", func() bool { return r1.Stats().Attempts >= 3 })
 	if err := r1.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +513,8 @@ func TestStopWhileRetryingRedeliversAfterRestart(t *testing.T) {
 	if err := recv.WaitFor(ctx, 1); err != nil {
 		t.Fatal(err, r2.Stats())
 	}
-	time.Sleep(300 * time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, "the acknowledged transition", func() bool { return r2.Stats().Acknowledged >= 1 })
+	time.Sleep(300 * time.Millisecond) // the scenario: time for a duplicate delivery to arrive, if there were one
 	if got := recv.Received("evt-restart.firing"); got != 1 {
 		t.Errorf("received %d times", got)
 	}
@@ -532,7 +527,7 @@ func TestStopWhileRetryingRedeliversAfterRestart(t *testing.T) {
 // consumers: an undecodable KPI (engine), an undecodable remediation
 // event and an event naming an unknown webhook (dispatcher).
 func TestUndecodableAndUnknownWebhookDeadLettered(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	cfg := DefaultConfiguration()
 	r := startRemediator(t, cfg, k)
 	prod := client(t, k)
@@ -566,39 +561,41 @@ func TestUndecodableAndUnknownWebhookDeadLettered(t *testing.T) {
 			t.Errorf("%s: dead letter %q, want %q...", key, reasons[key], want)
 		}
 	}
+	checkStats(t, r)
+	st := r.Stats()
+	if st.DeadLettersBy["remediate/decode"] != 1 || st.DeadLettersBy["dispatcher/decode"] != 1 ||
+		st.DeadLettersBy["dispatcher/unknown_webhook"] != 1 || st.DeadLetters != 3 {
+		t.Errorf("dead letters by reason %v", st.DeadLettersBy)
+	}
 }
 
 // Two engine instances in one consumer group split the partitions; every
 // entity's KPIs reach one instance (key = entity), so each faulty link
 // fires exactly one event across the group.
 func TestTwoEnginesShareTheGroup(t *testing.T) {
-	k := fakeKafka(t)
+	k, _ := kafkatest.Fake(t, 4)
 	cfg := DefaultConfiguration()
 	cfg.Dispatcher = false
 	cfg.Rules = []Rule{lossRule("")}
 	r1 := startRemediator(t, cfg, k)
 	r2 := startRemediator(t, cfg, k)
 	adm := kadm.NewClient(client(t, k))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testenv.Eventually(t, 20*time.Second, "the group stable with 2 members sharing every partition", func() bool {
 		gs, err := adm.DescribeGroups(context.Background(), cfg.GroupID)
-		if err == nil {
-			g := gs[cfg.GroupID]
-			assigned := 0
-			for _, m := range g.Members {
-				if a, ok := m.Assigned.AsConsumer(); ok {
-					for _, tp := range a.Topics {
-						assigned += len(tp.Partitions)
-					}
+		if err != nil {
+			return false
+		}
+		g := gs[cfg.GroupID]
+		assigned := 0
+		for _, m := range g.Members {
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, tp := range a.Topics {
+					assigned += len(tp.Partitions)
 				}
 			}
-			if g.State == "Stable" && len(g.Members) == 2 && assigned == int(k.Partitions) {
-				break
-			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group not stable with 2 members: %v", err)
-		}
-	}
+		return g.State == "Stable" && len(g.Members) == 2 && assigned == int(k.Partitions)
+	})
 	prod := client(t, k)
 	t0 := time.Now().Add(-time.Hour).Truncate(10 * time.Second)
 	const links = 16
@@ -614,7 +611,7 @@ func TestTwoEnginesShareTheGroup(t *testing.T) {
 		}
 	}
 	recs := readAll(t, k, k.Topics.Remediations, 15*time.Second, func(rs []*kgo.Record) bool { return len(rs) >= links })
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the scenario: time for an extra transition to arrive, if there were one
 	evs := transitions(t, readAll(t, k, k.Topics.Remediations, 2*time.Second, func(rs []*kgo.Record) bool { return len(rs) > len(recs) }))
 	perSite := map[string]int{}
 	for _, e := range evs {
@@ -644,7 +641,7 @@ func TestTwoEnginesShareTheGroup(t *testing.T) {
 func TestWarmupContinuesEventAcrossRestart(t *testing.T) {
 	for _, warm := range []bool{true, false} {
 		t.Run(fmt.Sprintf("warmup=%v", warm), func(t *testing.T) {
-			k := fakeKafka(t)
+			k, _ := kafkatest.Fake(t, 4)
 			cfg := DefaultConfiguration()
 			cfg.Dispatcher = false
 			cfg.Rules = []Rule{lossRule("")}
@@ -664,23 +661,19 @@ func TestWarmupContinuesEventAcrossRestart(t *testing.T) {
 					produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
 				}
 			}
-			waitStats := func(r *Remediator, cond func(Stats) bool) {
+			waitStats := func(r *Remediator, what string, cond func(Stats) bool) {
 				t.Helper()
-				for deadline := time.Now().Add(15 * time.Second); !cond(r.Stats()); time.Sleep(10 * time.Millisecond) {
-					if time.Now().After(deadline) {
-						t.Fatalf("timed out: %+v", r.Stats())
-					}
-				}
+				testenv.Eventually(t, 15*time.Second, what, func() bool { return cond(r.Stats()) })
 			}
 			a := startRemediator(t, cfg, k)
 			send(0, 10)
-			waitStats(a, func(s Stats) bool { return s.KPIs == 10 && s.Firing == 1 })
+			waitStats(a, "the first instance: 10 KPIs, one firing", func(s Stats) bool { return s.KPIs == 10 && s.Firing == 1 })
 			if err := a.Stop(); err != nil {
 				t.Fatal(err)
 			}
 			b := startRemediator(t, cfg, k)
 			send(10, 20)
-			waitStats(b, func(s Stats) bool { return s.KPIs == 10 })
+			waitStats(b, "the second instance: 10 KPIs", func(s Stats) bool { return s.KPIs == 10 })
 			evs := transitions(t, readAll(t, k, k.Topics.Remediations, 1500*time.Millisecond, func(rs []*kgo.Record) bool { return false }))
 			ids := map[string][]string{}
 			for _, e := range evs {

@@ -251,7 +251,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	c.OnAttempt = func(Attempt) { attempts.Add(1) }
 	done := make(chan Result, 1)
 	go func() { done <- c.Deliver(context.Background(), message(t, testEvent("during"))) }()
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // the scenario: a 500 ms outage (the latency asserted below)
 	if err := r.Listen(addr); err != nil {
 		t.Fatal(err)
 	}
