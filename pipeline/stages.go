@@ -12,6 +12,7 @@ import (
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
+	"github.com/meshtelemetry/telemetry/reports"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
@@ -20,12 +21,12 @@ import (
 // profiles' stage label). Subcommands and configuration sections keep the
 // verbs of the command line (docs/architecture.md has the table).
 const (
-	StageSimulator   = "simulator"
-	StageCollector   = "collector"
-	StageProcessor   = "processor"
-	StageRemediation = "remediation"
-	StageSink        = "sink"
-	StageReport      = "report"
+	StageSimulator   = simulator.Stage
+	StageCollector   = collector.Stage
+	StageProcessor   = kpi.Stage
+	StageRemediation = remediation.Stage
+	StageSink        = chsink.Stage
+	StageReport      = reports.Stage
 )
 
 // Deps is what a stage of a process is built with: the process's logger

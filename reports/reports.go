@@ -73,7 +73,7 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 		deps.Now = time.Now
 	}
 	sched, _ := ParseSchedule(cfg.Schedule)
-	rep := component.NewReporter("report", deps.Logger, deps.Registerer)
+	rep := component.NewReporter(Stage, deps.Logger, deps.Registerer)
 	deps.Logger = rep.Log
 	c := &Component{
 		cfg: cfg, deps: deps, loc: cfg.Location(), schedule: sched, writer: deps.Writer,
@@ -227,6 +227,10 @@ func emailBody(d *Data) string {
 	b.WriteString("\nThe full deck is attached.\n")
 	return b.String()
 }
+
+// Stage is the stage name the report component reports under (metrics
+// telemetry_report_*, log key component).
+const Stage = "report"
 
 // retryEvery is the pause between attempts when a scheduled deck fails;
 // attempts stop at the next scheduled time.

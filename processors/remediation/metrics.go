@@ -9,9 +9,9 @@ import (
 	"github.com/meshtelemetry/telemetry/common/component"
 )
 
-// stage is the name the Remediator reports under: its log lines carry
+// Stage is the name the Remediator reports under: its log lines carry
 // component=remediation, its metrics are telemetry_remediation_*.
-const stage = "remediation"
+const Stage = "remediation"
 
 // The component field of a dead letter (and the component label of
 // telemetry_remediation_deadletters_total): which loop gave up on the

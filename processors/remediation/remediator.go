@@ -95,7 +95,7 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("remediate: %w", err)
 	}
-	rep := component.NewReporter(stage, deps.Logger, deps.Registerer)
+	rep := component.NewReporter(Stage, deps.Logger, deps.Registerer)
 	names := make([]string, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
 		names = append(names, w.Name)
@@ -105,7 +105,7 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 	if err := rep.Err(); err != nil {
 		return nil, err
 	}
-	r.lag = kafka.NewLag(deps.Registerer, stage)
+	r.lag = kafka.NewLag(deps.Registerer, Stage)
 	if err := r.loadRules(); err != nil {
 		return nil, err
 	}
