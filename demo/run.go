@@ -575,14 +575,17 @@ loop:
 	sum.KPIs = ps.KPIsOut
 	sum.ProcessDrops = ps.Drops
 	sum.Evaluated = rs.KPIs
-	sum.Fired, sum.Resolved, sum.Open = rs.Firing, rs.Resolved, rs.Active
+	sum.Fired, sum.Resolved = rs.Firing, rs.Resolved
+	if rs.Firing > rs.Resolved {
+		sum.Open = int(rs.Firing - rs.Resolved)
+	}
 	sum.Acknowledged = rs.Acknowledged
 	sum.Delivered = recv.Counts().Accepted
 	sum.DeadLetters = rs.DeadLetters + ss.DeadLetters
 	sum.WebhookP99 = p99(recv.Latencies("firing"))
 	sum.RowsByTable = ss.Rows
 	sum.Rows = sumMap(ss.Rows)
-	stored, events, err := countRows(context.Background(), cfg.ClickHouse, ss.Rows)
+	stored, events, err := countRows(context.Background(), cfg.ClickHouse, ss.Rows, start.Add(-time.Second))
 	if err != nil {
 		return sum, fmt.Errorf("query clickhouse: %w", err)
 	}
@@ -674,10 +677,19 @@ func ensureTopics(ctx context.Context, cfg *pipeline.Config) error {
 	return cfg.Kafka.EnsureTopics(tctx, cl)
 }
 
+// timeColumn is the column that dates a table's rows.
+func timeColumn(table string) string {
+	if table == chsink.TableDevices {
+		return "last_seen"
+	}
+	return "ts"
+}
+
 // countRows counts the de-duplicated rows of every table the run wrote
 // (and of the main tables even if it wrote none), and remediation_events'
-// rows by state.
-func countRows(ctx context.Context, cfg chsink.Configuration, written map[string]uint64) (map[string]uint64, map[string]uint64, error) {
+// rows by state: the rows of this run, timed since since (a database given
+// with --clickhouse keeps earlier runs' rows).
+func countRows(ctx context.Context, cfg chsink.Configuration, written map[string]uint64, since time.Time) (map[string]uint64, map[string]uint64, error) {
 	conn, err := chsink.Open(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -694,13 +706,14 @@ func countRows(ctx context.Context, cfg chsink.Configuration, written map[string
 	out := map[string]uint64{}
 	for t := range tables {
 		var n uint64
-		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL", cfg.Database, t)
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE %s >= toDateTime(%d)", cfg.Database, t, timeColumn(t), since.Unix())
 		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", t, err)
 		}
 		out[t] = n
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL GROUP BY state", cfg.Database, chsink.TableRemediationEvents))
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL WHERE ts >= toDateTime(%d) GROUP BY state",
+		cfg.Database, chsink.TableRemediationEvents, since.Unix()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s by state: %w", chsink.TableRemediationEvents, err)
 	}
