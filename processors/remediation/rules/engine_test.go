@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +276,41 @@ func TestPipelineEventLabels(t *testing.T) {
 	evs := e.Observe(k, nil)
 	if len(evs) != 1 || evs[0].Site != "pipeline" || evs[0].Device != "proc-1" {
 		t.Fatalf("events %v", evs)
+	}
+}
+
+// TestKPINamesFromWire: every numeric field of a KPI kind is a rule KPI,
+// read through the same path as a rule's evaluation, and the table of
+// docs/remediation.md lists them all.
+func TestKPINamesFromWire(t *testing.T) {
+	want := []string{"device.reachable", "device.up_ratio", "interface.in_bps", "interface.in_discards_ps", "interface.in_errors_ps",
+		"interface.in_pps", "interface.loss_ratio", "interface.oper_down", "interface.out_bps", "interface.out_discards_ps",
+		"interface.out_errors_ps", "interface.out_pps", "interface.speed_bps", "interface.util_in", "interface.util_out",
+		"link.jitter_ms", "link.loss_ratio", "link.probes_received", "link.probes_sent", "link.rtt_ms", "link.rtt_p50_ms",
+		"link.rtt_p95_ms", "link.rtt_p99_ms", "pipeline.delay_max_ms", "pipeline.delay_p50_ms", "pipeline.delay_p99_ms", "pipeline.samples"}
+	if got := KPINames(); !slices.Equal(got, want) {
+		t.Fatalf("KPI names\n got %v\nwant %v", got, want)
+	}
+	k := &wirepb.KPI{Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{RttP95Ms: 12.5, ProbesSent: 30}}}
+	for name, v := range map[string]float64{"link.rtt_p95_ms": 12.5, "link.probes_sent": 30} {
+		f, _ := Field(name)
+		if got, ok := f(k); !ok || got != v {
+			t.Errorf("%s = %v, %v; want %v", name, got, ok, v)
+		}
+	}
+	if f, _ := Field("interface.util_in"); f != nil {
+		if _, ok := f(k); ok {
+			t.Error("an interface field read from a link KPI")
+		}
+	}
+	doc, err := os.ReadFile("../../../docs/remediation.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range want {
+		kind, field, _ := strings.Cut(n, ".")
+		if !strings.Contains(string(doc), "`"+field+"`") || !strings.Contains(string(doc), "`"+kind+".`") {
+			t.Errorf("docs/remediation.md does not list %s", n)
+		}
 	}
 }

@@ -7,81 +7,95 @@ import (
 	"text/template"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
 // extractor reads one KPI field; ok is false when the KPI is another kind.
 type extractor func(k *wirepb.KPI) (v float64, ok bool)
 
-func iface(f func(*wirepb.InterfaceKPI) float64) extractor {
-	return func(k *wirepb.KPI) (float64, bool) {
-		if b := k.GetInterface(); b != nil {
-			return f(b), true
-		}
-		return 0, false
-	}
+// kinds are the KPI kinds rules know: the name in rules and the body of
+// that kind, nil when the KPI is another kind. A numeric field added to one
+// of these messages in wire.proto is a rule KPI with no change here.
+var kinds = []struct {
+	name string
+	body func(*wirepb.KPI) protoreflect.Message
+	desc protoreflect.MessageDescriptor
+}{
+	{"interface", func(k *wirepb.KPI) protoreflect.Message { return msgOf(k.GetInterface()) }, (&wirepb.InterfaceKPI{}).ProtoReflect().Descriptor()},
+	{"link", func(k *wirepb.KPI) protoreflect.Message { return msgOf(k.GetLink()) }, (&wirepb.LinkKPI{}).ProtoReflect().Descriptor()},
+	{"pipeline", func(k *wirepb.KPI) protoreflect.Message { return msgOf(k.GetPipeline()) }, (&wirepb.PipelineKPI{}).ProtoReflect().Descriptor()},
+	{"device", func(k *wirepb.KPI) protoreflect.Message { return msgOf(k.GetDeviceKpi()) }, (&wirepb.DeviceKPI{}).ProtoReflect().Descriptor()},
 }
 
-func link(f func(*wirepb.LinkKPI) float64) extractor {
-	return func(k *wirepb.KPI) (float64, bool) {
-		if b := k.GetLink(); b != nil {
-			return f(b), true
-		}
-		return 0, false
+// msgOf is m's reflection, nil for a nil message.
+func msgOf[M interface {
+	*wirepb.InterfaceKPI | *wirepb.LinkKPI | *wirepb.PipelineKPI | *wirepb.DeviceKPI
+	ProtoReflect() protoreflect.Message
+}](m M) protoreflect.Message {
+	if m == nil {
+		return nil
 	}
+	return m.ProtoReflect()
 }
 
-func pipeline(f func(*wirepb.PipelineKPI) float64) extractor {
-	return func(k *wirepb.KPI) (float64, bool) {
-		if b := k.GetPipeline(); b != nil {
-			return f(b), true
+// fields maps every KPI name a rule may watch to its extractor: every
+// numeric field of a KPI kind's message in wire.proto is "<kind>.<field>"
+// (a field added there is a rule KPI with no change here), plus the
+// derived ones below.
+var fields = func() map[string]extractor {
+	m := map[string]extractor{}
+	for _, kd := range kinds {
+		for j := 0; j < kd.desc.Fields().Len(); j++ {
+			if f := kd.desc.Fields().Get(j); numeric(f) {
+				m[kd.name+"."+string(f.Name())] = reflectField(kd.body, f)
+			}
 		}
-		return 0, false
 	}
-}
-
-func device(f func(*wirepb.DeviceKPI) float64) extractor {
-	return func(k *wirepb.KPI) (float64, bool) {
-		if b := k.GetDeviceKpi(); b != nil {
-			return f(b), true
-		}
-		return 0, false
-	}
-}
-
-// fields maps every KPI name a rule may watch to its extractor.
-var fields = map[string]extractor{
-	"interface.util_in":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetUtilIn() }),
-	"interface.util_out":        iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetUtilOut() }),
-	"interface.loss_ratio":      iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetLossRatio() }),
-	"interface.in_errors_ps":    iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInErrorsPs() }),
-	"interface.in_discards_ps":  iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInDiscardsPs() }),
-	"interface.out_discards_ps": iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutDiscardsPs() }),
-	"interface.out_errors_ps":   iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutErrorsPs() }),
-	"interface.in_bps":          iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInBps() }),
-	"interface.out_bps":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutBps() }),
-	"interface.in_pps":          iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetInPps() }),
-	"interface.out_pps":         iface(func(b *wirepb.InterfaceKPI) float64 { return b.GetOutPps() }),
 	// 1 when the interface is operationally down (any status but UP), else 0.
-	"interface.oper_down": iface(func(b *wirepb.InterfaceKPI) float64 {
-		if s := b.GetOperStatus(); s != wirepb.OperStatus_UP && s != wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
-			return 1
+	m["interface.oper_down"] = func(k *wirepb.KPI) (float64, bool) {
+		b := k.GetInterface()
+		if b == nil {
+			return 0, false
 		}
-		return 0
-	}),
-	"link.rtt_ms":           link(func(b *wirepb.LinkKPI) float64 { return b.GetRttMs() }),
-	"link.rtt_p50_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP50Ms() }),
-	"link.rtt_p95_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP95Ms() }),
-	"link.rtt_p99_ms":       link(func(b *wirepb.LinkKPI) float64 { return b.GetRttP99Ms() }),
-	"link.jitter_ms":        link(func(b *wirepb.LinkKPI) float64 { return b.GetJitterMs() }),
-	"link.loss_ratio":       link(func(b *wirepb.LinkKPI) float64 { return b.GetLossRatio() }),
-	"pipeline.delay_p50_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP50Ms() }),
-	"pipeline.delay_p99_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayP99Ms() }),
-	"pipeline.delay_max_ms": pipeline(func(b *wirepb.PipelineKPI) float64 { return b.GetDelayMaxMs() }),
-	// 1 when the collector had a session with the device at the window's
-	// end, else 0; a rule `device.reachable < 1` watches reachability.
-	"device.reachable": device(func(b *wirepb.DeviceKPI) float64 { return float64(b.GetReachable()) }),
-	"device.up_ratio":  device(func(b *wirepb.DeviceKPI) float64 { return b.GetUpRatio() }),
+		if s := b.GetOperStatus(); s != wirepb.OperStatus_UP && s != wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
+			return 1, true
+		}
+		return 0, true
+	}
+	return m
+}()
+
+func numeric(f protoreflect.FieldDescriptor) bool {
+	if f.IsList() || f.IsMap() {
+		return false
+	}
+	switch f.Kind() {
+	case protoreflect.DoubleKind, protoreflect.FloatKind, protoreflect.Uint32Kind, protoreflect.Uint64Kind,
+		protoreflect.Int32Kind, protoreflect.Int64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind,
+		protoreflect.Sint32Kind, protoreflect.Sint64Kind, protoreflect.Sfixed32Kind, protoreflect.Sfixed64Kind:
+		return true
+	}
+	return false
+}
+
+// reflectField reads field f of the body that body returns.
+func reflectField(body func(*wirepb.KPI) protoreflect.Message, f protoreflect.FieldDescriptor) extractor {
+	return func(k *wirepb.KPI) (float64, bool) {
+		b := body(k)
+		if b == nil {
+			return 0, false
+		}
+		v := b.Get(f)
+		switch f.Kind() {
+		case protoreflect.DoubleKind, protoreflect.FloatKind:
+			return v.Float(), true
+		case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
+			return float64(v.Uint()), true
+		}
+		return float64(v.Int()), true
+	}
 }
 
 // Field returns the extractor of a KPI name.
