@@ -13,6 +13,7 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 )
 
@@ -24,7 +25,7 @@ import (
 func TestSecureFlowInProcess(t *testing.T) {
 	gnmiPKI, kafkaPKI := newPKI(t, "gnmi"), newPKI(t, "kafka")
 	gnmiPW, kafkaPW := randomSecret(t, "gnmi-pw"), randomSecret(t, "kafka-pw")
-	var logs syncBuffer
+	var logs testenv.Logs
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	scfg := simulator.DefaultConfiguration()

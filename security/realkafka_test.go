@@ -85,7 +85,7 @@ func startSASLSSLKafka(t *testing.T, p pki, users map[string]string) string {
 	if out, err := exec.CommandContext(ctx, "java", format...).CombinedOutput(); err != nil {
 		t.Fatalf("format kafka storage: %v\n%s", err, tail(string(out), 2000))
 	}
-	out := &syncBuffer{}
+	out := &testenv.Logs{}
 	cmd := exec.Command("java", append(append([]string{}, jvm...), "kafka.Kafka", propsFile)...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -152,7 +152,7 @@ func TestRealKafkaSASLSSL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.Logs
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cl, err := kgo.NewClient(append(opts, kafka.WithLogger(log), kgo.RequestRetries(0))...)
 	if err != nil {

@@ -1,12 +1,9 @@
 package collector
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"sort"
@@ -309,9 +306,8 @@ func TestCausesKnown(t *testing.T) {
 func TestLogComponentOnce(t *testing.T) {
 	sim := simtest.Start(t, 1, 1, 1)
 	kc, _ := kafkatest.Fake(t, 4)
-	var mu sync.Mutex
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, nil)).With("cmd", "collect")
+	var logs testenv.Logs
+	log := logs.JSONLogger().With("cmd", "collect")
 	cfg := testConfig("c1")
 	cfg.Targets = simTargets(sim)
 	c, err := New(cfg, Dependencies{Logger: log, Kafka: kc})
@@ -325,32 +321,10 @@ func TestLogComponentOnce(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("log: %q", buf.String())
+	if n := strings.Count(logs.String(), "\n"); n < 2 {
+		t.Fatalf("log: %q", logs.String())
 	}
-	for _, l := range lines {
-		if n := strings.Count(l, `"component":`); n != 1 {
-			t.Errorf("component key %d times: %s", n, l)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["component"] != Stage {
-			t.Errorf("component %v (%v): %s", m["component"], err, l)
-		}
-	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	testenv.CheckComponentOnce(t, logs.String(), Stage)
 }
 
 // TestMetricNamesDocumented: the exported names (dashboards read them) do

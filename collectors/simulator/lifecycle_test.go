@@ -1,10 +1,7 @@
 package simulator
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
 // TestFabricLifecycle: Start's ctx bounds the start-up only (cancelling it
@@ -154,9 +153,8 @@ func TestMetricNames(t *testing.T) {
 // TestLogComponentOnce: the fabric's log lines carry component=simulator
 // once.
 func TestLogComponentOnce(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{mu: &mu, w: &buf}, nil)).With("cmd", "simulate")
+	var logs testenv.Logs
+	log := logs.JSONLogger().With("cmd", "simulate")
 	cfg := DefaultConfiguration()
 	cfg.Listen = "127.0.0.1:0"
 	f, err := New(cfg, Dependencies{Logger: log})
@@ -172,30 +170,8 @@ func TestLogComponentOnce(t *testing.T) {
 	if err := f.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) < 3 {
-		t.Fatalf("log: %q", buf.String())
+	if n := strings.Count(logs.String(), "\n"); n < 3 {
+		t.Fatalf("log: %q", logs.String())
 	}
-	for _, l := range lines {
-		if n := strings.Count(l, `"component":`); n != 1 {
-			t.Errorf("component key %d times: %s", n, l)
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil || m["component"] != Stage {
-			t.Errorf("component %v (%v): %s", m["component"], err, l)
-		}
-	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	testenv.CheckComponentOnce(t, logs.String(), Stage)
 }

@@ -1,15 +1,11 @@
 package kpi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,32 +132,14 @@ func TestDocsListDropReasonsAndKinds(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the log handler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLifecycle: Start bounds the start-up only (the processor keeps
 // working after its ctx is cancelled), Ready follows the lifecycle, a
 // second Start is refused, Stop is idempotent, and every log line carries
 // component=processor once, with the instance.
 func TestLifecycle(t *testing.T) {
 	kc, _ := kafkatest.Fake(t, 2)
-	var logs syncBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testenv.Logs
+	log := logs.JSONLogger()
 	cfg := DefaultConfiguration()
 	cfg.Instance = "life"
 	cfg.GroupID = "g-" + kc.Topics.Samples
@@ -203,20 +181,10 @@ func TestLifecycle(t *testing.T) {
 	if err := p.Start(context.Background()); err == nil {
 		t.Error("Start after Stop was accepted")
 	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("log: %q", logs.String())
-	}
-	for _, l := range lines {
-		if n := strings.Count(l, `"component":`); n != 1 {
-			t.Errorf("%d component keys in %s", n, l)
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		if rec["component"] != Stage || rec["instance"] != "life" {
-			t.Errorf("log line without component=processor, instance=life: %s", l)
+	testenv.CheckComponentOnce(t, logs.String(), Stage)
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(l, `"instance":"life"`) {
+			t.Errorf("log line without instance=life: %s", l)
 		}
 	}
 }

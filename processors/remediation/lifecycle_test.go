@@ -1,9 +1,7 @@
 package remediation
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,30 +207,12 @@ func TestReadyWhileTransitionsCannotBeProduced(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Every log line of the Remediator, its Kafka clients' included, carries
 // the component key once: component=remediation.
 func TestLogLinesCarryTheComponentOnce(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 1)
-	var buf syncBuffer
-	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs testenv.Logs
+	log := logs.JSONLogger()
 	cfg := DefaultConfiguration()
 	cfg.Webhooks = []Webhook{{Name: "gitops", URL: "http://127.0.0.1:9/hook", MaxAttempts: 1}}
 	cfg.Rules = []Rule{lossRule("gitops")}
@@ -254,15 +234,10 @@ func TestLogLinesCarryTheComponentOnce(t *testing.T) {
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) < 4 {
-		t.Fatalf("%d log lines: %s", len(lines), buf.String())
+	if n := strings.Count(logs.String(), "\n"); n < 4 {
+		t.Fatalf("%d log lines: %s", n, logs.String())
 	}
-	for _, l := range lines {
-		if strings.Count(l, `"component":`) != 1 || !strings.Contains(l, `"component":"remediation"`) {
-			t.Errorf("log line without exactly one component=remediation: %s", l)
-		}
-	}
+	testenv.CheckComponentOnce(t, logs.String(), Stage)
 }
 
 // registries keeps the registry of each Remediator startRemediator built,
