@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -43,8 +42,9 @@ func signalContext() (context.Context, context.CancelFunc) {
 func (a *app) serve(s pipeline.Service) error {
 	ctx, stop := signalContext()
 	defer stop()
+	// The runner names the stage in a start or stop error already.
 	if err := pipeline.Serve(ctx, a.cfg.HTTP, a.log, s); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s: %w", s.Name, err)
+		return err
 	}
 	return nil
 }
