@@ -23,6 +23,7 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -148,19 +149,12 @@ func processorConfig(group, instance string) kpi.Configuration {
 	return cfg
 }
 
-// fastGroup: an in-process processor notices a dead coordinator or member
-// within seconds.
-func fastGroup() []kgo.Opt {
-	return []kgo.Opt{kgo.HeartbeatInterval(200 * time.Millisecond), kgo.SessionTimeout(6 * time.Second),
-		kgo.RebalanceTimeout(5 * time.Second), kgo.FetchMaxWait(200 * time.Millisecond)}
-}
-
 func startProcessor(t *testing.T, cfg kpi.Configuration, kc *kafka.Configuration) *kpi.Processor {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := kpi.New(cfg, kpi.Dependencies{Registerer: prometheus.NewRegistry(), Kafka: kc, KafkaOpts: fastGroup()})
+	p, err := kpi.New(cfg, kpi.Dependencies{Registerer: prometheus.NewRegistry(), Kafka: kc, KafkaOpts: kafkatest.FastGroup()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,18 +345,6 @@ func windowGaps(kpis []*wirepb.KPI, window time.Duration) (missing []string, win
 	}
 	sort.Strings(missing)
 	return missing, windows, perIface
-}
-
-// eventually polls cond until it holds, or fails the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func sum(m map[string]uint64) uint64 {

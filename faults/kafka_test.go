@@ -11,6 +11,7 @@ import (
 	"github.com/meshtelemetry/telemetry/collectors/simulator/simtest"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -40,7 +41,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	small := startCollector(t, scfg, &skc)
 	proc := startProcessor(t, processorConfig("g-"+kc.Topics.Samples, "p1"), kc)
 
-	eventually(t, 40*time.Second, "KPIs flowing before the fault", func() bool { return proc.Stats().KPIsOut >= 16 })
+	testenv.Eventually(t, 40*time.Second, "KPIs flowing before the fault", func() bool { return proc.Stats().KPIsOut >= 16 })
 	before := big.Stats()
 
 	c.Kill(0)
@@ -56,7 +57,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	}
 
 	// The buffer drains and production resumes.
-	eventually(t, 60*time.Second, "big collector's buffer delivered", func() bool {
+	testenv.Eventually(t, 60*time.Second, "big collector's buffer delivered", func() bool {
 		st := big.Stats()
 		return st.Buffered < 10 && st.Produced > during.Produced+uint64(during.Buffered)
 	})
@@ -68,7 +69,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 	// after the drain closes within 2.7 s (1 s windows, 0.5 s lateness,
 	// samples every 200 ms), so the collectors run 4 s past it at least.
 	kpisAtRestart := proc.Stats().KPIsOut
-	eventually(t, 30*time.Second, "KPIs after the restart", func() bool {
+	testenv.Eventually(t, 30*time.Second, "KPIs after the restart", func() bool {
 		return proc.Stats().KPIsOut >= kpisAtRestart+16 && time.Since(drained) >= 4*time.Second
 	})
 	time.Sleep(2 * time.Second)
@@ -130,7 +131,7 @@ func TestKafkaBrokerKilled(t *testing.T) {
 
 	// The processor consumes everything and every window of every
 	// interface is computed, those of the outage included.
-	eventually(t, 30*time.Second, "processor consumed every sample", func() bool {
+	testenv.Eventually(t, 30*time.Second, "processor consumed every sample", func() bool {
 		return proc.Stats().SamplesIn >= uint64(len(samples))
 	})
 	time.Sleep(time.Second) // the windows the last samples closed
@@ -181,7 +182,7 @@ func TestKafkaClusterLosesBroker(t *testing.T) {
 	col := startCollector(t, collectorConfig("c1", sim), kc)
 	proc := startProcessor(t, processorConfig("g-"+kc.Topics.Samples, "p1"), kc)
 
-	eventually(t, 40*time.Second, "KPIs flowing before the fault", func() bool { return proc.Stats().KPIsOut >= 16 })
+	testenv.Eventually(t, 40*time.Second, "KPIs flowing before the fault", func() bool { return proc.Stats().KPIsOut >= 16 })
 
 	// Kill the node leading the most samples partitions.
 	leads := map[int]int{}
@@ -202,7 +203,7 @@ func TestKafkaClusterLosesBroker(t *testing.T) {
 	// processor's consumed count keep growing; measure the longest stall
 	// of each (the leader fail-over).
 	stallP, stallC := stallMeter(before.Produced), stallMeter(pBefore.SamplesIn)
-	eventually(t, 30*time.Second, "production and consumption with one node down", func() bool {
+	testenv.Eventually(t, 30*time.Second, "production and consumption with one node down", func() bool {
 		st, ps := col.Stats(), proc.Stats()
 		stallP(st.Produced)
 		stallC(ps.SamplesIn)
@@ -262,7 +263,7 @@ func TestKafkaClusterLosesBroker(t *testing.T) {
 		t.Errorf("topic: %d duplicates, %d same-time duplicates, %d holes %v", a.Duplicates, a.SameTime, a.Holes, a.Missing)
 	}
 
-	eventually(t, 30*time.Second, "processor consumed every sample", func() bool {
+	testenv.Eventually(t, 30*time.Second, "processor consumed every sample", func() bool {
 		return proc.Stats().SamplesIn >= uint64(len(samples))
 	})
 	time.Sleep(time.Second)
@@ -375,7 +376,7 @@ func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
 	during := col.Stats()
 	c.Resume(0)
 	resumed := during.Produced
-	eventually(t, 30*time.Second, "production resumed", func() bool { return col.Stats().Produced >= resumed+200 })
+	testenv.Eventually(t, 30*time.Second, "production resumed", func() bool { return col.Stats().Produced >= resumed+200 })
 	// End the stream and let the buffer drain before stopping the
 	// collector, so that no record waits for room when Stop comes: in CI
 	// (packages run side by side) the broker was still slow after the
@@ -385,7 +386,7 @@ func TestKafkaBrokerFrozenPastDeliveryTimeout(t *testing.T) {
 	if err := sim.Stop(); err != nil {
 		t.Errorf("fabric stop: %v", err)
 	}
-	eventually(t, 30*time.Second, "buffer drained", func() bool { return col.Stats().Buffered == 0 })
+	testenv.Eventually(t, 30*time.Second, "buffer drained", func() bool { return col.Stats().Buffered == 0 })
 	if err := col.Stop(); err != nil {
 		t.Errorf("collector stop: %v", err)
 	}
@@ -448,7 +449,7 @@ func freezeAfter200(t *testing.T, name string, tune func(*collector.Configuratio
 	cfg := collectorConfig(name, sim)
 	tune(&cfg)
 	col := startCollector(t, cfg, kc)
-	eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
+	testenv.Eventually(t, 30*time.Second, "samples produced before the freeze", func() bool { return col.Stats().Produced >= 200 })
 	c.Pause(0)
 	return c, kc, sim, col
 }

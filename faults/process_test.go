@@ -204,7 +204,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		}
 		return n, latest
 	}
-	eventually(t, 40*time.Second, "KPIs from the first processor", func() bool {
+	testenv.Eventually(t, 40*time.Second, "KPIs from the first processor", func() bool {
 		if p1.exited() {
 			t.Fatalf("process-1 exited: %v\n%s", p1.err, p1.tail(30))
 		}
@@ -232,7 +232,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	group := "g-" + kc.Topics.Samples
 	speeds := speedAt()
 	var committed map[int32]int64
-	eventually(t, 20*time.Second, "the first processor's commits", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the first processor's commits", func() bool {
 		committed = committedOffsets(t, kc, group, kc.Topics.Samples)
 		for _, off := range committed {
 			if off > 0 {
@@ -242,7 +242,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		return false
 	})
 	if o.pastState {
-		eventually(t, 30*time.Second, "the first processor's commits past the first port-speed samples", func() bool {
+		testenv.Eventually(t, 30*time.Second, "the first processor's commits past the first port-speed samples", func() bool {
 			committed = committedOffsets(t, kc, group, kc.Topics.Samples)
 			for p, off := range speeds {
 				if committed[p] <= off {
@@ -254,7 +254,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	}
 	time.Sleep(time.Second)
 	var victimMember map[string]bool
-	eventually(t, 20*time.Second, "the first processor alone in a stable group", func() bool {
+	testenv.Eventually(t, 20*time.Second, "the first processor alone in a stable group", func() bool {
 		victimMember = groupMembers(t, kc, group)
 		return len(victimMember) == 1
 	})
@@ -270,7 +270,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	// Handover: the group is stable again with the successor alone, and
 	// the successor commits past the killed member's last commits.
 	var handover, resumed time.Duration
-	eventually(t, 100*time.Second, "the successor owns the partitions", func() bool {
+	testenv.Eventually(t, 100*time.Second, "the successor owns the partitions", func() bool {
 		ms := groupMembers(t, kc, group)
 		for m := range ms {
 			if victimMember[m] {
@@ -283,7 +283,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		}
 		return false
 	})
-	eventually(t, 30*time.Second, "the successor commits", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the successor commits", func() bool {
 		for p, off := range committedOffsets(t, kc, group, kc.Topics.Samples) {
 			if off > committed[p] {
 				resumed = time.Since(killedAt)
@@ -296,7 +296,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	// The successor gets the partitions once the group coordinator gives up
 	// on the killed member (its session timeout), then catches up.
 	var takeover time.Duration
-	eventually(t, 100*time.Second, "KPIs from the second processor for windows after the kill", func() bool {
+	testenv.Eventually(t, 100*time.Second, "KPIs from the second processor for windows after the kill", func() bool {
 		if p2.exited() {
 			t.Fatalf("process-2 exited: %v\n%s", p2.err, p2.tail(30))
 		}
@@ -314,7 +314,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		// It finds its partitions gone, rejoins, and shares them with its
 		// successor; run on for several windows.
 		time.Sleep(3 * time.Second)
-		eventually(t, 60*time.Second, "both processors in a stable group", func() bool {
+		testenv.Eventually(t, 60*time.Second, "both processors in a stable group", func() bool {
 			if p1.exited() {
 				t.Fatalf("process-1 exited after SIGCONT: %v\n%s", p1.err, p1.tail(30))
 			}
@@ -325,7 +325,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 	time.Sleep(2 * time.Second)
 	// Run on until the reference has enough windows for a comparison of
 	// substance (on a loaded machine the kill can come early).
-	eventually(t, 40*time.Second, "enough reference KPIs to compare", func() bool {
+	testenv.Eventually(t, 40*time.Second, "enough reference KPIs to compare", func() bool {
 		w, _ := interfaceAndLink(kpisOf(t, readTopic(t, &rkc, rkc.Topics.KPIs)))
 		return len(w) >= 4*20+8
 	})
@@ -334,7 +334,7 @@ func processorCrash(t *testing.T, name string, o crashOptions) {
 		t.Errorf("collector stop: %v", err)
 	}
 	samples := readTopic(t, kc, kc.Topics.Samples)
-	eventually(t, 30*time.Second, "reference processor consumed every sample", func() bool {
+	testenv.Eventually(t, 30*time.Second, "reference processor consumed every sample", func() bool {
 		return ref.Stats().SamplesIn >= uint64(len(samples))
 	})
 
@@ -566,7 +566,7 @@ func TestCollectorKilled(t *testing.T) {
 	cfgPath := configFile(t, "collect.yaml", kc, map[string]any{"collect": ccfg})
 
 	c1 := startProcess(t, "collect-1", "collect", "--config", cfgPath)
-	eventually(t, 30*time.Second, "samples from the first collector", func() bool {
+	testenv.Eventually(t, 30*time.Second, "samples from the first collector", func() bool {
 		if c1.exited() {
 			t.Fatalf("collect-1 exited: %v\n%s", c1.err, c1.tail(30))
 		}
@@ -580,7 +580,7 @@ func TestCollectorKilled(t *testing.T) {
 	c2Start := time.Now()
 	c2 := startProcess(t, "collect-2", "collect", "--config", cfgPath)
 	var resumed time.Duration
-	eventually(t, 30*time.Second, "samples from the second collector", func() bool {
+	testenv.Eventually(t, 30*time.Second, "samples from the second collector", func() bool {
 		if c2.exited() {
 			t.Fatalf("collect-2 exited: %v\n%s", c2.err, c2.tail(30))
 		}
@@ -690,7 +690,7 @@ func TestCollectorFrozen(t *testing.T) {
 		t.Fatal(err)
 	}
 	c1 := startProcess(t, "collect-1", "collect", "--config", configFile(t, "collect.yaml", kc, map[string]any{"collect": ccfg}))
-	eventually(t, 30*time.Second, "samples from the collector", func() bool {
+	testenv.Eventually(t, 30*time.Second, "samples from the collector", func() bool {
 		if c1.exited() {
 			t.Fatalf("collect-1 exited: %v\n%s", c1.err, c1.tail(30))
 		}
