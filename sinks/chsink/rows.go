@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -175,8 +176,9 @@ type tableBuf struct {
 	cols   []vec
 	i      int
 	rows   int
-	// bad is the first mismatch of the row being built (nil: none).
-	bad error
+	// badAt is 1 + the column of the row being built that was given a
+	// value it cannot hold (0: none); end refuses the row.
+	badAt int
 }
 
 func newTableBuf(db string, t schema.Table) *tableBuf {
@@ -201,19 +203,11 @@ func (badVec) truncate(int)                                          {}
 func (badVec) reset()                                                {}
 
 // Row builders: call in column order, then end(), which refuses a row
-// whose values did not match the columns.
-
-// put appends v to the next column, which must hold values of type T.
-func put[T number](b *tableBuf, v T) *tableBuf {
-	if b.i < len(b.cols) {
-		if x, ok := b.cols[b.i].(*vecOf[T]); ok {
-			x.v = append(x.v, v)
-			b.i++
-			return b
-		}
-	}
-	return b.mismatch(v)
-}
+// whose values did not match the columns. A mismatch is only noted (badAt,
+// out of line in mismatch, so the common path stays short); end explains
+// it. One method per Go type rather than a generic put: a generic builder
+// that is not inlined finds its type through its shape's dictionary on
+// every value (BenchmarkRowBuilding: slower on the sample rows).
 
 // ts appends a timestamp in Unix nanoseconds.
 func (b *tableBuf) ts(ns int64) *tableBuf {
@@ -224,7 +218,7 @@ func (b *tableBuf) ts(ns int64) *tableBuf {
 			return b
 		}
 	}
-	return b.mismatch(nanos(ns))
+	return b.mismatch()
 }
 
 func (b *tableBuf) str(v string) *tableBuf {
@@ -235,37 +229,90 @@ func (b *tableBuf) str(v string) *tableBuf {
 			return b
 		}
 	}
-	return b.mismatch(v)
+	return b.mismatch()
 }
 
-// mismatch notes that the value for column b.i does not fit it (the first
-// mismatch of a row is kept) and moves on; end refuses the row.
+func (b *tableBuf) f64(v float64) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[float64]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+func (b *tableBuf) u64(v uint64) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[uint64]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+func (b *tableBuf) u32(v uint32) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[uint32]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+func (b *tableBuf) u8(v uint8) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[uint8]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+func (b *tableBuf) i32(v int32) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[int32]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+func (b *tableBuf) i64(v int64) *tableBuf {
+	if b.i < len(b.cols) {
+		if x, ok := b.cols[b.i].(*vecOf[int64]); ok {
+			x.v = append(x.v, v)
+			b.i++
+			return b
+		}
+	}
+	return b.mismatch()
+}
+
+// mismatch notes that column b.i cannot hold the value given for it.
 //
 //go:noinline
-func (b *tableBuf) mismatch(v any) *tableBuf {
-	if b.bad == nil {
-		if b.i < len(b.t.Columns) {
-			c := b.t.Columns[b.i]
-			b.bad = fmt.Errorf("%w: %s.%s (column %d, %s, Go %s) given a %T", ErrRowMismatch, b.t.Name, c.Name, b.i+1, c.Kind, c.Kind.GoType(), v)
-		} else {
-			b.bad = fmt.Errorf("%w: %s has %d columns, given a value %d (%T)", ErrRowMismatch, b.t.Name, len(b.cols), b.i+1, v)
-		}
+func (b *tableBuf) mismatch() *tableBuf {
+	if b.badAt == 0 {
+		b.badAt = b.i + 1
 	}
 	b.i++
 	return b
 }
 
-func (b *tableBuf) f64(v float64) *tableBuf { return put(b, v) }
-func (b *tableBuf) u64(v uint64) *tableBuf  { return put(b, v) }
-func (b *tableBuf) u32(v uint32) *tableBuf  { return put(b, v) }
-func (b *tableBuf) u8(v uint8) *tableBuf    { return put(b, v) }
-func (b *tableBuf) i32(v int32) *tableBuf   { return put(b, v) }
-func (b *tableBuf) i64(v int64) *tableBuf   { return put(b, v) }
-
 // end completes the row. A row whose values did not match the columns is
 // taken back out of the buffer and refused with an ErrRowMismatch.
 func (b *tableBuf) end() error {
-	if b.bad == nil && b.i == len(b.cols) {
+	if b.badAt == 0 && b.i == len(b.cols) {
 		b.i = 0
 		b.rows++
 		return nil
@@ -273,16 +320,22 @@ func (b *tableBuf) end() error {
 	return b.refuse()
 }
 
-//go:noinline
+// refuse takes the row being built back out and says what did not match.
 func (b *tableBuf) refuse() error {
-	err := b.bad
-	if err == nil {
+	var err error
+	switch {
+	case len(b.t.Columns) == 0:
+		err = fmt.Errorf("%w: no table %s in the schema", ErrRowMismatch, b.t.Name)
+	case b.badAt > 0 && b.badAt <= len(b.t.Columns):
+		c := b.t.Columns[b.badAt-1]
+		err = fmt.Errorf("%w: %s.%s (column %d, %s) given a value of another type than %s", ErrRowMismatch, b.t.Name, c.Name, b.badAt, c.Kind, c.Kind.GoType())
+	default:
 		err = fmt.Errorf("%w: %s has %d columns, the row %d values", ErrRowMismatch, b.t.Name, len(b.cols), b.i)
 	}
 	for _, c := range b.cols {
 		c.truncate(b.rows)
 	}
-	b.i, b.bad = 0, nil
+	b.i, b.badAt = 0, 0
 	return err
 }
 
@@ -290,7 +343,7 @@ func (b *tableBuf) reset() {
 	for _, c := range b.cols {
 		c.reset()
 	}
-	b.i, b.rows, b.bad = 0, 0, nil
+	b.i, b.rows, b.badAt = 0, 0, 0
 }
 
 // blockRows is the most rows a native block of an insert carries. A batch
@@ -341,6 +394,40 @@ func windowSeconds(k *wirepb.KPI) uint32 {
 	return uint32((d + 500_000_000) / 1_000_000_000)
 }
 
+// Stored names of the events' enum values, in lower case, made once (was
+// strings.ToLower per row: two allocations). Value 0 is every enum's
+// *_UNSPECIFIED, stored as "".
+var (
+	eventStateNames = lowerNames(wirepb.EventState_name)
+	severityNames   = lowerNames(wirepb.Severity_name)
+)
+
+// lowerNames lists the names of an enum's values 0..max from its
+// generated name map, in lower case, "" for 0 and for numbers without a
+// name.
+func lowerNames(names map[int32]string) []string {
+	var n int32
+	for v := range names {
+		n = max(n, v)
+	}
+	out := make([]string, n+1)
+	for v, name := range names {
+		if v > 0 {
+			out[v] = strings.ToLower(name)
+		}
+	}
+	return out
+}
+
+// enumName is the stored name of enum value n; a value this build does
+// not know is stored as its number.
+func enumName(names []string, n int32) string {
+	if n >= 0 && int(n) < len(names) && (n == 0 || names[n] != "") {
+		return names[n]
+	}
+	return strconv.Itoa(int(n))
+}
+
 func operStatus(s wirepb.OperStatus) string {
 	if s == wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
 		return ""
@@ -352,6 +439,9 @@ func operStatus(s wirepb.OperStatus) string {
 type buffers struct {
 	byName map[string]*tableBuf
 	order  []*tableBuf
+	// the tables the row builders write, resolved once (never nil)
+	interfaceKPIs, linkKPIs, pipelineKPIs, deviceKPIs, interfaceCounters, interfaceState,
+	probeResults, devices, remediationEvents, deadLetters *tableBuf
 }
 
 func newBuffers(db string) *buffers {
@@ -361,7 +451,17 @@ func newBuffers(db string) *buffers {
 		b.byName[t.Name] = tb
 		b.order = append(b.order, tb)
 	}
+	b.resolve()
 	return b
+}
+
+// resolve points the row builders' tables at their buffers.
+func (b *buffers) resolve() {
+	b.interfaceKPIs, b.linkKPIs = b.table(schema.InterfaceKPIs), b.table(schema.LinkKPIs)
+	b.pipelineKPIs, b.deviceKPIs = b.table(schema.PipelineKPIs), b.table(schema.DeviceKPIs)
+	b.interfaceCounters, b.interfaceState = b.table(schema.InterfaceCounters), b.table(schema.InterfaceState)
+	b.probeResults, b.devices = b.table(schema.ProbeResults), b.table(schema.Devices)
+	b.remediationEvents, b.deadLetters = b.table(schema.RemediationEvents), b.table(schema.DeadLetters)
 }
 
 // table returns the buffer of the table named name. A name the schema
@@ -370,7 +470,7 @@ func (b *buffers) table(name string) *tableBuf {
 	if t := b.byName[name]; t != nil {
 		return t
 	}
-	return &tableBuf{t: schema.Table{Name: name}, bad: fmt.Errorf("%w: no table %s in the schema", ErrRowMismatch, name)}
+	return &tableBuf{t: schema.Table{Name: name}}
 }
 
 func (b *buffers) rows() int {
@@ -393,23 +493,23 @@ func (b *buffers) addKPI(k *wirepb.KPI) error {
 	switch body := k.GetBody().(type) {
 	case *wirepb.KPI_Interface:
 		i := body.Interface
-		return b.table(schema.InterfaceKPIs).ts(ts).str(k.GetSite()).str(k.GetDevice()).str(i.GetInterface()).
+		return b.interfaceKPIs.ts(ts).str(k.GetSite()).str(k.GetDevice()).str(i.GetInterface()).
 			f64(i.GetUtilIn()).f64(i.GetUtilOut()).f64(i.GetLossRatio()).f64(i.GetInErrorsPs()).f64(i.GetInDiscardsPs()).
 			f64(i.GetOutDiscardsPs()).f64(i.GetOutErrorsPs()).u64(i.GetSpeedBps()).f64(i.GetInBps()).f64(i.GetOutBps()).
 			f64(i.GetInPps()).f64(i.GetOutPps()).str(operStatus(i.GetOperStatus())).u32(windowSeconds(k)).u32(k.GetSamples()).
 			str(k.GetId()).end()
 	case *wirepb.KPI_Link:
 		l := body.Link
-		return b.table(schema.LinkKPIs).ts(ts).str(k.GetSite()).str(k.GetDevice()).str(l.GetDstSite()).str(l.GetDstDevice()).
+		return b.linkKPIs.ts(ts).str(k.GetSite()).str(k.GetDevice()).str(l.GetDstSite()).str(l.GetDstDevice()).
 			f64(l.GetRttMs()).f64(l.GetRttP50Ms()).f64(l.GetRttP95Ms()).f64(l.GetRttP99Ms()).f64(l.GetJitterMs()).f64(l.GetLossRatio()).
 			u64(l.GetProbesSent()).u64(l.GetProbesReceived()).u32(windowSeconds(k)).str(k.GetId()).end()
 	case *wirepb.KPI_Pipeline:
 		p := body.Pipeline
-		return b.table(schema.PipelineKPIs).ts(ts).str(p.GetInstance()).f64(p.GetDelayP50Ms()).f64(p.GetDelayP99Ms()).
+		return b.pipelineKPIs.ts(ts).str(p.GetInstance()).f64(p.GetDelayP50Ms()).f64(p.GetDelayP99Ms()).
 			f64(p.GetDelayMaxMs()).u64(p.GetSamples()).u32(windowSeconds(k)).end()
 	case *wirepb.KPI_DeviceKpi:
 		d := body.DeviceKpi
-		return b.table(schema.DeviceKPIs).ts(ts).str(k.GetSite()).str(k.GetDevice()).u8(uint8(min(d.GetReachable(), 1))).
+		return b.deviceKPIs.ts(ts).str(k.GetSite()).str(k.GetDevice()).u8(uint8(min(d.GetReachable(), 1))).
 			str(deviceState(d.GetState())).str(d.GetLastError()).f64(d.GetUpRatio()).u32(windowSeconds(k)).u32(k.GetSamples()).
 			str(k.GetId()).end()
 	}
@@ -428,7 +528,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 		i := body.Interface
 		if len(i.GetCounters()) == 0 {
 			// State only (ON_CHANGE oper-status, last-clear, speed).
-			return b.table(schema.InterfaceState).ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
+			return b.interfaceState.ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
 				str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
 				u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).u64(uint64(max(i.GetLastClearUnixNano(), 0))).
 				str(s.GetCollector()).u64(s.GetSeq()).end()
@@ -439,7 +539,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 				c[n] = cv.GetValue()
 			}
 		}
-		return b.table(schema.InterfaceCounters).ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
+		return b.interfaceCounters.ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
 			str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
 			u64(c[wirepb.Counter_IN_OCTETS]).u64(c[wirepb.Counter_IN_UNICAST_PKTS]).u64(c[wirepb.Counter_IN_BROADCAST_PKTS]).
 			u64(c[wirepb.Counter_IN_MULTICAST_PKTS]).u64(c[wirepb.Counter_IN_ERRORS]).u64(c[wirepb.Counter_IN_DISCARDS]).
@@ -451,7 +551,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 			return nil
 		}
 		p := body.Probe
-		return b.table(schema.ProbeResults).ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).
+		return b.probeResults.ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).
 			str(s.GetSite()).str(s.GetDevice()).str(p.GetPeerSite()).str(p.GetPeerDevice()).
 			f64(p.GetMinDelayUs()).f64(p.GetMaxDelayUs()).f64(p.GetAvgDelayUs()).f64(p.GetStddevDelayUs()).f64(p.GetJitterUs()).
 			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).end()
@@ -467,7 +567,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 			first = seen
 			firstSeen[key] = first
 		}
-		return b.table(schema.Devices).str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
+		return b.devices.str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
 			str(deviceState(d.GetState())).str(d.GetLastError()).end()
 	}
 	return nil
@@ -485,18 +585,10 @@ func deviceState(s wirepb.DeviceState) string {
 	return ""
 }
 
-func lowerEnum(s fmt.Stringer, unspecified string) string {
-	v := s.String()
-	if v == unspecified {
-		return ""
-	}
-	return strings.ToLower(v)
-}
-
 // addRemediation appends one lifecycle transition.
 func (b *buffers) addRemediation(e *wirepb.RemediationEvent) error {
-	return b.table(schema.RemediationEvents).ts(e.GetTimeUnixNano()).str(e.GetEventId()).str(e.GetRule()).
-		str(lowerEnum(e.GetState(), "EVENT_STATE_UNSPECIFIED")).str(lowerEnum(e.GetSeverity(), "SEVERITY_UNSPECIFIED")).
+	return b.remediationEvents.ts(e.GetTimeUnixNano()).str(e.GetEventId()).str(e.GetRule()).
+		str(enumName(eventStateNames, int32(e.GetState()))).str(enumName(severityNames, int32(e.GetSeverity()))).
 		str(e.GetSite()).str(e.GetDevice()).str(e.GetInterface()).str(e.GetDstSite()).str(e.GetDstDevice()).str(e.GetKpi()).
 		f64(e.GetValue()).f64(e.GetThreshold()).ts(e.GetFiredUnixNano()).str(e.GetAction()).str(e.GetMessage()).
 		u32(e.GetAttempt()).end()
@@ -504,6 +596,6 @@ func (b *buffers) addRemediation(e *wirepb.RemediationEvent) error {
 
 // addDeadLetter appends one dead letter.
 func (b *buffers) addDeadLetter(ts int64, component, reason, topic string, partition int32, offset int64, key, payload []byte) error {
-	return b.table(schema.DeadLetters).ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
+	return b.deadLetters.ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
 		str(string(key)).str(string(payload)).end()
 }

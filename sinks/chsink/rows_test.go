@@ -194,6 +194,7 @@ func tamper(t *testing.T, b *buffers, name string, f func(*schema.Table)) {
 			b.order[i] = tb
 		}
 	}
+	b.resolve()
 }
 
 // TestRowMismatchIsAnError: a row builder that does not match its table
@@ -207,11 +208,11 @@ func TestRowMismatchIsAnError(t *testing.T) {
 		tamper func(*schema.Table)
 		want   string
 	}{
-		{"column missing", func(t *schema.Table) { t.Columns = t.Columns[:len(t.Columns)-1] }, "interface_kpis has 19 columns, given a value 20"},
+		{"column missing", func(t *schema.Table) { t.Columns = t.Columns[:len(t.Columns)-1] }, "interface_kpis has 19 columns, the row 20 values"},
 		{"column added", func(t *schema.Table) {
 			t.Columns = append(t.Columns, schema.Column{Name: "extra", Kind: schema.Float64})
 		}, "interface_kpis has 21 columns, the row 20 values"},
-		{"columns swapped", func(t *schema.Table) { t.Columns[1], t.Columns[4] = t.Columns[4], t.Columns[1] }, "interface_kpis.util_in (column 2, Float64, Go float64) given a string"},
+		{"columns swapped", func(t *schema.Table) { t.Columns[1], t.Columns[4] = t.Columns[4], t.Columns[1] }, "interface_kpis.util_in (column 2, Float64) given a value of another type than float64"},
 		{"unknown kind", func(t *schema.Table) { t.Columns[0].Kind = 99 }, "interface_kpis.ts (column 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,8 +225,8 @@ func TestRowMismatchIsAnError(t *testing.T) {
 				}
 			}
 			tb := b.byName[schema.InterfaceKPIs]
-			if tb.rows != 0 || tb.i != 0 || tb.bad != nil {
-				t.Fatalf("after a refused row: rows %d, next column %d, error %v", tb.rows, tb.i, tb.bad)
+			if tb.rows != 0 || tb.i != 0 || tb.badAt != 0 {
+				t.Fatalf("after a refused row: rows %d, next column %d, mismatch at %d", tb.rows, tb.i, tb.badAt)
 			}
 			for i, c := range tb.cols {
 				if n := vecLen(c); n != 0 {
@@ -300,5 +301,48 @@ func TestMismatchedRowDeadLettered(t *testing.T) {
 	}
 	if n := s.cur.bufs.rows(); n != 0 {
 		t.Errorf("%d rows buffered", n)
+	}
+}
+
+// TestEnumNames: states and severities are stored in lower case, oper
+// status as named, the unspecified value as "", a value this build does
+// not know by its number (as protobuf's String names it).
+func TestEnumNames(t *testing.T) {
+	for _, tc := range []struct {
+		state wirepb.EventState
+		sev   wirepb.Severity
+		want  [2]string
+	}{
+		{wirepb.EventState_FIRING, wirepb.Severity_CRITICAL, [2]string{"firing", "critical"}},
+		{wirepb.EventState_EVENT_STATE_UNSPECIFIED, wirepb.Severity_SEVERITY_UNSPECIFIED, [2]string{"", ""}},
+		{wirepb.EventState(99), wirepb.Severity(98), [2]string{"99", "98"}},
+	} {
+		b := newBuffers("db")
+		if err := b.addRemediation(&wirepb.RemediationEvent{State: tc.state, Severity: tc.sev}); err != nil {
+			t.Fatal(err)
+		}
+		tb := b.byName[schema.RemediationEvents]
+		got := [2]string{valueAt(tb.cols[3], 0).(string), valueAt(tb.cols[4], 0).(string)}
+		if got != tc.want {
+			t.Errorf("%v %v stored as %q, want %q", tc.state, tc.sev, got, tc.want)
+		}
+	}
+	for v := range wirepb.OperStatus_name {
+		s := wirepb.OperStatus(v)
+		want := s.String()
+		if s == wirepb.OperStatus_OPER_STATUS_UNSPECIFIED {
+			want = ""
+		}
+		if got := operStatus(s); got != want {
+			t.Errorf("oper status %d stored as %q, want %q", v, got, want)
+		}
+	}
+	if got := operStatus(wirepb.OperStatus(42)); got != wirepb.OperStatus(42).String() {
+		t.Errorf("unknown oper status stored as %q", got)
+	}
+	for _, names := range []map[int32]string{wirepb.OperStatus_name, wirepb.EventState_name, wirepb.Severity_name} {
+		if !strings.HasSuffix(names[0], "_UNSPECIFIED") {
+			t.Errorf("value 0 is %q, not the unspecified value", names[0])
+		}
 	}
 }
