@@ -29,14 +29,22 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // liveConfig returns a configuration pointing at the live server with a
 // throw-away database of its own (testenv.ClickHouseDB, dropped on
-// cleanup), and a connection to the server.
+// cleanup), and a connection opened as the sink opens its own (Open: LZ4,
+// the sink's pool), closed on cleanup.
 func liveConfig(t testing.TB) (Configuration, driver.Conn) {
 	t.Helper()
-	addr, db, conn := testenv.ClickHouseDB(t)
+	addr, db, _ := testenv.ClickHouseDB(t)
 	cfg := DefaultConfiguration()
 	cfg.Addresses = []string{addr}
 	cfg.Database = db
 	cfg.MigrationLockTimeout = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
 	return cfg, conn
 }
 
