@@ -11,30 +11,36 @@ import (
 	"time"
 )
 
+// storeEvents lets a batch's store wait for another's: started(id) is
+// closed once batch id's store began, stored(id) once it returned.
+type storeEvents struct{ began, done []chan struct{} }
+
+func (e storeEvents) started(id int) <-chan struct{} { return e.began[id] }
+func (e storeEvents) stored(id int) <-chan struct{}  { return e.done[id] }
+
 // runFlusher feeds batches 1..n (batch.records = its number) to a flusher
 // with the given store and returns the batches committed, in order, and
-// the most stores that ran at once. store may wait for another batch's
-// store to have returned with stored(id).
-func runFlusher(t *testing.T, n int, store func(id int, stored func(int) <-chan struct{}) error) (committed []int, maxBusy int32) {
+// the most stores that ran at once.
+func runFlusher(t *testing.T, n int, store func(id int, ev storeEvents) error) (committed []int, maxBusy int32) {
 	t.Helper()
 	s := &Sink{log: slog.New(slog.DiscardHandler), flushCh: make(chan *batch), free: make(chan *batch, n)}
 	s.flushCtx = context.Background()
 	var mu sync.Mutex
 	var busy atomic.Int32
-	done := make([]chan struct{}, n+2)
-	for i := range done {
-		done[i] = make(chan struct{})
+	ev := storeEvents{make([]chan struct{}, n+2), make([]chan struct{}, n+2)}
+	for i := range ev.done {
+		ev.began[i], ev.done[i] = make(chan struct{}), make(chan struct{})
 	}
-	stored := func(id int) <-chan struct{} { return done[id] }
 	s.wg.Add(1)
 	go s.flusher(func(_ context.Context, b *batch) error {
 		cur := busy.Add(1)
 		mu.Lock()
 		maxBusy = max(maxBusy, cur)
 		mu.Unlock()
-		err := store(b.records, stored)
+		close(ev.began[b.records])
+		err := store(b.records, ev)
 		busy.Add(-1)
-		close(done[b.records])
+		close(ev.done[b.records])
 		return err
 	}, func(_ context.Context, b *batch) {
 		mu.Lock()
@@ -64,9 +70,11 @@ func runFlusher(t *testing.T, n int, store func(id int, stored func(int) <-chan 
 // before its elder is committed after it, and never more than inFlight
 // inserts run at once.
 func TestFlusherCommitsInOrder(t *testing.T) {
-	committed, maxBusy := runFlusher(t, 6, func(id int, stored func(int) <-chan struct{}) error {
+	committed, maxBusy := runFlusher(t, 6, func(id int, ev storeEvents) error {
 		if id%2 == 1 {
-			<-stored(id + 1) // odd batches finish after the next one
+			<-ev.stored(id + 1) // odd batches finish after the next one,
+		} else {
+			<-ev.started(id - 1) // which starts after them: they overlap
 		}
 		return nil
 	})
@@ -86,9 +94,9 @@ func TestFlusherCommitsInOrder(t *testing.T) {
 // batch, even one that was stored: committing it would skip the failed
 // batch's records for good.
 func TestFlusherStopsCommittingAfterFailure(t *testing.T) {
-	committed, _ := runFlusher(t, 5, func(id int, stored func(int) <-chan struct{}) error {
+	committed, _ := runFlusher(t, 5, func(id int, ev storeEvents) error {
 		if id == 3 {
-			<-stored(4) // batch 4 is stored first
+			<-ev.stored(4) // batch 4 is stored first
 			return errors.New("not stored before shutdown")
 		}
 		return nil
