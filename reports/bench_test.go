@@ -93,14 +93,7 @@ func BenchmarkGenerateWeek1000Interfaces(b *testing.B) {
 			b.Fatal(err)
 		}
 		if n == 0 {
-			if err := conn.Exec(context.Background(), "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
-				b.Fatal(err)
-			}
-			for _, s := range schema {
-				if err := conn.Exec(context.Background(), fmt.Sprintf(s, db)); err != nil {
-					b.Fatal(err)
-				}
-			}
+			migrate(b, conn, db)
 			start := time.Now()
 			rows := fillBench(b, conn, db, ifaces, window)
 			b.Logf("setup: %d interfaces, %d s windows, %d rows over two weeks in %v", ifaces, window, rows, time.Since(start).Round(time.Millisecond))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/reports/deck"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // rowsPerSlide is how many table rows fit on one slide; longer tables
@@ -624,7 +625,8 @@ func appendixSlide(d *Data) deck.Slide {
 			"over all the week's events, open ones included. An acknowledgement is the webhook's HTTP 2xx, not a person: escalation is the only "+
 			"human step recorded. Mean time to resolve = fired → resolved over events resolved by the week's end."),
 		def("Data coverage", "share of the week's hours with at least one interface KPI for the site; below 95% is flagged as partial."),
-		def("Source", "ClickHouse tables interface_kpis, link_kpis, remediation_events and devices; timestamps UTC, shown in the report time zone. "+dedup(d)),
+		def("Source", "ClickHouse tables "+schema.InterfaceKPIs+", "+schema.LinkKPIs+", "+schema.RemediationEvents+" and "+schema.Devices+
+			"; timestamps UTC, shown in the report time zone. "+dedup(d)),
 	}
 	return deck.Slide{Title: "Appendix — definitions", Elements: []deck.Element{
 		text(deck.Rect{X: 0.5, Y: 1.45, W: 12.3, H: 5.6}, 13, paras...),

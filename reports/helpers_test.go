@@ -2,80 +2,38 @@ package reports
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"math"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
-// schema is the part of the ClickHouse contract (docs/architecture.md) the
-// report reads, in the old-server flavour (DateTime, String) that also
-// works on the live 18.16 server.
-var schema = []string{
-	`CREATE TABLE %s.interface_kpis (ts DateTime, site String, device String, interface String,
-		util_in Float64, util_out Float64, loss_ratio Float64, in_errors_ps Float64, in_discards_ps Float64,
-		out_discards_ps Float64, out_errors_ps Float64, speed_bps UInt64, in_bps Float64, out_bps Float64,
-		in_pps Float64, out_pps Float64, oper_status String, window_s UInt32, samples UInt32, kpi_id String)
-		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (site, device, interface, ts)`,
-	`CREATE TABLE %s.link_kpis (ts DateTime, src_site String, src_device String, dst_site String, dst_device String,
-		rtt_ms Float64, rtt_p50_ms Float64, rtt_p95_ms Float64, rtt_p99_ms Float64, jitter_ms Float64, loss_ratio Float64,
-		probes_sent UInt64, probes_received UInt64, window_s UInt32, kpi_id String)
-		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (src_site, src_device, dst_site, dst_device, ts)`,
-	`CREATE TABLE %s.remediation_events (ts DateTime, event_id String, rule String, state String, severity String,
-		site String, device String, interface String, dst_site String, dst_device String, kpi String,
-		value Float64, threshold Float64, fired_at DateTime, action String, message String)
-		ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(ts) ORDER BY (event_id, state)`,
-	`CREATE TABLE %s.devices (site String, device String, address String, first_seen DateTime, last_seen DateTime, state String)
-		ENGINE = ReplacingMergeTree(last_seen) ORDER BY (site, device)`,
+// testDB creates a throw-away database (testenv.ClickHouseDB, dropped on
+// cleanup) with the schema the sink creates in production (its Migrate:
+// every table, rollup and view), so the report's queries run on the sink's
+// own DDL: a table or column renamed there fails here.
+func testDB(t testing.TB) (driver.Conn, string) {
+	t.Helper()
+	_, db, conn := testenv.ClickHouseDB(t)
+	migrate(t, conn, db)
+	return conn, db
 }
 
-// testDB creates a throw-away database with the report's tables, dropped on cleanup.
-func testDB(t testing.TB) (driver.Conn, string) { return newTestDB(t, false) }
-
-// migratedDB is testDB with the schema of sinks/clickhouse's Migrate, the
-// one the sink writes in production.
-func migratedDB(t testing.TB) (driver.Conn, string) { return newTestDB(t, true) }
-
-func newTestDB(t testing.TB, migrate bool) (driver.Conn, string) {
+// migrate applies the sink's schema to db (creating it if needed).
+func migrate(t testing.TB, conn driver.Conn, db string) {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: "default", Username: "default"},
-		MaxOpenConns: 16})
-	if err != nil {
-		t.Fatal(err)
+	cfg := chsink.DefaultConfiguration()
+	cfg.Database = db
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := chsink.Migrate(ctx, conn, cfg, nil); err != nil {
+		t.Fatalf("migrate %s: %v", db, err)
 	}
-	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	db := fmt.Sprintf("telemetry_test_%x", b)
-	t.Cleanup(func() {
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-		conn.Close()
-	})
-	if migrate {
-		cfg := chsink.DefaultConfiguration()
-		cfg.Database = db
-		if _, err := chsink.Migrate(ctx, conn, cfg, nil); err != nil {
-			t.Fatal(err)
-		}
-		return conn, db
-	}
-	if err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range schema {
-		if err := conn.Exec(ctx, fmt.Sprintf(s, db)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return conn, db
 }
 
 // sampleNow is the tests' clock (testenv.Now: the wall clock, moved by

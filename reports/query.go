@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // Summary is the week's headline numbers. Ratios are 0..1; NaN means no data.
@@ -232,10 +234,10 @@ func (q *Query) DuplicateFree(ctx context.Context, w Week) (bool, error) {
 	_, to := q.bounds(w)
 	from, _ := q.bounds(w.Prev())
 	checks := []struct{ table, key, where string }{
-		{"interface_kpis", "site, device, interface, ts", tsIn},
-		{"link_kpis", "src_site, src_device, dst_site, dst_device, ts", tsIn},
-		{"remediation_events", "event_id, state", "fired_at >= toDateTime(?) AND fired_at < toDateTime(?)"},
-		{"devices", "site, device", "1 OR ? = ?"},
+		{schema.InterfaceKPIs, "site, device, interface, ts", tsIn},
+		{schema.LinkKPIs, "src_site, src_device, dst_site, dst_device, ts", tsIn},
+		{schema.RemediationEvents, "event_id, state", "fired_at >= toDateTime(?) AND fired_at < toDateTime(?)"},
+		{schema.Devices, "site, device", "1 OR ? = ?"},
 	}
 	for _, c := range checks {
 		var n, distinct uint64
@@ -295,7 +297,7 @@ func (a siteAgg) summary(s *Summary) {
 func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w)
 	sql := `SELECT site, ` + siteCols + `
-		FROM (SELECT site, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from("interface_kpis") + `WHERE ` + tsIn + `)
+		FROM (SELECT site, ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from(schema.InterfaceKPIs) + `WHERE ` + tsIn + `)
 		GROUP BY site WITH TOTALS ORDER BY site`
 	rows, err := q.Conn.Query(ctx, sql, from, from, to)
 	if err != nil {
@@ -326,7 +328,7 @@ func (q *Query) sitesAndSummary(ctx context.Context, w Week, d *Data) error {
 func (q *Query) lastSummary(ctx context.Context, w Week, d *Data) error {
 	from, to := q.bounds(w.Prev())
 	sql := `SELECT ` + siteCols + `
-		FROM (SELECT ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from("interface_kpis") + `WHERE ` + tsIn + `)`
+		FROM (SELECT ts, window_s, oper_status, loss_ratio, ` + utilEx + ` AS u` + q.from(schema.InterfaceKPIs) + `WHERE ` + tsIn + `)`
 	a, err := scanSite(q.Conn.QueryRow(ctx, sql, from, from, to).Scan, false)
 	if err != nil {
 		return fmt.Errorf("last week summary: %w", err)
@@ -342,7 +344,7 @@ func (q *Query) interfaces(ctx context.Context, w Week, d *Data) error {
 	sql := `SELECT site, device, interface, max(speed_bps),
 		avg(u), quantileExact(0.95)(u), max(u), sumIf(window_s, u >= ?), avg(loss_ratio)
 		FROM (SELECT site, device, interface, speed_bps, window_s, loss_ratio, ` + utilEx + ` AS u` +
-		q.from("interface_kpis") + `WHERE ` + tsIn + `)
+		q.from(schema.InterfaceKPIs) + `WHERE ` + tsIn + `)
 		GROUP BY site, device, interface`
 	rows, err := q.Conn.Query(ctx, sql, q.Threshold, from, to)
 	if err != nil {
@@ -388,7 +390,7 @@ func (q *Query) linksAndSummary(ctx context.Context, w Week, d *Data) error {
 		countIf(tw), avgIf(rtt_ms, tw), quantileExactIf(0.95)(rtt_ms, tw), avgIf(jitter_ms, tw), avgIf(loss_ratio, tw),
 		countIf(NOT tw), avgIf(rtt_ms, NOT tw), quantileExactIf(0.95)(rtt_ms, NOT tw), avgIf(loss_ratio, NOT tw)
 		FROM (SELECT src_site, dst_site, rtt_ms, jitter_ms, loss_ratio, ts >= toDateTime(?) AS tw` +
-		q.from("link_kpis") + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
+		q.from(schema.LinkKPIs) + `WHERE ts >= toDateTime(?) AND ts < toDateTime(?))
 		GROUP BY src_site, dst_site WITH TOTALS`
 	rows, err := q.Conn.Query(ctx, sql, from, pfrom, to)
 	if err != nil {
@@ -491,7 +493,7 @@ func (q *Query) addMissingSites(ctx context.Context, w Week, d *Data) error {
 
 // inventorySites lists the sites of the devices inventory known before end.
 func (q *Query) inventorySites(ctx context.Context, end uint32) ([]string, error) {
-	rows, err := q.Conn.Query(ctx, `SELECT DISTINCT site`+q.from("devices")+`WHERE first_seen < toDateTime(?) ORDER BY site`, end)
+	rows, err := q.Conn.Query(ctx, `SELECT DISTINCT site`+q.from(schema.Devices)+`WHERE first_seen < toDateTime(?) ORDER BY site`, end)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
@@ -521,7 +523,7 @@ const eventsSQL = `SELECT event_id, any(rule), any(severity), any(site), any(dev
 
 func (q *Query) events(ctx context.Context, w Week) ([]Event, error) {
 	from, to := q.bounds(w)
-	sql := eventsSQL + q.from("remediation_events") + `
+	sql := eventsSQL + q.from(schema.RemediationEvents) + `
 		WHERE fired_at >= toDateTime(?) AND fired_at < toDateTime(?)
 		GROUP BY event_id ORDER BY event_id`
 	rows, err := q.Conn.Query(ctx, sql, to, to, to, from, to)
@@ -644,7 +646,7 @@ func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt [
 	// p95 only for week w: last week is drawn as its average.
 	from, _ := q.bounds(w)
 	rows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(u), quantileExactIf(0.95)(u, ts >= toDateTime(?))
-		FROM (SELECT ts, `+utilEx+` AS u`+q.from("interface_kpis")+`WHERE `+tsIn+`) GROUP BY h`, pfrom, from, pfrom, to)
+		FROM (SELECT ts, `+utilEx+` AS u`+q.from(schema.InterfaceKPIs)+`WHERE `+tsIn+`) GROUP BY h`, pfrom, from, pfrom, to)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
 	}
@@ -663,7 +665,7 @@ func (q *Query) hourly(ctx context.Context, w Week, hours int) (util, p95, rtt [
 		return nil, nil, nil, fmt.Errorf("hourly utilization: %w", err)
 	}
 	lrows, err := q.Conn.Query(ctx, `SELECT intDiv(toUInt32(toDateTime(ts)) - ?, 3600) AS h, avg(rtt_ms)`+
-		q.from("link_kpis")+`WHERE `+tsIn+` GROUP BY h`, pfrom, pfrom, to)
+		q.from(schema.LinkKPIs)+`WHERE `+tsIn+` GROUP BY h`, pfrom, pfrom, to)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("hourly latency: %w", err)
 	}

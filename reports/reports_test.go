@@ -20,6 +20,7 @@ import (
 	"github.com/meshtelemetry/telemetry/reports/deck"
 	"github.com/meshtelemetry/telemetry/reports/internal/office"
 	"github.com/meshtelemetry/telemetry/reports/internal/ooxmlcheck"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 func newComponent(t testing.TB, conn driver.Conn, db string, mod func(*Configuration)) *Component {
@@ -261,10 +262,11 @@ func TestDeckFromLiveClickHouse(t *testing.T) {
 	}
 }
 
-// TestDeckOnMigratedSchema runs the report on the schema sinks/clickhouse
-// creates, so the report's queries keep matching the real tables.
+// TestDeckOnMigratedSchema runs the report on the schema sinks/chsink's
+// Migrate creates (as every test of the package does, see testDB) and
+// checks its figures against the raw rows.
 func TestDeckOnMigratedSchema(t *testing.T) {
-	conn, db := migratedDB(t)
+	conn, db := testDB(t)
 	fillSample(t, conn, db)
 	c := newComponent(t, conn, db, nil)
 	var buf bytes.Buffer
@@ -344,7 +346,7 @@ func TestDedupAutoReadsPlainWhenMerged(t *testing.T) {
 	if !before.Final {
 		t.Fatal("dedup auto read without FINAL although a replayed batch is not merged")
 	}
-	for _, table := range []string{"interface_kpis", "link_kpis", "remediation_events", "devices"} {
+	for _, table := range []string{schema.InterfaceKPIs, schema.LinkKPIs, schema.RemediationEvents, schema.Devices} {
 		if err := conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s FINAL", db, table)); err != nil {
 			t.Fatal(err)
 		}

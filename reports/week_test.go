@@ -144,10 +144,9 @@ func TestScheduledRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(cfg.OutDir, FileName(week))
-	deadline := time.Now().Add(20 * time.Second)
-	for counter(t, reg, "telemetry_report_emails_total") < 1 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, "the scheduled deck mailed", func() bool {
+		return counter(t, reg, "telemetry_report_emails_total") >= 1
+	})
 	if err := c.Stop(); err != nil {
 		t.Fatal(err)
 	}
