@@ -3,14 +3,11 @@ package dashboards
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -98,32 +95,19 @@ func parseJSONCompact(body string) result {
 	return res
 }
 
-func randomDB() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "telemetry_test_" + hex.EncodeToString(b)
-}
-
-// newLive creates a throwaway database on the live server with our minimal
-// old-server DDL (testdata/schema_old.sql).
+// newLive creates a throw-away database on the live server (18.16) with the
+// sink's own DDL for an old server (schemaFor, legacy capabilities).
 func newLive(tb testing.TB) *liveCH {
 	tb.Helper()
-	return newLiveWith(tb, func(string) []string { return schema(tb, "schema_old.sql") })
+	return newLiveWith(tb, func(db string) []string { return schemaFor(chsink.LegacyCapabilities(), db) })
 }
 
-// newLiveWith creates a throwaway database with the DDL ddl(db) returns.
+// newLiveWith creates a throw-away database (testenv.ClickHouseDB, dropped
+// on cleanup) with the DDL ddl(db) returns.
 func newLiveWith(tb testing.TB, ddl func(db string) []string) *liveCH {
 	tb.Helper()
-	testenv.ClickHouse(tb) // skip or fail like every ClickHouse test
-	l := &liveCH{addr: testenv.ClickHouseHTTP(tb), db: randomDB()}
-	if _, err := l.query("default", "CREATE DATABASE "+l.db); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := l.query("default", "DROP DATABASE IF EXISTS "+l.db); err != nil {
-			tb.Logf("drop database %s: %v", l.db, err)
-		}
-	})
+	_, db, _ := testenv.ClickHouseDB(tb)
+	l := &liveCH{addr: testenv.ClickHouseHTTP(tb), db: db}
 	mustRun(tb, l, ddl(l.db))
 	return l
 }
@@ -184,18 +168,19 @@ func (c *chdbEngine) run(stmts []string) ([]result, error) {
 	return res[len(c.setup):], nil
 }
 
-// newCHDB prepares a chdb session with our minimal modern DDL
-// (testdata/schema_modern.sql).
+// newCHDB prepares a chdb session (modern ClickHouse, in process) with the
+// sink's own DDL for a modern server (schemaFor, modern capabilities).
 func newCHDB(tb testing.TB) *chdbEngine {
 	tb.Helper()
-	return newCHDBWith(tb, func(string) []string { return schema(tb, "schema_modern.sql") })
+	return newCHDBWith(tb, func(db string) []string { return schemaFor(chsink.ModernCapabilities(), db) })
 }
 
 func newCHDBWith(tb testing.TB, ddl func(db string) []string) *chdbEngine {
 	tb.Helper()
 	py := testenv.CHDB(tb)
-	db := randomDB()
-	setup := []string{"CREATE DATABASE " + db, "USE " + db}
+	// A session of its own: the name only has to be a plain identifier.
+	db := "telemetry_test"
+	setup := []string{"CREATE DATABASE IF NOT EXISTS " + db, "USE " + db}
 	setup = append(setup, ddl(db)...)
 	return &chdbEngine{python: py, setup: setup}
 }
@@ -207,26 +192,10 @@ func firstN(s string, n int) string {
 	return s
 }
 
-// schema reads a testdata DDL file: one statement per line, -- comments skipped.
-func schema(tb testing.TB, file string) []string {
-	tb.Helper()
-	b, err := os.ReadFile("testdata/" + file)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "--") {
-			continue
-		}
-		out = append(out, strings.TrimSuffix(line, ";"))
-	}
-	return out
-}
-
-// schemaFor is the sink's own schema (sinks/chsink.SchemaStatements, the
-// contract of docs/architecture.md) for a server with caps, in database db.
+// schemaFor is the sink's own schema (chsink.SchemaStatements, rendered
+// from sinks/schema) for a server with caps, in database db: the dashboards'
+// queries run on the DDL the sink creates, so a table or column renamed
+// there fails their tests.
 func schemaFor(caps chsink.Capabilities, db string) []string {
 	cfg := chsink.DefaultConfiguration()
 	cfg.Database = db

@@ -3,6 +3,8 @@ package dashboards
 import (
 	"fmt"
 	"strings"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // panelKind is the Grafana visualization of a panel.
@@ -103,9 +105,9 @@ var (
 // the inventory and the hourly rollup (cheap for any range).
 func commonVariables() []variableDef {
 	return []variableDef{
-		{"site", "Site", "SELECT site FROM (SELECT DISTINCT site FROM devices UNION ALL SELECT DISTINCT site FROM interface_kpis_1h WHERE ts >= toStartOfHour($__fromTime)) GROUP BY site ORDER BY site"},
-		{"device", "Device", "SELECT device FROM (SELECT DISTINCT device FROM devices WHERE site IN (${site:singlequote}) UNION ALL SELECT DISTINCT device FROM interface_kpis_1h WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote})) GROUP BY device ORDER BY device"},
-		{"interface", "Interface", "SELECT DISTINCT interface FROM interface_kpis_1h WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote}) AND device IN (${device:singlequote}) ORDER BY interface"},
+		{"site", "Site", "SELECT site FROM (SELECT DISTINCT site FROM " + schema.Devices + " UNION ALL SELECT DISTINCT site FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime)) GROUP BY site ORDER BY site"},
+		{"device", "Device", "SELECT device FROM (SELECT DISTINCT device FROM " + schema.Devices + " WHERE site IN (${site:singlequote}) UNION ALL SELECT DISTINCT device FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote})) GROUP BY device ORDER BY device"},
+		{"interface", "Interface", "SELECT DISTINCT interface FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote}) AND device IN (${device:singlequote}) ORDER BY interface"},
 	}
 }
 
@@ -121,14 +123,14 @@ func ifaceSeries(values func(t tier) []string, rank func(t tier) string) string 
 		// Rank on the base table (without FINAL: a replayed window does
 		// not change a peak) for short ranges, else on the hourly rollup,
 		// which is cheap for any range.
-		rt, rfrom, rwhere := t, "interface_kpis", "$__timeFilter(ts)"
+		rt, rfrom, rwhere := t, schema.InterfaceKPIs, "$__timeFilter(ts)"
 		if !t.raw() {
-			rt, rfrom, rwhere = tiers[2], "interface_kpis_1h", "ts >= toStartOfHour($__fromTime) AND ts <= $__toTime"
+			rt, rfrom, rwhere = tiers[2], schema.InterfaceKPIs1h, "ts >= toStartOfHour($__fromTime) AND ts <= $__toTime"
 		}
 		top := fmt.Sprintf("(site, device, interface) IN (SELECT site, device, interface FROM %s WHERE %s AND %s AND {{guard}} GROUP BY site, device, interface ORDER BY %s DESC, site, device, interface LIMIT %d)",
 			rfrom, rwhere, ifaceFilter, rank(rt), topN)
 		return fmt.Sprintf("SELECT %s AS time, concat(device, ':', interface) AS series, %s\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\n  AND %s\nGROUP BY time, series",
-			t.bucket(), strings.Join(values(t), ", "), t.from("interface_kpis"), ifaceFilter, top)
+			t.bucket(), strings.Join(values(t), ", "), t.from(schema.InterfaceKPIs), ifaceFilter, top)
 	}, "\nORDER BY time, series")
 }
 
@@ -143,7 +145,7 @@ func errRate(t tier) string {
 func linkSeries(values func(t tier) []string) string {
 	return tiered(func(t tier) string {
 		return fmt.Sprintf("SELECT %s AS time, concat(src_site, ' > ', dst_site) AS pair, %s\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY time, pair",
-			t.bucket(), strings.Join(values(t), ", "), t.from("link_kpis"), linkFilter)
+			t.bucket(), strings.Join(values(t), ", "), t.from(schema.LinkKPIs), linkFilter)
 	}, "\nORDER BY time, pair")
 }
 
@@ -151,22 +153,22 @@ func fabricOverview() dashboardDef {
 	health := tieredOver(coarseTiers, func(t tier) string {
 		return fmt.Sprintf("SELECT site, uniqExact(device, interface) AS interfaces, (%s + %s) / 2 AS util_avg, greatest(%s, %s) AS util_max, %s AS loss_avg, %s AS loss_max, %s AS errors_ps\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY site",
 			t.agg("avg", "util_in"), t.agg("avg", "util_out"), t.agg("max", "util_in"), t.agg("max", "util_out"),
-			t.agg("avg", "loss_ratio"), t.agg("max", "loss_ratio"), t.agg("avg", "in_errors_ps"), t.from("interface_kpis"), ifaceFilter)
+			t.agg("avg", "loss_ratio"), t.agg("max", "loss_ratio"), t.agg("avg", "in_errors_ps"), t.from(schema.InterfaceKPIs), ifaceFilter)
 	}, "\nORDER BY site")
 	matrix := tieredOver(coarseTiers, func(t tier) string {
 		return fmt.Sprintf("SELECT src_site, dst_site, %s AS rtt_ms\nFROM %s\nWHERE $__timeFilter(ts) AND %s AND {{guard}}\nGROUP BY src_site, dst_site",
-			t.agg("avg", "rtt_ms"), t.from("link_kpis"), linkFilter)
+			t.agg("avg", "rtt_ms"), t.from(schema.LinkKPIs), linkFilter)
 	}, "\nORDER BY src_site, dst_site")
 	// "Now" panels read the last five minutes of the range from the base
 	// tables; argMax picks each key's latest window, exact before merges.
 	worstIfaces := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(util_in, ts) AS util_in, argMax(util_out, ts) AS util_out, argMax(loss_ratio, ts) AS loss_ratio, argMax(in_errors_ps + out_errors_ps, ts) AS errors_ps\n" +
-		"FROM interface_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\n" +
+		"FROM " + schema.InterfaceKPIs + "\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\n" +
 		"GROUP BY site, device, interface\nORDER BY status = 'UP', greatest(greatest(util_in, util_out), loss_ratio * 100) DESC, site, device, interface\nLIMIT 10"
 	worstLinks := "SELECT src_site, src_device, dst_site, dst_device, argMax(rtt_ms, ts) AS rtt_ms, argMax(rtt_p95_ms, ts) AS rtt_p95_ms, argMax(jitter_ms, ts) AS jitter_ms, argMax(loss_ratio, ts) AS loss_ratio\n" +
-		"FROM link_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + linkFilter + "\n" +
+		"FROM " + schema.LinkKPIs + "\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + linkFilter + "\n" +
 		"GROUP BY src_site, src_device, dst_site, dst_device\nORDER BY loss_ratio DESC, rtt_p95_ms DESC, src_site, src_device, dst_site, dst_device\nLIMIT 10"
-	down := "SELECT countIf(status != 'UP') AS interfaces_down\nFROM (SELECT argMax(oper_status, ts) AS status FROM interface_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface)"
-	unreachable := "SELECT countIf(now_reachable = 0) AS devices_unreachable\nFROM (SELECT argMax(reachable, ts) AS now_reachable FROM device_kpis\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + deviceFilter + "\nGROUP BY site, device)"
+	down := "SELECT countIf(status != 'UP') AS interfaces_down\nFROM (SELECT argMax(oper_status, ts) AS status FROM " + schema.InterfaceKPIs + "\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface)"
+	unreachable := "SELECT countIf(now_reachable = 0) AS devices_unreachable\nFROM (SELECT argMax(reachable, ts) AS now_reachable FROM " + schema.DeviceKPIs + "\nWHERE ts >= $__toTime - 300 AND ts <= $__toTime AND " + deviceFilter + "\nGROUP BY site, device)"
 	activeCount := "SELECT count() AS active_events\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'"
 	active := "SELECT event_id, rule, severity, state, site, device, interface, kpi, value, threshold, fired_at\nFROM (" + latestEvents("ts <= $__toTime") + ")\nWHERE state != 'resolved'\nORDER BY severity = 'critical' DESC, fired_at DESC\nLIMIT 50"
 	return dashboardDef{
@@ -179,7 +181,7 @@ func fabricOverview() dashboardDef {
 				{title: "Interfaces down", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
 					sql: down, format: FormatTable, columns: []string{"interfaces_down"}},
 				{title: "Devices unreachable", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
-					description: "Devices whose latest reachability window (device_kpis, last 5 minutes) has no gNMI session: down or still connecting.",
+					description: "Devices whose latest reachability window (" + schema.DeviceKPIs + ", last 5 minutes) has no gNMI session: down or still connecting.",
 					sql:         unreachable, format: FormatTable, columns: []string{"devices_unreachable"}},
 				{title: "Active remediation events", kind: kindStat, unit: "none", thresholds: countSteps, w: 4, h: 4,
 					sql: activeCount, format: FormatTable, columns: []string{"active_events"}},
@@ -211,7 +213,7 @@ func fabricOverview() dashboardDef {
 // (argMax over the lifecycle transitions: exact before merges).
 func latestEvents(where string) string {
 	return "SELECT event_id, any(rule) AS rule, any(severity) AS severity, argMax(state, ts) AS state, any(site) AS site, any(device) AS device, any(interface) AS interface, any(kpi) AS kpi, argMax(value, ts) AS value, any(threshold) AS threshold, min(fired_at) AS fired_at\n" +
-		"FROM remediation_events WHERE " + where + " AND " + eventIDFilter + " GROUP BY event_id"
+		"FROM " + schema.RemediationEvents + " WHERE " + where + " AND " + eventIDFilter + " GROUP BY event_id"
 }
 
 func interfaceDrilldown() dashboardDef {
@@ -221,13 +223,13 @@ func interfaceDrilldown() dashboardDef {
 	status := tieredOver(statusTiers, func(t tier) string {
 		if t.raw() {
 			return "SELECT " + t.bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
-				"FROM interface_kpis\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series"
+				"FROM " + schema.InterfaceKPIs + "\nWHERE $__timeFilter(ts) AND oper_status != 'UP' AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series"
 		}
 		return "SELECT " + t.bucket() + " AS time, concat(device, ':', interface) AS series, 1 AS down\n" +
-			"FROM interface_kpis" + t.suffix + "\nWHERE $__timeFilter(ts) AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series\nHAVING sumMerge(not_up_windows) > 0"
+			"FROM " + schema.InterfaceKPIs + t.suffix + "\nWHERE $__timeFilter(ts) AND " + ifaceFilter + " AND {{guard}}\nGROUP BY time, series\nHAVING sumMerge(not_up_windows) > 0"
 	}, "\nORDER BY time, series\nLIMIT 20000")
 	current := "SELECT site, device, interface, argMax(oper_status, ts) AS status, argMax(speed_bps, ts) AS speed_bps, argMax(in_bps, ts) AS in_bps, argMax(out_bps, ts) AS out_bps, max(ts) AS last_seen\n" +
-		"FROM interface_kpis\nWHERE ts >= $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
+		"FROM " + schema.InterfaceKPIs + "\nWHERE ts >= $__toTime - 900 AND ts <= $__toTime AND " + ifaceFilter + "\nGROUP BY site, device, interface\nORDER BY site, device, interface"
 	return dashboardDef{
 		uid: "telemetry-interface", title: "Interface drill-down",
 		description: "Utilization in/out, throughput, loss, errors and discards, oper-status timeline per interface.",
@@ -274,12 +276,12 @@ func siteLinks() dashboardDef {
 	pct := tieredOver(coarseTiers, func(t tier) string {
 		if t.raw() {
 			return "SELECT src_site, dst_site, quantile(0.5)(rtt_ms) AS p50_ms, quantile(0.95)(rtt_ms) AS p95_ms, quantile(0.99)(rtt_ms) AS p99_ms, max(rtt_p99_ms) AS worst_p99_ms, avg(jitter_ms) AS jitter_ms, avg(loss_ratio) AS loss_ratio\n" +
-				"FROM link_kpis FINAL\nWHERE $__timeFilter(ts) AND " + linkFilter + " AND {{guard}}\nGROUP BY src_site, dst_site"
+				"FROM " + schema.LinkKPIs + " FINAL\nWHERE $__timeFilter(ts) AND " + linkFilter + " AND {{guard}}\nGROUP BY src_site, dst_site"
 		}
 		// Rollups keep no quantile states: percentiles of the per-bucket averages.
 		return "SELECT src_site, dst_site, quantile(0.5)(rtt) AS p50_ms, quantile(0.95)(rtt) AS p95_ms, quantile(0.99)(rtt) AS p99_ms, max(p99) AS worst_p99_ms, avg(jitter) AS jitter_ms, avg(loss) AS loss_ratio\n" +
 			"FROM (SELECT ts, src_site, src_device, dst_site, dst_device, avgMerge(rtt_ms_avg) AS rtt, maxMerge(rtt_p95_ms_max) AS p99, avgMerge(jitter_ms_avg) AS jitter, avgMerge(loss_ratio_avg) AS loss\n" +
-			"FROM " + t.from("link_kpis") + "\nWHERE $__timeFilter(ts) AND " + linkFilter + " AND {{guard}}\nGROUP BY ts, src_site, src_device, dst_site, dst_device)\nGROUP BY src_site, dst_site"
+			"FROM " + t.from(schema.LinkKPIs) + "\nWHERE $__timeFilter(ts) AND " + linkFilter + " AND {{guard}}\nGROUP BY ts, src_site, src_device, dst_site, dst_device)\nGROUP BY src_site, dst_site"
 	}, "\nORDER BY src_site, dst_site")
 	return dashboardDef{
 		uid: "telemetry-links", title: "Site-to-site links",
@@ -323,17 +325,17 @@ const stateCode = "multiIf(state = 'firing', 1, state = 'dispatched', 2, state =
 
 func remediation() dashboardDef {
 	timeline := "SELECT ts AS time, concat(rule, ' ', device, if(interface = '', '', concat(':', interface))) AS event, " + stateCode + " AS state\n" +
-		"FROM remediation_events\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nORDER BY time, event\nLIMIT 10000"
+		"FROM " + schema.RemediationEvents + "\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nORDER BY time, event\nLIMIT 10000"
 	lifecycle := "SELECT event_id, any(rule) AS rule, any(severity) AS severity, argMax(state, ts) AS current_state, any(site) AS site, any(device) AS device, any(interface) AS interface, min(fired_at) AS fired_at, " +
 		"if(countIf(state = 'resolved') > 0, toInt64(toUInt32(maxIf(ts, state = 'resolved'))) - toInt64(toUInt32(fired_at)), NULL) AS time_to_resolve_s\n" +
-		"FROM remediation_events\nWHERE $__timeFilter(ts) AND " + eventIDFilter + "\nGROUP BY event_id\nORDER BY fired_at DESC, event_id\nLIMIT 500"
+		"FROM " + schema.RemediationEvents + "\nWHERE $__timeFilter(ts) AND " + eventIDFilter + "\nGROUP BY event_id\nORDER BY fired_at DESC, event_id\nLIMIT 500"
 	ttr := "SELECT rule, count() AS resolved, avg(ttr) AS avg_time_to_resolve_s, quantile(0.9)(ttr) AS p90_time_to_resolve_s, max(ttr) AS max_time_to_resolve_s\n" +
 		"FROM (SELECT event_id, any(rule) AS rule, toInt64(toUInt32(maxIf(ts, state = 'resolved'))) - toInt64(toUInt32(min(fired_at))) AS ttr\n" +
-		"FROM remediation_events WHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY event_id HAVING countIf(state = 'resolved') > 0)\nGROUP BY rule\nORDER BY rule"
+		"FROM " + schema.RemediationEvents + " WHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY event_id HAVING countIf(state = 'resolved') > 0)\nGROUP BY rule\nORDER BY rule"
 	perRule := "SELECT rule, uniqExact(event_id) AS events, uniqExactIf(event_id, severity = 'critical') AS critical, uniqExactIf(event_id, state = 'escalated') AS escalated, uniqExactIf(event_id, state = 'failed') AS failed\n" +
-		"FROM remediation_events\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY rule\nORDER BY events DESC, rule"
+		"FROM " + schema.RemediationEvents + "\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY rule\nORDER BY events DESC, rule"
 	transitions := "SELECT " + tiers[0].bucket() + " AS time, state, count() AS transitions\n" +
-		"FROM remediation_events\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY time, state\nORDER BY time, state"
+		"FROM " + schema.RemediationEvents + "\nWHERE $__timeFilter(ts) AND " + eventFilter + "\nGROUP BY time, state\nORDER BY time, state"
 	return dashboardDef{
 		uid: "telemetry-remediation", title: "Remediation",
 		description: "Remediation event lifecycle: timeline, time to resolve, counts per rule.",
@@ -362,10 +364,10 @@ func remediation() dashboardDef {
 
 func pipelineHealth() dashboardDef {
 	delay := "SELECT " + tiers[0].bucket() + " AS time, instance, max(delay_p50_ms) AS delay_p50_ms, max(delay_p99_ms) AS delay_p99_ms, max(delay_max_ms) AS delay_max_ms\n" +
-		"FROM pipeline_kpis FINAL\nPREWHERE $__timeFilter(ts)\nGROUP BY time, instance\nORDER BY time, instance"
-	devices := "SELECT site, device, address, state, last_seen\nFROM devices FINAL\nWHERE " + deviceFilter + "\nORDER BY state = 'up', site, device"
+		"FROM " + schema.PipelineKPIs + " FINAL\nPREWHERE $__timeFilter(ts)\nGROUP BY time, instance\nORDER BY time, instance"
+	devices := "SELECT site, device, address, state, last_seen\nFROM " + schema.Devices + " FINAL\nWHERE " + deviceFilter + "\nORDER BY state = 'up', site, device"
 	dead := "SELECT " + tiers[0].bucket() + " AS time, concat(component, ': ', reason) AS reason, count() AS deadletters\n" +
-		"FROM deadletters\nWHERE $__timeFilter(ts)\nGROUP BY time, reason\nORDER BY time, reason"
+		"FROM " + schema.DeadLetters + "\nWHERE $__timeFilter(ts)\nGROUP BY time, reason\nORDER BY time, reason"
 	return dashboardDef{
 		uid: "telemetry-pipeline", title: "Pipeline health",
 		description: "Collector targets, sample rates, Kafka consumer lag, sink rows, telemetry delay and dead letters.",

@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"github.com/meshtelemetry/telemetry/sinks/chsink"
 	"reflect"
 	"strings"
 	"testing"
@@ -105,7 +104,8 @@ func testFabric() fabric {
 }
 
 // TestPanelQueriesLive runs every panel and variable query, expanded for a
-// 1 h, 24 h and 7 d range, on the live ClickHouse server (18.16) on sample data.
+// 1 h, 24 h and 7 d range, on the live ClickHouse server (18.16) on sample
+// data, in tables made by the sink's own DDL (legacy flavour).
 func TestPanelQueriesLive(t *testing.T) {
 	t.Parallel()
 	l := newLive(t)
@@ -119,7 +119,8 @@ func TestPanelQueriesLive(t *testing.T) {
 	checkResults(t, l, names, stmts, want, res)
 }
 
-// TestPanelQueriesCHDB does the same on modern ClickHouse (chdb, in process).
+// TestPanelQueriesCHDB does the same on modern ClickHouse (chdb, in
+// process), on the sink's modern DDL (DateTime64, LowCardinality, TTLs).
 func TestPanelQueriesCHDB(t *testing.T) {
 	t.Parallel()
 	c := newCHDB(t)
@@ -131,31 +132,4 @@ func TestPanelQueriesCHDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkResults(t, c, names, stmts, want, res)
-}
-
-// TestPanelQueriesSinkSchema runs the same queries on the schema the sink
-// creates (sinks/chsink.SchemaStatements), legacy flavour on the live
-// server and modern flavour on chdb, so the dashboards follow the real DDL.
-func TestPanelQueriesSinkSchema(t *testing.T) {
-	t.Parallel()
-	f := testFabric()
-	names, stmts, want := expandAll(t, clickHouseQueries(definitions()), testRanges(f.end), f.values())
-	t.Run("live", func(t *testing.T) {
-		l := newLiveWith(t, func(db string) []string { return schemaFor(chsink.LegacyCapabilities(), db) })
-		mustRun(t, l, f.load())
-		res, err := l.run(stmts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkResults(t, l, names, stmts, want, res)
-	})
-	t.Run("chdb", func(t *testing.T) {
-		c := newCHDBWith(t, func(db string) []string { return schemaFor(chsink.ModernCapabilities(), db) })
-		c.setup = append(c.setup, f.load()...)
-		res, err := c.run(stmts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkResults(t, c, names, stmts, want, res)
-	})
 }

@@ -3,8 +3,6 @@ package dashboards
 import (
 	"fmt"
 	"testing"
-
-	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // panelSQL is the SQL of one panel, by dashboard uid, panel title and kind.
@@ -76,7 +74,7 @@ func TestReachabilityPanels(t *testing.T) {
 	f := testFabric()
 	names, stmts := reachabilityChecks(t, f)
 	t.Run("live", func(t *testing.T) {
-		l := newLiveWith(t, func(db string) []string { return schemaFor(chsink.LegacyCapabilities(), db) })
+		l := newLive(t)
 		mustRun(t, l, f.load())
 		res, err := l.run(stmts)
 		if err != nil {
@@ -85,7 +83,7 @@ func TestReachabilityPanels(t *testing.T) {
 		checkReachability(t, l, names, stmts, res)
 	})
 	t.Run("chdb", func(t *testing.T) {
-		c := newCHDBWith(t, func(db string) []string { return schemaFor(chsink.ModernCapabilities(), db) })
+		c := newCHDB(t)
 		c.setup = append(c.setup, f.load()...)
 		res, err := c.run(stmts)
 		if err != nil {

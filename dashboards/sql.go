@@ -3,6 +3,8 @@ package dashboards
 import (
 	"fmt"
 	"strings"
+
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // The range of the dashboard in seconds, from the plugin's macros.
@@ -26,7 +28,7 @@ const topN = 20
 // tier is one of the three tables a KPI can be read from.
 type tier struct {
 	name    string // "raw", "1m", "1h"
-	suffix  string // table suffix
+	suffix  string // table suffix: "" (the base table), schema.Minute or schema.Hour
 	guard   string // SQL true only when this tier fits the range
 	minStep int    // smallest bucket in seconds
 }
@@ -42,7 +44,7 @@ var tiers = makeTiers(rawMaxRange, m1MaxRange)
 // of it). The first and last hour count whole.
 var coarseTiers = []tier{
 	tiers[0],
-	{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, rawMaxRange), 3600},
+	{"1h", schema.Hour, fmt.Sprintf("%s > %d", rangeSeconds, rawMaxRange), 3600},
 }
 
 // statusTiers read the 1-minute rollups only up to 6 hours: the status
@@ -53,8 +55,8 @@ var statusTiers = makeTiers(rawMaxRange, 6*3600)
 func makeTiers(rawMax, m1Max int) []tier {
 	return []tier{
 		{"raw", "", fmt.Sprintf("%s <= %d", rangeSeconds, rawMax), 1},
-		{"1m", "_1m", fmt.Sprintf("%s > %d AND %s <= %d", rangeSeconds, rawMax, rangeSeconds, m1Max), 60},
-		{"1h", "_1h", fmt.Sprintf("%s > %d", rangeSeconds, m1Max), 3600},
+		{"1m", schema.Minute, fmt.Sprintf("%s > %d AND %s <= %d", rangeSeconds, rawMax, rangeSeconds, m1Max), 60},
+		{"1h", schema.Hour, fmt.Sprintf("%s > %d", rangeSeconds, m1Max), 3600},
 	}
 }
 
@@ -142,4 +144,4 @@ const (
 
 // eventIDFilter filters events in queries whose aggregates are aliased to
 // site/device (ClickHouse resolves aliases in WHERE).
-const eventIDFilter = "event_id IN (SELECT event_id FROM remediation_events WHERE " + eventFilter + ")"
+const eventIDFilter = "event_id IN (SELECT event_id FROM " + schema.RemediationEvents + " WHERE " + eventFilter + ")"
