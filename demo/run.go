@@ -29,6 +29,7 @@ import (
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // demoRules are the remediation rules the demo runs: they match the faults
@@ -171,11 +172,11 @@ var sources = []struct {
 	what   string
 	tables []string
 }{
-	{"samples", []string{chsink.TableInterfaceCounters, chsink.TableInterfaceState, chsink.TableProbeResults}},
-	{"device states", []string{chsink.TableDevices}},
-	{"KPIs", []string{chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TablePipelineKPIs, chsink.TableDeviceKPIs}},
-	{"event transitions", []string{chsink.TableRemediationEvents}},
-	{"dead letters", []string{chsink.TableDeadLetters}},
+	{"samples", []string{schema.InterfaceCounters, schema.InterfaceState, schema.ProbeResults}},
+	{"device states", []string{schema.Devices}},
+	{"KPIs", []string{schema.InterfaceKPIs, schema.LinkKPIs, schema.PipelineKPIs, schema.DeviceKPIs}},
+	{"event transitions", []string{schema.RemediationEvents}},
+	{"dead letters", []string{schema.DeadLetters}},
 }
 
 // dropReasons explains the processor's drop reasons in the summary.
@@ -260,9 +261,9 @@ func (s Summary) stored() string {
 	for _, k := range keys {
 		p := fmt.Sprintf("%s %d", k, s.Stored[k])
 		switch {
-		case k == chsink.TableDevices:
+		case k == schema.Devices:
 			p += " (one row per device: its latest state)"
-		case k == chsink.TableRemediationEvents && len(s.StoredEvents) > 0:
+		case k == schema.RemediationEvents && len(s.StoredEvents) > 0:
 			var st []string
 			for _, state := range eventStates {
 				if n := s.StoredEvents[state]; n > 0 {
@@ -679,7 +680,7 @@ func ensureTopics(ctx context.Context, cfg *pipeline.Config) error {
 
 // timeColumn is the column that dates a table's rows.
 func timeColumn(table string) string {
-	if table == chsink.TableDevices {
+	if table == schema.Devices {
 		return "last_seen"
 	}
 	return "ts"
@@ -696,8 +697,8 @@ func countRows(ctx context.Context, cfg chsink.Configuration, written map[string
 	}
 	defer conn.Close()
 	tables := map[string]bool{}
-	for _, t := range []string{chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TableInterfaceCounters,
-		chsink.TableRemediationEvents, chsink.TableDevices} {
+	for _, t := range []string{schema.InterfaceKPIs, schema.LinkKPIs, schema.InterfaceCounters,
+		schema.RemediationEvents, schema.Devices} {
 		tables[t] = true
 	}
 	for t := range written {
@@ -713,9 +714,9 @@ func countRows(ctx context.Context, cfg chsink.Configuration, written map[string
 		out[t] = n
 	}
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(state), count() FROM %s.%s FINAL WHERE ts >= toDateTime(%d) GROUP BY state",
-		cfg.Database, chsink.TableRemediationEvents, since.Unix()))
+		cfg.Database, schema.RemediationEvents, since.Unix()))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s by state: %w", chsink.TableRemediationEvents, err)
+		return nil, nil, fmt.Errorf("%s by state: %w", schema.RemediationEvents, err)
 	}
 	defer rows.Close()
 	events := map[string]uint64{}
@@ -723,7 +724,7 @@ func countRows(ctx context.Context, cfg chsink.Configuration, written map[string
 		var state string
 		var n uint64
 		if err := rows.Scan(&state, &n); err != nil {
-			return nil, nil, fmt.Errorf("%s by state: %w", chsink.TableRemediationEvents, err)
+			return nil, nil, fmt.Errorf("%s by state: %w", schema.RemediationEvents, err)
 		}
 		events[state] = n
 	}

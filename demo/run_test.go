@@ -14,6 +14,7 @@ import (
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
+	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
 // TestDemoAgainstRealServices runs the demo pipeline for a few seconds
@@ -98,10 +99,10 @@ func checkAddsUp(t *testing.T, s Summary) {
 	}{
 		{"updates received = sent", s.Updates, s.SimUpdates},
 		{"records consumed by the processor = produced by the collector", s.Consumed + drops, s.Samples + s.Inventory},
-		{"sample rows = samples", rows(chsink.TableInterfaceCounters, chsink.TableInterfaceState, chsink.TableProbeResults), s.Samples},
-		{"device rows = device-state records", rows(chsink.TableDevices), s.Inventory},
-		{"KPI rows = KPIs", rows(chsink.TableInterfaceKPIs, chsink.TableLinkKPIs, chsink.TablePipelineKPIs, chsink.TableDeviceKPIs), s.KPIs},
-		{"devices stored = targets", s.Stored[chsink.TableDevices], uint64(s.Targets)},
+		{"sample rows = samples", rows(schema.InterfaceCounters, schema.InterfaceState, schema.ProbeResults), s.Samples},
+		{"device rows = device-state records", rows(schema.Devices), s.Inventory},
+		{"KPI rows = KPIs", rows(schema.InterfaceKPIs, schema.LinkKPIs, schema.PipelineKPIs, schema.DeviceKPIs), s.KPIs},
+		{"devices stored = targets", s.Stored[schema.Devices], uint64(s.Targets)},
 	} {
 		if c.got != c.want {
 			t.Errorf("summary does not add up: %s: %d, want %d", c.what, c.got, c.want)
@@ -116,8 +117,8 @@ func checkAddsUp(t *testing.T, s Summary) {
 	for _, n := range s.StoredEvents {
 		events += n
 	}
-	if events != s.Stored[chsink.TableRemediationEvents] {
-		t.Errorf("remediation_events by state sum to %d, table has %d", events, s.Stored[chsink.TableRemediationEvents])
+	if events != s.Stored[schema.RemediationEvents] {
+		t.Errorf("remediation_events by state sum to %d, table has %d", events, s.Stored[schema.RemediationEvents])
 	}
 }
 
