@@ -22,7 +22,7 @@ import (
 //
 // Regression test: the sink used to write the state-only samples of
 // ON_CHANGE notifications to interface_counters as rows whose counters are
-// all 0 (sinks/clickhouse/rows.go, buffers.addSample). The simulator's
+// all 0 (sinks/chsink/rows.go, buffers.addSample). The simulator's
 // SAMPLE and ON_CHANGE groups tick in the same wake-up (both every 100 ms)
 // and share the device timestamp, so such a row had the key of the counters
 // row: a duplicate key, and under FINAL (or after a merge) the row inserted
