@@ -159,10 +159,14 @@ func (r *Remediator) loadRules() error {
 	return nil
 }
 
-// watchRules polls the rules file's mtime and size and reloads on change.
+// watchRules polls the rules file's mtime and size and reloads on change,
+// once the file has stayed the same for one interval: a file rewritten in
+// place (truncated, then written) is never read half-written, which could
+// load an empty rule set and drop every rule for an interval.
 func (r *Remediator) watchRules(ctx context.Context) {
 	t := time.NewTicker(r.cfg.ReloadInterval)
 	defer t.Stop()
+	var seen fileStamp // the changed version seen at the last tick
 	for {
 		select {
 		case <-ctx.Done():
@@ -173,7 +177,12 @@ func (r *Remediator) watchRules(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		if (fileStamp{mod: fi.ModTime(), size: fi.Size()}) == r.fileStat {
+		st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+		if st == r.fileStat {
+			continue
+		}
+		if st != seen {
+			seen = st // changed since the last tick: wait until it settles
 			continue
 		}
 		if err := r.loadRules(); err != nil {
