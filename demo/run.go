@@ -184,6 +184,7 @@ var dropReasons = map[string]string{
 	"warmup":        "a series' first sample or window; a rate needs two samples, a device's state before its first record is unknown",
 	"no_device":     "a device-state record without a device name",
 	"unknown_state": "a device-state record with an unknown state",
+	"late_state":    "a device-state record after its window closed, applied from the next",
 	"reset":         "the interval across a counter reset",
 	"gap":           "an interval longer than max-gap",
 	"late":          "past allowed-lateness",

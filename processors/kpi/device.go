@@ -130,7 +130,7 @@ func (e *Engine) addDevice(s *wirepb.Sample, d *wirepb.Device, t int64, o Origin
 		// Its window is closed already (the partition's clock went past it
 		// while the record was on its way): it is the state from the first
 		// open window on.
-		e.stats.Late++
+		e.stats.LateState++
 		se.cur = rec
 		return
 	}

@@ -235,7 +235,7 @@ func TestDeviceExpiry(t *testing.T) {
 
 // TestDeviceOddRecords: duplicates and out-of-order records are dropped
 // and counted; a record whose window the partition clock already closed is
-// late, and its state holds from the first open window.
+// counted late_state, and its state holds from the first open window.
 func TestDeviceOddRecords(t *testing.T) {
 	e := NewEngine(testConfig(), "test")
 	at := func(s int64) time.Time { return time.Unix(0, t0+s*sec+int64(time.Millisecond)) }
@@ -252,8 +252,8 @@ func TestDeviceOddRecords(t *testing.T) {
 	}
 	got = deviceKPIs(t, "d1", 10*sec, e.Collect(at(65), nil), got)
 	st := e.Stats()
-	if st.Duplicate != 1 || st.OutOfOrder != 1 || st.Late != 1 {
-		t.Errorf("duplicate %d out_of_order %d late %d, want 1 each", st.Duplicate, st.OutOfOrder, st.Late)
+	if st.Duplicate != 1 || st.OutOfOrder != 1 || st.LateState != 1 || st.Late != 0 {
+		t.Errorf("duplicate %d out_of_order %d late_state %d late %d, want 1, 1, 1, 0", st.Duplicate, st.OutOfOrder, st.LateState, st.Late)
 	}
 	checkDevice(t, "window 3 (closed before the late record)", got[3], wantDev{reachable: 1, state: wirepb.DeviceState_DEVICE_UP, up: 1}, 10*sec)
 	checkDevice(t, "window 4", got[4], wantDev{state: wirepb.DeviceState_DEVICE_DOWN, lastErr: refused}, 10*sec)

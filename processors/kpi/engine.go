@@ -43,6 +43,10 @@ type EngineStats struct {
 	Gap uint64
 	// Late: interval parts that fell in windows already closed.
 	Late uint64
+	// LateState: device-state records whose window the partition's clock
+	// had closed (typically records a collector buffered through a Kafka
+	// outage); not dropped: the state holds from the first open window.
+	LateState uint64
 	// Warmup: windows not emitted because this engine did not see the series
 	// before the window started (the previous owner or nobody did).
 	Warmup uint64

@@ -78,6 +78,7 @@ var dropReasons = [...]dropReason{
 	{"ignored", func(s *EngineStats) uint64 { return s.Ignored }},
 	{"no_device", func(s *EngineStats) uint64 { return s.NoDevice }},
 	{"unknown_state", func(s *EngineStats) uint64 { return s.UnknownState }},
+	{"late_state", func(s *EngineStats) uint64 { return s.LateState }},
 }
 
 // dropDecode is the index of the decode reason in dropReasons.
