@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,20 +71,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("not ready after the start context ended: %v", err)
 	}
 
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.Stop()
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("Stop %d: %v", i, err)
-		}
+	if err := testenv.StopConcurrently(t, c.Stop, 4); err != nil {
+		t.Errorf("Stop: %v", err)
 	}
 	if err := c.Stop(); err != nil {
 		t.Errorf("Stop again: %v", err)
@@ -122,30 +109,6 @@ func TestReadyNoTargetUp(t *testing.T) {
 	if err := idle.Ready(context.Background()); err != nil {
 		t.Fatalf("Ready with no target assigned: %v", err)
 	}
-}
-
-// labelValues returns the values of label in the series of the metric
-// family name.
-func labelValues(t *testing.T, reg *prometheus.Registry, name, label string) map[string]bool {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label {
-					out[lp.GetValue()] = true
-				}
-			}
-		}
-	}
-	return out
 }
 
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
@@ -198,7 +161,7 @@ func TestStatsKnowEveryMetricReason(t *testing.T) {
 	}
 
 	// Drop reasons: every one a series at 0 before Start, and a key of Stats.
-	dropped := labelValues(t, reg, "telemetry_collector_samples_dropped_total", "reason")
+	dropped := testenv.Series(t, reg, "telemetry_collector_samples_dropped_total", "reason")
 	if len(dropped) != int(numDropReasons) {
 		t.Fatalf("samples_dropped_total reasons %v, want %v", dropped, DropReasons())
 	}
@@ -237,11 +200,11 @@ func TestStatsKnowEveryMetricReason(t *testing.T) {
 		{"telemetry_collector_target_state", "state", len(stateNames)},
 		{"telemetry_collector_targets_file_reloads_total", "result", 2},
 	} {
-		if got := labelValues(t, reg, want.name, want.label); len(got) != want.n {
+		if got := testenv.Series(t, reg, want.name, want.label); len(got) != want.n {
 			t.Errorf("%s: %s values %v, want %d", want.name, want.label, got, want.n)
 		}
 	}
-	reasons := labelValues(t, reg, "telemetry_collector_decode_errors_total", "reason")
+	reasons := testenv.Series(t, reg, "telemetry_collector_decode_errors_total", "reason")
 	st = c.Stats()
 	for reason := range reasons {
 		if _, ok := st.DecodeErrorsByReason[reason]; !ok {

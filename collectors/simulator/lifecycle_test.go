@@ -5,7 +5,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,20 +82,8 @@ func TestFabricLifecycle(t *testing.T) {
 		t.Fatalf("not ready after the start context ended: %v", err)
 	}
 
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f.Stop()
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("Stop %d: %v", i, err)
-		}
+	if err := testenv.StopConcurrently(t, f.Stop, 4); err != nil {
+		t.Errorf("Stop: %v", err)
 	}
 	if err := f.Ready(context.Background()); err == nil {
 		t.Error("ready after Stop")

@@ -330,28 +330,6 @@ func TestDeviceReplayFromNeeded(t *testing.T) {
 	}
 }
 
-// labelValue is the value of one labelled counter of a family.
-func labelValue(t *testing.T, reg *prometheus.Registry, name, label, value string) (float64, bool) {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue(), true
-				}
-			}
-		}
-	}
-	return 0, false
-}
-
 // TestProcessorDeviceWhileSilent: through Kafka (kfake), a device goes down
 // and nothing at all is produced after its DEVICE_DOWN record (it is
 // alone on the samples topic): the processor keeps emitting its device KPI
@@ -373,7 +351,7 @@ func TestProcessorDeviceWhileSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range []string{"no_device", "unknown_state"} {
-		if _, ok := labelValue(t, reg, "telemetry_processor_drops_total", "reason", r); !ok {
+		if _, ok := testenv.Series(t, reg, "telemetry_processor_drops_total", "reason")[r]; !ok {
 			t.Errorf("drops_total{reason=%q} has no series before its first drop", r)
 		}
 	}
@@ -453,11 +431,11 @@ func TestProcessorDeviceWhileSilent(t *testing.T) {
 	}
 	for _, r := range []string{"no_device", "unknown_state"} {
 		testenv.Eventually(t, 20*time.Second, "drops_total{reason="+r+"} at 1", func() bool {
-			v, _ := labelValue(t, reg, "telemetry_processor_drops_total", "reason", r)
+			v := testenv.Series(t, reg, "telemetry_processor_drops_total", "reason")[r]
 			return v == 1
 		})
 	}
-	if v, _ := labelValue(t, reg, "telemetry_processor_kpis_total", "kind", "device"); v < 5 {
+	if v := testenv.Series(t, reg, "telemetry_processor_kpis_total", "kind")["device"]; v < 5 {
 		t.Errorf("telemetry_processor_kpis_total{kind=\"device\"} = %g", v)
 	}
 }

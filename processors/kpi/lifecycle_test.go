@@ -18,29 +18,6 @@ import (
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// labels returns the values of label in the series of a metric family.
-func labels(t *testing.T, reg *prometheus.Registry, name, label string) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label {
-					out[lp.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
-}
-
 // TestStatsKnowEveryMetricLabel: every drop reason and every KPI kind the
 // metrics know has its series at 0 after New, and is a key of Stats at 0
 // (the processor's `ignored` reason was once a metric but not in Stats).
@@ -59,7 +36,7 @@ func TestStatsKnowEveryMetricLabel(t *testing.T) {
 		{"telemetry_processor_drops_total", "reason", st.Drops},
 		{"telemetry_processor_kpis_total", "kind", st.KPIs},
 	} {
-		series := labels(t, reg, c.metric, c.label)
+		series := testenv.Series(t, reg, c.metric, c.label)
 		if len(series) == 0 {
 			t.Errorf("%s has no series after New", c.metric)
 		}
@@ -77,7 +54,7 @@ func TestStatsKnowEveryMetricLabel(t *testing.T) {
 			t.Errorf("Stats.Drops has no %q", r)
 		}
 	}
-	events := labels(t, reg, "telemetry_processor_counter_events_total", "event")
+	events := testenv.Series(t, reg, "telemetry_processor_counter_events_total", "event")
 	if len(events) != 2 || events["wrap32"] != 0 || events["wrap64"] != 0 {
 		t.Errorf("counter_events_total after New: %v, want wrap32 and wrap64 at 0", events)
 	}
@@ -104,7 +81,7 @@ func TestStatsCountIgnored(t *testing.T) {
 	if n := p.Stats().Drops["ignored"]; n != 1 {
 		t.Errorf("Stats.Drops[ignored] = %d, want 1", n)
 	}
-	if v, _ := labelValue(t, reg, "telemetry_processor_drops_total", "reason", "ignored"); v != 1 {
+	if v := testenv.Series(t, reg, "telemetry_processor_drops_total", "reason")["ignored"]; v != 1 {
 		t.Errorf("drops_total{reason=\"ignored\"} = %g, want 1", v)
 	}
 }

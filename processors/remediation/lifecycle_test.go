@@ -57,17 +57,8 @@ func TestLifecycle(t *testing.T) {
 	if err := r.Start(ctx); err == nil || !strings.Contains(err.Error(), "already started") {
 		t.Errorf("second Start: %v, want an error", err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = r.Stop() }()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("concurrent Stop %d: %v", i, err)
-		}
+	if err := testenv.StopConcurrently(t, r.Stop, 4); err != nil {
+		t.Errorf("concurrent Stop: %v", err)
 	}
 	if err := r.Ready(ctx); err == nil {
 		t.Error("ready after Stop")

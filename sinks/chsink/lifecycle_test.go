@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -186,20 +185,8 @@ func TestLifecycleLive(t *testing.T) {
 	if n := count(t, conn, "SELECT count() FROM "+cfg.Database+"."+schema.InterfaceKPIs+" FINAL"); n != 3 {
 		t.Errorf("%d rows in ClickHouse, want 3", n)
 	}
-	errs := make([]error, 4)
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.Stop() }()
-	}
-	wg.Wait()
-	for _, err := range errs[1:] {
-		if err != errs[0] {
-			t.Errorf("concurrent Stops returned %v and %v", errs[0], err)
-		}
-	}
-	if errs[0] != nil {
-		t.Errorf("Stop: %v", errs[0])
+	if err := testenv.StopConcurrently(t, s.Stop, 4); err != nil {
+		t.Errorf("Stop: %v", err)
 	}
 	if err := s.Ready(context.Background()); err == nil {
 		t.Error("ready after Stop")
