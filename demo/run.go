@@ -357,12 +357,7 @@ func Run(ctx context.Context, cfg pipeline.Config, log *slog.Logger, o Options, 
 	// and stopped in reverse at the end (the drain below stops the stages
 	// first, in pipeline order; Stop is idempotent).
 	r := component.NewRunner(log)
-	var stopErr error
-	defer func() {
-		if err := r.Stop(); err != nil && stopErr == nil {
-			log.Warn("stop", "err", err)
-		}
-	}()
+	defer func() { _ = r.Stop() }() // the runner logs each part that fails to stop
 	add := func(name string, c component.Component) error {
 		r.Add(name, component.Labeled(name, c))
 		return r.Start(ctx)
@@ -599,8 +594,7 @@ loop:
 		fmt.Fprintln(out, "interrupted: stopped early")
 	}
 	if len(stopErrs) > 0 {
-		stopErr = errors.Join(stopErrs...)
-		return sum, fmt.Errorf("stopping: %w", stopErr)
+		return sum, fmt.Errorf("stopping: %w", errors.Join(stopErrs...))
 	}
 	return sum, nil
 }
