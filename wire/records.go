@@ -2,6 +2,7 @@ package wire
 
 import (
 	"crypto/sha256"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -59,9 +60,9 @@ func DeadLetter(component string, cause error, src *kgo.Record, now time.Time) *
 		reason = cause.Error()
 	}
 	return &wirepb.DeadLetter{
-		Reason:          cut(reason, MaxDeadLetterReason),
-		Component:       component,
-		SourceTopic:     cut(src.Topic, MaxDeadLetterReason),
+		Reason:          text(reason, MaxDeadLetterReason),
+		Component:       text(component, MaxDeadLetterReason),
+		SourceTopic:     text(src.Topic, MaxDeadLetterReason),
 		SourcePartition: src.Partition,
 		SourceOffset:    src.Offset,
 		Key:             src.Key[:min(len(src.Key), MaxDeadLetterKey)],
@@ -77,14 +78,17 @@ func DeadLetter(component string, cause error, src *kgo.Record, now time.Time) *
 // DeadLetter), keyed by src's key, cut like the payload.
 func DeadLetterRecord(topic, component string, cause error, src *kgo.Record, now time.Time) *kgo.Record {
 	dl := DeadLetter(component, cause, src, now)
-	v, err := Marshal(nil, dl)
-	if err != nil {
-		// A DeadLetter has no field that can fail to marshal; keep the
-		// record anyway, without its payload.
-		dl.Payload = nil
-		v, _ = Marshal(nil, dl)
-	}
+	// Cannot fail: every string of dl is valid UTF-8 (text), every other
+	// field bytes or a number.
+	v, _ := Marshal(nil, dl)
 	return &kgo.Record{Topic: topic, Key: dl.Key, Value: v, Headers: Headers(SchemaDeadLetter)}
+}
+
+// text is s as a proto3 string field accepts it: invalid UTF-8 (a reason
+// quoting hostile bytes) replaced, which would otherwise make the whole
+// dead letter fail to marshal, then cut to at most n bytes.
+func text(s string, n int) string {
+	return cut(strings.ToValidUTF8(s, "\uFFFD"), n)
 }
 
 // cut returns s cut to at most n bytes, on a rune boundary.

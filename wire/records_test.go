@@ -54,3 +54,19 @@ func TestSchemaOf(t *testing.T) {
 		t.Fatalf("SchemaOf a record without the header = %q, %v", s, ok)
 	}
 }
+
+// TestDeadLetterOfHostileText: a reason or topic with invalid UTF-8 (proto3
+// strings refuse it) still gives a whole dead letter, with the text
+// replaced where it was invalid.
+func TestDeadLetterOfHostileText(t *testing.T) {
+	src := &kgo.Record{Topic: "t\xfeopic", Partition: 1, Offset: 7, Key: []byte("k"), Value: []byte("payload")}
+	r := DeadLetterRecord("telemetry.deadletter", "sink", errors.New("bad \xff byte"), src, time.Unix(0, 1))
+	dl := &wirepb.DeadLetter{}
+	if err := DecodeDeadLetter(r.Value, dl); err != nil {
+		t.Fatalf("dead letter does not decode: %v", err)
+	}
+	if dl.GetReason() != "bad \uFFFD byte" || dl.GetSourceTopic() != "t\uFFFDopic" || string(dl.GetPayload()) != "payload" ||
+		dl.GetSourceOffset() != 7 || dl.GetPayloadSize() != 7 {
+		t.Fatalf("dead letter %+v", dl)
+	}
+}
