@@ -158,12 +158,7 @@ func TestEngineDeadLettersRecordsOfAnySize(t *testing.T) {
 // after them.
 func TestDispatcherDeadLettersRecordsOfAnySize(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 1)
-	secret := GenerateSecret()
-	recv := NewReceiver(secret, testLogger(t))
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, secret := startReceiver(t)
 	cfg := DefaultConfiguration()
 	cfg.Engine = false
 	cfg.Webhooks = []Webhook{{Name: "gitops", URL: recv.URL(), Secret: secret}}

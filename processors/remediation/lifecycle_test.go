@@ -73,12 +73,7 @@ func TestLifecycle(t *testing.T) {
 // whose context has already ended fails.
 func TestStartContextBoundsStartUpOnly(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 1)
-	secret := GenerateSecret()
-	recv := NewReceiver(secret, testLogger(t))
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, secret := startReceiver(t)
 	cfg := DefaultConfiguration()
 	cfg.Webhooks = []Webhook{{Name: "gitops", URL: recv.URL(), Secret: secret}}
 	cfg.Rules = []Rule{lossRule("gitops")}

@@ -81,12 +81,7 @@ func (tp *kpiTap) device(dev string) (map[int64]*wirepb.KPI, []string) {
 // acknowledged), and resolves when the switch answers again.
 func TestDeviceUnreachableEndToEnd(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 4)
-	secret := GenerateSecret()
-	recv := NewReceiver(secret, testLogger(t))
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, secret := startReceiver(t)
 
 	const window = time.Second
 	const forDown = 3 * time.Second

@@ -179,12 +179,7 @@ func lossRule(webhookName string) Rule {
 // deliveries at the receiver.
 func TestEndToEndLossOnOneLink(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 4)
-	secret := GenerateSecret()
-	recv := NewReceiver(secret, testLogger(t))
-	if err := recv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, secret := startReceiver(t)
 	cfg := DefaultConfiguration()
 	cfg.Webhooks = []Webhook{{Name: "gitops", URL: recv.URL(), Secret: secret}}
 	cfg.Rules = []Rule{lossRule("gitops")}
@@ -692,4 +687,17 @@ func TestWarmupContinuesEventAcrossRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startReceiver starts a signature-verifying webhook receiver on loopback
+// with a secret of its own, stopped when the test ends.
+func startReceiver(t *testing.T) (*Receiver, string) {
+	t.Helper()
+	secret := GenerateSecret()
+	recv := NewReceiver(secret, testLogger(t))
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Stop() })
+	return recv, secret
 }
