@@ -558,6 +558,9 @@ loop:
 	stopStage(pipeline.StageProcessor, proc)
 	drain(ctx, 5*time.Second, func() bool { return rem.Stats().KPIs >= proc.Stats().KPIsOut })
 	stopStage(pipeline.StageRemediation, rem)
+	// The processor has stopped: the sink stores every KPI it produced (at
+	// most 10 s), so the sink line of the summary adds up.
+	drain(ctx, 10*time.Second, func() bool { return sink.Stats().Records[cfg.Kafka.Topics.KPIs] >= proc.Stats().KPIsOut })
 	stopStage(pipeline.StageSink, sink)
 
 	cs, ps, rs, ss, fs := col.Stats(), proc.Stats(), rem.Stats(), sink.Stats(), fab.Emitted()

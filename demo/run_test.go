@@ -61,6 +61,9 @@ func TestDemoAgainstRealServices(t *testing.T) {
 		Window:         2 * time.Second,
 		SampleInterval: 500 * time.Millisecond,
 		Progress:       2 * time.Second,
+		// Exact: what checkAddsUp checks (without it, notifications in
+		// flight when the collector stops are lost uncounted).
+		ExactDrain: true,
 	}, &out)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
