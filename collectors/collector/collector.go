@@ -317,7 +317,7 @@ func (c *Collector) SetMembers(members []string) {
 func (c *Collector) desired() map[string]TargetConfig {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	members := c.cfg.Members
+	members := c.cfg.configuredMembers()
 	if c.fileMembers != nil {
 		members = c.fileMembers
 	}

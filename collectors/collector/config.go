@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,11 @@ type Configuration struct {
 	// target goes to one member by rendezvous hashing of its name. Empty:
 	// this instance collects every target.
 	Members []string `yaml:"members"`
+	// MemberCount, instead of Members, derives the member list from this
+	// instance's ordinal suffix (a Kubernetes StatefulSet's pod names): an
+	// instance named "collector-2" with member-count 3 shares the targets
+	// with collector-0, collector-1 and collector-2. 0: not used.
+	MemberCount int `yaml:"member-count"`
 	// Targets are the gNMI targets listed in the configuration.
 	Targets []TargetConfig `yaml:"targets"`
 	// TargetDefaults fills what a target leaves unset (credentials, TLS,
@@ -196,6 +202,17 @@ func (c *Configuration) Validate() error {
 	if c.Instance == "" {
 		return errors.New("instance: must not be empty")
 	}
+	if c.MemberCount < 0 {
+		return errors.New("member-count: must not be negative")
+	}
+	if c.MemberCount > 0 {
+		if len(c.Members) > 0 {
+			return errors.New("member-count: give members or member-count, not both")
+		}
+		if _, err := OrdinalMembers(c.Instance, c.MemberCount); err != nil {
+			return fmt.Errorf("member-count: %w", err)
+		}
+	}
 	if len(c.Members) > 0 {
 		found := false
 		seen := map[string]bool{}
@@ -298,6 +315,40 @@ func (c *Configuration) Validate() error {
 		return errors.New("flush-timeout: must be positive")
 	}
 	return nil
+}
+
+// configuredMembers is the member list of the configuration: members, or
+// the list member-count derives from the instance name (Validate checked it).
+func (c *Configuration) configuredMembers() []string {
+	if c.MemberCount > 0 {
+		if m, err := OrdinalMembers(c.Instance, c.MemberCount); err == nil {
+			return m
+		}
+	}
+	return c.Members
+}
+
+// OrdinalMembers returns the member list of n instances named like
+// instance, a stem and an ordinal ("collector-2"): stem-0 … stem-(n-1). The
+// instance's ordinal must be below n, so the list includes it.
+func OrdinalMembers(instance string, n int) ([]string, error) {
+	i := strings.LastIndexByte(instance, '-')
+	if i <= 0 || i == len(instance)-1 {
+		return nil, fmt.Errorf("instance %q does not end in -<ordinal>", instance)
+	}
+	stem, suffix := instance[:i], instance[i+1:]
+	ord, err := strconv.Atoi(suffix)
+	if err != nil || ord < 0 || strconv.Itoa(ord) != suffix {
+		return nil, fmt.Errorf("instance %q does not end in -<ordinal>", instance)
+	}
+	if ord >= n {
+		return nil, fmt.Errorf("instance %q has ordinal %d, not below member-count %d", instance, ord, n)
+	}
+	out := make([]string, n)
+	for k := range out {
+		out[k] = stem + "-" + strconv.Itoa(k)
+	}
+	return out, nil
 }
 
 func (c *Configuration) mappings() []Mapping {
