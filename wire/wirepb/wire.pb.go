@@ -1271,7 +1271,11 @@ type KPI struct {
 	//	*KPI_Link
 	//	*KPI_Pipeline
 	//	*KPI_DeviceKpi
-	Body          isKPI_Body `protobuf_oneof:"body"`
+	Body isKPI_Body `protobuf_oneof:"body"`
+	// Derived values a process-hook WebAssembly module added to this KPI
+	// (name → value, for example "error_budget_burn"); see docs/wasm.md.
+	// Carried on telemetry.kpis; the ClickHouse sink does not store them.
+	Fields        map[string]float64 `protobuf:"bytes,20,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1394,6 +1398,13 @@ func (x *KPI) GetDeviceKpi() *DeviceKPI {
 		if x, ok := x.Body.(*KPI_DeviceKpi); ok {
 			return x.DeviceKpi
 		}
+	}
+	return nil
+}
+
+func (x *KPI) GetFields() map[string]float64 {
+	if x != nil {
+		return x.Fields
 	}
 	return nil
 }
@@ -1762,6 +1773,102 @@ func (x *DeadLetter) GetPayloadSha256() []byte {
 	return nil
 }
 
+// SampleBatch is the input and output of a WebAssembly module's collect
+// hook (telemetry_collect): the samples of one call, each exactly a
+// telemetry.samples record value (version 1). It is never put on Kafka.
+// See docs/wasm.md.
+type SampleBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Samples       []*Sample              `protobuf:"bytes,1,rep,name=samples,proto3" json:"samples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SampleBatch) Reset() {
+	*x = SampleBatch{}
+	mi := &file_wire_wire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SampleBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SampleBatch) ProtoMessage() {}
+
+func (x *SampleBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_wire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SampleBatch.ProtoReflect.Descriptor instead.
+func (*SampleBatch) Descriptor() ([]byte, []int) {
+	return file_wire_wire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SampleBatch) GetSamples() []*Sample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+// KPIBatch is the input and output of a WebAssembly module's process hook
+// (telemetry_process): the KPIs of the windows closed by one poll, each
+// exactly a telemetry.kpis record value (version 1). It is never put on
+// Kafka. See docs/wasm.md.
+type KPIBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kpis          []*KPI                 `protobuf:"bytes,1,rep,name=kpis,proto3" json:"kpis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KPIBatch) Reset() {
+	*x = KPIBatch{}
+	mi := &file_wire_wire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KPIBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KPIBatch) ProtoMessage() {}
+
+func (x *KPIBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_wire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KPIBatch.ProtoReflect.Descriptor instead.
+func (*KPIBatch) Descriptor() ([]byte, []int) {
+	return file_wire_wire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KPIBatch) GetKpis() []*KPI {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
 var File_wire_wire_proto protoreflect.FileDescriptor
 
 const file_wire_wire_proto_rawDesc = "" +
@@ -1863,7 +1970,7 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x1e.telemetry.wire.v1.DeviceStateR\x05state\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x03 \x01(\tR\tlastError\x12\x19\n" +
-	"\bup_ratio\x18\x04 \x01(\x01R\aupRatio\"\xd3\x03\n" +
+	"\bup_ratio\x18\x04 \x01(\x01R\aupRatio\"\xca\x04\n" +
 	"\x03KPI\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
@@ -1877,7 +1984,11 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\x04link\x18\v \x01(\v2\x1a.telemetry.wire.v1.LinkKPIH\x00R\x04link\x12<\n" +
 	"\bpipeline\x18\f \x01(\v2\x1e.telemetry.wire.v1.PipelineKPIH\x00R\bpipeline\x12=\n" +
 	"\n" +
-	"device_kpi\x18\r \x01(\v2\x1c.telemetry.wire.v1.DeviceKPIH\x00R\tdeviceKpiB\x06\n" +
+	"device_kpi\x18\r \x01(\v2\x1c.telemetry.wire.v1.DeviceKPIH\x00R\tdeviceKpi\x12:\n" +
+	"\x06fields\x18\x14 \x03(\v2\".telemetry.wire.v1.KPI.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B\x06\n" +
 	"\x04body\"\xde\x04\n" +
 	"\x10RemediationEvent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x19\n" +
@@ -1915,7 +2026,11 @@ const file_wire_wire_proto_rawDesc = "" +
 	"\bkey_size\x18\n" +
 	" \x01(\x04R\akeySize\x12!\n" +
 	"\fpayload_size\x18\v \x01(\x04R\vpayloadSize\x12%\n" +
-	"\x0epayload_sha256\x18\f \x01(\fR\rpayloadSha256*\xb8\x02\n" +
+	"\x0epayload_sha256\x18\f \x01(\fR\rpayloadSha256\"B\n" +
+	"\vSampleBatch\x123\n" +
+	"\asamples\x18\x01 \x03(\v2\x19.telemetry.wire.v1.SampleR\asamples\"6\n" +
+	"\bKPIBatch\x12*\n" +
+	"\x04kpis\x18\x01 \x03(\v2\x16.telemetry.wire.v1.KPIR\x04kpis*\xb8\x02\n" +
 	"\aCounter\x12\x17\n" +
 	"\x13COUNTER_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tIN_OCTETS\x10\x01\x12\x13\n" +
@@ -1982,7 +2097,7 @@ func file_wire_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_wire_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_wire_wire_proto_goTypes = []any{
 	(Counter)(0),             // 0: telemetry.wire.v1.Counter
 	(OperStatus)(0),          // 1: telemetry.wire.v1.OperStatus
@@ -2001,6 +2116,9 @@ var file_wire_wire_proto_goTypes = []any{
 	(*KPI)(nil),              // 14: telemetry.wire.v1.KPI
 	(*RemediationEvent)(nil), // 15: telemetry.wire.v1.RemediationEvent
 	(*DeadLetter)(nil),       // 16: telemetry.wire.v1.DeadLetter
+	(*SampleBatch)(nil),      // 17: telemetry.wire.v1.SampleBatch
+	(*KPIBatch)(nil),         // 18: telemetry.wire.v1.KPIBatch
+	nil,                      // 19: telemetry.wire.v1.KPI.FieldsEntry
 }
 var file_wire_wire_proto_depIdxs = []int32{
 	0,  // 0: telemetry.wire.v1.CounterValue.counter:type_name -> telemetry.wire.v1.Counter
@@ -2016,13 +2134,16 @@ var file_wire_wire_proto_depIdxs = []int32{
 	11, // 10: telemetry.wire.v1.KPI.link:type_name -> telemetry.wire.v1.LinkKPI
 	12, // 11: telemetry.wire.v1.KPI.pipeline:type_name -> telemetry.wire.v1.PipelineKPI
 	13, // 12: telemetry.wire.v1.KPI.device_kpi:type_name -> telemetry.wire.v1.DeviceKPI
-	3,  // 13: telemetry.wire.v1.RemediationEvent.state:type_name -> telemetry.wire.v1.EventState
-	4,  // 14: telemetry.wire.v1.RemediationEvent.severity:type_name -> telemetry.wire.v1.Severity
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	19, // 13: telemetry.wire.v1.KPI.fields:type_name -> telemetry.wire.v1.KPI.FieldsEntry
+	3,  // 14: telemetry.wire.v1.RemediationEvent.state:type_name -> telemetry.wire.v1.EventState
+	4,  // 15: telemetry.wire.v1.RemediationEvent.severity:type_name -> telemetry.wire.v1.Severity
+	9,  // 16: telemetry.wire.v1.SampleBatch.samples:type_name -> telemetry.wire.v1.Sample
+	14, // 17: telemetry.wire.v1.KPIBatch.kpis:type_name -> telemetry.wire.v1.KPI
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_wire_wire_proto_init() }
@@ -2047,7 +2168,7 @@ func file_wire_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_wire_proto_rawDesc), len(file_wire_wire_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
