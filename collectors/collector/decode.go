@@ -66,7 +66,23 @@ const (
 	maxDelayUs = 1e9
 	// maxFuture is how far ahead of the receive time a device timestamp may be.
 	maxFuture = time.Hour
+	// minDeviceTime is the earliest device timestamp taken (2000-01-01
+	// UTC, in ns): anything before is a unit mistake (seconds or
+	// milliseconds sent as nanoseconds, 1 ns) or an unset clock, which
+	// would be stored as 1970.
+	minDeviceTime = 946_684_800 * int64(time.Second)
 )
+
+// deviceTime is the device time of a notification stamped ts and received
+// at recvNano: ts, or the receive time with ok false (counted
+// bad_timestamp by the caller) when ts is implausible: missing, before
+// minDeviceTime, or more than maxFuture ahead. Both decoders use it.
+func deviceTime(ts, recvNano int64) (t int64, ok bool) {
+	if ts < minDeviceTime || ts > recvNano+int64(maxFuture) {
+		return recvNano, false
+	}
+	return ts, true
+}
 
 // slot is one reusable sample with its bodies, so decoding allocates
 // nothing once warm.
@@ -172,10 +188,9 @@ func (d *decoder) decode(n *gnmi.Notification, recvNano int64) []*wirepb.Sample 
 		d.fail(reasonWrongTarget)
 		return d.out
 	}
-	ts := n.GetTimestamp()
-	if ts <= 0 || ts > recvNano+int64(maxFuture) {
+	ts, ok := deviceTime(n.GetTimestamp(), recvNano)
+	if !ok {
 		d.fail(reasonBadTimestamp)
-		ts = recvNano
 	}
 	ups := n.GetUpdate()
 	if len(ups) > d.maxUpdates {

@@ -245,9 +245,9 @@ func (d *decoder) notificationRaw(b []byte, recvNano int64) {
 		d.fail(pe.early - 1)
 		return
 	}
-	if ts <= 0 || ts > recvNano+int64(maxFuture) {
+	ts, ok := deviceTime(ts, recvNano)
+	if !ok {
 		d.fail(reasonBadTimestamp)
-		ts = recvNano
 	}
 	if updates > d.maxUpdates {
 		d.errs[reasonTooManyUpdates] += uint64(updates - d.maxUpdates)
