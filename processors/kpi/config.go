@@ -61,6 +61,12 @@ type Configuration struct {
 	CommitInterval time.Duration `yaml:"commit-interval"`
 	// MaxPollRecords bounds one poll.
 	MaxPollRecords int `yaml:"max-poll-records"`
+	// StallAfter: a partition whose committed offset has not moved for
+	// this long while it lags is stalled, and Ready says so (/readyz 503)
+	// until its commits move again. Open windows and the on-change state
+	// (state-horizon) hold commits back by design, so it must be longer
+	// than both.
+	StallAfter time.Duration `yaml:"stall-after"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -74,6 +80,7 @@ func DefaultConfiguration() Configuration {
 		SessionTimeout:  45 * time.Second,
 		CommitInterval:  time.Second,
 		MaxPollRecords:  10000,
+		StallAfter:      20 * time.Minute,
 	}
 }
 
@@ -119,6 +126,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.MaxPollRecords <= 0 {
 		return errors.New("max-poll-records: must be positive")
+	}
+	if hold := max(c.Window+c.AllowedLateness, c.StateHorizon); c.StallAfter <= hold {
+		return fmt.Errorf("stall-after: %s must be longer than window + allowed-lateness and than state-horizon (%s): commits wait that long by design", c.StallAfter, hold)
 	}
 	return nil
 }

@@ -185,6 +185,7 @@ type Processor struct {
 	log      *slog.Logger
 	m        *metrics
 	lag      *kafka.Lag
+	glag     *kafka.GroupLag
 	instance string
 
 	mu        sync.Mutex // guards engine, consumed, committed, exported
@@ -248,6 +249,10 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	lag := kafka.NewLag(r, cfg.StallAfter, deps.Kafka.Topics.Samples)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register %w", err)
+	}
 	instance := cfg.Instance
 	if instance == "" {
 		h, _ := os.Hostname()
@@ -257,7 +262,8 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 		cfg: cfg, deps: deps, m: m, instance: instance,
 		log:       r.Log.With("instance", instance),
 		engine:    NewEngine(cfg, instance),
-		lag:       kafka.NewLag(deps.Registerer, Stage),
+		lag:       lag,
+		glag:      lag.Group(cfg.GroupID),
 		consumed:  map[int32]int64{},
 		committed: map[int32]int64{},
 	}, nil
@@ -309,7 +315,9 @@ func (p *Processor) Start(ctx context.Context) error {
 // Ready is nil while the processor runs, can still commit and reaches a
 // Kafka broker. It is not ready before Start, after Stop, once Kafka
 // refused one of its records (it then commits nothing more: restart it,
-// see docs/kpis.md), or while no broker answers. It does not ask for
+// see docs/kpis.md), while a partition it owns is stalled (its committed
+// offset unchanged for stall-after while it lags; the error names the
+// partitions), or while no broker answers. It does not ask for
 // assigned partitions: with more instances than partitions, an idle
 // member is a normal standby.
 func (p *Processor) Ready(ctx context.Context) error {
@@ -322,6 +330,9 @@ func (p *Processor) Ready(ctx context.Context) error {
 	if p.produceBad.Load() {
 		return errors.New("kafka refused a KPI or dead letter: this instance commits nothing more until restarted")
 	}
+	if err := p.lag.Stalled(); err != nil {
+		return err
+	}
 	if err := p.client.Ping(ctx); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
@@ -331,14 +342,19 @@ func (p *Processor) Ready(ctx context.Context) error {
 func (p *Processor) run(ctx context.Context) {
 	defer close(p.done)
 	wctx, wcancel := context.WithCancel(ctx)
-	wdone := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Add(2)
 	go func() {
-		defer close(wdone)
+		defer watchers.Done()
 		p.watchEnds(wctx)
+	}()
+	go func() {
+		defer watchers.Done()
+		p.glag.Run(wctx, p.client)
 	}()
 	defer func() {
 		wcancel()
-		<-wdone
+		watchers.Wait()
 	}()
 	var (
 		kpis       []*wirepb.KPI
@@ -354,7 +370,6 @@ func (p *Processor) run(ctx context.Context) {
 			return
 		}
 		kafka.LogFetchErrors(p.log, fetches)
-		p.lag.Observe(fetches)
 		p.mu.Lock()
 		now := time.Now()
 		var maxDev int64
@@ -590,6 +605,7 @@ func (p *Processor) assigned(_ context.Context, _ *kgo.Client, m map[string][]in
 			delete(p.committed, part)
 		}
 	}
+	p.glag.Assigned(m)
 	p.log.Info("partitions assigned", "partitions", m)
 }
 
@@ -627,7 +643,7 @@ func (p *Processor) forgetLocked(m map[string][]int32) {
 		delete(p.consumed, part)
 		delete(p.committed, part)
 	}
-	p.lag.Forget(m)
+	p.glag.Forget(m)
 }
 
 // Stop stops consuming, produces the windows already closed, commits what

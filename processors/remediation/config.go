@@ -102,6 +102,10 @@ type Configuration struct {
 	// StateTTL: the engine forgets an idle entity it has not seen a KPI
 	// for in this long (KPI time).
 	StateTTL time.Duration `yaml:"state-ttl"`
+	// StallAfter: a partition of the engine's or the dispatcher's group
+	// whose committed offset has not moved for this long while it lags
+	// is stalled, and Ready says so (/readyz 503) until its commits move.
+	StallAfter time.Duration `yaml:"stall-after"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -117,6 +121,7 @@ func DefaultConfiguration() Configuration {
 		StateTTL:          time.Hour,
 		Warmup:            15 * time.Minute,
 		WarmupTimeout:     30 * time.Second,
+		StallAfter:        2 * time.Minute,
 	}
 }
 
@@ -150,6 +155,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.StateTTL <= 0 {
 		return errors.New("state-ttl: must be positive")
+	}
+	if c.StallAfter <= 0 {
+		return errors.New("stall-after: must be positive")
 	}
 	names := map[string]bool{}
 	for i := range c.Webhooks {

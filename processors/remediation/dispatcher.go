@@ -25,6 +25,7 @@ import (
 type dispatcher struct {
 	r   *Remediator
 	cl  *kgo.Client
+	lag *kafka.GroupLag
 	sem chan struct{}
 	wg  sync.WaitGroup
 
@@ -43,8 +44,8 @@ type tracked struct {
 	done bool
 }
 
-func newDispatcher(ctx context.Context, r *Remediator) (*dispatcher, error) {
-	d := &dispatcher{r: r, sem: make(chan struct{}, r.cfg.MaxInFlight),
+func newDispatcher(ctx context.Context, r *Remediator, lag *kafka.GroupLag) (*dispatcher, error) {
+	d := &dispatcher{r: r, lag: lag, sem: make(chan struct{}, r.cfg.MaxInFlight),
 		parts: map[int32]*partTracker{}, tails: map[string]chan struct{}{}}
 	cl, err := r.deps.Kafka.NewClient(ctx, r.log,
 		kgo.ConsumerGroup(r.cfg.DispatcherGroupID),
@@ -54,6 +55,7 @@ func newDispatcher(ctx context.Context, r *Remediator) (*dispatcher, error) {
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.OnPartitionsRevoked(d.revoked),
 		kgo.OnPartitionsLost(d.lost),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { lag.Assigned(m) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("remediation dispatcher: %w", err)
@@ -77,7 +79,7 @@ func (d *dispatcher) forget(assigned map[string][]int32) {
 
 func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	d.forget(assigned)
-	d.r.lag.Forget(assigned)
+	d.lag.Forget(assigned)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		d.r.log.Warn("dispatcher commit on revoke failed", "err", err)
 	}
@@ -85,7 +87,7 @@ func (d *dispatcher) revoked(ctx context.Context, cl *kgo.Client, assigned map[s
 
 func (d *dispatcher) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	d.forget(assigned)
-	d.r.lag.Forget(assigned)
+	d.lag.Forget(assigned)
 }
 
 func (d *dispatcher) track(rec *kgo.Record) *tracked {
@@ -129,7 +131,6 @@ func (d *dispatcher) run(ctx context.Context) {
 		if kafka.Closed(ctx, fetches) {
 			return
 		}
-		d.r.lag.Observe(fetches)
 		kafka.LogFetchErrors(d.r.log, fetches)
 		for it := fetches.RecordIter(); !it.Done(); {
 			rec := it.Next()

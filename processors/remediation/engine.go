@@ -26,6 +26,7 @@ type engineLoop struct {
 	r    *Remediator
 	cl   *kgo.Client
 	opts []kgo.Opt // connection options, for the warm-up reader
+	lag  *kafka.GroupLag
 
 	// failingSince is when producing transitions started failing (Unix
 	// ns), 0 while it succeeds; Ready reads it.
@@ -37,8 +38,8 @@ type engineLoop struct {
 	newest  int64 // newest window_end seen (KPI time), for state expiry
 }
 
-func newEngineLoop(ctx context.Context, r *Remediator, base []kgo.Opt) (*engineLoop, error) {
-	e := &engineLoop{r: r, opts: base, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
+func newEngineLoop(ctx context.Context, r *Remediator, base []kgo.Opt, lag *kafka.GroupLag) (*engineLoop, error) {
+	e := &engineLoop{r: r, opts: base, lag: lag, engines: map[int32]*rules.Engine{}, last: map[int32]rules.Counts{}}
 	cl, err := r.deps.Kafka.NewClient(ctx, r.log,
 		kgo.ConsumerGroup(r.cfg.GroupID),
 		kgo.ConsumeTopics(r.deps.Kafka.Topics.KPIs),
@@ -85,7 +86,7 @@ func (e *engineLoop) drop(assigned map[string][]int32) {
 }
 
 func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	e.r.lag.Forget(assigned)
+	e.lag.Forget(assigned)
 	// Rebalances happen between polls (BlockRebalanceOnPoll): every record
 	// handled so far is marked, so commit them before letting go.
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
@@ -95,12 +96,13 @@ func (e *engineLoop) revoked(ctx context.Context, cl *kgo.Client, assigned map[s
 }
 
 func (e *engineLoop) lost(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	e.r.lag.Forget(assigned)
+	e.lag.Forget(assigned)
 	e.drop(assigned)
 }
 
 // assigned warms up the state of newly assigned partitions (see warmup).
 func (e *engineLoop) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	e.lag.Assigned(assigned)
 	parts := assigned[e.r.deps.Kafka.Topics.KPIs]
 	if e.r.cfg.Warmup <= 0 || len(parts) == 0 {
 		return
@@ -219,7 +221,6 @@ func (e *engineLoop) run(ctx context.Context) {
 			e.cl.AllowRebalance()
 			return
 		}
-		r.lag.Observe(fetches)
 		kafka.LogFetchErrors(r.log, fetches)
 		recs = recs[:0]
 		e.mu.Lock()

@@ -49,7 +49,8 @@ type Remediator struct {
 	log  *slog.Logger
 	m    *metrics
 	// lag is the consumer lag of both consumers (engine: kpis topic,
-	// dispatcher: remediations topic), one gauge with a topic label.
+	// dispatcher: remediations topic), one gauge with a topic label, and
+	// whether their commits stall.
 	lag *kafka.Lag
 
 	rules    atomic.Pointer[ruleSet]
@@ -102,10 +103,10 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 	}
 	r := &Remediator{cfg: cfg, deps: deps, log: rep.Log, m: newMetrics(rep, names), stallAfter: 30 * time.Second,
 		clients: map[string]*webhook.Client{}, webhooks: map[string]Webhook{}}
+	r.lag = kafka.NewLag(rep, cfg.StallAfter, deps.Kafka.Topics.KPIs, deps.Kafka.Topics.Remediations)
 	if err := rep.Err(); err != nil {
 		return nil, err
 	}
-	r.lag = kafka.NewLag(deps.Registerer, Stage)
 	if err := r.loadRules(); err != nil {
 		return nil, err
 	}
@@ -236,13 +237,13 @@ func (r *Remediator) Start(ctx context.Context) error {
 		prod.Close()
 	}
 	if r.cfg.Engine {
-		if eng, err = newEngineLoop(ctx, r, base); err != nil {
+		if eng, err = newEngineLoop(ctx, r, base, r.lag.Group(r.cfg.GroupID)); err != nil {
 			closeAll()
 			return err
 		}
 	}
 	if r.cfg.Dispatcher {
-		if disp, err = newDispatcher(ctx, r); err != nil {
+		if disp, err = newDispatcher(ctx, r, r.lag.Group(r.cfg.DispatcherGroupID)); err != nil {
 			closeAll()
 			return err
 		}
@@ -251,12 +252,14 @@ func (r *Remediator) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
 	if eng != nil {
-		r.wg.Add(1)
+		r.wg.Add(2)
 		go func() { defer r.wg.Done(); eng.run(runCtx) }()
+		go func() { defer r.wg.Done(); eng.lag.Run(runCtx, eng.cl) }()
 	}
 	if disp != nil {
-		r.wg.Add(1)
+		r.wg.Add(2)
 		go func() { defer r.wg.Done(); disp.run(runCtx) }()
+		go func() { defer r.wg.Done(); disp.lag.Run(runCtx, disp.cl) }()
 	}
 	if r.cfg.RulesFile != "" {
 		r.wg.Add(1)
@@ -302,11 +305,16 @@ func (r *Remediator) Stop() error {
 }
 
 // Ready reports whether the Remediator serves (for /readyz): it runs, a
-// Kafka broker answers, and the rules engine is not stuck failing to
+// Kafka broker answers, the rules engine is not stuck failing to
 // produce its transitions (it then stops consuming: its KPIs are not
-// committed and the group's lag grows) for more than 30 s. The rules are loaded by New, so a
-// Remediator that exists has them. A dispatcher retrying a webhook that is
-// down is working as intended and stays ready.
+// committed and the group's lag grows) for more than 30 s, and no
+// partition of the engine's or the dispatcher's group is stalled (its
+// committed offset unchanged for stall-after while it lags; the error
+// names the partitions). The rules are loaded by New, so a Remediator
+// that exists has them. A dispatcher retrying a webhook that is down is
+// working as intended and stays ready while its retries end (delivered or
+// dead-lettered) within stall-after; one whose records are held longer
+// (more attempts, long Retry-After waits) is stalled and says so.
 func (r *Remediator) Ready(ctx context.Context) error {
 	if !r.running.Load() {
 		return errors.New("remediation: not running")
@@ -316,6 +324,9 @@ func (r *Remediator) Ready(ctx context.Context) error {
 			return fmt.Errorf("remediation engine: transitions not produced since %s",
 				time.Unix(0, since).UTC().Format(time.RFC3339))
 		}
+	}
+	if err := r.lag.Stalled(); err != nil {
+		return fmt.Errorf("remediation: %w", err)
 	}
 	if err := r.producer.Ping(ctx); err != nil {
 		return fmt.Errorf("remediation kafka: %w", err)

@@ -65,6 +65,11 @@ type Configuration struct {
 	GroupID string `yaml:"group-id"`
 	// MaxRetryBackoff caps the exponential back-off between insert retries.
 	MaxRetryBackoff time.Duration `yaml:"max-retry-backoff"`
+	// StallAfter: a partition whose committed offset has not moved for
+	// this long while it lags (ClickHouse refusing the batch, dead letters
+	// not taken) is stalled, and Ready says so (/readyz 503) until its
+	// commits move. Longer than flush-interval.
+	StallAfter time.Duration `yaml:"stall-after"`
 	// MigrationLockTimeout is how long migrate waits for another instance
 	// migrating the same database before it takes over (steps are idempotent).
 	MigrationLockTimeout time.Duration `yaml:"migration-lock-timeout"`
@@ -91,6 +96,7 @@ func DefaultConfiguration() Configuration {
 		GroupID:              "telemetry-sink",
 		MaxRetryBackoff:      30 * time.Second,
 		MigrationLockTimeout: time.Minute,
+		StallAfter:           2 * time.Minute,
 	}
 }
 
@@ -143,6 +149,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.MigrationLockTimeout <= 0 {
 		return errors.New("migration-lock-timeout: must be positive")
+	}
+	if c.StallAfter <= c.FlushInterval {
+		return fmt.Errorf("stall-after: %s must be longer than flush-interval (%s)", c.StallAfter, c.FlushInterval)
 	}
 	return nil
 }

@@ -69,9 +69,10 @@ type Stats struct {
 // telemetry_sink_deadletters_total) the sink gives up on a record for:
 // an unexpected schema header, an unknown wire version, an empty or
 // malformed record, a row that does not fit its table's columns
-// (ErrRowMismatch), anything else.
+// (ErrRowMismatch), a timestamp out of the range ClickHouse stores
+// (ErrTimestampRange), anything else.
 func DeadLetterReasons() []string {
-	return []string{"schema", "unknown-version", "empty", "malformed", "columns", "other"}
+	return []string{"schema", "unknown-version", "empty", "malformed", "columns", "timestamp", "other"}
 }
 
 // metrics are the sink's metrics, declared through its Reporter. Stats
@@ -170,6 +171,7 @@ type Sink struct {
 	log  *slog.Logger
 	m    *metrics
 	lag  *kafka.Lag
+	glag *kafka.GroupLag
 
 	conn driver.Conn
 	cl   *kgo.Client
@@ -224,12 +226,17 @@ func New(cfg Configuration, deps Dependencies) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	lag := kafka.NewLag(r, cfg.StallAfter, t.KPIs, t.Samples, t.Remediations, t.DeadLetter)
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("register %w", err)
+	}
 	return &Sink{
 		cfg: cfg, deps: deps, log: r.Log, m: m,
 		firstSeen: map[string]int64{},
 		samples:   wire.NewAliasingSampleDecoder(),
 		kpis:      wire.NewAliasingKPIDecoder(),
-		lag:       kafka.NewLag(deps.Registerer, Stage),
+		lag:       lag,
+		glag:      lag.Group(cfg.GroupID),
 	}, nil
 }
 
@@ -279,8 +286,9 @@ func (s *Sink) Start(ctx context.Context) error {
 		// one fetch per broker; make it big enough for the next batch.
 		kgo.FetchMaxBytes(64 << 20),
 		kgo.FetchMaxPartitionBytes(16 << 20),
-		// Partitions handed to another member no longer have this member's
-		// lag: drop their gauge series so the sum over members stays right.
+		// The lag is of the partitions this member owns, so the sum over
+		// members is the group's.
+		kgo.OnPartitionsAssigned(s.assignedLag),
 		kgo.OnPartitionsRevoked(s.forgetLag),
 		kgo.OnPartitionsLost(s.forgetLag),
 	}
@@ -303,9 +311,10 @@ func (s *Sink) Start(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.flushCtx, s.flushCancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.run(rctx)
 	go s.flusher(s.store, s.commit)
+	go func() { defer s.wg.Done(); s.glag.Run(rctx, cl) }()
 	if !caps.TTL && s.retentionEnabled() {
 		s.wg.Add(1)
 		go s.retentionLoop(rctx)
@@ -352,10 +361,16 @@ func (s *Sink) stop() error {
 	return err
 }
 
-// Ready reports whether the sink runs and ClickHouse answers (for /readyz).
+// Ready reports whether the sink runs, no partition it owns is stalled
+// (its committed offset unchanged for stall-after while it lags: a batch
+// ClickHouse keeps refusing; the error names the partitions) and
+// ClickHouse answers (for /readyz).
 func (s *Sink) Ready(ctx context.Context) error {
 	if !s.running.Load() {
 		return errors.New("not running")
+	}
+	if err := s.lag.Stalled(); err != nil {
+		return err
 	}
 	if err := s.conn.Ping(ctx); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
@@ -461,7 +476,6 @@ func (s *Sink) run(ctx context.Context) {
 			return
 		}
 		kafka.LogFetchErrors(s.log, fetches)
-		s.lag.Observe(fetches)
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 {
 				return
@@ -552,9 +566,14 @@ func (s *Sink) flusher(store func(context.Context, *batch) error, commit func(co
 	}
 }
 
-// forgetLag drops the lag series of partitions this member no longer owns.
+// assignedLag starts watching the commits of partitions this member got.
+func (s *Sink) assignedLag(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	s.glag.Assigned(m)
+}
+
+// forgetLag stops watching partitions this member no longer owns.
 func (s *Sink) forgetLag(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-	s.lag.Forget(m)
+	s.glag.Forget(m)
 }
 
 // handle decodes records of one topic into the current batch; a record it
@@ -631,6 +650,8 @@ func reasonLabel(err error) string {
 		return "malformed"
 	case errors.Is(err, ErrRowMismatch):
 		return "columns"
+	case errors.Is(err, ErrTimestampRange):
+		return "timestamp"
 	}
 	return "other"
 }

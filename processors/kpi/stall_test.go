@@ -1,0 +1,166 @@
+package kpi
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
+	"github.com/meshtelemetry/telemetry/common/testenv"
+)
+
+// readyz GETs url's /readyz: its status code and body.
+func readyz(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// groupLag is the true lag of group on topic, asked of the broker: log end
+// offsets minus the committed offsets (log start while nothing is).
+func groupLag(t *testing.T, kc *kafka.Configuration, group, topic string) int64 {
+	t.Helper()
+	cl := producer(t, kc)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lags, err := adm.Lag(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	lags.Each(func(l kadm.DescribedGroupLag) {
+		for _, p := range l.Lag[topic] {
+			n += p.Lag
+		}
+	})
+	return n
+}
+
+// refuseProduce makes c answer every produce to topic with a retriable
+// error (NOT_ENOUGH_REPLICAS) while refuse holds: the client retries
+// without end, as against a broker that lost its replicas.
+func refuseProduce(t *testing.T, c *kfake.Cluster, kc *kafka.Configuration, topic string, refuse *atomic.Bool) {
+	t.Helper()
+	// Produce requests name topics by name or, from v13, by id.
+	td, err := kadm.NewClient(producer(t, kc)).ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := td[topic].ID
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		if !refuse.Load() || len(pr.Topics) == 0 || (pr.Topics[0].Topic != topic && pr.Topics[0].TopicID != id) {
+			return nil, nil, false
+		}
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+}
+
+// TestStalledProcessorTurnsReadyRedAndShowsLag: a processor whose KPIs
+// Kafka does not take (a retriable error, retried without end) waits and
+// commits nothing; /readyz turns 503 within stall-after and a check
+// interval, naming the partition, and the lag gauge shows the group's true
+// lag (end minus committed, as the broker reports it), not the 0 of what
+// was fetched. Once Kafka takes the KPIs the commits move and /readyz is
+// 200 again. kfake.
+func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
+	kc, c := kafkatest.Fake(t, 1)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	refuseProduce(t, c, kc, kc.Topics.KPIs, &refuse)
+	produceRounds(t, producer(t, kc), 3, 0, 45)
+
+	cfg := DefaultConfiguration()
+	cfg.Instance = "stall"
+	cfg.GroupID = "g-" + kc.Topics.Samples
+	cfg.CommitInterval = 100 * time.Millisecond
+	cfg.Window, cfg.AllowedLateness, cfg.StateHorizon = time.Second, 0, 500*time.Millisecond
+	cfg.StallAfter = 2 * time.Second
+	d := daemon.New(daemon.DefaultConfiguration(), nil)
+	p, err := New(cfg, Dependencies{Registerer: d.Registry, Kafka: kc, KafkaOpts: kafkatest.FastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AddReadiness(Stage, p.Ready)
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	start := time.Now()
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop() }()
+	if code, body := readyz(t, srv.URL); code != http.StatusOK {
+		t.Fatalf("/readyz at start: %d %s", code, body)
+	}
+
+	var code int
+	var body string
+	testenv.Eventually(t, 15*time.Second, "/readyz 503 while the KPIs are refused", func() bool {
+		code, body = readyz(t, srv.URL)
+		return code == http.StatusServiceUnavailable
+	})
+	// Red within stall-after, one check interval and the group join.
+	if took := time.Since(start); took > cfg.StallAfter+5*time.Second {
+		t.Errorf("/readyz red after %s, want within stall-after (%s) + 5s", took, cfg.StallAfter)
+	}
+	if !strings.Contains(body, "consumer group "+cfg.GroupID+" stalled: "+kc.Topics.Samples+"/0 (lag ") {
+		t.Errorf("/readyz body %q does not name the stalled partition", body)
+	}
+	want := groupLag(t, kc, cfg.GroupID, kc.Topics.Samples)
+	if want == 0 {
+		t.Fatal("the group has no lag while stalled")
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_processor_consumer_lag_records", "topic")[kc.Topics.Samples]; v != float64(want) {
+		t.Errorf("consumer_lag_records = %v, want the group's true lag %d", v, want)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_processor_consumer_stalled_partitions", "topic")[kc.Topics.Samples]; v != 1 {
+		t.Errorf("consumer_stalled_partitions = %v, want 1", v)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_processor_consumer_stalls_total", "topic")[kc.Topics.Samples]; v != 1 {
+		t.Errorf("consumer_stalls_total = %v, want 1", v)
+	}
+	t.Logf("red after %s: %s (true lag %d)", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body), want)
+
+	refuse.Store(false)
+	testenv.Eventually(t, 15*time.Second, "/readyz 200 once the KPIs are taken", func() bool {
+		code, body = readyz(t, srv.URL)
+		return code == http.StatusOK
+	})
+	if v := testenv.Series(t, d.Registry, "telemetry_processor_consumer_stalled_partitions", "topic")[kc.Topics.Samples]; v != 0 {
+		t.Errorf("consumer_stalled_partitions = %v after recovery, want 0", v)
+	}
+	if got := groupLag(t, kc, cfg.GroupID, kc.Topics.Samples); got >= want {
+		t.Errorf("lag %d after recovery, want below %d", got, want)
+	}
+}
