@@ -25,10 +25,10 @@ func implausibleStamps(recv int64) (bad map[string]int64, good map[string]int64)
 			"a century ahead":        now.AddDate(100, 0, 0).UnixNano(),
 			"seconds of a year away": now.AddDate(1, 0, 0).Unix(),
 		}, map[string]int64{
-			"2000-01-01 exactly": minDeviceTime,
-			"now":                recv,
-			"1 h ahead":          recv + int64(maxFuture),
-			"a day ago":          now.AddDate(0, 0, -1).UnixNano(),
+			"minDeviceTime exactly": minDeviceTime,
+			"now":                   recv,
+			"1 h ahead":             recv + int64(maxFuture),
+			"a day ago":             now.AddDate(0, 0, -1).UnixNano(),
 		}
 }
 
