@@ -54,13 +54,37 @@ func URL(raw string) string {
 
 // byShape masks a string that is not a well-formed URL.
 func byShape(s string) string {
-	frag := ""
-	if i := strings.IndexByte(s, '#'); i >= 0 {
-		s, frag = s[:i], "#"+Mask
+	p := cut(s)
+	out := p.before
+	if p.hasInfo {
+		out += Mask + "@"
 	}
-	query := ""
+	out += p.after
+	if p.hasQuery {
+		out += "?" + maskQuery(p.query)
+	}
+	if p.hasFragment {
+		out += "#" + Mask
+	}
+	return out
+}
+
+// pieces are where a URL's parts would be in a string that is not a
+// well-formed URL: before + [info "@"] + after ["?" query] ["#" fragment],
+// info being the user information of the authority (after "//" when there
+// is one, up to the first "/").
+type pieces struct {
+	before, info, after, query, fragment string
+	hasInfo, hasQuery, hasFragment       bool
+}
+
+func cut(s string) pieces {
+	var p pieces
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s, p.fragment, p.hasFragment = s[:i], s[i+1:], true
+	}
 	if i := strings.IndexByte(s, '?'); i >= 0 {
-		s, query = s[:i], "?"+maskQuery(s[i+1:])
+		s, p.query, p.hasQuery = s[:i], s[i+1:], true
 	}
 	start := 0
 	if i := strings.Index(s, "//"); i >= 0 {
@@ -70,10 +94,11 @@ func byShape(s string) string {
 	if i := strings.IndexByte(s[start:], '/'); i >= 0 {
 		end = start + i
 	}
+	p.before, p.after = s, ""
 	if at := strings.LastIndexByte(s[start:end], '@'); at >= 0 {
-		s = s[:start] + Mask + s[start+at:]
+		p.before, p.info, p.after, p.hasInfo = s[:start], s[start:start+at], s[start+at+1:], true
 	}
-	return s + query + frag
+	return p
 }
 
 // maskQuery masks every value of a raw query, keeping the keys; a part
@@ -98,10 +123,6 @@ func maskQuery(q string) string {
 // raw and unescaped, for Text to mask wherever they are echoed (a server
 // that repeats the request URL in its error page).
 func URLSecrets(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil
-	}
 	var out []string
 	add := func(vs ...string) {
 		for _, v := range vs {
@@ -110,6 +131,20 @@ func URLSecrets(raw string) []string {
 			}
 		}
 	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		p := cut(raw)
+		if p.hasInfo {
+			_, pw, ok := strings.Cut(p.info, ":")
+			if !ok {
+				pw = p.info
+			}
+			add(pw, p.info)
+		}
+		addQuery(add, p.query)
+		add(p.fragment)
+		return out
+	}
 	if u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			add(pw)
@@ -117,7 +152,14 @@ func URLSecrets(raw string) []string {
 			add(u.User.Username())
 		}
 	}
-	for _, p := range strings.Split(u.RawQuery, "&") {
+	addQuery(add, u.RawQuery)
+	add(u.Fragment)
+	return out
+}
+
+// addQuery adds every value of a raw query, raw and unescaped.
+func addQuery(add func(...string), q string) {
+	for _, p := range strings.Split(q, "&") {
 		_, v, ok := strings.Cut(p, "=")
 		if !ok {
 			v = p
@@ -127,8 +169,6 @@ func URLSecrets(raw string) []string {
 			add(uv)
 		}
 	}
-	add(u.Fragment)
-	return out
 }
 
 // Text returns s with every occurrence of each secret of at least

@@ -54,6 +54,11 @@ func TestURLSecretsAndText(t *testing.T) {
 	if !strings.Contains(got, "x=1") {
 		t.Errorf("Text masked a value shorter than MinSecret: %q", got)
 	}
+	// A string that is not a URL: its secrets are found by shape.
+	bad := "https://u:pa ss-s3cr3t@h.example/x?token=t0k en"
+	if got := Text("echo: "+bad, URLSecrets(bad)); strings.Contains(got, "pa ss-s3cr3t") || strings.Contains(got, "t0k en") {
+		t.Errorf("Text(URLSecrets(%q)) = %q", bad, got)
+	}
 	if Text("abc", nil) != "abc" {
 		t.Error("Text without secrets changed the text")
 	}
