@@ -1,0 +1,669 @@
+package guest
+
+import (
+	"errors"
+	"math"
+	"sort"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// errMalformed is a batch that does not decode.
+var errMalformed = errors.New("malformed batch")
+
+// version is the record version this package reads and writes.
+const version = 1
+
+// maxInterned bounds the intern table (emptied when full).
+const maxInterned = 1 << 16
+
+// codec decodes batches into reused values and encodes them back.
+type codec struct {
+	samples []Sample
+	sptrs   []*Sample
+	ifaces  []Interface
+	probes  []Probe
+	devs    []DeviceState
+
+	kpis  []KPI
+	kptrs []*KPI
+	ikpis []InterfaceKPI
+	links []LinkKPI
+	pipes []PipelineKPI
+	dkpis []DeviceKPI
+
+	intern map[string]string
+	out    []byte
+}
+
+func (c *codec) str(b []byte) string {
+	if s, ok := c.intern[string(b)]; ok {
+		return s
+	}
+	if c.intern == nil || len(c.intern) >= maxInterned {
+		c.intern = make(map[string]string, 256)
+	}
+	s := string(b)
+	c.intern[s] = s
+	return s
+}
+
+// field is one field of a message.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   uint64 // varint and fixed64 values
+	b   []byte // bytes
+	raw []byte // the whole field, tag included
+}
+
+// next reads the field at the start of b.
+func next(b []byte) (field, int, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return field{}, 0, errMalformed
+	}
+	f := field{num: num, typ: typ}
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		f.v, m = protowire.ConsumeVarint(b[n:])
+	case protowire.Fixed64Type:
+		f.v, m = protowire.ConsumeFixed64(b[n:])
+	case protowire.Fixed32Type:
+		var v uint32
+		v, m = protowire.ConsumeFixed32(b[n:])
+		f.v = uint64(v)
+	case protowire.BytesType:
+		f.b, m = protowire.ConsumeBytes(b[n:])
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, b[n:])
+	}
+	if m < 0 {
+		return field{}, 0, errMalformed
+	}
+	f.raw = b[:n+m]
+	return f, n + m, nil
+}
+
+// each calls f for each field of the message b.
+func each(b []byte, f func(field) error) error {
+	for len(b) > 0 {
+		fl, n, err := next(b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+		if err := f(fl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func f64(v uint64) float64 { return math.Float64frombits(v) }
+
+// records returns the records (field 1) of a batch, appended to dst.
+func records(dst [][]byte, b []byte) ([][]byte, error) {
+	err := each(b, func(f field) error {
+		if f.num == 1 && f.typ == protowire.BytesType {
+			dst = append(dst, f.b)
+		}
+		return nil
+	})
+	return dst, err
+}
+
+// decodeSamples decodes a SampleBatch into the codec's reused samples.
+func (c *codec) decodeSamples(b []byte) ([]*Sample, error) {
+	recs, err := records(nil, b)
+	if err != nil {
+		return nil, err
+	}
+	n := len(recs)
+	if cap(c.samples) < n {
+		c.samples = make([]Sample, n)
+		c.ifaces = make([]Interface, n)
+		c.probes = make([]Probe, n)
+		c.devs = make([]DeviceState, n)
+	}
+	c.samples, c.ifaces, c.probes, c.devs = c.samples[:n], c.ifaces[:n], c.probes[:n], c.devs[:n]
+	c.sptrs = c.sptrs[:0]
+	for i, rec := range recs {
+		s := &c.samples[i]
+		if err := c.decodeSample(s, i, rec); err != nil {
+			return nil, err
+		}
+		c.sptrs = append(c.sptrs, s)
+	}
+	return c.sptrs, nil
+}
+
+func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
+	unknown := s.unknown[:0]
+	*s = Sample{}
+	return each(rec, func(f field) error {
+		switch {
+		case f.num == 1 && f.typ == protowire.VarintType:
+			if f.v != version {
+				return errMalformed
+			}
+		case f.num == 2 && f.typ == protowire.BytesType:
+			s.Site = c.str(f.b)
+		case f.num == 3 && f.typ == protowire.BytesType:
+			s.Device = c.str(f.b)
+		case f.num == 4 && f.typ == protowire.VarintType:
+			s.DeviceTime = int64(f.v)
+		case f.num == 5 && f.typ == protowire.VarintType:
+			s.ReceiveTime = int64(f.v)
+		case f.num == 6 && f.typ == protowire.BytesType:
+			s.Collector = c.str(f.b)
+		case f.num == 7 && f.typ == protowire.VarintType:
+			s.Seq = f.v
+		case f.num == 10 && f.typ == protowire.BytesType:
+			it := &c.ifaces[i]
+			counters := it.Counters[:0]
+			*it = Interface{Counters: counters}
+			s.Interface, s.Probe, s.DeviceState = it, nil, nil
+			return c.decodeInterface(it, f.b)
+		case f.num == 11 && f.typ == protowire.BytesType:
+			p := &c.probes[i]
+			*p = Probe{}
+			s.Interface, s.Probe, s.DeviceState = nil, p, nil
+			return c.decodeProbe(p, f.b)
+		case f.num == 12 && f.typ == protowire.BytesType:
+			d := &c.devs[i]
+			*d = DeviceState{}
+			s.Interface, s.Probe, s.DeviceState = nil, nil, d
+			return each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					d.Address = c.str(f.b)
+				case 2:
+					d.State = int32(f.v)
+				case 3:
+					d.LastError = string(f.b)
+				}
+				return nil
+			})
+		default:
+			unknown = append(unknown, f.raw...)
+			s.unknown = unknown
+		}
+		return nil
+	})
+}
+
+func (c *codec) decodeInterface(it *Interface, b []byte) error {
+	return each(b, func(f field) error {
+		switch f.num {
+		case 1:
+			it.Name = c.str(f.b)
+		case 2:
+			var cv Counter
+			if err := each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					cv.ID = CounterID(f.v)
+				case 2:
+					cv.Value = f.v
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			it.Counters = append(it.Counters, cv)
+		case 3:
+			it.SpeedBps = f.v
+		case 4:
+			it.OperStatus = OperStatus(f.v)
+		case 5:
+			it.LastClear = int64(f.v)
+		}
+		return nil
+	})
+}
+
+func (c *codec) decodeProbe(p *Probe, b []byte) error {
+	return each(b, func(f field) error {
+		switch f.num {
+		case 1:
+			p.PeerSite = c.str(f.b)
+		case 2:
+			p.PeerDevice = c.str(f.b)
+		case 3:
+			p.MinDelayUs = f64(f.v)
+		case 4:
+			p.MaxDelayUs = f64(f.v)
+		case 5:
+			p.AvgDelayUs = f64(f.v)
+		case 6:
+			p.StddevDelayUs = f64(f.v)
+		case 7:
+			p.JitterUs = f64(f.v)
+		case 8:
+			p.LossPercentage = f64(f.v)
+		case 9:
+			p.ProbesSent = f.v
+		case 10:
+			p.ProbesReceived = f.v
+		}
+		return nil
+	})
+}
+
+// Encoding (proto3: zero values omitted, fields in number order).
+
+func tag(b []byte, num protowire.Number, typ protowire.Type) []byte {
+	return protowire.AppendTag(b, num, typ)
+}
+
+func putVarint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return protowire.AppendVarint(tag(b, num, protowire.VarintType), v)
+}
+
+func putString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return protowire.AppendString(tag(b, num, protowire.BytesType), s)
+}
+
+func putDouble(b []byte, num protowire.Number, v float64) []byte {
+	u := math.Float64bits(v)
+	if u == 0 {
+		return b
+	}
+	return protowire.AppendFixed64(tag(b, num, protowire.Fixed64Type), u)
+}
+
+// begin writes the tag of a nested message and a one-byte length
+// placeholder; end fixes the length.
+func begin(b []byte, num protowire.Number) ([]byte, int) {
+	b = append(tag(b, num, protowire.BytesType), 0)
+	return b, len(b)
+}
+
+func end(b []byte, start int) []byte {
+	n := len(b) - start
+	if n < 0x80 {
+		b[start-1] = byte(n)
+		return b
+	}
+	k := protowire.SizeVarint(uint64(n))
+	b = append(b, make([]byte, k-1)...)
+	copy(b[start+k-1:], b[start:start+n])
+	protowire.AppendVarint(b[:start-1], uint64(n))
+	return b
+}
+
+// appendSample appends s as one record of a SampleBatch.
+func appendSample(b []byte, s *Sample) []byte {
+	b, rec := begin(b, 1)
+	b = putVarint(b, 1, version)
+	b = putString(b, 2, s.Site)
+	b = putString(b, 3, s.Device)
+	b = putVarint(b, 4, uint64(s.DeviceTime))
+	b = putVarint(b, 5, uint64(s.ReceiveTime))
+	b = putString(b, 6, s.Collector)
+	b = putVarint(b, 7, s.Seq)
+	switch {
+	case s.Interface != nil:
+		it := s.Interface
+		var st int
+		b, st = begin(b, 10)
+		b = putString(b, 1, it.Name)
+		for _, cv := range it.Counters {
+			var cs int
+			b, cs = begin(b, 2)
+			b = putVarint(b, 1, uint64(int64(cv.ID)))
+			b = putVarint(b, 2, cv.Value)
+			b = end(b, cs)
+		}
+		b = putVarint(b, 3, it.SpeedBps)
+		b = putVarint(b, 4, uint64(int64(it.OperStatus)))
+		b = putVarint(b, 5, uint64(it.LastClear))
+		b = end(b, st)
+	case s.Probe != nil:
+		p := s.Probe
+		var st int
+		b, st = begin(b, 11)
+		b = putString(b, 1, p.PeerSite)
+		b = putString(b, 2, p.PeerDevice)
+		b = putDouble(b, 3, p.MinDelayUs)
+		b = putDouble(b, 4, p.MaxDelayUs)
+		b = putDouble(b, 5, p.AvgDelayUs)
+		b = putDouble(b, 6, p.StddevDelayUs)
+		b = putDouble(b, 7, p.JitterUs)
+		b = putDouble(b, 8, p.LossPercentage)
+		b = putVarint(b, 9, p.ProbesSent)
+		b = putVarint(b, 10, p.ProbesReceived)
+		b = end(b, st)
+	case s.DeviceState != nil:
+		d := s.DeviceState
+		var st int
+		b, st = begin(b, 12)
+		b = putString(b, 1, d.Address)
+		b = putVarint(b, 2, uint64(int64(d.State)))
+		b = putString(b, 3, d.LastError)
+		b = end(b, st)
+	}
+	b = append(b, s.unknown...)
+	return end(b, rec)
+}
+
+// EncodeSamples appends samples as a SampleBatch to dst.
+func EncodeSamples(dst []byte, samples []*Sample) []byte {
+	for _, s := range samples {
+		dst = appendSample(dst, s)
+	}
+	return dst
+}
+
+// decodeKPIs decodes a KPIBatch into the codec's reused KPIs.
+func (c *codec) decodeKPIs(b []byte) ([]*KPI, error) {
+	recs, err := records(nil, b)
+	if err != nil {
+		return nil, err
+	}
+	n := len(recs)
+	if cap(c.kpis) < n {
+		c.kpis = make([]KPI, n)
+		c.ikpis = make([]InterfaceKPI, n)
+		c.links = make([]LinkKPI, n)
+		c.pipes = make([]PipelineKPI, n)
+		c.dkpis = make([]DeviceKPI, n)
+	}
+	c.kpis, c.ikpis, c.links, c.pipes, c.dkpis = c.kpis[:n], c.ikpis[:n], c.links[:n], c.pipes[:n], c.dkpis[:n]
+	c.kptrs = c.kptrs[:0]
+	for i, rec := range recs {
+		k := &c.kpis[i]
+		if err := c.decodeKPI(k, i, rec); err != nil {
+			return nil, err
+		}
+		c.kptrs = append(c.kptrs, k)
+	}
+	return c.kptrs, nil
+}
+
+func (c *codec) decodeKPI(k *KPI, i int, rec []byte) error {
+	unknown := k.unknown[:0]
+	*k = KPI{}
+	return each(rec, func(f field) error {
+		switch {
+		case f.num == 1 && f.typ == protowire.VarintType:
+			if f.v != version {
+				return errMalformed
+			}
+		case f.num == 2 && f.typ == protowire.BytesType:
+			k.ID = string(f.b)
+		case f.num == 3 && f.typ == protowire.BytesType:
+			k.Site = c.str(f.b)
+		case f.num == 4 && f.typ == protowire.BytesType:
+			k.Device = c.str(f.b)
+		case f.num == 5 && f.typ == protowire.VarintType:
+			k.WindowStart = int64(f.v)
+		case f.num == 6 && f.typ == protowire.VarintType:
+			k.WindowEnd = int64(f.v)
+		case f.num == 7 && f.typ == protowire.VarintType:
+			k.Samples = uint32(f.v)
+		case f.num == 10 && f.typ == protowire.BytesType:
+			x := &c.ikpis[i]
+			*x = InterfaceKPI{}
+			k.Interface, k.Link, k.Pipeline, k.DeviceKPI = x, nil, nil, nil
+			return each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					x.Interface = c.str(f.b)
+				case 2:
+					x.UtilIn = f64(f.v)
+				case 3:
+					x.UtilOut = f64(f.v)
+				case 4:
+					x.LossRatio = f64(f.v)
+				case 5:
+					x.InErrorsPs = f64(f.v)
+				case 6:
+					x.InDiscardsPs = f64(f.v)
+				case 7:
+					x.OutDiscardsPs = f64(f.v)
+				case 8:
+					x.OutErrorsPs = f64(f.v)
+				case 9:
+					x.SpeedBps = f.v
+				case 10:
+					x.InBps = f64(f.v)
+				case 11:
+					x.OutBps = f64(f.v)
+				case 12:
+					x.InPps = f64(f.v)
+				case 13:
+					x.OutPps = f64(f.v)
+				case 14:
+					x.OperStatus = OperStatus(f.v)
+				}
+				return nil
+			})
+		case f.num == 11 && f.typ == protowire.BytesType:
+			x := &c.links[i]
+			*x = LinkKPI{}
+			k.Interface, k.Link, k.Pipeline, k.DeviceKPI = nil, x, nil, nil
+			return each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					x.DstSite = c.str(f.b)
+				case 2:
+					x.DstDevice = c.str(f.b)
+				case 3:
+					x.RTTMs = f64(f.v)
+				case 4:
+					x.RTTP50Ms = f64(f.v)
+				case 5:
+					x.RTTP95Ms = f64(f.v)
+				case 6:
+					x.RTTP99Ms = f64(f.v)
+				case 7:
+					x.JitterMs = f64(f.v)
+				case 8:
+					x.LossRatio = f64(f.v)
+				case 9:
+					x.ProbesSent = f.v
+				case 10:
+					x.ProbesReceived = f.v
+				}
+				return nil
+			})
+		case f.num == 12 && f.typ == protowire.BytesType:
+			x := &c.pipes[i]
+			*x = PipelineKPI{}
+			k.Interface, k.Link, k.Pipeline, k.DeviceKPI = nil, nil, x, nil
+			return each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					x.Instance = c.str(f.b)
+				case 2:
+					x.DelayP50Ms = f64(f.v)
+				case 3:
+					x.DelayP99Ms = f64(f.v)
+				case 4:
+					x.DelayMaxMs = f64(f.v)
+				case 5:
+					x.Samples = f.v
+				}
+				return nil
+			})
+		case f.num == 13 && f.typ == protowire.BytesType:
+			x := &c.dkpis[i]
+			*x = DeviceKPI{}
+			k.Interface, k.Link, k.Pipeline, k.DeviceKPI = nil, nil, nil, x
+			return each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					x.Reachable = uint32(f.v)
+				case 2:
+					x.State = int32(f.v)
+				case 3:
+					x.LastError = string(f.b)
+				case 4:
+					x.UpRatio = f64(f.v)
+				}
+				return nil
+			})
+		case f.num == 20 && f.typ == protowire.BytesType:
+			var key string
+			var val float64
+			if err := each(f.b, func(f field) error {
+				switch f.num {
+				case 1:
+					key = c.str(f.b)
+				case 2:
+					val = f64(f.v)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if k.Fields == nil {
+				k.Fields = map[string]float64{}
+			}
+			k.Fields[key] = val
+		default:
+			unknown = append(unknown, f.raw...)
+			k.unknown = unknown
+		}
+		return nil
+	})
+}
+
+// appendKPI appends k as one record of a KPIBatch.
+func appendKPI(b []byte, k *KPI) []byte {
+	b, rec := begin(b, 1)
+	b = putVarint(b, 1, version)
+	b = putString(b, 2, k.ID)
+	b = putString(b, 3, k.Site)
+	b = putString(b, 4, k.Device)
+	b = putVarint(b, 5, uint64(k.WindowStart))
+	b = putVarint(b, 6, uint64(k.WindowEnd))
+	b = putVarint(b, 7, uint64(k.Samples))
+	var st int
+	switch {
+	case k.Interface != nil:
+		x := k.Interface
+		b, st = begin(b, 10)
+		b = putString(b, 1, x.Interface)
+		for j, v := range [...]float64{x.UtilIn, x.UtilOut, x.LossRatio, x.InErrorsPs, x.InDiscardsPs, x.OutDiscardsPs, x.OutErrorsPs} {
+			b = putDouble(b, protowire.Number(2+j), v)
+		}
+		b = putVarint(b, 9, x.SpeedBps)
+		for j, v := range [...]float64{x.InBps, x.OutBps, x.InPps, x.OutPps} {
+			b = putDouble(b, protowire.Number(10+j), v)
+		}
+		b = putVarint(b, 14, uint64(int64(x.OperStatus)))
+		b = end(b, st)
+	case k.Link != nil:
+		x := k.Link
+		b, st = begin(b, 11)
+		b = putString(b, 1, x.DstSite)
+		b = putString(b, 2, x.DstDevice)
+		for j, v := range [...]float64{x.RTTMs, x.RTTP50Ms, x.RTTP95Ms, x.RTTP99Ms, x.JitterMs, x.LossRatio} {
+			b = putDouble(b, protowire.Number(3+j), v)
+		}
+		b = putVarint(b, 9, x.ProbesSent)
+		b = putVarint(b, 10, x.ProbesReceived)
+		b = end(b, st)
+	case k.Pipeline != nil:
+		x := k.Pipeline
+		b, st = begin(b, 12)
+		b = putString(b, 1, x.Instance)
+		b = putDouble(b, 2, x.DelayP50Ms)
+		b = putDouble(b, 3, x.DelayP99Ms)
+		b = putDouble(b, 4, x.DelayMaxMs)
+		b = putVarint(b, 5, x.Samples)
+		b = end(b, st)
+	case k.DeviceKPI != nil:
+		x := k.DeviceKPI
+		b, st = begin(b, 13)
+		b = putVarint(b, 1, uint64(x.Reachable))
+		b = putVarint(b, 2, uint64(int64(x.State)))
+		b = putString(b, 3, x.LastError)
+		b = putDouble(b, 4, x.UpRatio)
+		b = end(b, st)
+	}
+	if len(k.Fields) > 0 {
+		keys := make([]string, 0, len(k.Fields))
+		for key := range k.Fields {
+			keys = append(keys, key)
+		}
+		sort.Strings(keys) // deterministic output
+		for _, key := range keys {
+			var es int
+			b, es = begin(b, 20)
+			// map entries always carry their key and value
+			b = protowire.AppendString(tag(b, 1, protowire.BytesType), key)
+			b = protowire.AppendFixed64(tag(b, 2, protowire.Fixed64Type), math.Float64bits(k.Fields[key]))
+			b = end(b, es)
+		}
+	}
+	b = append(b, k.unknown...)
+	return end(b, rec)
+}
+
+// EncodeKPIs appends kpis as a KPIBatch to dst.
+func EncodeKPIs(dst []byte, kpis []*KPI) []byte {
+	for _, k := range kpis {
+		dst = appendKPI(dst, k)
+	}
+	return dst
+}
+
+// Run decodes the SampleBatch in, calls f and returns the encoding of its
+// answer appended to dst, or nil when f reported no change. It is what
+// Collect does inside a module, usable in native tests of a module's
+// function.
+func (c *codec) runSamples(in, dst []byte, f func([]*Sample) ([]*Sample, bool)) ([]byte, bool, error) {
+	samples, err := c.decodeSamples(in)
+	if err != nil {
+		return nil, false, err
+	}
+	out, changed := f(samples)
+	if !changed {
+		return nil, false, nil
+	}
+	return EncodeSamples(dst, out), true, nil
+}
+
+func (c *codec) runKPIs(in, dst []byte, f func([]*KPI) ([]*KPI, bool)) ([]byte, bool, error) {
+	kpis, err := c.decodeKPIs(in)
+	if err != nil {
+		return nil, false, err
+	}
+	out, changed := f(kpis)
+	if !changed {
+		return nil, false, nil
+	}
+	return EncodeKPIs(dst, out), true, nil
+}
+
+// Tester runs a module's functions natively (go test on the host), through
+// the same decoding and encoding as inside the module.
+type Tester struct{ c codec }
+
+// Samples decodes the SampleBatch in, calls f and returns the batch it
+// answers (nil and false when f reports no change).
+func (t *Tester) Samples(in []byte, f func([]*Sample) ([]*Sample, bool)) ([]byte, bool, error) {
+	return t.c.runSamples(in, nil, f)
+}
+
+// KPIs decodes the KPIBatch in, calls f and returns the batch it answers.
+func (t *Tester) KPIs(in []byte, f func([]*KPI) ([]*KPI, bool)) ([]byte, bool, error) {
+	return t.c.runKPIs(in, nil, f)
+}
+
+// DecodeSamples decodes a SampleBatch (for tests of a module's output).
+func (t *Tester) DecodeSamples(b []byte) ([]*Sample, error) { return t.c.decodeSamples(b) }
+
+// DecodeKPIs decodes a KPIBatch.
+func (t *Tester) DecodeKPIs(b []byte) ([]*KPI, error) { return t.c.decodeKPIs(b) }

@@ -1,0 +1,175 @@
+// Package guest helps writing the pipeline's WebAssembly edge processors
+// in Go (GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared).
+//
+// Importing the package exports telemetry_abi_version and telemetry_alloc
+// from the module; the module exports its hook itself and hands the batch
+// to Collect or Process, which decode it, call the module's function and
+// encode what it returns:
+//
+//	package main
+//
+//	import "github.com/meshtelemetry/telemetry/wasm/guest"
+//
+//	func main() {}
+//
+//	//go:wasmexport telemetry_collect
+//	func collect(ptr, size uint32) int64 { return guest.Collect(ptr, size, edit) }
+//
+//	func edit(samples []*guest.Sample) ([]*guest.Sample, bool) { ... }
+//
+// The types mirror wire.proto's Sample and KPI (docs/wasm.md has the ABI
+// for other languages). Samples and KPIs handed to a function, and the
+// slices they hold, are reused by the next call: copy what a module keeps
+// across calls. Strings are the module's own (safe to keep).
+package guest
+
+// ABIVersion is the batch ABI this package speaks (telemetry_abi_version).
+const ABIVersion = 1
+
+// Unchanged is what a hook export returns to pass the batch on exactly as
+// it came (nothing decoded, nothing copied: the cheapest answer).
+const Unchanged int64 = -1
+
+// ErrorCode is what a hook export returns when it cannot handle the batch
+// (counted by the host with reason "module", then the module's on-error
+// applies). Any negative value but Unchanged is an error code.
+const ErrorCode int64 = -2
+
+// CounterID is wire.proto's Counter.
+type CounterID int32
+
+// Counters (wire.proto's Counter).
+const (
+	InOctets           CounterID = 1
+	InUnicastPkts      CounterID = 2
+	InBroadcastPkts    CounterID = 3
+	InMulticastPkts    CounterID = 4
+	InErrors           CounterID = 5
+	InDiscards         CounterID = 6
+	OutOctets          CounterID = 7
+	OutUnicastPkts     CounterID = 8
+	OutBroadcastPkts   CounterID = 9
+	OutMulticastPkts   CounterID = 10
+	OutErrors          CounterID = 11
+	OutDiscards        CounterID = 12
+	InFCSErrors        CounterID = 13
+	CarrierTransitions CounterID = 14
+)
+
+// OperStatus is wire.proto's OperStatus (1 UP, 2 DOWN, ...).
+type OperStatus int32
+
+// Oper statuses.
+const (
+	Up   OperStatus = 1
+	Down OperStatus = 2
+)
+
+// Sample is wire.proto's Sample: one interface snapshot, one probe result
+// or one device state, of one device at one device time. Exactly one of
+// Interface, Probe and DeviceState is set.
+type Sample struct {
+	Site, Device string
+	// DeviceTime and ReceiveTime are ns since the epoch, UTC.
+	DeviceTime, ReceiveTime int64
+	Collector               string
+	Seq                     uint64
+	Interface               *Interface
+	Probe                   *Probe
+	DeviceState             *DeviceState
+	// unknown keeps the fields this package does not know, re-encoded as
+	// they came.
+	unknown []byte
+}
+
+// Interface is wire.proto's InterfaceState.
+type Interface struct {
+	Name     string
+	Counters []Counter
+	// SpeedBps is 0 when the sample does not carry it.
+	SpeedBps   uint64
+	OperStatus OperStatus
+	// LastClear is ns since the epoch; 0 when absent.
+	LastClear int64
+}
+
+// Counter is one counter of an interface.
+type Counter struct {
+	ID    CounterID
+	Value uint64
+}
+
+// Counter returns the value of counter id and whether the sample has it.
+func (i *Interface) Counter(id CounterID) (uint64, bool) {
+	for _, c := range i.Counters {
+		if c.ID == id {
+			return c.Value, true
+		}
+	}
+	return 0, false
+}
+
+// Probe is wire.proto's ProbeResult (delays in µs).
+type Probe struct {
+	PeerSite, PeerDevice                                                        string
+	MinDelayUs, MaxDelayUs, AvgDelayUs, StddevDelayUs, JitterUs, LossPercentage float64
+	ProbesSent, ProbesReceived                                                  uint64
+}
+
+// DeviceState is wire.proto's Device (the collector's inventory record).
+type DeviceState struct {
+	Address   string
+	State     int32
+	LastError string
+}
+
+// KPI is wire.proto's KPI: the KPIs of one entity over one window. Exactly
+// one of Interface, Link, Pipeline and DeviceKPI is set.
+type KPI struct {
+	// ID is deterministic per (entity, window): keep it on a rewritten
+	// KPI; give a derived one its own (for example ID + "/burn").
+	ID           string
+	Site, Device string
+	// WindowStart and WindowEnd are ns since the epoch, UTC.
+	WindowStart, WindowEnd int64
+	Samples                uint32
+	Interface              *InterfaceKPI
+	Link                   *LinkKPI
+	Pipeline               *PipelineKPI
+	DeviceKPI              *DeviceKPI
+	// Fields are derived values (wire.proto's KPI.fields).
+	Fields  map[string]float64
+	unknown []byte
+}
+
+// InterfaceKPI is wire.proto's InterfaceKPI.
+type InterfaceKPI struct {
+	Interface                                            string
+	UtilIn, UtilOut, LossRatio                           float64
+	InErrorsPs, InDiscardsPs, OutDiscardsPs, OutErrorsPs float64
+	SpeedBps                                             uint64
+	InBps, OutBps, InPps, OutPps                         float64
+	OperStatus                                           OperStatus
+}
+
+// LinkKPI is wire.proto's LinkKPI.
+type LinkKPI struct {
+	DstSite, DstDevice                                       string
+	RTTMs, RTTP50Ms, RTTP95Ms, RTTP99Ms, JitterMs, LossRatio float64
+	ProbesSent, ProbesReceived                               uint64
+}
+
+// PipelineKPI is wire.proto's PipelineKPI.
+type PipelineKPI struct {
+	Instance                           string
+	DelayP50Ms, DelayP99Ms, DelayMaxMs float64
+	Samples                            uint64
+}
+
+// DeviceKPI is wire.proto's DeviceKPI.
+type DeviceKPI struct {
+	Reachable uint32
+	State     int32
+	LastError string
+	UpRatio   float64
+}
