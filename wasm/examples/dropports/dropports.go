@@ -1,0 +1,55 @@
+// Command dropports is an edge processor (hook collect) that drops the
+// samples of interfaces nobody wants on the dashboards: management ports,
+// loopbacks, and whatever matches Patterns (path.Match globs on the
+// interface name, case-insensitive). Other samples pass untouched. Build it with
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o dropports.wasm ./wasm/examples/dropports
+package main
+
+import (
+	"path"
+	"strings"
+
+	"github.com/meshtelemetry/telemetry/wasm/guest"
+)
+
+func main() {}
+
+// Patterns are the interfaces dropped. A module has no configuration file
+// (no filesystem): edit, build and ship a new version (it is hot-reloaded).
+var Patterns = []string{
+	"mgmt*", "management*", "fxp*", "me*",
+	"lo*", "loopback*",
+	"null*",
+}
+
+// Dropped reports whether the interface name matches a pattern.
+func Dropped(name string) bool {
+	low := strings.ToLower(name)
+	for _, p := range Patterns {
+		if ok, _ := path.Match(p, low); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dropports keeps the samples whose interface is not dropped.
+func dropports(samples []*guest.Sample) ([]*guest.Sample, bool) {
+	var out []*guest.Sample // nil until the first dropped sample
+	for i, s := range samples {
+		if s.Interface != nil && Dropped(s.Interface.Name) {
+			if out == nil {
+				out = append(make([]*guest.Sample, 0, len(samples)), samples[:i]...)
+			}
+			continue
+		}
+		if out != nil {
+			out = append(out, s)
+		}
+	}
+	if out == nil {
+		return samples, false
+	}
+	return out, true
+}
