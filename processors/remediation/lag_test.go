@@ -4,11 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -40,10 +51,12 @@ func lagByTopic(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 
 // Both consumers of one Remediator report their lag on one gauge,
 // telemetry_remediation_consumer_lag_records{topic}: the engine, having
-// read every KPI, reports 0 on the kpis topic; the dispatcher, stuck on
-// its first delivery (endpoint down, max-in-flight 1) after a fetch that
-// returned only part of the partition (1 MiB per partition per fetch),
-// reports the records it has not fetched on the remediations topic. kfake.
+// read and committed every KPI, reports 0 on the kpis topic; the
+// dispatcher, stuck on its first delivery (endpoint down, max-in-flight 1)
+// after a fetch that returned only part of the partition (1 MiB per
+// partition per fetch), reports every record it has not committed on the
+// remediations topic (the group's true lag, as the broker tells it), not
+// only those it has not fetched. kfake.
 func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 1)
 	prod := client(t, k)
@@ -76,6 +89,7 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	down := "http://" + l.Addr().String() + "/hook"
 	_ = l.Close() // connection refused from now on
 	cfg := DefaultConfiguration()
+	cfg.StallAfter = 8 * time.Second // checks every second
 	cfg.MaxInFlight = 1
 	cfg.Rules = []Rule{lossRule("gitops")}
 	cfg.Webhooks = []Webhook{{Name: "gitops", URL: down, Secret: GenerateSecret(), MaxAttempts: 1000,
@@ -91,19 +105,239 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	defer func() { _ = r.Stop() }()
 
 	var lag map[string]float64
-	testenv.Eventually(t, 10*time.Second, "both lag series, every KPI read and two attempts", func() bool {
+	testenv.Eventually(t, 10*time.Second, "every KPI read and committed, two attempts, the dispatcher's lag seen", func() bool {
 		lag = lagByTopic(t, reg)
-		_, okK := lag[k.Topics.KPIs]
-		_, okR := lag[k.Topics.Remediations]
-		return okK && okR && r.Stats().KPIs == nKPI && r.Stats().Attempts >= 2
+		return r.Stats().KPIs == nKPI && r.Stats().Attempts >= 2 && lag[k.Topics.KPIs] == 0 && lag[k.Topics.Remediations] > 0
 	})
-	if v := lag[k.Topics.KPIs]; v != 0 {
-		t.Errorf("engine lag on %s = %v, want 0 (all %d KPIs read)", k.Topics.KPIs, v, nKPI)
-	}
-	// The dispatcher's own dispatched transition lands on the same
-	// partition (key = event id): the high watermark is nEv or nEv+1.
-	if v := lag[k.Topics.Remediations]; v <= 0 || v > nEv {
-		t.Errorf("dispatcher lag on %s = %v, want in (0, %d]", k.Topics.Remediations, v, nEv)
+	// The dispatcher commits nothing while stuck on the first record: its
+	// lag is every record of the partition, its own dispatched transition
+	// (same key, same partition) included.
+	want := groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
+	if v := lag[k.Topics.Remediations]; v != float64(want) || want < nEv {
+		t.Errorf("dispatcher lag on %s = %v, want the group's true lag %d (at least %d)", k.Topics.Remediations, v, want, nEv)
 	}
 	t.Logf("lag while the dispatcher is stuck: %v", lag)
+}
+
+// serveReadiness serves ready and d's metrics as the process does
+// (common/daemon's handler, on loopback) and returns the base URL.
+func serveReadiness(t *testing.T, name string, ready func(context.Context) error, d *daemon.Daemon) string {
+	t.Helper()
+	d.AddReadiness(name, ready)
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// readyz GETs url's /readyz: its status code and body.
+func readyz(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// groupLag is the true lag of group on topic as the broker reports it:
+// log end offsets minus the committed offsets (log start while nothing is).
+func groupLag(t *testing.T, k *kafka.Configuration, group, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lags, err := kadm.NewClient(client(t, k)).Lag(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	lags.Each(func(l kadm.DescribedGroupLag) {
+		for _, p := range l.Lag[topic] {
+			n += p.Lag
+		}
+	})
+	return n
+}
+
+// waitReadyz waits until /readyz answers code, and returns its body.
+func waitReadyz(t *testing.T, url string, code int, within time.Duration, what string) string {
+	t.Helper()
+	var body string
+	testenv.Eventually(t, within, what, func() bool {
+		var c int
+		c, body = readyz(t, url)
+		return c == code
+	})
+	return body
+}
+
+// TestStalledDispatcherTurnsReadyRedAndShowsLag: a dispatcher whose
+// webhook keeps failing (HTTP 503 on every attempt, 1000 attempts allowed)
+// holds its first record and commits nothing on its partition; /readyz
+// turns 503 within stall-after and a check interval, naming the group and
+// the partition, the lag gauge shows the group's true lag and the stall is
+// counted. Once the webhook answers 200 the record is delivered, the
+// commits move and /readyz is 200 again. Real Kafka.
+func TestStalledDispatcherTurnsReadyRedAndShowsLag(t *testing.T) {
+	k := realKafka(t)
+	var fail atomic.Bool
+	fail.Store(true)
+	url := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	cfg := DefaultConfiguration()
+	cfg.Engine = false
+	cfg.DispatcherGroupID = "test-dispatch-" + suffix()
+	cfg.StallAfter = 2 * time.Second
+	cfg.Webhooks = []Webhook{{Name: "gitops", URL: url, Secret: GenerateSecret(), MaxAttempts: 1000,
+		RetryInitial: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, Timeout: time.Second}}
+	t.Cleanup(func() { deleteGroups(t, k, cfg.DispatcherGroupID) })
+	d := daemon.New(daemon.DefaultConfiguration(), nil)
+	r, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: d.Registry, Kafka: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveReadiness(t, Stage, r.Ready, d)
+	prod := client(t, k)
+	now := time.Now().UnixNano()
+	ev := &wirepb.RemediationEvent{EventId: "evt-stall-" + suffix(), Rule: "r", State: wirepb.EventState_FIRING,
+		Severity: wirepb.Severity_WARNING, Site: "par", Device: "d", Interface: "Ethernet1", Kpi: "interface.loss_ratio",
+		TimeUnixNano: now, FiredUnixNano: now, WindowEndUnixNano: now, Action: "gitops"}
+	produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
+	start := time.Now()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() })
+	if code, body := readyz(t, srv); code != http.StatusOK {
+		t.Fatalf("/readyz at start: %d %s", code, body)
+	}
+
+	body := waitReadyz(t, srv, http.StatusServiceUnavailable, 30*time.Second, "/readyz 503 while the webhook fails")
+	// Red within stall-after, a check interval and the group join (the
+	// broker's initial rebalance delay included).
+	if took := time.Since(start); took > cfg.StallAfter+10*time.Second {
+		t.Errorf("/readyz red after %s, want within stall-after (%s) + 10s", took, cfg.StallAfter)
+	}
+	if !strings.Contains(body, "consumer group "+cfg.DispatcherGroupID+" stalled: "+k.Topics.Remediations+"/") {
+		t.Errorf("/readyz body %q does not name the stalled partition", body)
+	}
+	want := groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
+	if want < 1 {
+		t.Fatalf("group lag %d while stalled, want ≥ 1", want)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_lag_records", "topic")[k.Topics.Remediations]; v != float64(want) {
+		t.Errorf("consumer_lag_records = %v, want the group's true lag %d", v, want)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_stalled_partitions", "topic")[k.Topics.Remediations]; v != 1 {
+		t.Errorf("consumer_stalled_partitions = %v, want 1", v)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_stalls_total", "topic")[k.Topics.Remediations]; v != 1 {
+		t.Errorf("consumer_stalls_total = %v, want 1", v)
+	}
+	t.Logf("red after %s: %s (true lag %d, %d attempts)", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body), want, r.Stats().Attempts)
+
+	fail.Store(false)
+	waitReadyz(t, srv, http.StatusOK, 30*time.Second, "/readyz 200 once the webhook answers")
+	testenv.Eventually(t, 30*time.Second, "every record committed", func() bool {
+		return groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations) == 0
+	})
+	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_stalled_partitions", "topic")[k.Topics.Remediations]; v != 0 {
+		t.Errorf("consumer_stalled_partitions = %v after recovery, want 0", v)
+	}
+}
+
+// TestStalledRulesEngineTurnsReadyRedAndShowsLag: a rules engine whose
+// transitions Kafka refuses retries them and commits none of its KPIs; the
+// stall of its group's commits turns /readyz 503 within stall-after (well
+// before the 30 s of the produce check), naming the group, with the true
+// lag on the kpis topic; once Kafka takes the transitions it is 200 again.
+// kfake.
+func TestStalledRulesEngineTurnsReadyRedAndShowsLag(t *testing.T) {
+	k, c := kafkatest.Fake(t, 1)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	refuseProduce(t, c, k, k.Topics.Remediations, &refuse)
+	prod := client(t, k)
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(10 * time.Second)
+	const nKPI = 6
+	for i := 0; i < nKPI; i++ {
+		ws := t0.Add(time.Duration(i) * 10 * time.Second)
+		kp := linkKPI(ws, ws.Add(10*time.Second), "par", "lon", 0.5)
+		produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
+	}
+	cfg := DefaultConfiguration()
+	cfg.Dispatcher = false
+	cfg.Rules = []Rule{lossRule("")}
+	cfg.StallAfter = 2 * time.Second
+	d := daemon.New(daemon.DefaultConfiguration(), nil)
+	r, err := New(cfg, Dependencies{Logger: testLogger(t), Registerer: d.Registry, Kafka: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveReadiness(t, Stage, r.Ready, d)
+	start := time.Now()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() })
+
+	body := waitReadyz(t, srv, http.StatusServiceUnavailable, 15*time.Second, "/readyz 503 while the transitions are refused")
+	if took := time.Since(start); took > cfg.StallAfter+5*time.Second {
+		t.Errorf("/readyz red after %s, want within stall-after (%s) + 5s", took, cfg.StallAfter)
+	}
+	if !strings.Contains(body, "consumer group "+cfg.GroupID+" stalled: "+k.Topics.KPIs+"/0 (lag ") {
+		t.Errorf("/readyz body %q does not name the stalled partition", body)
+	}
+	want := groupLag(t, k, cfg.GroupID, k.Topics.KPIs)
+	if want < 1 {
+		t.Fatalf("group lag %d while stalled, want ≥ 1", want)
+	}
+	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_lag_records", "topic")[k.Topics.KPIs]; v != float64(want) {
+		t.Errorf("consumer_lag_records = %v, want the group's true lag %d", v, want)
+	}
+	t.Logf("red after %s: %s (true lag %d)", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body), want)
+
+	refuse.Store(false)
+	waitReadyz(t, srv, http.StatusOK, 15*time.Second, "/readyz 200 once the transitions are taken")
+	testenv.Eventually(t, 15*time.Second, "every KPI committed", func() bool {
+		return groupLag(t, k, cfg.GroupID, k.Topics.KPIs) == 0
+	})
+}
+
+// refuseProduce makes c answer every produce to topic with
+// TOPIC_AUTHORIZATION_FAILED while refuse holds.
+func refuseProduce(t *testing.T, c *kfake.Cluster, k *kafka.Configuration, topic string, refuse *atomic.Bool) {
+	t.Helper()
+	// Produce requests name topics by name or, from v13, by id.
+	td, err := kadm.NewClient(client(t, k)).ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := td[topic].ID
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		if !refuse.Load() || len(pr.Topics) == 0 || (pr.Topics[0].Topic != topic && pr.Topics[0].TopicID != id) {
+			return nil, nil, false
+		}
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range pr.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
 }

@@ -326,7 +326,7 @@ func (r *Remediator) Ready(ctx context.Context) error {
 		}
 	}
 	if err := r.lag.Stalled(); err != nil {
-		return fmt.Errorf("remediation: %w", err)
+		return err
 	}
 	if err := r.producer.Ping(ctx); err != nil {
 		return fmt.Errorf("remediation kafka: %w", err)
