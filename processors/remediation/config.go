@@ -19,11 +19,13 @@ package remediation
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/redact"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 )
@@ -183,9 +185,11 @@ func (w *Webhook) validate() error {
 	if w.Name == "" {
 		return errors.New("name: must not be empty")
 	}
+	// The URL is shown masked (redact.URL): an invalid one may still hold
+	// a password or a token, and url.Parse's own error repeats it whole.
 	u, err := url.Parse(w.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url: %q is not an http(s) URL", w.URL)
+		return fmt.Errorf("url: %q is not an http(s) URL", redact.URL(w.URL))
 	}
 	n := 0
 	for _, s := range []string{w.Secret, w.SecretFile, w.SecretEnv} {
@@ -220,6 +224,13 @@ func (w *Webhook) validate() error {
 	}
 	if w.Concurrency < 0 {
 		return errors.New("concurrency: must not be negative")
+	}
+	for _, name := range slices.Sorted(maps.Keys(w.Headers)) {
+		// The value as written; endpoint checks it again once ${VAR} is
+		// expanded.
+		if err := webhook.ValidateHeader(name, w.Headers[name]); err != nil {
+			return fmt.Errorf("headers: %w", err)
+		}
 	}
 	return nil
 }
@@ -269,6 +280,9 @@ func (w *Webhook) endpoint() (webhook.Endpoint, error) {
 	h := map[string]string{}
 	for name, v := range w.Headers {
 		h[name] = os.ExpandEnv(v)
+		if err := webhook.ValidateHeader(name, h[name]); err != nil {
+			return webhook.Endpoint{}, fmt.Errorf("webhooks[%s].headers: %w (after expanding the environment)", w.Name, err)
+		}
 	}
 	ri := w.RetryInitial
 	if ri == 0 {
@@ -320,8 +334,8 @@ func (c *Configuration) LoadRules() ([]Rule, error) {
 	return all, nil
 }
 
-// String describes the webhook without its secret or header values (for
-// `telemetry config keys` and logs).
+// String describes the webhook without its secret or header values, its
+// URL masked by redact.URL (for `telemetry config keys` and logs).
 func (w Webhook) String() string {
 	secret := "none"
 	switch {
@@ -337,9 +351,5 @@ func (w Webhook) String() string {
 		hdrs = append(hdrs, k)
 	}
 	slices.Sort(hdrs)
-	u := w.URL
-	if pu, err := url.Parse(w.URL); err == nil {
-		u = pu.Redacted()
-	}
-	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, u, w.Format, secret, hdrs)
+	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, redact.URL(w.URL), w.Format, secret, hdrs)
 }
