@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	masking "github.com/meshtelemetry/telemetry/common/redact"
 )
 
 // EnvPrefix starts every environment override.
@@ -295,7 +296,8 @@ func leaves(prefixKey, prefixEnv string, v reflect.Value, out *[]field) {
 // and current value, for documentation and --help. Secret values are
 // redacted (see IsSecret): a set secret shows as Redacted, an unset one as
 // "", also inside lists and maps (webhooks' secrets, Authorization headers);
-// the password of any URL with user information shows as "xxxxx".
+// a URL's password (or user information without one) and query values
+// show as "xxxxx" (common/redact.URL).
 func Keys(cfg any) [][3]string {
 	var fs []field
 	leaves("", EnvPrefix, reflect.ValueOf(cfg).Elem(), &fs)
@@ -334,20 +336,17 @@ func IsSecret(name string) bool {
 	return false
 }
 
-// redactURL hides the password of a URL with user information
-// ("https://user:pass@host/" → "https://user:xxxxx@host/").
+// redactURL masks what a URL may hide — user information, query values —
+// as everywhere else (common/redact.URL: "https://user:pass@host/?token=t"
+// → "https://user:xxxxx@host/?token=xxxxx"), also in a URL that does not
+// parse. Text that is more than a URL (a template, several lines) is left
+// alone.
 func redactURL(s string) (string, bool) {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	if !strings.Contains(s, "://") || strings.ContainsAny(s, "\n{}") {
 		return "", false
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return "", false
-	}
-	if _, has := u.User.Password(); !has {
-		return "", false
-	}
-	return u.Redacted(), true
+	r := masking.URL(s)
+	return r, r != s
 }
 
 func lastName(key string) string {
