@@ -79,7 +79,8 @@ func build(name, ldflags string) (string, error) {
 	}
 	b, ok := cache[key]
 	if !ok {
-		b = &built{path: filepath.Join(dir, fmt.Sprintf("%s-%d.wasm", name, len(cache)))}
+		// one folder per build: the file is name.wasm (the module's default name)
+		b = &built{path: filepath.Join(dir, fmt.Sprint(len(cache)), name+".wasm")}
 		cache[key] = b
 	}
 	mu.Unlock()
@@ -89,6 +90,10 @@ func build(name, ldflags string) (string, error) {
 			if e == name {
 				pkg = examples + name
 			}
+		}
+		if err := os.MkdirAll(filepath.Dir(b.path), 0o755); err != nil {
+			b.err = err
+			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
