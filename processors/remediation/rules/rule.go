@@ -110,17 +110,35 @@ type File struct {
 	Rules []Rule `yaml:"rules"`
 }
 
-// Parse reads a rules file (strict: unknown keys are errors), fills
-// defaults and validates every rule.
+// ErrNoRules is a rules file that does not say which rules it holds: empty,
+// only blanks or comments, or without a "rules:" list (missing or null).
+// It is what a file caught while an editor or a configuration tool
+// rewrites it looks like, so it is refused rather than read as "no rules";
+// a file meant to hold none says so with "rules: []".
+var ErrNoRules = errors.New(`no rules list (the file is empty, blank or comments only, or rules: is missing or null); write "rules: []" for no rules`)
+
+// Parse reads a rules file (strict: unknown keys are errors; one YAML
+// document), fills defaults and validates every rule. A file without a
+// rules list is ErrNoRules; "rules: []" is an empty rule set.
 func Parse(b []byte) ([]Rule, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, ErrNoRules
+	}
 	var f File
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil
+			return nil, ErrNoRules
 		}
 		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if f.Rules == nil {
+		return nil, ErrNoRules
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, errors.New("rules: a second YAML document (---) follows the first; a rules file holds one")
 	}
 	if err := Prepare(f.Rules); err != nil {
 		return nil, err
