@@ -53,6 +53,11 @@ type EngineStats struct {
 	// Evicted: series forgotten after max-gap of silence (device series:
 	// once their state expired, see devTimeout).
 	Evicted uint64
+	// StuckSeries: interface and link series closed because their device
+	// time did not advance for max-gap while their samples kept arriving
+	// (a device with a stuck clock); StuckClock: samples of such a series
+	// dropped after it was closed, until its time moves on.
+	StuckSeries, StuckClock uint64
 	// KPIs emitted, by kind.
 	InterfaceKPIs uint64
 	LinkKPIs      uint64
@@ -87,19 +92,23 @@ type ifSeries struct {
 	lastTime    int64
 	lastOffset  int64
 	lastArrival int64
-	lastClear   int64
-	speed       uint64
-	oper        wirepb.OperStatus
-	override    uint64
-	bits        int
-	prevVal     [numCounters]uint64
-	prevTime    [numCounters]int64
-	prevOff     [numCounters]int64
-	lastD       [numCounters]uint64 // last interval's delta and length (ns, 0: unknown)
-	lastDt      [numCounters]int64
-	big         [numCounters]bool // value seen at or above 2^32: not a 32-bit counter
-	wins        []ifWindow
-	closedUpTo  int64
+	// advancedAt is the idle clock when lastTime last advanced (or the
+	// series started): a series whose samples keep arriving without it
+	// advancing for max-gap has a stuck clock.
+	advancedAt int64
+	lastClear  int64
+	speed      uint64
+	oper       wirepb.OperStatus
+	override   uint64
+	bits       int
+	prevVal    [numCounters]uint64
+	prevTime   [numCounters]int64
+	prevOff    [numCounters]int64
+	lastD      [numCounters]uint64 // last interval's delta and length (ns, 0: unknown)
+	lastDt     [numCounters]int64
+	big        [numCounters]bool // value seen at or above 2^32: not a 32-bit counter
+	wins       []ifWindow
+	closedUpTo int64
 	// windows in [blockFrom, blockTo) were emitted before a clock restart
 	blockFrom, blockTo int64
 	// the latest sample that carried speed, oper-status, last-clear (these
@@ -140,6 +149,7 @@ type linkSeries struct {
 	lastTime    int64
 	lastOffset  int64
 	lastArrival int64
+	advancedAt  int64 // as ifSeries.advancedAt
 	havePrev    bool
 	prevT       int64
 	prevSent    uint64
@@ -174,6 +184,13 @@ type Engine struct {
 	ifs   map[ifKey]*ifSeries
 	links map[linkKey]*linkSeries
 	devs  map[devKey]*devSeries
+	// stuckIfs and stuckLinks are the series closed for a stuck clock:
+	// their samples are dropped until their time moves past the time it
+	// stopped at (or jumps back by more than max-gap); forgotten after
+	// max-gap of silence. stuck lists those closed since TakeStuck.
+	stuckIfs   map[ifKey]*stuckSeries
+	stuckLinks map[linkKey]*stuckSeries
+	stuck      []StuckSeries
 
 	// parts are the clocks device windows close on, by partition.
 	parts []partClock
@@ -213,6 +230,8 @@ func NewEngine(cfg Configuration, instance string) *Engine {
 		ifs:          map[ifKey]*ifSeries{},
 		links:        map[linkKey]*linkSeries{},
 		devs:         map[devKey]*devSeries{},
+		stuckIfs:     map[ifKey]*stuckSeries{},
+		stuckLinks:   map[linkKey]*stuckSeries{},
 		devTimeout:   int64(max(cfg.StateHorizon, cfg.MaxGap)),
 	}
 }
@@ -315,7 +334,7 @@ func (e *Engine) closePipeline() {
 const notYet = math.MaxInt64
 
 func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, idle int64) *ifSeries {
-	se := &ifSeries{key: k, partition: o.Partition, firstSeen: notYet, lastTime: t, lastOffset: o.Offset, lastArrival: idle}
+	se := &ifSeries{key: k, partition: o.Partition, firstSeen: notYet, lastTime: t, lastOffset: o.Offset, lastArrival: idle, advancedAt: idle}
 	if v, ok := e.overrides[k.device+"/"+k.iface]; ok {
 		se.override = v
 	} else if v, ok := e.overrides[k.device]; ok {
@@ -335,7 +354,18 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, id
 	k := ifKey{s.GetSite(), s.GetDevice(), st.GetInterface()}
 	se := e.ifs[k]
 	if se == nil {
+		ts := e.stuckIfs[k]
+		if ts.holds(t, idle, e.maxGap) {
+			e.stats.StuckClock++
+			return
+		}
 		se = e.newIfSeries(k, t, o, idle)
+		if ts != nil {
+			// its clock moves again: a new series that never emits again a
+			// window the stuck one emitted
+			delete(e.stuckIfs, k)
+			se.blockFrom, se.blockTo, se.lastClear = ts.blockFrom, ts.blockTo, ts.lastClear
+		}
 	} else if se.lastTime-t > e.maxGap || t < se.lastTime && rebooted(se, st) {
 		// The device clock restarted (jumped back by more than max-gap, or
 		// back at all with a reboot): close what we have, start afresh, but
@@ -469,6 +499,7 @@ func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, id
 	}
 	if t > se.lastTime {
 		se.lastTime = t
+		se.advancedAt = idle
 	}
 	se.lastOffset = o.Offset
 	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
@@ -735,9 +766,21 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, idle int64
 	k := linkKey{s.GetSite(), s.GetDevice(), p.GetPeerSite(), p.GetPeerDevice()}
 	se := e.links[k]
 	if se == nil {
-		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset}
+		ts := e.stuckLinks[k]
+		if ts.holds(t, idle, e.maxGap) {
+			e.stats.StuckClock++
+			return
+		}
+		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset, advancedAt: idle}
+		if ts != nil {
+			delete(e.stuckLinks, k)
+			se.blockFrom, se.blockTo = ts.blockFrom, ts.blockTo
+		}
 		e.links[k] = se
 	}
+	// Arriving, even as a duplicate: a series whose samples come without
+	// its time advancing is stuck (closed on the idle clock), not silent.
+	se.lastArrival = idle
 	if t <= se.lastTime {
 		if t == se.lastTime {
 			e.stats.Duplicate++
@@ -751,10 +794,9 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, idle int64
 		e.closeLink(se, true)
 		old := se
 		se = &linkSeries{key: k, partition: o.Partition, firstSeen: t, lastTime: t - 1, lastOffset: o.Offset,
-			blockFrom: e.floor(old.firstSeen), blockTo: old.closedUpTo}
+			blockFrom: e.floor(old.firstSeen), blockTo: old.closedUpTo, lastArrival: idle, advancedAt: idle}
 		e.links[k] = se
 	}
-	se.lastArrival = idle
 	base := o.Offset
 	if se.havePrev {
 		base = se.lastOffset
@@ -797,6 +839,7 @@ func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, idle int64
 	se.prevT = t
 	se.prevSent, se.prevRecv, se.havePrev = p.GetProbesSent(), p.GetProbesReceived(), true
 	se.lastTime = t
+	se.advancedAt = idle
 	se.lastOffset = o.Offset
 	for len(se.wins) > 0 && se.wins[0].start+e.window+e.lateness <= se.lastTime {
 		e.closeLinkWindow(se)
@@ -928,17 +971,46 @@ func (e *Engine) Collect(now time.Time, out []*wirepb.KPI) []*wirepb.KPI {
 	if n-e.lastScan >= max(int64(time.Second), e.maxGap/4) {
 		e.lastScan = n
 		for k, se := range e.ifs {
-			if e.idle-se.lastArrival > e.maxGap {
+			switch {
+			case e.idle-se.lastArrival > e.maxGap:
 				e.closeIf(se, true)
 				delete(e.ifs, k)
 				e.stats.Evicted++
+			case e.idle-se.advancedAt > e.maxGap:
+				e.closeIf(se, true)
+				delete(e.ifs, k)
+				ts := &stuckSeries{partition: se.partition, at: se.lastTime, lastArrival: se.lastArrival, lastClear: se.lastClear}
+				if se.firstSeen != notYet {
+					ts.blockFrom, ts.blockTo = e.floor(se.firstSeen), se.closedUpTo
+				}
+				e.stuckIfs[k] = ts
+				e.stuckFound(StuckSeries{Kind: "interface", Site: k.site, Device: k.device, Entity: k.iface,
+					Partition: se.partition, DeviceTime: se.lastTime})
 			}
 		}
 		for k, se := range e.links {
-			if e.idle-se.lastArrival > e.maxGap {
+			switch {
+			case e.idle-se.lastArrival > e.maxGap:
 				e.closeLink(se, true)
 				delete(e.links, k)
 				e.stats.Evicted++
+			case e.idle-se.advancedAt > e.maxGap:
+				e.closeLink(se, true)
+				delete(e.links, k)
+				e.stuckLinks[k] = &stuckSeries{partition: se.partition, at: se.lastTime, lastArrival: se.lastArrival,
+					blockFrom: e.floor(se.firstSeen), blockTo: se.closedUpTo}
+				e.stuckFound(StuckSeries{Kind: "link", Site: k.site, Device: k.device, Entity: k.peerSite + "/" + k.peerDevice,
+					Partition: se.partition, DeviceTime: se.lastTime})
+			}
+		}
+		for k, ts := range e.stuckIfs {
+			if e.idle-ts.lastArrival > e.maxGap {
+				delete(e.stuckIfs, k)
+			}
+		}
+		for k, ts := range e.stuckLinks {
+			if e.idle-ts.lastArrival > e.maxGap {
+				delete(e.stuckLinks, k)
 			}
 		}
 	}
@@ -1035,9 +1107,71 @@ func (e *Engine) DropPartition(p int32) {
 			delete(e.devs, k)
 		}
 	}
+	for k, ts := range e.stuckIfs {
+		if ts.partition == p {
+			delete(e.stuckIfs, k)
+		}
+	}
+	for k, ts := range e.stuckLinks {
+		if ts.partition == p {
+			delete(e.stuckLinks, k)
+		}
+	}
 	if p >= 0 && int(p) < len(e.parts) {
 		e.parts[p] = partClock{}
 	}
+}
+
+// StuckSeries is an interface or link series closed because its device
+// time stopped advancing for max-gap (on the idle clock) while its samples
+// kept arriving: a device with a stuck clock. Its open windows were
+// emitted with the coverage they had, and its samples are dropped
+// (stuck_clock) until its time moves past DeviceTime.
+type StuckSeries struct {
+	// Kind is "interface" or "link".
+	Kind         string
+	Site, Device string
+	// Entity is the interface, or dst_site/dst_device for a link.
+	Entity    string
+	Partition int32
+	// DeviceTime is the device time the series stopped at (Unix ns).
+	DeviceTime int64
+}
+
+// stuckSeries is what is kept of a series closed for a stuck clock.
+type stuckSeries struct {
+	partition int32
+	// at is the device time it stopped at; lastArrival the idle clock of
+	// its latest sample (forgotten after max-gap of silence).
+	at, lastArrival    int64
+	blockFrom, blockTo int64
+	lastClear          int64
+}
+
+// holds says whether a sample of device time t of a series closed for a
+// stuck clock (ts, nil if none) is dropped: its time has not moved past
+// the time it stopped at, and has not jumped back by more than max-gap (a
+// clock restart starts the series afresh). It notes the arrival.
+func (ts *stuckSeries) holds(t, idle, maxGap int64) bool {
+	if ts == nil || t > ts.at || ts.at-t > maxGap {
+		return false
+	}
+	ts.lastArrival = idle
+	return true
+}
+
+func (e *Engine) stuckFound(s StuckSeries) {
+	e.stats.StuckSeries++
+	e.stuck = append(e.stuck, s)
+}
+
+// TakeStuck appends the series closed for a stuck clock since the last
+// call to into (once each, for the log).
+func (e *Engine) TakeStuck(into []StuckSeries) []StuckSeries {
+	into = append(into, e.stuck...)
+	clear(e.stuck)
+	e.stuck = e.stuck[:0]
+	return into
 }
 
 // kpiID is the deterministic id of a KPI: kind, entity and window start.

@@ -48,6 +48,11 @@ type Stats struct {
 	Commits       uint64
 	// Wrap32 and Wrap64 count counter wraps taken as such.
 	Wrap32, Wrap64 uint64
+	// StuckSeries counts the series closed because their device time
+	// stopped advancing while their samples kept arriving
+	// (telemetry_processor_stuck_series_total; their later samples are
+	// the stuck_clock drops).
+	StuckSeries uint64
 	// Drops by reason: the reasons of telemetry_processor_drops_total
 	// (DropReasons).
 	Drops map[string]uint64
@@ -79,6 +84,7 @@ var dropReasons = [...]dropReason{
 	{"no_device", func(s *EngineStats) uint64 { return s.NoDevice }},
 	{"unknown_state", func(s *EngineStats) uint64 { return s.UnknownState }},
 	{"late_state", func(s *EngineStats) uint64 { return s.LateState }},
+	{"stuck_clock", func(s *EngineStats) uint64 { return s.StuckClock }},
 }
 
 // dropDecode is the index of the decode reason in dropReasons.
@@ -138,6 +144,7 @@ type metrics struct {
 	deadletters  prometheus.Counter
 	produceErrs  prometheus.Counter
 	commits      prometheus.Counter
+	stuck        prometheus.Counter
 	series       prometheus.Gauge
 	watermarkLag prometheus.Gauge
 	uncommitted  prometheus.Gauge
@@ -159,6 +166,7 @@ func newMetrics(r *component.Reporter) (*metrics, error) {
 		deadletters:  r.Counter("deadletters_total", "Records sent to the dead-letter topic."),
 		produceErrs:  r.Counter("produce_errors_total", "KPI or dead-letter records Kafka did not accept."),
 		commits:      r.Counter("commits_total", "Offset commits."),
+		stuck:        r.Counter("stuck_series_total", "Interface and link series closed because their device time stopped advancing for max-gap while their samples kept arriving."),
 		series:       r.Gauge("series", "Open interface, link and device series."),
 		watermarkLag: r.Gauge("device_time_lag_seconds", "Processing time minus the newest device time seen in the last poll."),
 		uncommitted:  r.Gauge("uncommitted_records", "Records consumed but not committed yet (held by open windows)."),
@@ -195,6 +203,7 @@ type Processor struct {
 	exported  EngineStats
 	kpisOut   [nKinds]uint64
 	commitsN  uint64
+	stuckLog  []StuckSeries // scratch of exportLocked
 
 	// life serialises Start and Stop; state (stateNew, stateRunning,
 	// stateStopped) is read without it by Ready.
@@ -585,6 +594,15 @@ func (p *Processor) exportLocked() {
 	if s.Wrap64 > old.Wrap64 {
 		p.m.wrap64.Add(float64(s.Wrap64 - old.Wrap64))
 	}
+	if s.StuckSeries > old.StuckSeries {
+		p.m.stuck.Add(float64(s.StuckSeries - old.StuckSeries))
+	}
+	p.stuckLog = p.engine.TakeStuck(p.stuckLog[:0])
+	for _, st := range p.stuckLog {
+		p.log.Warn("device clock stopped: series closed, its samples dropped until its time moves on (stuck_clock)",
+			"kind", st.Kind, "site", st.Site, "device", st.Device, "entity", st.Entity, "partition", st.Partition,
+			"device_time", time.Unix(0, st.DeviceTime).UTC().Format(time.RFC3339Nano))
+	}
 	p.m.series.Set(float64(p.engine.Series()))
 	p.exported = s
 	p.snapMu.Lock()
@@ -701,6 +719,7 @@ func (p *Processor) Stats() Stats {
 		Commits:       commits,
 		Wrap32:        s.Wrap32,
 		Wrap64:        s.Wrap64,
+		StuckSeries:   s.StuckSeries,
 		Drops:         make(map[string]uint64, len(dropReasons)),
 		KPIs:          make(map[string]uint64, nKinds),
 	}
