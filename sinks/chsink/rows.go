@@ -166,6 +166,22 @@ func newVec(k schema.Kind) (vec, error) {
 // tests catch it before a build ships.
 var ErrRowMismatch = errors.New("row does not match the table's columns")
 
+// ErrTimestampRange is the error of a row with a timestamp out of the
+// range the sink stores, 1970-01-01 00:00:00 to 2099-12-31 23:59:59.999999999
+// UTC; the sink dead-letters the record (reason "timestamp"). ClickHouse's
+// DateTime holds UInt32 seconds, to 2106-02-07 06:28:15: on 18.16 every
+// timestamp column is a DateTime and a later one wraps (a KPI dated 2200
+// was stored as 2063); on current servers the columns are DateTime64, but
+// the TTL (toDateTime(ts) + N days) and the dashboards' time functions go
+// through DateTime and wrap the same way (2200 → 2063, 1960 → 2096), and a
+// row of 2106 with a 30-day TTL wraps to 1970 and is deleted at once. The
+// years to 2106 leave room for a TTL of up to six years.
+var ErrTimestampRange = errors.New("timestamp out of the range the sink stores")
+
+// maxStoredNs is the last nanosecond the sink stores (2100-01-01 00:00:00
+// UTC less 1 ns); the first is 0.
+const maxStoredNs = 4_102_444_800*uint64(time.Second) - 1
+
 // tableBuf buffers rows of one table column by column, so a batch is sent
 // with one Append per column (the fastest clickhouse-go path), and kept
 // until ClickHouse confirms it: a failed insert is retried from the same
@@ -177,8 +193,11 @@ type tableBuf struct {
 	i      int
 	rows   int
 	// badAt is 1 + the column of the row being built that was given a
-	// value it cannot hold (0: none); end refuses the row.
-	badAt int
+	// value it cannot hold (0: none); end refuses the row. badNs is the
+	// value when it was a timestamp out of range (badTime).
+	badAt   int
+	badTime bool
+	badNs   int64
 }
 
 func newTableBuf(db string, t schema.Table) *tableBuf {
@@ -209,10 +228,14 @@ func (badVec) reset()                                                {}
 // that is not inlined finds its type through its shape's dictionary on
 // every value (BenchmarkRowBuilding: slower on the sample rows).
 
-// ts appends a timestamp in Unix nanoseconds.
+// ts appends a timestamp in Unix nanoseconds; one out of the range the
+// sink stores (0 to maxStoredNs) refuses the row.
 func (b *tableBuf) ts(ns int64) *tableBuf {
 	if b.i < len(b.cols) {
 		if x, ok := b.cols[b.i].(*tsVec); ok {
+			if uint64(ns) > maxStoredNs { // a negative one too
+				return b.outOfRange(ns)
+			}
 			x.v = append(x.v, ns)
 			b.i++
 			return b
@@ -309,6 +332,18 @@ func (b *tableBuf) mismatch() *tableBuf {
 	return b
 }
 
+// outOfRange notes that column b.i was given a timestamp out of the range
+// the sink stores.
+//
+//go:noinline
+func (b *tableBuf) outOfRange(ns int64) *tableBuf {
+	if b.badAt == 0 {
+		b.badAt, b.badTime, b.badNs = b.i+1, true, ns
+	}
+	b.i++
+	return b
+}
+
 // end completes the row. A row whose values did not match the columns is
 // taken back out of the buffer and refused with an ErrRowMismatch.
 func (b *tableBuf) end() error {
@@ -326,6 +361,9 @@ func (b *tableBuf) refuse() error {
 	switch {
 	case len(b.t.Columns) == 0:
 		err = fmt.Errorf("%w: no table %s in the schema", ErrRowMismatch, b.t.Name)
+	case b.badTime && b.badAt <= len(b.t.Columns):
+		err = fmt.Errorf("%w: %s.%s = %d ns (%s): the sink stores 1970-01-01 00:00:00 to 2099-12-31 23:59:59 UTC",
+			ErrTimestampRange, b.t.Name, b.t.Columns[b.badAt-1].Name, b.badNs, time.Unix(0, b.badNs).UTC().Format(time.RFC3339Nano))
 	case b.badAt > 0 && b.badAt <= len(b.t.Columns):
 		c := b.t.Columns[b.badAt-1]
 		err = fmt.Errorf("%w: %s.%s (column %d, %s) given a value of another type than %s", ErrRowMismatch, b.t.Name, c.Name, b.badAt, c.Kind, c.Kind.GoType())
@@ -335,7 +373,7 @@ func (b *tableBuf) refuse() error {
 	for _, c := range b.cols {
 		c.truncate(b.rows)
 	}
-	b.i, b.badAt = 0, 0
+	b.i, b.badAt, b.badTime = 0, 0, false
 	return err
 }
 
@@ -343,7 +381,7 @@ func (b *tableBuf) reset() {
 	for _, c := range b.cols {
 		c.reset()
 	}
-	b.i, b.rows, b.badAt = 0, 0, 0
+	b.i, b.rows, b.badAt, b.badTime = 0, 0, 0, false
 }
 
 // blockRows is the most rows a native block of an insert carries. A batch
@@ -565,7 +603,9 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 		first, ok := firstSeen[key]
 		if !ok || seen < first {
 			first = seen
-			firstSeen[key] = first
+			if uint64(seen) <= maxStoredNs { // one out of range is refused: it must not stay first
+				firstSeen[key] = first
+			}
 		}
 		return b.devices.str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
 			str(deviceState(d.GetState())).str(d.GetLastError()).end()
