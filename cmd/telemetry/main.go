@@ -41,6 +41,7 @@ environment variable TELEMETRY_<SECTION>_<KEY> (see 'telemetry config keys').`,
 		newReportCmd(a),
 		newDemoCmd(a),
 		newConfigCmd(a),
+		newCapacityCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
