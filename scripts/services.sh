@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts on loopback the real services the tests
 # talk to: Debian's clickhouse-server, an Apache Kafka 4.x broker (KRaft, jars
-# from Maven Central, run on the machine's Java 17) and chdb (PyPI).
+# from Maven Central, run on the machine's Java 17), chdb (PyPI), and a
+# ClickHouse cluster: Debian's zookeeper and two more clickhouse-server
+# instances (see "ClickHouse cluster" below for the layout).
 # Idempotent: a service already answering is left alone. Bounded waits.
 #
 # Versions are pinned, so a new upstream release cannot change what the
@@ -17,6 +19,11 @@
 #   scripts/services.sh env      print the env only (services must be up)
 #   scripts/services.sh stop     stop what this script started
 #
+# Tests that kill a cluster node or ZooKeeper restart it themselves: each has
+# a control directory (printed by env) holding `pid` (the running process)
+# and `start` (an executable that starts it again on the same ports and data,
+# detached, and returns once it answers; a no-op while it runs).
+#
 # State lives under .services/ in the repository (git-ignored).
 set -euo pipefail
 
@@ -27,6 +34,11 @@ CH_HTTP=${CH_HTTP_PORT:-18123}
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+ZK_PORT=${ZK_PORT:-12181}
+# The cluster's nodes: native, HTTP and interserver (replication) ports.
+CLUSTER_TCP=(19001 19002)
+CLUSTER_HTTP=(18124 18125)
+CLUSTER_INTERSERVER=(19011 19012)
 mkdir -p "$STATE"
 
 # Debian package pins: name=version. The upstream part (before the Debian
@@ -39,6 +51,7 @@ DEB_PINS=(
   maven=3.8.7-1
   libreoffice-impress=4:7.4.7-1+deb12u14
   poppler-utils=22.12.0-2+deb12u3
+  zookeeper=3.8.0-11+deb12u2
 )
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -102,6 +115,19 @@ clickhouse_bin() {
   return 1
 }
 
+# write_users FILE: the users.xml of every server here (user default, no
+# password, loopback only).
+write_users() {
+  cat > "$1" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+}
+
 start_clickhouse() {
   if port_open "$CH_TCP"; then log "clickhouse already on 127.0.0.1:$CH_TCP"; check_clickhouse; return; fi
   if ! clickhouse_bin >/dev/null; then
@@ -129,14 +155,7 @@ start_clickhouse() {
   <timezone>UTC</timezone>
 </yandex>
 XML
-  cat > "$dir/users.xml" <<XML
-<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
-  <users><default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default></users>
-  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
-</yandex>
-XML
+  write_users "$dir/users.xml"
   local bin; bin=$(clickhouse_bin)
   local args=(--config-file="$dir/config.xml")
   [ "$(basename "$bin")" = clickhouse ] && args=(server "${args[@]}")
@@ -244,6 +263,149 @@ start_kafka() {
     || { tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; die "kafka did not listen on :$KAFKA_PORT within 90s"; }
 }
 
+# ---------------------------------------------------------------- ZooKeeper
+# Debian's zookeeper package, standalone, on 127.0.0.1:$ZK_PORT: the
+# coordination the cluster's replicated tables and ON CLUSTER DDL need. It
+# runs on the Java 17 Kafka uses; logs through slf4j-simple (warnings only).
+ZK_VERSION=3.8.0
+ZK_JARS=/usr/share/java
+
+# write_control DIR NAME CHECK COMMAND...: DIR/start, the service's restart
+# script: a no-op while CHECK succeeds, else COMMAND detached (setsid,
+# output to DIR/stdout.log), its pid in DIR/pid, and a wait (60 s) for CHECK.
+write_control() {
+  local dir=$1 name=$2 check=$3; shift 3
+  {
+    echo '#!/usr/bin/env bash'
+    echo "# Starts $name (written by scripts/services.sh); a no-op while it answers."
+    echo 'set -u'
+    echo "ok() { $check; }"
+    echo 'ok >/dev/null 2>&1 && exit 0'
+    printf 'setsid'; printf ' %q' "$@"; printf ' >> %q 2>&1 < /dev/null &\n' "$dir/stdout.log"
+    printf 'echo $! > %q\n' "$dir/pid"
+    echo 'for _ in $(seq 120); do ok >/dev/null 2>&1 && exit 0; sleep 0.5; done'
+    printf 'echo "%s did not answer within 60s" >&2; tail -20 %q >&2; exit 1\n' "$name" "$dir/stdout.log"
+  } > "$dir/start"
+  chmod +x "$dir/start"
+}
+
+zk_ok() { [ "$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && timeout 2 cat <&3) 2>/dev/null)" = imok ]; }
+
+start_zookeeper() {
+  if [ ! -f "$ZK_JARS/zookeeper.jar" ]; then
+    log "installing zookeeper (Debian package)"
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    apt_install --no-install-recommends zookeeper
+  fi
+  check_version zookeeper "$ZK_VERSION" "$(upstream "$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown-0)")"
+  local dir=$STATE/zookeeper
+  mkdir -p "$dir/data"
+  cat > "$dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr,stat
+autopurge.snapRetainCount=3
+autopurge.purgeInterval=1
+CFG
+  local probe="[ \"\$( (exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf ruok >&3 && timeout 2 cat <&3) 2>/dev/null)\" = imok ]"
+  write_control "$dir" zookeeper "$probe" "$(command -v java)" -Xms64m -Xmx256m -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -cp "$ZK_JARS/zookeeper.jar:$ZK_JARS/slf4j-simple.jar" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg"
+  if zk_ok "$ZK_PORT"; then log "zookeeper already on 127.0.0.1:$ZK_PORT"; return; fi
+  log "starting zookeeper $ZK_VERSION on 127.0.0.1:$ZK_PORT"
+  "$dir/start" || die "zookeeper did not answer on :$ZK_PORT"
+}
+
+# ---------------------------------------------------------------- ClickHouse cluster
+# Two more clickhouse-server 18.16 instances (ch1, ch2) on loopback, the
+# single server above left as it is. Both define two clusters over the same
+# two servers (the machine has 2 cores: four servers would not leave room for
+# the tests):
+#   telemetry             2 shards x 1 replica  (ch1 = shard 1, ch2 = shard 2)
+#   telemetry_replicated  1 shard x 2 replicas  (ch1, ch2)
+# Macros: {shard} (1 or 2, the telemetry cluster's) and {replica} (ch1, ch2;
+# unique over both). One server has one {shard}, so the replicated cluster's
+# tables use a replication path without it: the sink's clickhouse.replication-path
+# (default /clickhouse/tables/{cluster}/{shard}/{database}/{table}) is set
+# to /clickhouse/tables/{cluster}/{database}/{table} for it (docs/storage.md).
+CLUSTER_SHARDED=telemetry
+CLUSTER_REPLICATED=telemetry_replicated
+
+cluster_remote_servers() {
+  local p
+  echo "  <remote_servers>"
+  echo "    <$CLUSTER_SHARDED>"
+  for p in "${CLUSTER_TCP[@]}"; do
+    echo "      <shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>$p</port></replica></shard>"
+  done
+  echo "    </$CLUSTER_SHARDED>"
+  echo "    <$CLUSTER_REPLICATED>"
+  echo "      <shard><internal_replication>true</internal_replication>"
+  for p in "${CLUSTER_TCP[@]}"; do
+    echo "        <replica><host>127.0.0.1</host><port>$p</port></replica>"
+  done
+  echo "      </shard>"
+  echo "    </$CLUSTER_REPLICATED>"
+  echo "  </remote_servers>"
+}
+
+start_cluster_node() { # index (0-based)
+  local i=$1 n=$(( $1 + 1 ))
+  local dir=$STATE/clickhouse-ch$n tcp=${CLUSTER_TCP[$1]} http=${CLUSTER_HTTP[$1]}
+  mkdir -p "$dir"/{data,tmp,user_files,format_schemas,log}
+  {
+    cat <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$dir/log/server.log</log><errorlog>$dir/log/error.log</errorlog><size>10M</size><count>2</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>$tcp</tcp_port>
+  <http_port>$http</http_port>
+  <interserver_http_port>${CLUSTER_INTERSERVER[$i]}</interserver_http_port>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <path>$dir/data/</path>
+  <tmp_path>$dir/tmp/</tmp_path>
+  <user_files_path>$dir/user_files/</user_files_path>
+  <format_schema_path>$dir/format_schemas/</format_schema_path>
+  <mark_cache_size>134217728</mark_cache_size>
+  <max_concurrent_queries>200</max_concurrent_queries>
+  <users_config>$dir/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <zookeeper><node><host>127.0.0.1</host><port>$ZK_PORT</port></node><session_timeout_ms>10000</session_timeout_ms></zookeeper>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+  <macros><shard>$n</shard><replica>ch$n</replica></macros>
+XML
+    cluster_remote_servers
+    echo "</yandex>"
+  } > "$dir/config.xml"
+  write_users "$dir/users.xml"
+  local bin; bin=$(clickhouse_bin)
+  local args=(--config-file="$dir/config.xml")
+  [ "$(basename "$bin")" = clickhouse ] && args=(server "${args[@]}")
+  write_control "$dir" "clickhouse ch$n" "curl -sf http://127.0.0.1:$http/ping" "$(command -v "$bin")" "${args[@]}"
+  if port_open "$tcp"; then log "clickhouse ch$n already on 127.0.0.1:$tcp"; else
+    log "starting clickhouse ch$n on 127.0.0.1:$tcp (http $http)"
+    "$dir/start" || { tail -20 "$dir/log/error.log" >&2 || true; die "clickhouse ch$n did not answer on :$http"; }
+  fi
+  check_version "clickhouse-server on :$http" "$CH_VERSION" \
+    "$(curl -sf "http://127.0.0.1:$http/?query=SELECT%20version()" || echo unknown)"
+}
+
+start_cluster() {
+  start_zookeeper
+  local i
+  for i in "${!CLUSTER_TCP[@]}"; do start_cluster_node "$i"; done
+  # Both clusters answer an ON CLUSTER query (ZooKeeper, macros and the DDL queue work).
+  local q="SELECT count() FROM system.clusters WHERE cluster IN ('$CLUSTER_SHARDED', '$CLUSTER_REPLICATED')"
+  [ "$(curl -sf "http://127.0.0.1:${CLUSTER_HTTP[0]}/" --data-binary "$q")" = $(( 2 * ${#CLUSTER_TCP[@]} )) ] \
+    || die "clickhouse ch1 does not list the clusters $CLUSTER_SHARDED and $CLUSTER_REPLICATED"
+}
+
 # ---------------------------------------------------------------- chdb
 chdb_python() {
   local py=${PYTHON:-python3}
@@ -274,18 +436,26 @@ export TELEMETRY_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP
 export TELEMETRY_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
 export TELEMETRY_TEST_KAFKA_LIBS=$(kafka_libs)
 export TELEMETRY_TEST_CHDB=$(chdb_python)
+export TELEMETRY_TEST_ZOOKEEPER=127.0.0.1:$ZK_PORT
+export TELEMETRY_TEST_ZOOKEEPER_CONTROL=$STATE/zookeeper
+export TELEMETRY_TEST_CLICKHOUSE_CLUSTER=$(join 127.0.0.1: "${CLUSTER_TCP[@]}")
+export TELEMETRY_TEST_CLICKHOUSE_CLUSTER_HTTP=$(join 127.0.0.1: "${CLUSTER_HTTP[@]}")
+export TELEMETRY_TEST_CLICKHOUSE_CLUSTER_CONTROL=$(join "$STATE/clickhouse-ch" $(seq ${#CLUSTER_TCP[@]}))
 ENV
 }
 
+# join PREFIX ITEM...: the items with PREFIX before each, comma-separated.
+join() { local pre=$1 out="" x; shift; for x in "$@"; do out+=${out:+,}$pre$x; done; echo "$out"; }
+
 stop_all() {
-  for p in "$STATE/kafka/pid" "$STATE/clickhouse/pid"; do
+  for p in "$STATE/kafka/pid" "$STATE/clickhouse/pid" "$STATE"/clickhouse-ch*/pid "$STATE/zookeeper/pid"; do
     [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true
     rm -f "$p"
   done
 }
 
 case "${1:-start}" in
-  start) start_clickhouse; start_kafka; chdb_python >/dev/null; ensure_report_tools; print_env ;;
+  start) start_clickhouse; start_cluster; start_kafka; chdb_python >/dev/null; ensure_report_tools; print_env ;;
   env) print_env ;;
   stop) stop_all ;;
   *) die "usage: $0 [start|env|stop]" ;;

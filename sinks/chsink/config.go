@@ -76,6 +76,18 @@ type Configuration struct {
 	// AllowDestructive lets migrations apply steps that delete data (a
 	// shorter TTL). Without it such steps are skipped with a warning.
 	AllowDestructive bool `yaml:"allow-destructive"`
+	// Cluster is the name of a ClickHouse cluster (the servers'
+	// <remote_servers>) to keep the schema on: each table's rows in a
+	// replicated <table>_local table per shard, a Distributed table under the
+	// table's own name for reads and writes (sharded by site), DDL run ON
+	// CLUSTER. Empty: one server (no ZooKeeper, no replication).
+	Cluster string `yaml:"cluster"`
+	// ReplicationPath is the ZooKeeper path of a replicated table on a
+	// cluster. The sink fills in {cluster}, {database} and {table} (the
+	// local table's name); every other {macro} is the server's own (its
+	// <macros>, {shard} in the default). The replica name is the server's
+	// {replica} macro, which must be unique over the cluster's nodes.
+	ReplicationPath string `yaml:"replication-path"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -96,9 +108,14 @@ func DefaultConfiguration() Configuration {
 		GroupID:              "telemetry-sink",
 		MaxRetryBackoff:      30 * time.Second,
 		MigrationLockTimeout: time.Minute,
+		ReplicationPath:      DefaultReplicationPath,
 		StallAfter:           2 * time.Minute,
 	}
 }
+
+// DefaultReplicationPath is the default of replication-path: one ZooKeeper
+// path per cluster, shard, database and table.
+const DefaultReplicationPath = "/clickhouse/tables/{cluster}/{shard}/{database}/{table}"
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -150,8 +167,31 @@ func (c *Configuration) Validate() error {
 	if c.MigrationLockTimeout <= 0 {
 		return errors.New("migration-lock-timeout: must be positive")
 	}
+	if err := c.validateCluster(); err != nil {
+		return err
+	}
 	if c.StallAfter <= c.FlushInterval {
 		return fmt.Errorf("stall-after: %s must be longer than flush-interval (%s)", c.StallAfter, c.FlushInterval)
+	}
+	return nil
+}
+
+// validateCluster checks cluster and replication-path.
+func (c *Configuration) validateCluster() error {
+	if c.Cluster == "" {
+		return nil
+	}
+	if !identRe.MatchString(c.Cluster) {
+		return fmt.Errorf("cluster: %q is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)", c.Cluster)
+	}
+	p := c.ReplicationPath
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("replication-path: %q must start with /", p)
+	case strings.ContainsAny(p, "'\\ "):
+		return fmt.Errorf("replication-path: %q must not contain quotes, backslashes or spaces", p)
+	case !strings.Contains(p, "{table}") || !strings.Contains(p, "{database}"):
+		return fmt.Errorf("replication-path: %q must contain {database} and {table} (each table needs a path of its own)", p)
 	}
 	return nil
 }
@@ -176,6 +216,12 @@ func (c *Configuration) options() (*clickhouse.Options, error) {
 		MaxOpenConns:     8,
 		MaxIdleConns:     4,
 		ConnMaxLifetime:  time.Hour,
+	}
+	if c.Cluster != "" {
+		// An insert into a Distributed table returns once every shard has
+		// its rows (an error otherwise, which the sink retries), instead of
+		// queueing them on the receiving server's disk.
+		o.Settings = clickhouse.Settings{"insert_distributed_sync": 1}
 	}
 	switch c.Compression {
 	case "lz4", "":

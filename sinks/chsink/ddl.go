@@ -184,9 +184,9 @@ func settingsClause(caps Capabilities, days int) string {
 	return ""
 }
 
-func createTable(caps Capabilities, cfg Configuration, t schema.Table) string {
+func createTable(caps Capabilities, cfg Configuration, t schema.Table) []string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n", cfg.Database, t.Name)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (\n", cfg.Database, LocalTable(cfg, t.Name), onCluster(cfg))
 	for i, c := range t.Columns {
 		sep := ","
 		if i == len(t.Columns)-1 {
@@ -195,9 +195,30 @@ func createTable(caps Capabilities, cfg Configuration, t schema.Table) string {
 		fmt.Fprintf(&b, "  %s %s%s%s\n", c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), sep)
 	}
 	days := retentionDays(cfg, t.Retention)
-	fmt.Fprintf(&b, ") ENGINE = ReplacingMergeTree(%s)%s ORDER BY (%s)%s%s",
-		t.Version, partitionClause(caps, t.Partitioned), t.OrderBy, ttlClause(caps, days), settingsClause(caps, days))
-	return b.String()
+	var args []string
+	if t.Version != "" {
+		args = append(args, t.Version)
+	}
+	fmt.Fprintf(&b, ") ENGINE = %s%s ORDER BY (%s)%s%s",
+		engine(cfg, "ReplacingMergeTree", t.Name, args...), partitionClause(caps, t.Partitioned), t.OrderBy, ttlClause(caps, days), settingsClause(caps, days))
+	out := []string{b.String()}
+	if cfg.Cluster != "" {
+		cols := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			cols[i] = c.Name + " " + columnType(c.Kind, caps)
+		}
+		out = append(out, createDistributed(cfg, t.Name, cols))
+	}
+	return out
+}
+
+// createDistributed renders the Distributed table named name over its
+// <name>_local tables, sharded by ShardingKey(name). Its columns are the
+// local table's, without codecs (it stores nothing).
+func createDistributed(cfg Configuration, name string, cols []string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n  %s\n) ENGINE = Distributed(%s, %s, %s, %s)",
+		cfg.Database, name, onCluster(cfg), strings.Join(cols, ",\n  "),
+		cfg.Cluster, cfg.Database, LocalTable(cfg, name), ShardingKey(name))
 }
 
 // addAggs is the step of schema version v for one rollup: the aggregates
@@ -209,26 +230,39 @@ func addAggs(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32) []
 	var out []string
 	for _, a := range r.Aggs {
 		if a.Since == v {
-			out = append(out, fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s AggregateFunction(%s, %s)", cfg.Database, r.Name, a.Column, a.Func, a.Type))
+			out = append(out, fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s AggregateFunction(%s, %s)", cfg.Database, LocalTable(cfg, r.Name), onCluster(cfg), a.Column, a.Func, a.Type))
 		}
 	}
 	if len(out) == 0 {
 		return nil
 	}
-	return append(out,
-		fmt.Sprintf("DROP TABLE IF EXISTS %s.%s_mv", cfg.Database, r.Name),
-		createRollup(caps, cfg, r, v)[1])
+	st := createRollup(caps, cfg, r, v)
+	if cfg.Cluster != "" {
+		// The Distributed table is made again with the new columns: 18.16
+		// runs no ALTER ON CLUSTER of a table that is not replicated on a
+		// cluster with internal_replication, and it stores nothing.
+		out = append(out, dropTable(cfg, r.Name), st[1])
+	}
+	return append(out, dropTable(cfg, r.Name+"_mv"), st[len(st)-1])
+}
+
+func dropTable(cfg Configuration, name string) string {
+	return fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", cfg.Database, name, onCluster(cfg))
 }
 
 // createRollup renders a rollup and its materialized view as of schema
-// version v.
+// version v: the rollup table (on a cluster its replicated local table, then
+// its Distributed table), the view last. On a cluster the view is on the
+// local tables: each server rolls up the rows it stores.
 func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32) []string {
 	aggs := r.AggsAt(v)
+	cols := []string{fmt.Sprintf("ts %s", columnType(schema.Time, caps))}
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n", cfg.Database, r.Name)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (\n", cfg.Database, LocalTable(cfg, r.Name), onCluster(cfg))
 	fmt.Fprintf(&b, "  ts %s%s,\n", columnType(schema.Time, caps), columnCodec(schema.Time, caps))
 	for _, k := range r.Keys {
 		fmt.Fprintf(&b, "  %s %s,\n", k, columnType(schema.LowCardinality, caps))
+		cols = append(cols, k+" "+columnType(schema.LowCardinality, caps))
 	}
 	for i, a := range aggs {
 		sep := ","
@@ -236,10 +270,11 @@ func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint3
 			sep = ""
 		}
 		fmt.Fprintf(&b, "  %s AggregateFunction(%s, %s)%s\n", a.Column, a.Func, a.Type, sep)
+		cols = append(cols, fmt.Sprintf("%s AggregateFunction(%s, %s)", a.Column, a.Func, a.Type))
 	}
 	days := retentionDays(cfg, r.Retention)
-	fmt.Fprintf(&b, ") ENGINE = AggregatingMergeTree()%s ORDER BY (%s, ts)%s%s",
-		partitionClause(caps, true), strings.Join(r.Keys, ", "), ttlClause(caps, days), settingsClause(caps, days))
+	fmt.Fprintf(&b, ") ENGINE = %s%s ORDER BY (%s, ts)%s%s",
+		engine(cfg, "AggregatingMergeTree", r.Name), partitionClause(caps, true), strings.Join(r.Keys, ", "), ttlClause(caps, days), settingsClause(caps, days))
 	// "toStartOfMinute(ts) AS ts ... GROUP BY ts" groups by the bucket on
 	// 18.16 and on 26.x alike (checked by the live and chdb tests).
 	sel := []string{fmt.Sprintf("%s(ts) AS ts", r.Bucket)}
@@ -247,27 +282,117 @@ func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint3
 	for _, a := range aggs {
 		sel = append(sel, fmt.Sprintf("%sState(%s) AS %s", a.Func, a.Expr, a.Column))
 	}
-	mv := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv TO %s.%s AS\nSELECT %s\nFROM %s.%s\nGROUP BY %s, ts",
-		cfg.Database, r.Name, cfg.Database, r.Name, strings.Join(sel, ", "),
-		cfg.Database, r.Source, strings.Join(r.Keys, ", "))
-	return []string{b.String(), mv}
+	mv := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv%s TO %s.%s AS\nSELECT %s\nFROM %s.%s\nGROUP BY %s, ts",
+		cfg.Database, r.Name, onCluster(cfg), cfg.Database, LocalTable(cfg, r.Name), strings.Join(sel, ", "),
+		cfg.Database, LocalTable(cfg, r.Source), strings.Join(r.Keys, ", "))
+	out := []string{b.String()}
+	if cfg.Cluster != "" {
+		out = append(out, createDistributed(cfg, r.Name, cols))
+	}
+	return append(out, mv)
 }
 
+// createMigrations renders schema_migrations. On a cluster it is one
+// table replicated on every node (MigrationsReplicationPath), so whichever
+// node a migrator talks to holds the whole record.
 func createMigrations(cfg Configuration) string {
-	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (\n  version UInt32,\n  name String,\n  applied_at DateTime('UTC')\n) ENGINE = ReplacingMergeTree() ORDER BY (version)",
-		cfg.Database, schema.Migrations)
+	eng := "ReplacingMergeTree()"
+	if cfg.Cluster != "" {
+		eng = fmt.Sprintf("ReplicatedReplacingMergeTree('%s', '{replica}')", MigrationsReplicationPath(cfg))
+	}
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (\n  version UInt32,\n  name String,\n  applied_at DateTime('UTC')\n) ENGINE = %s ORDER BY (version)",
+		cfg.Database, schema.Migrations, onCluster(cfg), eng)
 }
 
 // SchemaStatements renders the whole schema (database, schema_migrations,
 // base tables, rollups and their views) for a server with caps, in the
 // order they must run. Every statement is idempotent (IF NOT EXISTS).
+// With cfg.Cluster set it is the cluster's schema: every statement ON
+// CLUSTER, replicated <table>_local tables and Distributed tables.
 func SchemaStatements(caps Capabilities, cfg Configuration) []string {
-	out := []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", cfg.Database),
-		createMigrations(cfg),
-	}
+	out := []string{createDatabase(cfg), createMigrations(cfg)}
 	for _, m := range migrations {
 		out = append(out, m.statements(caps, cfg)...)
 	}
 	return out
+}
+
+func createDatabase(cfg Configuration) string {
+	return fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s%s", cfg.Database, onCluster(cfg))
+}
+
+// Cluster layout: on a cluster (Configuration.Cluster) each table's rows
+// are in a replicated local table per shard, <table>_local, and the table's
+// own name is a Distributed table over them, sharded by ShardingKey: the
+// sink writes and the dashboards and the report read through it, so no
+// query changes. Rollups are the same: <rollup>_local filled by the view on
+// the source's local table, <rollup> Distributed.
+
+// LocalSuffix ends the name of a table's local (per shard) table on a
+// cluster.
+const LocalSuffix = "_local"
+
+// LocalTable is the table that stores name's rows on each server: name on
+// one server, name + LocalSuffix on a cluster.
+func LocalTable(cfg Configuration, name string) string {
+	if cfg.Cluster == "" {
+		return name
+	}
+	return name + LocalSuffix
+}
+
+// ShardingKey is the Distributed table's sharding expression for a table
+// or rollup: a hash of its site (src_site for links and probes), so a
+// site's rows stay on one shard and a query for a site reads one shard.
+// Every column it hashes is fixed by the table's sort key (site is part of
+// the key; an event's site is part of its event_id), so the rows a
+// ReplacingMergeTree must collapse (a replay) are always on the same shard
+// and FINAL through the Distributed table stays exact. Tables without a
+// site: pipeline_kpis by instance, deadletters by source topic and
+// partition.
+func ShardingKey(name string) string {
+	return "cityHash64(" + strings.Join(ShardingColumns(name), ", ") + ")"
+}
+
+// ShardingColumns are the columns ShardingKey hashes.
+func ShardingColumns(name string) []string {
+	switch name {
+	case schema.LinkKPIs, schema.ProbeResults, schema.LinkKPIs1m, schema.LinkKPIs1h:
+		return []string{"src_site"}
+	case schema.PipelineKPIs:
+		return []string{"instance"}
+	case schema.DeadLetters:
+		return []string{"source_topic", "source_partition"}
+	}
+	return []string{"site"}
+}
+
+func onCluster(cfg Configuration) string {
+	if cfg.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + cfg.Cluster
+}
+
+// engine renders a table engine: kind(args) on one server,
+// Replicated<kind>('<path>', '{replica}', args) on a cluster.
+func engine(cfg Configuration, kind, table string, args ...string) string {
+	if cfg.Cluster == "" {
+		return kind + "(" + strings.Join(args, ", ") + ")"
+	}
+	all := append([]string{"'" + ReplicationPath(cfg, LocalTable(cfg, table)) + "'", "'{replica}'"}, args...)
+	return "Replicated" + kind + "(" + strings.Join(all, ", ") + ")"
+}
+
+// ReplicationPath is the ZooKeeper path of table (a local table's name)
+// on cfg's cluster: cfg.ReplicationPath with {cluster}, {database} and
+// {table} filled in; the server fills in its own macros.
+func ReplicationPath(cfg Configuration, table string) string {
+	return strings.NewReplacer("{cluster}", cfg.Cluster, "{database}", cfg.Database, "{table}", table).Replace(cfg.ReplicationPath)
+}
+
+// MigrationsReplicationPath is schema_migrations' path: ReplicationPath
+// with {shard} replaced by "all", one table replicated on every node.
+func MigrationsReplicationPath(cfg Configuration) string {
+	return strings.ReplaceAll(ReplicationPath(cfg, schema.Migrations), "{shard}", "all")
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -33,13 +34,15 @@ type migration struct {
 var migrations = []migration{
 	{1, "base tables", createTablesSince(1)},
 	{2, "rollups 1m and 1h (AggregatingMergeTree + materialized views)", func(caps Capabilities, cfg Configuration) []string {
-		var out []string
+		var tables, views []string
 		for _, r := range schema.Rollups() {
 			if r.Since == 2 {
-				out = append(out, createRollup(caps, cfg, r, 2)...)
+				st := createRollup(caps, cfg, r, 2)
+				tables = append(tables, st[:len(st)-1]...)
+				views = append(views, st[len(st)-1])
 			}
 		}
-		return out
+		return append(tables, views...)
 	}},
 	{3, "interface_state (state-only interface samples)", createTablesSince(3)},
 	{4, "not_up_windows in the interface rollups", func(caps Capabilities, cfg Configuration) []string {
@@ -58,7 +61,7 @@ func createTablesSince(v uint32) func(Capabilities, Configuration) []string {
 		var out []string
 		for _, t := range schema.Tables() {
 			if t.Since == v {
-				out = append(out, createTable(caps, cfg, t))
+				out = append(out, createTable(caps, cfg, t)...)
 			}
 		}
 		return out
@@ -75,7 +78,8 @@ const lockTable = "schema_migrations_lock"
 // lock table (CREATE TABLE without IF NOT EXISTS succeeds for one instance
 // only) applies every versioned step not recorded yet and records it once,
 // then runs the check-then-apply steps (missing columns, TTLs). Steps that
-// delete data run only with cfg.AllowDestructive.
+// delete data run only with cfg.AllowDestructive. With cfg.Cluster set it
+// migrates the cluster (migrateCluster).
 func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog.Logger) (Capabilities, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -86,7 +90,10 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 	}
 	log.Info("clickhouse capabilities", "version", caps.Version, "modern", caps.Modern(),
 		"datetime64", caps.DateTime64, "lowcardinality", caps.LowCardinality, "codecs", caps.Codecs, "ttl", caps.TTL)
-	for _, q := range []string{fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", cfg.Database), createMigrations(cfg)} {
+	if cfg.Cluster != "" {
+		return caps, migrateCluster(ctx, conn, caps, cfg, log)
+	}
+	for _, q := range []string{createDatabase(cfg), createMigrations(cfg)} {
 		if err := conn.Exec(ctx, q); err != nil {
 			return caps, fmt.Errorf("migrate: %w", err)
 		}
@@ -106,15 +113,8 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 			continue
 		}
 		log.Info("applying migration", "version", m.version, "name", m.name)
-		for _, q := range m.statements(caps, cfg) {
-			if err := conn.Exec(ctx, q); err != nil {
-				if exceptionCode(err) == 44 && strings.Contains(q, " ADD COLUMN ") {
-					// The column exists: a step interrupted after it
-					// (ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS).
-					continue
-				}
-				return caps, fmt.Errorf("migration %d (%s): %w\n%s", m.version, m.name, err, q)
-			}
+		if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg)); err != nil {
+			return caps, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 		}
 		if err := recordMigration(ctx, conn, cfg, m); err != nil {
 			return caps, err
@@ -128,6 +128,61 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 	}
 	return caps, nil
 }
+
+// execStatements runs a step's statements in order. A column that already
+// exists is taken as added: a step interrupted after it (ClickHouse 18.16
+// has no ADD COLUMN IF NOT EXISTS). On a cluster, consecutive CREATE TABLE
+// statements run concurrently: each ON CLUSTER statement waits for every
+// node's DDL worker (a second or so on 18.16), and tables do not depend on
+// each other (a view, which needs its tables, waits for them).
+func execStatements(ctx context.Context, conn driver.Conn, cfg Configuration, stmts []string) error {
+	run := func(q string) error {
+		if err := conn.Exec(ctx, q); err != nil {
+			if exceptionCode(err) == codeDuplicateColumn && strings.Contains(q, " ADD COLUMN ") {
+				return nil
+			}
+			return fmt.Errorf("%w\n%s", err, q)
+		}
+		return nil
+	}
+	for i := 0; i < len(stmts); {
+		j := i + 1
+		if cfg.Cluster != "" && strings.HasPrefix(stmts[i], "CREATE TABLE ") {
+			for j < len(stmts) && strings.HasPrefix(stmts[j], "CREATE TABLE ") {
+				j++
+			}
+		}
+		if j == i+1 {
+			if err := run(stmts[i]); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
+		errs := make([]error, j-i)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 4)
+		for k, q := range stmts[i:j] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				errs[k] = run(q)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// codeDuplicateColumn is ClickHouse's ILLEGAL_COLUMN, which ADD COLUMN
+// returns for a column that exists.
+const codeDuplicateColumn = 44
 
 // appliedVersions reads schema_migrations.
 func appliedVersions(ctx context.Context, conn driver.Conn, cfg Configuration) (map[uint32]bool, error) {
@@ -180,7 +235,11 @@ func acquireLock(ctx context.Context, conn driver.Conn, cfg Configuration, log *
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())
 	deadline := time.Now().Add(cfg.MigrationLockTimeout)
-	create := fmt.Sprintf("CREATE TABLE %s.%s (holder String) ENGINE = Memory", cfg.Database, lockTable)
+	// On a cluster the lock is ON CLUSTER: every node runs the DDL queue's
+	// tasks in the same order, so one CREATE succeeds on all of them and any
+	// other fails with code 57, whichever node its migrator talks to.
+	create := fmt.Sprintf("CREATE TABLE %s.%s%s (holder String) ENGINE = Memory", cfg.Database, lockTable, onCluster(cfg))
+	drop := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", cfg.Database, lockTable, onCluster(cfg))
 	waited := false
 	for {
 		err := conn.Exec(ctx, create)
@@ -196,7 +255,7 @@ func acquireLock(ctx context.Context, conn driver.Conn, cfg Configuration, log *
 		}
 		if time.Now().After(deadline) {
 			log.Warn("migration lock held too long; taking it over", "timeout", cfg.MigrationLockTimeout)
-			if err := conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s", cfg.Database, lockTable)); err != nil {
+			if err := conn.Exec(ctx, drop); err != nil {
 				return nil, fmt.Errorf("migration lock takeover: %w", err)
 			}
 			deadline = time.Now().Add(cfg.MigrationLockTimeout)
@@ -219,7 +278,7 @@ func acquireLock(ctx context.Context, conn driver.Conn, cfg Configuration, log *
 		// Detached from ctx: a cancelled migrate still releases its lock.
 		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := conn.Exec(rctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s", cfg.Database, lockTable)); err != nil {
+		if err := conn.Exec(rctx, drop); err != nil {
 			log.Warn("could not release the migration lock", "err", err)
 		}
 	}, nil
@@ -255,19 +314,39 @@ func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg
 	}
 	for _, t := range schema.Tables() {
 		prev := ""
+		name := LocalTable(cfg, t.Name)
+		added := false
 		for _, c := range t.Columns {
-			if _, ok := have[t.Name][c.Name]; !ok && have[t.Name] != nil {
+			if _, ok := have[name][c.Name]; !ok && have[name] != nil {
 				after := ""
 				if prev != "" {
 					after = " AFTER " + prev
 				}
-				q := fmt.Sprintf("ALTER TABLE %s.%s ADD COLUMN %s %s%s%s", cfg.Database, t.Name, c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), after)
-				log.Info("adding column", "table", t.Name, "column", c.Name)
-				if err := conn.Exec(ctx, q); err != nil && exceptionCode(err) != 44 { // 44: ILLEGAL_COLUMN (added concurrently)
-					return fmt.Errorf("add column %s.%s: %w", t.Name, c.Name, err)
+				q := fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s %s%s%s", cfg.Database, name, onCluster(cfg), c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), after)
+				log.Info("adding column", "table", name, "column", c.Name)
+				if err := conn.Exec(ctx, q); err != nil && exceptionCode(err) != codeDuplicateColumn { // added concurrently
+					return fmt.Errorf("add column %s.%s: %w", name, c.Name, err)
 				}
+				added = true
 			}
 			prev = c.Name
+		}
+		if cfg.Cluster == "" {
+			continue
+		}
+		// The Distributed table is made again with the table's columns
+		// (see addAggs).
+		missing := added
+		for _, c := range t.Columns {
+			if _, ok := have[t.Name][c.Name]; !ok && have[t.Name] != nil {
+				missing = true
+			}
+		}
+		if missing {
+			log.Info("recreating the Distributed table with the new columns", "table", t.Name)
+			if err := execStatements(ctx, conn, cfg, []string{dropTable(cfg, t.Name), createTable(caps, cfg, t)[1]}); err != nil {
+				return fmt.Errorf("recreate %s: %w", t.Name, err)
+			}
 		}
 	}
 	return nil
@@ -288,11 +367,11 @@ func ensureTTL(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Con
 	var targets []target
 	for _, t := range schema.Tables() {
 		if t.Retention != schema.KeepForever {
-			targets = append(targets, target{t.Name, t.Retention})
+			targets = append(targets, target{LocalTable(cfg, t.Name), t.Retention})
 		}
 	}
 	for _, r := range schema.Rollups() {
-		targets = append(targets, target{r.Name, r.Retention})
+		targets = append(targets, target{LocalTable(cfg, r.Name), r.Retention})
 	}
 	for _, tg := range targets {
 		var ddl string
@@ -317,7 +396,7 @@ func ensureTTL(ctx context.Context, conn driver.Conn, caps Capabilities, cfg Con
 			continue
 		}
 		log.Info("changing TTL", "table", tg.name, "from_days", cur, "to_days", want)
-		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s MODIFY TTL toDateTime(ts) + toIntervalDay(%d)", cfg.Database, tg.name, want)); err != nil {
+		if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL toDateTime(ts) + toIntervalDay(%d)", cfg.Database, tg.name, onCluster(cfg), want)); err != nil {
 			return fmt.Errorf("modify TTL of %s: %w", tg.name, err)
 		}
 	}
@@ -342,18 +421,24 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 	var targets []target
 	for _, t := range schema.Tables() {
 		if d := retentionDays(cfg, t.Retention); d > 0 {
-			targets = append(targets, target{t.Name, d})
+			targets = append(targets, target{LocalTable(cfg, t.Name), d})
 		}
 	}
 	for _, r := range schema.Rollups() {
 		if d := retentionDays(cfg, r.Retention); d > 0 {
-			targets = append(targets, target{r.Name, d})
+			targets = append(targets, target{LocalTable(cfg, r.Name), d})
 		}
+	}
+	// On a cluster: the partitions of every shard, dropped ON CLUSTER (a
+	// replicated table's DROP PARTITION reaches its replicas).
+	parts := "system.parts"
+	if cfg.Cluster != "" {
+		parts = fmt.Sprintf("cluster('%s', system, parts)", cfg.Cluster)
 	}
 	dropped := 0
 	for _, tg := range targets {
 		cutoff := now.UTC().AddDate(0, 0, -tg.days)
-		rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", cfg.Database, tg.name)
+		rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM "+parts+" WHERE database = ? AND table = ? AND active", cfg.Database, tg.name)
 		if err != nil {
 			return dropped, fmt.Errorf("retention: list partitions of %s: %w", tg.name, err)
 		}
@@ -378,7 +463,7 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 				continue
 			}
 			log.Info("retention: dropping partition", "table", tg.name, "partition", p, "retention_days", tg.days)
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION %d", cfg.Database, tg.name, ym)); err != nil {
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", cfg.Database, tg.name, onCluster(cfg), ym)); err != nil {
 				return dropped, fmt.Errorf("retention: drop %s partition %s: %w", tg.name, p, err)
 			}
 			dropped++
