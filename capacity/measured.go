@@ -50,15 +50,18 @@ const (
 	measuredRemediationBytesPerSeries = 2 * 204
 
 	// Kafka and ClickHouse, from a day of 48 simulated interfaces at 1 s
-	// (4.15 M samples, 10 s KPIs) through the sink into ClickHouse 18.16:
+	// (4,147,200 samples, 423,361 KPIs of 10 s windows) through the sink
+	// into ClickHouse 18.16:
 	//
 	//	TELEMETRY_CAPACITY=1 go test -count=1 -run 'TestMeasureStorage$' -v -timeout 30m ./capacity
-	measuredKafkaBytesPerSample = 0 // set below from the run
-	measuredKafkaBytesPerKPI    = 0
+	//
+	// The topics' log sizes on the broker (lz4 batches, one replica).
+	measuredKafkaBytesPerSample = 79.1
+	measuredKafkaBytesPerKPI    = 104.1
 	// interface_counters, compressed on disk after OPTIMIZE FINAL.
-	measuredBytesPerRawRow = 63.8
+	measuredBytesPerRawRow = 64.1
 	// interface_kpis with its two rollups and device_kpis, per KPI row.
-	measuredBytesPerKPIRow = 77.0
+	measuredBytesPerKPIRow = 78.7
 	// The sink's column buffers hold a row as ClickHouse's uncompressed
 	// columns do: interface_counters 169 B per row uncompressed.
 	measuredSinkBytesPerBufferedRow = 169
