@@ -68,7 +68,8 @@ type Collector struct {
 	fileMembers []string // nil: cfg.Members
 	members     []string // set by SetMembers; nil: file or cfg
 	fileData    []byte
-	badData     []byte // last rejected file, not reported twice
+	badData     []byte // last rejected file (hasBad), not reported twice
+	hasBad      bool
 }
 
 // tally is what the collector counts for Stats, next to each metric it
@@ -183,7 +184,11 @@ func (c *Collector) Start(ctx context.Context) error {
 		return fmt.Errorf("collector: %w", err)
 	}
 	if c.cfg.TargetsFile != "" {
-		if _, err := c.loadFile(); err != nil {
+		b, err := os.ReadFile(c.cfg.TargetsFile)
+		if err == nil {
+			err = c.loadFile(b)
+		}
+		if err != nil {
 			p.cl.Close()
 			return fmt.Errorf("collector: targets-file: %w", err)
 		}
@@ -444,13 +449,36 @@ type targetsFile struct {
 	Targets []TargetConfig `yaml:"targets"`
 }
 
-// parseTargetsFile decodes and validates a targets file.
+// errNoTargets is a targets file that does not say which targets it
+// holds: empty, only blanks or comments, or without a "targets:" list
+// (missing or null). It is what a file caught while an editor or a
+// configuration tool rewrites it looks like, so it is refused rather than
+// read as "no targets" (which stops every session); a file meant to hold
+// none says so with "targets: []".
+var errNoTargets = errors.New(`no targets list (the file is empty, blank or comments only, or targets: is missing or null); write "targets: []" for none`)
+
+// parseTargetsFile decodes and validates a targets file: one YAML
+// document with a targets list (errNoTargets otherwise), unknown keys
+// refused.
 func parseTargetsFile(b []byte, defaults TargetConfig) (targetsFile, error) {
 	var f targetsFile
+	if len(bytes.TrimSpace(b)) == 0 {
+		return f, errNoTargets
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) { // empty file: no targets
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return f, errNoTargets
+		}
 		return f, err
+	}
+	if f.Targets == nil {
+		return f, errNoTargets
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return f, errors.New("a second YAML document (---) follows the first; a targets file holds one")
 	}
 	if err := validateTargets(f.Targets, defaults, "targets"); err != nil {
 		return f, err
@@ -463,29 +491,20 @@ func parseTargetsFile(b []byte, defaults TargetConfig) (targetsFile, error) {
 	return f, nil
 }
 
-// loadFile reads the targets file; changed reports whether it differs
-// from the last good one.
-func (c *Collector) loadFile() (changed bool, err error) {
-	b, err := os.ReadFile(c.cfg.TargetsFile)
-	if err != nil {
-		return false, err
-	}
-	c.mu.Lock()
-	same := c.fileData != nil && bytes.Equal(b, c.fileData)
-	sameBad := c.badData != nil && bytes.Equal(b, c.badData)
-	c.mu.Unlock()
-	if same {
-		return false, nil
-	}
-	if sameBad {
-		return false, errUnchangedBad
-	}
+// loadFile applies the targets file's content b, which must differ from
+// the version in force; a file that does not parse or validate (its
+// credentials included, see fileCredentials) is remembered as bad and
+// leaves the targets in force as they are.
+func (c *Collector) loadFile(b []byte) error {
 	f, err := parseTargetsFile(b, c.cfg.TargetDefaults)
+	if err == nil {
+		err = c.cfg.fileCredentials(f.Targets)
+	}
 	if err != nil {
 		c.mu.Lock()
-		c.badData = b
+		c.badData, c.hasBad = b, true
 		c.mu.Unlock()
-		return false, fmt.Errorf("%s: %w", c.cfg.TargetsFile, err)
+		return fmt.Errorf("%s: %w", c.cfg.TargetsFile, err)
 	}
 	if f.Members != nil && len(f.Members) > 0 && !slices.Contains(f.Members, c.cfg.Instance) {
 		c.log.Warn("targets file members do not include this instance: it collects nothing", "members", f.Members)
@@ -495,37 +514,61 @@ func (c *Collector) loadFile() (changed bool, err error) {
 	c.fileTargets = f.Targets
 	c.fileMembers = f.Members
 	c.mu.Unlock()
-	return true, nil
+	return nil
 }
 
-// errUnchangedBad means the targets file is still the bad one already reported.
-var errUnchangedBad = errors.New("targets file unchanged since rejected")
-
-// watchFile polls the targets file and reconciles when it changes. A bad
-// file is logged and counted; the last good one stays in force.
+// watchFile polls the targets file and reconciles when it changes. A
+// changed version is applied once it has read the same at two polls in a
+// row, so a file rewritten in place (truncated, then written) is not taken
+// half-written. A bad version (errNoTargets among them) is logged with its
+// reason and counted once; the last good one stays in force.
 func (c *Collector) watchFile() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.TargetsFileInterval)
 	defer t.Stop()
+	var pending []byte // a changed version seen at the last poll (hasPending)
+	hasPending := false
+	lastReadErr := ""
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
-			changed, err := c.loadFile()
-			if errors.Is(err, errUnchangedBad) {
-				continue
-			}
-			if err != nil {
-				c.m.reloads.WithLabelValues(reloadError).Inc()
-				c.log.Warn("targets file not reloaded", "err", err)
-				continue
-			}
-			if changed {
-				c.m.reloads.WithLabelValues(reloadOK).Inc()
-				c.log.Info("targets file changed")
-				c.reconcile()
-			}
 		}
+		b, err := os.ReadFile(c.cfg.TargetsFile)
+		if err != nil {
+			hasPending = false
+			if err.Error() != lastReadErr { // once per failure, not once per poll
+				lastReadErr = err.Error()
+				c.m.reloads.WithLabelValues(reloadError).Inc()
+				c.log.Warn("targets file not reloaded, keeping the targets in force", "err", err)
+			}
+			continue
+		}
+		lastReadErr = ""
+		c.mu.Lock()
+		inForce := bytes.Equal(b, c.fileData)
+		if inForce {
+			c.badData, c.hasBad = nil, false // a bad version coming back is reported again
+		}
+		sameBad := c.hasBad && bytes.Equal(b, c.badData)
+		c.mu.Unlock()
+		switch {
+		case inForce, sameBad:
+			hasPending = false
+			continue
+		case !hasPending || !bytes.Equal(b, pending):
+			pending, hasPending = b, true // changed since the last poll: wait until it settles
+			continue
+		}
+		hasPending = false
+		if err := c.loadFile(b); err != nil {
+			c.m.reloads.WithLabelValues(reloadError).Inc()
+			c.log.Warn("targets file not reloaded, keeping the targets in force", "err", err)
+			continue
+		}
+		c.m.reloads.WithLabelValues(reloadOK).Inc()
+		c.log.Info("targets file changed")
+		c.reconcile()
 	}
 }

@@ -577,8 +577,8 @@ func TestTargetsFileFormat(t *testing.T) {
 	if len(f.Targets) != 3 || f.Targets[2].TLS.CAFile == "" || !f.Targets[0].Insecure {
 		t.Errorf("parsed %+v", f)
 	}
-	if _, err := parseTargetsFile(nil, TargetConfig{}); err != nil {
-		t.Errorf("empty file: %v", err)
+	if _, err := parseTargetsFile(nil, TargetConfig{}); err != errNoTargets {
+		t.Errorf("empty file: %v, want errNoTargets", err)
 	}
 	for _, bad := range []string{
 		"targets:\n  - name: a\n    adress: x:1\n",                                 // unknown key

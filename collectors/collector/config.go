@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type Configuration struct {
 	TargetsFile string `yaml:"targets-file"`
 	// TargetsFileInterval is how often the targets file is checked.
 	TargetsFileInterval time.Duration `yaml:"targets-file-interval"`
+	// CredentialsDir is where a password-file named by the targets file
+	// must lie (symbolic links resolved). Default: the targets file's own
+	// directory. See fileCredentials for the whole rule.
+	CredentialsDir string `yaml:"credentials-dir"`
 	// Subscriptions every target gets (unless it names a subset).
 	Subscriptions []Subscription `yaml:"subscriptions"`
 	// Mappings is the path → sample field table. Empty: DefaultMappings.
@@ -95,16 +100,28 @@ type TargetConfig struct {
 	// Username and password are sent as gRPC metadata.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
-	// PasswordFile holds the password (preferred over Password).
+	// PasswordFile holds the password (preferred over Password). In the
+	// targets file it is relative to the file's directory and must lie in
+	// credentials-dir.
 	PasswordFile string `yaml:"password-file"`
-	// PasswordEnv names an environment variable holding the password.
+	// PasswordEnv names an environment variable holding the password. In
+	// the targets file it must start with GNMIEnvPrefix.
 	PasswordEnv string `yaml:"password-env"`
 	// Insecure dials in plaintext. It must be asked for: the default is TLS.
 	Insecure bool `yaml:"insecure"`
+	// CleartextCredentials lets a username and password travel over an
+	// insecure (plaintext) connection; without it that combination is
+	// refused. For a lab, never over a network someone else can read.
+	CleartextCredentials bool `yaml:"cleartext-credentials"`
 	// TLS (and mTLS with cert-file/key-file) settings.
 	TLS TargetTLS `yaml:"tls"`
 	// Subscriptions names the subscriptions this target gets; empty: all.
 	Subscriptions []string `yaml:"subscriptions"`
+
+	// credDir is the credentials directory a password-file named by the
+	// targets file must still lie in when it is read (symbolic links
+	// resolved then); "" for targets of the configuration.
+	credDir string
 }
 
 // TargetTLS configures TLS towards a target.
@@ -424,6 +441,9 @@ func validateTargets(ts []TargetConfig, defaults TargetConfig, key string) error
 		if err := t.validate(); err != nil {
 			return fmt.Errorf("%s[%d].%w", key, i, err)
 		}
+		if err := t.validateCleartext(); err != nil {
+			return fmt.Errorf("%s[%d].%w", key, i, err)
+		}
 		if seen[t.Name] {
 			return fmt.Errorf("%s[%d].name: %q listed twice", key, i, t.Name)
 		}
@@ -441,8 +461,9 @@ func (t TargetConfig) withDefaults(d TargetConfig) TargetConfig {
 	}
 	str(&t.Username, d.Username)
 	if t.Password == "" && t.PasswordFile == "" && t.PasswordEnv == "" {
-		t.Password, t.PasswordFile, t.PasswordEnv = d.Password, d.PasswordFile, d.PasswordEnv
+		t.Password, t.PasswordFile, t.PasswordEnv, t.credDir = d.Password, d.PasswordFile, d.PasswordEnv, d.credDir
 	}
+	t.CleartextCredentials = t.CleartextCredentials || d.CleartextCredentials
 	hasTLS := t.TLS.CAFile != "" || t.TLS.CertFile != "" || t.TLS.SkipVerify || t.TLS.ServerName != ""
 	t.Insecure = t.Insecure || (d.Insecure && !hasTLS)
 	str(&t.TLS.CAFile, d.TLS.CAFile)
@@ -489,10 +510,17 @@ func (t *TargetConfig) validate() error {
 }
 
 // password resolves the target's password: password-file, then
-// password-env, then password.
+// password-env, then password. A password-file named by the targets file
+// must still lie in the credentials directory once symbolic links are
+// resolved (a link placed there cannot lead elsewhere).
 func (t *TargetConfig) password() (string, error) {
 	switch {
 	case t.PasswordFile != "":
+		if t.credDir != "" {
+			if err := resolvesInside(t.credDir, t.PasswordFile); err != nil {
+				return "", fmt.Errorf("password-file: %w", err)
+			}
+		}
 		b, err := os.ReadFile(t.PasswordFile)
 		if err != nil {
 			return "", fmt.Errorf("password-file: %w", err)
@@ -506,6 +534,94 @@ func (t *TargetConfig) password() (string, error) {
 		return v, nil
 	}
 	return t.Password, nil
+}
+
+// validateCleartext refuses credentials over a plaintext connection unless
+// cleartext-credentials says so (defaults applied).
+func (t *TargetConfig) validateCleartext() error {
+	if t.Insecure && t.Username != "" && !t.CleartextCredentials {
+		return errors.New("insecure: the username and password would travel in clear text; " +
+			"configure TLS for this target, or set cleartext-credentials: true (a lab only)")
+	}
+	return nil
+}
+
+// GNMIEnvPrefix starts the name of every environment variable a targets
+// file may name in password-env.
+const GNMIEnvPrefix = "GNMI_"
+
+// fileCredentials applies the rule for credentials named by the targets
+// file to its targets, in place. The targets file is data (often written
+// by an inventory tool, reloaded without a restart), not configuration, so
+// it may only point at what the operator set aside for gNMI:
+//
+//   - password-env names a variable starting with GNMI_ (not the
+//     process's own TELEMETRY_* secrets, nor anything else in its
+//     environment);
+//   - password-file is relative to the targets file's directory and must
+//     lie in credentials-dir (default: that directory), symbolic links
+//     resolved when it is read.
+//
+// Targets of the configuration itself (collect.targets, target-defaults,
+// --target), which is as trusted as the process, are not restricted; a
+// file target that names no password takes target-defaults' unrestricted.
+func (c *Configuration) fileCredentials(ts []TargetConfig) error {
+	abs, err := filepath.Abs(c.TargetsFile)
+	if err != nil {
+		return err
+	}
+	fileDir := filepath.Dir(abs)
+	credDir := fileDir
+	if c.CredentialsDir != "" {
+		if credDir, err = filepath.Abs(c.CredentialsDir); err != nil {
+			return fmt.Errorf("credentials-dir: %w", err)
+		}
+	}
+	for i := range ts {
+		t := &ts[i]
+		if t.PasswordEnv != "" && !strings.HasPrefix(t.PasswordEnv, GNMIEnvPrefix) {
+			return fmt.Errorf("targets[%d].password-env: %q: a targets file may only name variables starting with %s",
+				i, t.PasswordEnv, GNMIEnvPrefix)
+		}
+		if t.PasswordFile == "" {
+			continue
+		}
+		p := t.PasswordFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(fileDir, p)
+		}
+		p = filepath.Clean(p)
+		if !inside(credDir, p) {
+			return fmt.Errorf("targets[%d].password-file: %q is outside %s (collect.credentials-dir, default the targets file's directory)",
+				i, t.PasswordFile, credDir)
+		}
+		t.PasswordFile, t.credDir = p, credDir
+	}
+	return nil
+}
+
+// inside reports whether path p lies in directory dir (both clean and
+// absolute), without resolving links.
+func inside(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// resolvesInside checks that p, symbolic links resolved, still lies in
+// dir (resolved too).
+func resolvesInside(dir, p string) error {
+	rd, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	rp, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return err
+	}
+	if !inside(rd, rp) {
+		return fmt.Errorf("%s leads outside %s", p, dir)
+	}
+	return nil
 }
 
 // ParseTargetFlag parses a command-line target "name=host:port".
