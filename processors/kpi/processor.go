@@ -45,7 +45,10 @@ type Stats struct {
 	KPIsOut       uint64
 	DeadLetters   uint64
 	ProduceErrors uint64
-	Commits       uint64
+	// DeadLettersLost: dead letters Kafka refused for good (logged with
+	// what they stood for; the records are skipped, not retried).
+	DeadLettersLost uint64
+	Commits         uint64
 	// Wrap32 and Wrap64 count counter wraps taken as such.
 	Wrap32, Wrap64 uint64
 	// StuckSeries counts the series closed because their device time
@@ -142,6 +145,7 @@ type metrics struct {
 	wrap32       prometheus.Counter
 	wrap64       prometheus.Counter
 	deadletters  prometheus.Counter
+	lostDLs      prometheus.Counter
 	produceErrs  prometheus.Counter
 	commits      prometheus.Counter
 	stuck        prometheus.Counter
@@ -164,6 +168,7 @@ func newMetrics(r *component.Reporter) (*metrics, error) {
 		wrap32:       events.WithLabelValues("wrap32"),
 		wrap64:       events.WithLabelValues("wrap64"),
 		deadletters:  r.Counter("deadletters_total", "Records sent to the dead-letter topic."),
+		lostDLs:      r.Counter("deadletters_lost_total", "Dead letters Kafka refused for good: logged with the source record's coordinates, sizes and SHA-256, and skipped."),
 		produceErrs:  r.Counter("produce_errors_total", "KPI or dead-letter records Kafka did not accept."),
 		commits:      r.Counter("commits_total", "Offset commits."),
 		stuck:        r.Counter("stuck_series_total", "Interface and link series closed because their device time stopped advancing for max-gap while their samples kept arriving."),
@@ -223,6 +228,7 @@ type Processor struct {
 	done       chan struct{}
 	produceBad atomic.Bool
 	deadN      atomic.Uint64
+	lostN      atomic.Uint64
 	decodeN    atomic.Uint64
 	prodErrN   atomic.Uint64
 	closing    bool // under mu: Stop has committed; callbacks do nothing
@@ -518,7 +524,25 @@ func (p *Processor) deadLetter(r *kgo.Record, cause error, now time.Time) {
 	p.m.drops[dropDecode].Inc()
 	p.deadN.Add(1)
 	p.m.deadletters.Inc()
-	p.client.Produce(p.prodCtx, wire.DeadLetterRecord(p.deps.Kafka.Topics.DeadLetter, Stage, cause, r, now), p.onProduced)
+	p.client.Produce(p.prodCtx, wire.DeadLetterRecord(p.deps.Kafka.Topics.DeadLetter, Stage, cause, r, now), p.onDeadLetter)
+}
+
+// onDeadLetter is the promise of a dead letter. One Kafka refused for
+// good (the client retries the others without end) is logged with what it
+// stood for and counted, and the commits go on past its record: the record
+// is accounted for and never holds the partition back. One not sent
+// because Stop gave up waiting is not acknowledged, like a KPI.
+func (p *Processor) onDeadLetter(r *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+		p.onProduced(r, err)
+		return
+	}
+	p.lostN.Add(1)
+	p.m.lostDLs.Inc()
+	kafka.LogLostDeadLetter(p.log, r, err)
 }
 
 // commitLocked waits until everything produced is acknowledged, then
@@ -713,15 +737,16 @@ func (p *Processor) Stats() Stats {
 	s, kpis, commits := p.snap, p.snapKPIs, p.snapCommits
 	p.snapMu.Unlock()
 	st := Stats{
-		DeadLetters:   p.deadN.Load(),
-		ProduceErrors: p.prodErrN.Load(),
-		SamplesIn:     s.SamplesIn,
-		Commits:       commits,
-		Wrap32:        s.Wrap32,
-		Wrap64:        s.Wrap64,
-		StuckSeries:   s.StuckSeries,
-		Drops:         make(map[string]uint64, len(dropReasons)),
-		KPIs:          make(map[string]uint64, nKinds),
+		DeadLetters:     p.deadN.Load(),
+		DeadLettersLost: p.lostN.Load(),
+		ProduceErrors:   p.prodErrN.Load(),
+		SamplesIn:       s.SamplesIn,
+		Commits:         commits,
+		Wrap32:          s.Wrap32,
+		Wrap64:          s.Wrap64,
+		StuckSeries:     s.StuckSeries,
+		Drops:           make(map[string]uint64, len(dropReasons)),
+		KPIs:            make(map[string]uint64, nKinds),
 	}
 	for _, d := range dropReasons {
 		if d.count == nil {

@@ -2,23 +2,30 @@ package kpi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
+	"github.com/meshtelemetry/telemetry/wire"
 )
 
 // readyz GETs url's /readyz: its status code and body.
@@ -54,10 +61,10 @@ func groupLag(t *testing.T, kc *kafka.Configuration, group, topic string) int64 
 	return n
 }
 
-// refuseProduce makes c answer every produce to topic with a retriable
-// error (NOT_ENOUGH_REPLICAS) while refuse holds: the client retries
-// without end, as against a broker that lost its replicas.
-func refuseProduce(t *testing.T, c *kfake.Cluster, kc *kafka.Configuration, topic string, refuse *atomic.Bool) {
+// refuseProduce makes c answer every produce to topic with the error of
+// code while refuse holds: for a retriable one (NOT_ENOUGH_REPLICAS, as
+// from a broker that lost its replicas) the client retries without end.
+func refuseProduce(t *testing.T, c *kfake.Cluster, kc *kafka.Configuration, topic string, refuse *atomic.Bool, code int16) {
 	t.Helper()
 	// Produce requests name topics by name or, from v13, by id.
 	td, err := kadm.NewClient(producer(t, kc)).ListTopics(context.Background(), topic)
@@ -78,7 +85,7 @@ func refuseProduce(t *testing.T, c *kfake.Cluster, kc *kafka.Configuration, topi
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewProduceResponseTopicPartition()
 				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
@@ -98,7 +105,7 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 	kc, c := kafkatest.Fake(t, 1)
 	var refuse atomic.Bool
 	refuse.Store(true)
-	refuseProduce(t, c, kc, kc.Topics.KPIs, &refuse)
+	refuseProduce(t, c, kc, kc.Topics.KPIs, &refuse, kerr.NotEnoughReplicas.Code)
 	produceRounds(t, producer(t, kc), 3, 0, 45)
 
 	cfg := DefaultConfiguration()
@@ -162,5 +169,84 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 	}
 	if got := groupLag(t, kc, cfg.GroupID, kc.Topics.Samples); got >= want {
 		t.Errorf("lag %d after recovery, want below %d", got, want)
+	}
+}
+
+// limitTopic sets topic's max.message.bytes: larger batches are refused
+// with MESSAGE_TOO_LARGE, an error the client does not retry.
+func limitTopic(t *testing.T, kc *kafka.Configuration, topic string, bytes int) {
+	t.Helper()
+	v := strconv.Itoa(bytes)
+	rs, err := kadm.NewClient(producer(t, kc)).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
+	if err == nil {
+		_, err = rs.On(topic, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefusedDeadLetterIsLoggedAndSkipped: a dead letter Kafka refuses for
+// good (MESSAGE_TOO_LARGE: the dead-letter topic takes 64-byte batches
+// only) is logged with the source record's partition, offset, sizes and
+// SHA-256 and counted (deadletters_lost_total); the processor stays ready
+// and commits past the record instead of committing nothing more. kfake.
+func TestRefusedDeadLetterIsLoggedAndSkipped(t *testing.T) {
+	kc, _ := kafkatest.Fake(t, 1)
+	limitTopic(t, kc, kc.Topics.DeadLetter, 64)
+	cl := producer(t, kc)
+	produceRounds(t, cl, 2, 0, 5)
+	bad := []byte{0xff, 0xff, 0x01, 0x02}
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Key: []byte("junk"), Value: bad,
+		Headers: wire.Headers(wire.SchemaSample)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	produceRounds(t, cl, 2, 5, 45)
+	var logs testenv.Logs
+	cfg := DefaultConfiguration()
+	cfg.Instance = "lost"
+	cfg.GroupID = "g-" + kc.Topics.Samples
+	cfg.CommitInterval = 100 * time.Millisecond
+	reg := prometheus.NewRegistry()
+	p, err := New(cfg, Dependencies{Logger: logs.JSONLogger(), Registerer: reg, Kafka: kc, KafkaOpts: kafkatest.FastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop() }()
+	const badOffset = 2 * 5
+	adm := kadm.NewClient(cl)
+	var committed int64
+	testenv.Eventually(t, 15*time.Second, "commits past the record whose dead letter was refused", func() bool {
+		offs, err := adm.FetchOffsets(context.Background(), cfg.GroupID)
+		if err != nil {
+			return false
+		}
+		if o, ok := offs.Lookup(kc.Topics.Samples, 0); ok {
+			committed = o.At
+		}
+		return committed > badOffset+2*20
+	})
+	if err := p.Ready(context.Background()); err != nil {
+		t.Errorf("not ready after a lost dead letter: %v", err)
+	}
+	st := p.Stats()
+	if st.DeadLettersLost != 1 || st.DeadLetters != 1 || st.ProduceErrors != 0 {
+		t.Errorf("dead letters %d, lost %d, produce errors %d; want 1, 1, 0", st.DeadLetters, st.DeadLettersLost, st.ProduceErrors)
+	}
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "dead letter refused by kafka") {
+			lines = append(lines, l)
+		}
+	}
+	sum := sha256.Sum256(bad)
+	if len(lines) != 1 || !strings.Contains(lines[0], fmt.Sprintf(`"source_offset":%d`, badOffset)) ||
+		!strings.Contains(lines[0], `"payload_size":4`) || !strings.Contains(lines[0], hex.EncodeToString(sum[:])) ||
+		!strings.Contains(lines[0], "MESSAGE_TOO_LARGE") {
+		t.Errorf("log of the lost dead letter %q", lines)
 	}
 }
