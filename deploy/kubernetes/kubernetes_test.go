@@ -504,3 +504,20 @@ func TestContainersAreValidInvocations(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesMatchExample: the rules the base ships are the repository's
+// example rules (deploy/remediation/rules.example.yaml), not a copy that
+// drifts from them.
+func TestRulesMatchExample(t *testing.T) {
+	got, err := os.ReadFile(filepath.Join("base", "config", "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("..", "remediation", "rules.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("base/config/rules.yaml differs from deploy/remediation/rules.example.yaml: copy it again")
+	}
+}
