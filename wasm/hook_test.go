@@ -214,7 +214,8 @@ func TestWasmReloadUnderLoad(t *testing.T) {
 	path := filepath.Join(dir, "mark.wasm")
 	wasmtest.Copy(t, "mark", path)
 	v2 := wasmtest.Build(t, "mark", "-X main.Mark=v2")
-	h := newHook(t, wasm.HookCollect, nil, wasm.ModuleConfig{Path: path, WatchInterval: -1})
+	// a generous deadline: this test is about the swap, not about a slow machine
+	h := newHook(t, wasm.HookCollect, nil, wasm.ModuleConfig{Path: path, WatchInterval: -1, Timeout: 10 * time.Second})
 	var (
 		in, out atomic.Int64
 		seenV2  atomic.Bool
@@ -245,7 +246,7 @@ func TestWasmReloadUnderLoad(t *testing.T) {
 					case "v2":
 						seenV2.Store(true)
 					default:
-						t.Errorf("collector %q: neither version marked it", s.Collector)
+						t.Errorf("collector %q: neither version marked it (%+v)", s.Collector, h.Stats()[0])
 						return
 					}
 				}

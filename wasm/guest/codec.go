@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -32,6 +33,7 @@ type codec struct {
 	pipes []PipelineKPI
 	dkpis []DeviceKPI
 
+	recs   [][]byte
 	intern map[string]string
 	out    []byte
 }
@@ -105,18 +107,23 @@ func f64(v uint64) float64 { return math.Float64frombits(v) }
 
 // records returns the records (field 1) of a batch, appended to dst.
 func records(dst [][]byte, b []byte) ([][]byte, error) {
-	err := each(b, func(f field) error {
-		if f.num == 1 && f.typ == protowire.BytesType {
-			dst = append(dst, f.b)
+	for len(b) > 0 {
+		num, typ, _, val, n := read(b)
+		if n < 0 {
+			return dst, errMalformed
 		}
-		return nil
-	})
-	return dst, err
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			dst = append(dst, val)
+		}
+	}
+	return dst, nil
 }
 
 // decodeSamples decodes a SampleBatch into the codec's reused samples.
 func (c *codec) decodeSamples(b []byte) ([]*Sample, error) {
-	recs, err := records(nil, b)
+	recs, err := records(c.recs[:0], b)
+	c.recs = recs
 	if err != nil {
 		return nil, err
 	}
@@ -139,117 +146,199 @@ func (c *codec) decodeSamples(b []byte) ([]*Sample, error) {
 	return c.sptrs, nil
 }
 
+// read reads the field at the start of b (no closures, no allocation:
+// Go's WebAssembly port makes calls and loops dear).
+func read(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []byte, n int) {
+	var t uint64
+	if len(b) > 0 && b[0] < 0x80 {
+		t, n = uint64(b[0]), 1
+	} else if t, n = protowire.ConsumeVarint(b); n < 0 {
+		return 0, 0, 0, nil, n
+	}
+	num, typ = protowire.Number(t>>3), protowire.Type(t&7)
+	var m int
+	switch typ {
+	case protowire.VarintType:
+		if len(b) > n && b[n] < 0x80 {
+			return num, typ, uint64(b[n]), nil, n + 1
+		}
+		v, m = protowire.ConsumeVarint(b[n:])
+	case protowire.Fixed64Type:
+		v, m = protowire.ConsumeFixed64(b[n:])
+	case protowire.BytesType:
+		if len(b) > n && b[n] < 0x80 && len(b) >= n+1+int(b[n]) {
+			l := int(b[n])
+			return num, typ, 0, b[n+1 : n+1+l], n + 1 + l
+		}
+		val, m = protowire.ConsumeBytes(b[n:])
+	default:
+		m = protowire.ConsumeFieldValue(num, typ, b[n:])
+	}
+	if m < 0 {
+		return 0, 0, 0, nil, m
+	}
+	return num, typ, v, val, n + m
+}
+
 func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 	unknown := s.unknown[:0]
 	*s = Sample{}
-	return each(rec, func(f field) error {
+	for len(rec) > 0 {
+		num, typ, v, b, n := read(rec)
+		if n < 0 {
+			return errMalformed
+		}
+		raw := rec[:n]
+		rec = rec[n:]
 		switch {
-		case f.num == 1 && f.typ == protowire.VarintType:
-			if f.v != version {
+		case num == 1 && typ == protowire.VarintType:
+			if v != version {
 				return errMalformed
 			}
-		case f.num == 2 && f.typ == protowire.BytesType:
-			s.Site = c.str(f.b)
-		case f.num == 3 && f.typ == protowire.BytesType:
-			s.Device = c.str(f.b)
-		case f.num == 4 && f.typ == protowire.VarintType:
-			s.DeviceTime = int64(f.v)
-		case f.num == 5 && f.typ == protowire.VarintType:
-			s.ReceiveTime = int64(f.v)
-		case f.num == 6 && f.typ == protowire.BytesType:
-			s.Collector = c.str(f.b)
-		case f.num == 7 && f.typ == protowire.VarintType:
-			s.Seq = f.v
-		case f.num == 10 && f.typ == protowire.BytesType:
+		case num == 2 && typ == protowire.BytesType:
+			s.Site = alias(b)
+		case num == 3 && typ == protowire.BytesType:
+			s.Device = alias(b)
+		case num == 4 && typ == protowire.VarintType:
+			s.DeviceTime = int64(v)
+		case num == 5 && typ == protowire.VarintType:
+			s.ReceiveTime = int64(v)
+		case num == 6 && typ == protowire.BytesType:
+			s.Collector = alias(b)
+		case num == 7 && typ == protowire.VarintType:
+			s.Seq = v
+		case num == 10 && typ == protowire.BytesType:
 			it := &c.ifaces[i]
-			counters := it.Counters[:0]
-			*it = Interface{Counters: counters}
+			*it = Interface{counters: it.counters[:0], raw: it.raw[:0]}
 			s.Interface, s.Probe, s.DeviceState = it, nil, nil
-			return c.decodeInterface(it, f.b)
-		case f.num == 11 && f.typ == protowire.BytesType:
+			if err := c.decodeInterface(it, b); err != nil {
+				return err
+			}
+		case num == 11 && typ == protowire.BytesType:
 			p := &c.probes[i]
 			*p = Probe{}
 			s.Interface, s.Probe, s.DeviceState = nil, p, nil
-			return c.decodeProbe(p, f.b)
-		case f.num == 12 && f.typ == protowire.BytesType:
+			if err := c.decodeProbe(p, b); err != nil {
+				return err
+			}
+		case num == 12 && typ == protowire.BytesType:
 			d := &c.devs[i]
 			*d = DeviceState{}
 			s.Interface, s.Probe, s.DeviceState = nil, nil, d
-			return each(f.b, func(f field) error {
-				switch f.num {
-				case 1:
-					d.Address = c.str(f.b)
-				case 2:
-					d.State = int32(f.v)
-				case 3:
-					d.LastError = string(f.b)
+			for len(b) > 0 {
+				num, _, v, fb, n := read(b)
+				if n < 0 {
+					return errMalformed
 				}
-				return nil
-			})
+				b = b[n:]
+				switch num {
+				case 1:
+					d.Address = alias(fb)
+				case 2:
+					d.State = int32(v)
+				case 3:
+					d.LastError = alias(fb)
+				}
+			}
 		default:
-			unknown = append(unknown, f.raw...)
+			unknown = append(unknown, raw...)
 			s.unknown = unknown
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (c *codec) decodeInterface(it *Interface, b []byte) error {
-	return each(b, func(f field) error {
-		switch f.num {
-		case 1:
-			it.Name = c.str(f.b)
-		case 2:
-			var cv Counter
-			if err := each(f.b, func(f field) error {
-				switch f.num {
-				case 1:
-					cv.ID = CounterID(f.v)
-				case 2:
-					cv.Value = f.v
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			it.Counters = append(it.Counters, cv)
-		case 3:
-			it.SpeedBps = f.v
-		case 4:
-			it.OperStatus = OperStatus(f.v)
-		case 5:
-			it.LastClear = int64(f.v)
+	for len(b) > 0 {
+		num, _, v, fb, n := read(b)
+		if n < 0 {
+			return errMalformed
 		}
-		return nil
-	})
+		raw := b[:n]
+		b = b[n:]
+		switch num {
+		case 1:
+			it.Name = alias(fb)
+		case 2:
+			it.raw = append(it.raw, raw...)
+		case 3:
+			it.SpeedBps = v
+		case 4:
+			it.OperStatus = OperStatus(v)
+		case 5:
+			it.LastClear = int64(v)
+		}
+	}
+	return nil
+}
+
+// decodeCounters decodes the counter fields raw (InterfaceState field 2,
+// tags included) into dst.
+func decodeCounters(dst []Counter, raw []byte) []Counter {
+	for len(raw) > 0 {
+		_, _, _, fb, n := read(raw)
+		if n < 0 {
+			return dst
+		}
+		raw = raw[n:]
+		var cv Counter
+		for len(fb) > 0 {
+			num, _, v, _, m := read(fb)
+			if m < 0 {
+				break
+			}
+			fb = fb[m:]
+			switch num {
+			case 1:
+				cv.ID = CounterID(v)
+			case 2:
+				cv.Value = v
+			}
+		}
+		dst = append(dst, cv)
+	}
+	return dst
+}
+
+// alias is b as a string without a copy: valid while the batch is.
+func alias(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func (c *codec) decodeProbe(p *Probe, b []byte) error {
-	return each(b, func(f field) error {
-		switch f.num {
-		case 1:
-			p.PeerSite = c.str(f.b)
-		case 2:
-			p.PeerDevice = c.str(f.b)
-		case 3:
-			p.MinDelayUs = f64(f.v)
-		case 4:
-			p.MaxDelayUs = f64(f.v)
-		case 5:
-			p.AvgDelayUs = f64(f.v)
-		case 6:
-			p.StddevDelayUs = f64(f.v)
-		case 7:
-			p.JitterUs = f64(f.v)
-		case 8:
-			p.LossPercentage = f64(f.v)
-		case 9:
-			p.ProbesSent = f.v
-		case 10:
-			p.ProbesReceived = f.v
+	for len(b) > 0 {
+		num, _, v, fb, n := read(b)
+		if n < 0 {
+			return errMalformed
 		}
-		return nil
-	})
+		b = b[n:]
+		switch num {
+		case 1:
+			p.PeerSite = alias(fb)
+		case 2:
+			p.PeerDevice = alias(fb)
+		case 3:
+			p.MinDelayUs = f64(v)
+		case 4:
+			p.MaxDelayUs = f64(v)
+		case 5:
+			p.AvgDelayUs = f64(v)
+		case 6:
+			p.StddevDelayUs = f64(v)
+		case 7:
+			p.JitterUs = f64(v)
+		case 8:
+			p.LossPercentage = f64(v)
+		case 9:
+			p.ProbesSent = v
+		case 10:
+			p.ProbesReceived = v
+		}
+	}
+	return nil
 }
 
 // Encoding (proto3: zero values omitted, fields in number order).
@@ -316,12 +405,16 @@ func appendSample(b []byte, s *Sample) []byte {
 		var st int
 		b, st = begin(b, 10)
 		b = putString(b, 1, it.Name)
-		for _, cv := range it.Counters {
-			var cs int
-			b, cs = begin(b, 2)
-			b = putVarint(b, 1, uint64(int64(cv.ID)))
-			b = putVarint(b, 2, cv.Value)
-			b = end(b, cs)
+		if !it.decoded {
+			b = append(b, it.raw...) // as received
+		} else {
+			for _, cv := range it.counters {
+				var cs int
+				b, cs = begin(b, 2)
+				b = putVarint(b, 1, uint64(int64(cv.ID)))
+				b = putVarint(b, 2, cv.Value)
+				b = end(b, cs)
+			}
 		}
 		b = putVarint(b, 3, it.SpeedBps)
 		b = putVarint(b, 4, uint64(int64(it.OperStatus)))
@@ -365,7 +458,8 @@ func EncodeSamples(dst []byte, samples []*Sample) []byte {
 
 // decodeKPIs decodes a KPIBatch into the codec's reused KPIs.
 func (c *codec) decodeKPIs(b []byte) ([]*KPI, error) {
-	recs, err := records(nil, b)
+	recs, err := records(c.recs[:0], b)
+	c.recs = recs
 	if err != nil {
 		return nil, err
 	}

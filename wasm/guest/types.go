@@ -18,9 +18,12 @@
 //	func edit(samples []*guest.Sample) ([]*guest.Sample, bool) { ... }
 //
 // The types mirror wire.proto's Sample and KPI (docs/wasm.md has the ABI
-// for other languages). Samples and KPIs handed to a function, and the
-// slices they hold, are reused by the next call: copy what a module keeps
-// across calls. Strings are the module's own (safe to keep).
+// for other languages). Samples and KPIs handed to a function, the slices
+// they hold and their strings, which point into the batch, are valid
+// during the call only: copy what a module keeps across calls
+// (strings.Clone). Decoding is lazy where it pays: an interface's counters
+// are decoded only when Counters is called, and passed through untouched
+// otherwise.
 package guest
 
 // ABIVersion is the batch ABI this package speaks (telemetry_abi_version).
@@ -84,13 +87,18 @@ type Sample struct {
 
 // Interface is wire.proto's InterfaceState.
 type Interface struct {
-	Name     string
-	Counters []Counter
+	Name string
 	// SpeedBps is 0 when the sample does not carry it.
 	SpeedBps   uint64
 	OperStatus OperStatus
 	// LastClear is ns since the epoch; 0 when absent.
 	LastClear int64
+
+	// counters are decoded from raw on the first Counters call: a module
+	// that does not look at them pays nothing for them.
+	counters []Counter
+	raw      []byte
+	decoded  bool
 }
 
 // Counter is one counter of an interface.
@@ -99,9 +107,25 @@ type Counter struct {
 	Value uint64
 }
 
+// Counters returns the interface's counters, decoded on first use. The
+// slice is the interface's own: edit values in place, or replace it with
+// SetCounters.
+func (i *Interface) Counters() []Counter {
+	if !i.decoded {
+		i.counters = decodeCounters(i.counters[:0], i.raw)
+		i.decoded = true
+	}
+	return i.counters
+}
+
+// SetCounters replaces the interface's counters.
+func (i *Interface) SetCounters(cs []Counter) {
+	i.counters, i.decoded = cs, true
+}
+
 // Counter returns the value of counter id and whether the sample has it.
 func (i *Interface) Counter(id CounterID) (uint64, bool) {
-	for _, c := range i.Counters {
+	for _, c := range i.Counters() {
 		if c.ID == id {
 			return c.Value, true
 		}
