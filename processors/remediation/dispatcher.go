@@ -328,7 +328,8 @@ func (d *dispatcher) transition(ctx context.Context, ev *wirepb.RemediationEvent
 }
 
 // deadLetter sends the record to the dead-letter topic, then releases it
-// (handled) once the dead letter is on Kafka.
+// (handled) once the dead letter is on Kafka, or Kafka refused it for good
+// (lostDeadLetter).
 func (d *dispatcher) deadLetter(ctx context.Context, t *tracked, reason string, cause error) {
 	r := d.r
 	if reason != reasonDelivery {
@@ -336,10 +337,14 @@ func (d *dispatcher) deadLetter(ctx context.Context, t *tracked, reason string, 
 	}
 	rec := r.deadLetter(dispatcherComponent, reason, cause, t.rec)
 	r.producer.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-		if err != nil {
-			r.log.Error("dead letter not written; record will be handled again", "err", err)
+		switch {
+		case err == nil:
+		case ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed):
+			r.log.Warn("dead letter not written; record will be handled again", "err", err)
 			d.release(t, false)
 			return
+		default:
+			r.lostDeadLetter(dispatcherComponent, rec, err)
 		}
 		d.release(t, true)
 	})

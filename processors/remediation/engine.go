@@ -212,7 +212,7 @@ func (e *engineLoop) syncActive() {
 func (e *engineLoop) run(ctx context.Context) {
 	r := e.r
 	var out []*wirepb.RemediationEvent
-	var recs []*kgo.Record
+	var recs, dls []*kgo.Record
 	kd := wire.NewKPIDecoder() // Observe keeps no pointer into the KPI
 	lastExpire := time.Now()
 	for {
@@ -222,13 +222,13 @@ func (e *engineLoop) run(ctx context.Context) {
 			return
 		}
 		kafka.LogFetchErrors(r.log, fetches)
-		recs = recs[:0]
+		recs, dls = recs[:0], dls[:0]
 		e.mu.Lock()
 		rs := r.rules.Load().rules
 		fetches.EachRecord(func(rec *kgo.Record) {
 			if s, _ := wire.SchemaOf(rec); len(s) > 0 && string(s) != wire.SchemaKPI {
 				r.m.dropped.inc(reasonUnexpectedSchema)
-				recs = append(recs, r.deadLetter(engineComponent, reasonUnexpectedSchema, errors.New("unexpected schema "+string(s)), rec))
+				dls = append(dls, r.deadLetter(engineComponent, reasonUnexpectedSchema, errors.New("unexpected schema "+string(s)), rec))
 				return
 			}
 			k, err := kd.Decode(rec.Value)
@@ -238,7 +238,7 @@ func (e *engineLoop) run(ctx context.Context) {
 					reason = reasonUnknownVersion
 				}
 				r.m.dropped.inc(reason)
-				recs = append(recs, r.deadLetter(engineComponent, reason, err, rec))
+				dls = append(dls, r.deadLetter(engineComponent, reason, err, rec))
 				return
 			}
 			en := e.engines[rec.Partition]
@@ -292,6 +292,12 @@ func (e *engineLoop) run(ctx context.Context) {
 				return
 			}
 		}
+		if len(dls) > 0 {
+			if err := e.produceDeadLetters(ctx, dls); err != nil {
+				e.cl.AllowRebalance()
+				return
+			}
+		}
 		fetches.EachRecord(func(rec *kgo.Record) { e.cl.MarkCommitRecords(rec) })
 		e.cl.AllowRebalance()
 	}
@@ -317,6 +323,24 @@ func (e *engineLoop) produce(ctx context.Context, recs []*kgo.Record) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// produceDeadLetters writes the poll's dead letters. One Kafka refuses for
+// good (the producer retries the others without end) is accounted for by
+// lostDeadLetter and its record handled all the same: it never holds the
+// partition back. It fails only when ctx ends (the records are then not
+// marked, and read again by the next owner).
+func (e *engineLoop) produceDeadLetters(ctx context.Context, dls []*kgo.Record) error {
+	for _, res := range e.r.producer.ProduceSync(ctx, dls...) {
+		if res.Err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		e.r.lostDeadLetter(engineComponent, res.Record, res.Err)
+	}
+	return nil
 }
 
 func (e *engineLoop) close() error {

@@ -3,6 +3,7 @@ package remediation
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
@@ -340,4 +342,83 @@ func refuseProduce(t *testing.T, c *kfake.Cluster, k *kafka.Configuration, topic
 		}
 		return resp, nil, true
 	})
+}
+
+// TestRefusedDeadLetterIsLoggedAndSkipped: dead letters Kafka refuses for
+// good (MESSAGE_TOO_LARGE: the dead-letter topic takes 64-byte batches
+// only) are logged with the source record's partition, offset, sizes and
+// SHA-256 and counted (deadletters_lost_total{component}); the rules
+// engine and the dispatcher go on and commit past the records, instead of
+// retrying without end (engine) or never committing past them
+// (dispatcher). kfake.
+func TestRefusedDeadLetterIsLoggedAndSkipped(t *testing.T) {
+	k, _ := kafkatest.Fake(t, 1)
+	v := "64"
+	rs, err := kadm.NewClient(client(t, k)).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, k.Topics.DeadLetter)
+	if err == nil {
+		_, err = rs.On(k.Topics.DeadLetter, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, secret := startReceiver(t)
+	var logs testenv.Logs
+	cfg := DefaultConfiguration()
+	cfg.Rules = []Rule{lossRule("gitops")}
+	cfg.Webhooks = []Webhook{{Name: "gitops", URL: recv.URL(), Secret: secret}}
+	reg := prometheus.NewRegistry()
+	r, err := New(cfg, Dependencies{Logger: logs.JSONLogger(), Registerer: reg, Kafka: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() })
+	prod := client(t, k)
+	bad := []byte{0xff, 0xff, 0x01, 0x02}
+	for _, topic := range []string{k.Topics.KPIs, k.Topics.Remediations} {
+		if err := prod.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("junk"), Value: bad}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(10 * time.Second)
+	const n = 6
+	for i := 0; i < n; i++ {
+		ws := t0.Add(time.Duration(i) * 10 * time.Second)
+		kp := linkKPI(ws, ws.Add(10*time.Second), "par", "lon", 0.5)
+		produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
+	}
+	// The engine fires once; the dispatcher delivers it after the junk.
+	committedToEnd(t, k, cfg.GroupID, k.Topics.KPIs, func() bool { return r.Stats().KPIs == n })
+	committedToEnd(t, k, cfg.DispatcherGroupID, k.Topics.Remediations, func() bool { return r.Stats().Acknowledged == 1 })
+	st := r.Stats()
+	if st.DeadLettersLost[engineComponent] != 1 || st.DeadLettersLost[dispatcherComponent] != 1 || st.Deliveries != 1 {
+		t.Errorf("lost dead letters %v, deliveries %d; want one per component and 1", st.DeadLettersLost, st.Deliveries)
+	}
+	if err := r.Ready(context.Background()); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+	statsMatchMetrics(t, reg, st)
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "dead letter refused by kafka") {
+			lines = append(lines, l)
+		}
+	}
+	sum := sha256.Sum256(bad)
+	for _, topic := range []string{k.Topics.KPIs, k.Topics.Remediations} {
+		found := 0
+		for _, l := range lines {
+			if strings.Contains(l, `"source_topic":"`+topic+`"`) && strings.Contains(l, `"source_offset":0`) &&
+				strings.Contains(l, `"payload_size":4`) && strings.Contains(l, hex.EncodeToString(sum[:])) &&
+				strings.Contains(l, "MESSAGE_TOO_LARGE") {
+				found++
+			}
+		}
+		if found != 1 {
+			t.Errorf("%d log lines of the lost dead letter of %s, want 1: %q", found, topic, lines)
+		}
+	}
 }

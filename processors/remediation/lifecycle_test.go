@@ -299,6 +299,10 @@ func statsMatchMetrics(t *testing.T, reg *prometheus.Registry, st Stats) {
 				if st.KPIs != v {
 					t.Errorf("%s = %d; Stats.KPIs = %d", name, v, st.KPIs)
 				}
+			case "telemetry_remediation_deadletters_lost_total":
+				if got, ok := st.DeadLettersLost[labels["component"]]; !ok || got != v {
+					t.Errorf("%s{component=%q} = %d; Stats has %d (present: %v)", name, labels["component"], v, got, ok)
+				}
 			case "telemetry_remediation_webhook_attempts_total":
 				attempts += v
 			case "telemetry_remediation_webhook_deliveries_total":

@@ -86,6 +86,10 @@ type Stats struct {
 	SuppressedBy  map[string]uint64
 	Dropped       map[string]uint64
 	DeadLettersBy map[string]uint64
+	// DeadLettersLost: dead letters Kafka refused for good, by component
+	// (_deadletters_lost_total{component}): logged with what they stood
+	// for, their records skipped.
+	DeadLettersLost map[string]uint64
 }
 
 // series is one series of a counter and its running total for Stats.
@@ -178,6 +182,7 @@ type metrics struct {
 	attempts    *tally // webhook, status
 	deliveries  *tally // webhook, result
 	deadLetters *tally // component, reason
+	lostDLs     *tally // component
 	latency     prometheus.Histogram
 	inFlight    prometheus.Gauge
 
@@ -208,6 +213,9 @@ func newMetrics(rep *component.Reporter, webhooks []string) *metrics {
 	}
 	m.deadLetters = newTally(rep, "deadletters_total", "Records sent to the dead-letter topic, by component and reason.",
 		[]string{"component", "reason"}, dl)
+	m.lostDLs = newTally(rep, "deadletters_lost_total",
+		"Dead letters Kafka refused for good, by component: logged with the source record's coordinates, sizes and SHA-256, and skipped.",
+		[]string{"component"}, component.Values(engineComponent, dispatcherComponent))
 	m.latency = rep.Histogram("delivery_latency_seconds",
 		"From the close of the KPI window behind a transition to its webhook acknowledgement.",
 		prometheus.ExponentialBuckets(0.005, 2, 16))
@@ -230,23 +238,24 @@ func product(a, b []string) [][]string {
 
 func (m *metrics) stats() Stats {
 	st := Stats{
-		KPIs:          m.kpis.n.Load(),
-		Firing:        m.transitions.get("firing"),
-		Resolved:      m.transitions.get("resolved"),
-		Escalated:     m.transitions.get("escalated"),
-		Active:        int(m.active.Load()),
-		Rules:         int(m.rules.Load()),
-		Reloads:       m.reloads.get("ok"),
-		ReloadErrs:    m.reloads.get("error"),
-		Deliveries:    m.deliveries.sum(1, "delivered"),
-		Attempts:      m.attempts.sum(-1, ""),
-		Retries:       m.retries.Load(),
-		Dispatched:    m.transitions.get("dispatched"),
-		Acknowledged:  m.transitions.get("acknowledged"),
-		Failed:        m.transitions.get("failed"),
-		SuppressedBy:  m.suppressed.snapshot(),
-		Dropped:       m.dropped.snapshot(),
-		DeadLettersBy: m.deadLetters.snapshot(),
+		KPIs:            m.kpis.n.Load(),
+		Firing:          m.transitions.get("firing"),
+		Resolved:        m.transitions.get("resolved"),
+		Escalated:       m.transitions.get("escalated"),
+		Active:          int(m.active.Load()),
+		Rules:           int(m.rules.Load()),
+		Reloads:         m.reloads.get("ok"),
+		ReloadErrs:      m.reloads.get("error"),
+		Deliveries:      m.deliveries.sum(1, "delivered"),
+		Attempts:        m.attempts.sum(-1, ""),
+		Retries:         m.retries.Load(),
+		Dispatched:      m.transitions.get("dispatched"),
+		Acknowledged:    m.transitions.get("acknowledged"),
+		Failed:          m.transitions.get("failed"),
+		SuppressedBy:    m.suppressed.snapshot(),
+		Dropped:         m.dropped.snapshot(),
+		DeadLettersBy:   m.deadLetters.snapshot(),
+		DeadLettersLost: m.lostDLs.snapshot(),
 	}
 	st.Transitions = st.Firing + st.Resolved + st.Escalated
 	for _, n := range st.SuppressedBy {

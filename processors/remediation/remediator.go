@@ -370,6 +370,15 @@ func (r *Remediator) remediationRecord(ev *wirepb.RemediationEvent) (*kgo.Record
 		Headers: wire.Headers(wire.SchemaRemediation)}, nil
 }
 
+// lostDeadLetter accounts for a dead letter of comp that Kafka refused for
+// good (the producer retries the others without end): logged with what it
+// stood for and counted; its record is then handled, not retried, so it
+// never holds its partition back.
+func (r *Remediator) lostDeadLetter(comp string, dl *kgo.Record, err error) {
+	r.m.lostDLs.inc(comp)
+	kafka.LogLostDeadLetter(r.log, dl, err)
+}
+
 // deadLetter counts src as dead-lettered by comp (engineComponent or
 // dispatcherComponent) for reason, and returns its dead-letter record,
 // which always fits in a Kafka record (wire.DeadLetterRecord).

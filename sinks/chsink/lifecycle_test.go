@@ -42,7 +42,7 @@ func TestStatsFollowMetrics(t *testing.T) {
 	for _, r := range DeadLetterReasons() {
 		m.deadLetters.WithLabelValues(r).Add(next())
 	}
-	for _, c := range []prometheus.Counter{m.retries, m.commits, m.commitErrors, m.dropped} {
+	for _, c := range []prometheus.Counter{m.retries, m.commits, m.commitErrors, m.dropped, m.lostDLs} {
 		c.Add(next())
 	}
 	st := m.stats()
@@ -68,6 +68,7 @@ func TestStatsFollowMetrics(t *testing.T) {
 		"telemetry_sink_commits_total":                      {"", nil, st.Commits, 1},
 		"telemetry_sink_commit_errors_total":                {"", nil, st.CommitErrors, 1},
 		"telemetry_sink_retention_partitions_dropped_total": {"", nil, st.PartitionsDropped, 1},
+		"telemetry_sink_deadletters_lost_total":             {"", nil, st.DeadLettersLost, 1},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -1,6 +1,7 @@
 package chsink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type Stats struct {
 	// reason (DeadLetterReasons).
 	DeadLetters       uint64
 	DeadLetterReasons map[string]uint64
+	// DeadLettersLost: dead letters Kafka refused for good, logged with
+	// what they stood for and skipped (telemetry_sink_deadletters_lost_total).
+	DeadLettersLost uint64
 	// Commits of Kafka offsets after a confirmed flush, and failed ones:
 	// telemetry_sink_commits_total, telemetry_sink_commit_errors_total.
 	Commits, CommitErrors uint64
@@ -84,6 +88,7 @@ type metrics struct {
 	insertErrors *prometheus.CounterVec
 	retries      prometheus.Counter
 	deadLetters  *prometheus.CounterVec
+	lostDLs      prometheus.Counter
 	commits      prometheus.Counter
 	commitErrors prometheus.Counter
 	dropped      prometheus.Counter
@@ -108,6 +113,7 @@ func newMetrics(r *component.Reporter, topics []string) (*metrics, error) {
 		insertErrors: r.CounterVec("insert_errors_total", "Failed batch inserts, per table.", []string{"table"}, component.Values(tables...)...),
 		retries:      r.Counter("retries_total", "Retries of a flush after a ClickHouse or Kafka error."),
 		deadLetters:  r.CounterVec("deadletters_total", "Records the sink could not store and dead-lettered, per reason.", []string{"reason"}, component.Values(reasons...)...),
+		lostDLs:      r.Counter("deadletters_lost_total", "Dead letters Kafka refused for good: logged with the source record's coordinates, sizes and SHA-256, and skipped."),
 		commits:      r.Counter("commits_total", "Kafka offset commits after a confirmed flush."),
 		commitErrors: r.Counter("commit_errors_total", "Failed Kafka offset commits (records will be replayed and deduplicated)."),
 		dropped:      r.Counter("retention_partitions_dropped_total", "Partitions dropped by the retention step (servers without TTL)."),
@@ -144,6 +150,7 @@ func counterValue(c prometheus.Counter) uint64 {
 func (m *metrics) stats() Stats {
 	st := Stats{Rows: map[string]uint64{}, Records: map[string]uint64{}, DeadLetterReasons: map[string]uint64{},
 		Retries: counterValue(m.retries), Commits: counterValue(m.commits), CommitErrors: counterValue(m.commitErrors),
+		DeadLettersLost:   counterValue(m.lostDLs),
 		PartitionsDropped: counterValue(m.dropped)}
 	for _, t := range m.tables {
 		st.Rows[t] = counterValue(m.rows.WithLabelValues(t))
@@ -741,10 +748,35 @@ func (s *Sink) tryFlush(ctx context.Context, b *batch) error {
 		s.m.batches.WithLabelValues(tb.t.Name).Inc()
 	}
 	if len(b.dls) > 0 {
-		if err := s.cl.ProduceSync(ctx, b.dls...).FirstErr(); err != nil {
-			return fmt.Errorf("produce dead letters: %w", err)
+		return s.produceDeadLetters(ctx, b)
+	}
+	return nil
+}
+
+// produceDeadLetters produces the batch's dead letters. One Kafka refuses
+// for good (the client retries the others without end) is logged with
+// what it stood for, counted and dropped: its record is accounted for and
+// never holds the partition back. Those not sent because ctx ended stay,
+// for the next attempt.
+func (s *Sink) produceDeadLetters(ctx context.Context, b *batch) error {
+	res := s.cl.ProduceSync(ctx, b.dls...)
+	var again []*kgo.Record
+	var first error
+	for _, r := range res {
+		switch {
+		case r.Err == nil:
+		case ctx.Err() != nil || errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded) || errors.Is(r.Err, kgo.ErrClientClosed):
+			again = append(again, r.Record)
+			first = cmp.Or(first, r.Err)
+		default:
+			s.m.lostDLs.Inc()
+			kafka.LogLostDeadLetter(s.log, r.Record, r.Err)
 		}
-		b.dls = b.dls[:0]
+	}
+	clear(b.dls)
+	b.dls = append(b.dls[:0], again...)
+	if first != nil {
+		return fmt.Errorf("produce dead letters: %w", first)
 	}
 	return nil
 }

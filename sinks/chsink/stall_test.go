@@ -2,6 +2,8 @@ package chsink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,10 +13,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
+	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -143,5 +147,67 @@ func TestStalledSinkTurnsReadyRedAndShowsLag(t *testing.T) {
 	})
 	if n := count(t, conn, "SELECT count() FROM "+table+" FINAL"); n != uint64(len(kpis)) {
 		t.Errorf("%d pipeline KPIs stored, want %d", n, len(kpis))
+	}
+}
+
+// TestRefusedDeadLetterIsLoggedAndSkippedLive: a dead letter Kafka refuses
+// for good (MESSAGE_TOO_LARGE: the dead-letter topic takes 64-byte batches
+// only) is logged with the source record's partition, offset, sizes and
+// SHA-256, counted (deadletters_lost_total) and skipped: the batch is
+// stored and committed, the sink stays ready, instead of retrying the
+// batch without end. Real Kafka and ClickHouse.
+func TestRefusedDeadLetterIsLoggedAndSkippedLive(t *testing.T) {
+	cfg, conn := liveConfig(t)
+	kc, prod := liveKafka(t)
+	cfg.GroupID = "sinktest-" + randomSuffix()
+	cfg.FlushInterval = 100 * time.Millisecond
+	cfg.MaxRetryBackoff = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	v := "64"
+	rs, err := kadm.NewClient(prod).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, kc.Topics.DeadLetter)
+	if err == nil {
+		_, err = rs.On(kc.Topics.DeadLetter, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Logs
+	s, err := New(cfg, Dependencies{Logger: logs.JSONLogger(), Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Stop() }()
+	bad := []byte{0xff, 0xff, 0x01, 0x02}
+	recs := kpiRecords(t, kc, pipelineKPIs(20))
+	junk := record(t, kc.Topics.KPIs, wire.SchemaKPI, []byte("/"), genPipelineKPI())
+	junk.Value = bad
+	produce(t, prod, append([]*kgo.Record{junk}, recs...))
+	testenv.Eventually(t, 30*time.Second, "every record committed past the one whose dead letter was refused", func() bool {
+		return committedToEnd(ctx, prod, cfg.GroupID, kc.Topics.KPIs)
+	})
+	st := s.Stats()
+	if st.DeadLetters != 1 || st.DeadLettersLost != 1 {
+		t.Errorf("dead letters %d, lost %d; want 1 and 1", st.DeadLetters, st.DeadLettersLost)
+	}
+	if n := count(t, conn, "SELECT count() FROM "+cfg.Database+"."+schema.PipelineKPIs+" FINAL"); n != 20 {
+		t.Errorf("%d pipeline KPIs stored, want 20", n)
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Errorf("not ready: %v", err)
+	}
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "dead letter refused by kafka") {
+			lines = append(lines, l)
+		}
+	}
+	sum := sha256.Sum256(bad)
+	if len(lines) != 1 || !strings.Contains(lines[0], `"source_offset":0`) || !strings.Contains(lines[0], `"payload_size":4`) ||
+		!strings.Contains(lines[0], hex.EncodeToString(sum[:])) || !strings.Contains(lines[0], "MESSAGE_TOO_LARGE") {
+		t.Errorf("log of the lost dead letter %q", lines)
 	}
 }
