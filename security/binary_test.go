@@ -110,7 +110,14 @@ func assertNoSecrets(t *testing.T, what, out string, secrets []string) {
 // SCRAM-SHA-512) → process → remediate (signed webhooks) — plus sink,
 // dashboards push and a collector with a wrong Kafka password, every one
 // at log level debug with its secrets from environment variables and
-// files, and greps all their output for every secret.
+// files, and greps all their output for every secret. The webhook URLs
+// carry a password and a query token; one webhook is down and one echoes
+// the request (URL, Authorization) in its 404 page, so their failures are
+// logged, dead-lettered and recorded as failed transitions: the records
+// on Kafka (dead letters' reasons, transitions' messages) are grepped
+// too. So are the refusals of an invalid webhook URL holding a password
+// and of a targets file naming the pipeline's own ClickHouse password
+// (password-env: TELEMETRY_CLICKHOUSE_PASSWORD).
 func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -126,8 +133,10 @@ func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 	opsToken := randomSecret(t, "ops-token")
 	webhookSecret := remediation.GenerateSecret()
 	inlineSecret := remediation.GenerateSecret()
-	urlPW := randomSecret(t, "url-pw") // user information in a webhook URL
-	secrets := []string{kafkaPW, gnmiPW, chPW, grafanaToken, opsToken, webhookSecret, inlineSecret, urlPW}
+	urlPW := randomSecret(t, "url-pw")       // user information in a webhook URL
+	urlToken := randomSecret(t, "url-token") // a query token in a webhook URL
+	userToken := randomSecret(t, "url-user") // user information without a password (a token)
+	secrets := []string{kafkaPW, gnmiPW, chPW, grafanaToken, opsToken, webhookSecret, inlineSecret, urlPW, urlToken, userToken}
 
 	brokers := startKfake(t, kfake.TLS(p.serverTLS()), kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-512", "telemetry", kafkaPW),
@@ -151,6 +160,18 @@ func TestBinaryKeepsSecretsOutOfLogs(t *testing.T) {
 	})}
 	go func() { _ = hookSrv.Serve(hookLn) }()
 	t.Cleanup(func() { _ = hookSrv.Close() })
+
+	// A webhook endpoint that repeats the request in its error page, as
+	// many servers do for a 404: the URL (query token) and the headers.
+	echoLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no hook at "+r.URL.String()+" for "+fmt.Sprint(r.Header), http.StatusNotFound)
+	})}
+	go func() { _ = echoSrv.Serve(echoLn) }()
+	t.Cleanup(func() { _ = echoSrv.Close() })
 
 	// Grafana stand-in for `dashboards push`: answers 401 to everything.
 	var grafanaAuth string
@@ -196,15 +217,19 @@ remediate:
   warmup: 0s
   webhooks:
     - name: ops
-      url: http://hook:%[10]s@%[6]s/webhook
+      url: http://hook:%[10]s@%[6]s/webhook?token=%[11]s
       secret-env: OPS_WEBHOOK_SECRET
       headers: {Authorization: "Bearer ${OPS_TOKEN}"}
       max-attempts: 2
     - name: inline
-      url: http://hook:%[10]s@127.0.0.1:1/never
+      url: http://hook:%[10]s@127.0.0.1:1/never?token=%[11]s
       secret: %[7]s
       max-attempts: 2
       retry-initial: 100ms
+    - name: echo
+      url: http://%[12]s@%[13]s/hook?token=%[11]s&ref=main
+      headers: {Authorization: "Bearer ${OPS_TOKEN}"}
+      max-attempts: 2
   rules:
     - name: any-traffic
       kpi: interface.util_out
@@ -216,6 +241,11 @@ remediate:
       threshold: {op: ">", value: 0}
       severity: info
       action: {webhook: inline}
+    - name: any-traffic-echo
+      kpi: interface.out_bps
+      threshold: {op: ">", value: 0}
+      severity: info
+      action: {webhook: echo}
 clickhouse:
   addresses: [%[8]s]
   database: telemetry_security_bin
@@ -223,7 +253,7 @@ clickhouse:
 dashboards:
   grafana-url: http://%[9]s
 `, brokers[0], p.CAFile, gnmiAddr, p.CertFile, p.KeyFile, hookLn.Addr(), inlineSecret,
-		chAddrOrClosed(), grafanaLn.Addr(), urlPW)
+		chAddrOrClosed(), grafanaLn.Addr(), urlPW, urlToken, userToken, echoLn.Addr())
 	cfgFile := filepath.Join(dir, "telemetry.yaml")
 	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -346,9 +376,47 @@ dashboards:
 			t.Errorf("config keys: %s is not shown as ******", key)
 		}
 	}
-	if !strings.Contains(out, "http://hook:xxxxx@") {
-		t.Errorf("config keys: webhook URLs should show with the password masked:\n%s", out)
+	if !strings.Contains(out, "http://hook:xxxxx@") || !strings.Contains(out, "?token=xxxxx") ||
+		!strings.Contains(out, "http://xxxxx@"+echoLn.Addr().String()+"/hook?token=xxxxx&ref=xxxxx") {
+		t.Errorf("config keys: webhook URLs should show with the password, user and query values masked:\n%s", out)
 	}
+
+	// An invalid webhook URL (a space in the host) with a password and a
+	// token: refused with a one-line reason naming the key, not the secrets.
+	badCfg := filepath.Join(dir, "bad-webhook.yaml")
+	if err := os.WriteFile(badCfg, []byte(fmt.Sprintf(`remediate:
+  webhooks:
+    - name: broken
+      url: "http://hook:%s@bad host:8080/x?token=%s"
+`, urlPW, urlToken)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badOut, err := runProc(t, bin, "config check (invalid webhook URL)", []string{"--config", badCfg, "config", "check"}, baseEnv(), 20*time.Second)
+	if err == nil || !strings.Contains(badOut, "webhooks[broken].url:") {
+		t.Errorf("config check with an invalid webhook URL: %v, want refused naming webhooks[broken].url:\n%s", err, badOut)
+	}
+	assertNoSecrets(t, "config check (invalid webhook URL)", badOut, secrets)
+
+	// A targets file naming the pipeline's own ClickHouse password as a
+	// gNMI password: the collector refuses to start, naming the rule, and
+	// never reads the variable.
+	targetsFile := filepath.Join(dir, "targets.yaml")
+	if err := os.WriteFile(targetsFile, []byte(fmt.Sprintf(`targets:
+  - name: site1-sw1
+    address: %s
+    username: gnmi
+    password-env: TELEMETRY_CLICKHOUSE_PASSWORD
+    tls: {ca-file: %s}
+`, gnmiAddr, p.CAFile)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	collectOut, err := runProc(t, bin, "collect (targets file naming TELEMETRY_CLICKHOUSE_PASSWORD)",
+		args("collect", "--targets-file", targetsFile), baseEnv("TELEMETRY_KAFKA_SASL_PASSWORD="+kafkaPW,
+			"TELEMETRY_CLICKHOUSE_PASSWORD="+chPW), 20*time.Second)
+	if err == nil || !strings.Contains(collectOut, "may only name variables starting with GNMI_") {
+		t.Errorf("collect with a targets file naming TELEMETRY_CLICKHOUSE_PASSWORD: %v, want refused:\n%s", err, collectOut)
+	}
+	assertNoSecrets(t, "collect (targets file naming TELEMETRY_CLICKHOUSE_PASSWORD)", collectOut, secrets)
 	if !keyShows(out, "clickhouse.password-file", chPWFile) {
 		t.Errorf("config keys: clickhouse.password-file should show its path %s", chPWFile)
 	}
@@ -363,6 +431,31 @@ dashboards:
 		if strings.Contains(line, "samples not delivered") {
 			t.Logf("wrong Kafka password: %s", line)
 		}
+	}
+
+	// The failed deliveries (endpoint down, endpoint echoing the request)
+	// are dead-lettered and recorded as failed transitions: every record
+	// on Kafka is free of secrets too.
+	recs := kafkaRecords(t, opts, []string{kafka.TopicDeadLetter, kafka.TopicRemediations}, func(rs []*kgo.Record) bool {
+		echo, inline := false, false
+		for _, r := range rs {
+			echo = echo || (r.Topic == kafka.TopicDeadLetter && strings.Contains(string(r.Value), "webhook echo: HTTP 404"))
+			inline = inline || (r.Topic == kafka.TopicDeadLetter && strings.Contains(string(r.Value), "webhook inline:"))
+		}
+		return echo && inline
+	})
+	var dead, failedTr int
+	for _, r := range recs {
+		assertNoSecrets(t, r.Topic+" record", string(r.Value)+string(r.Key), secrets)
+		if r.Topic == kafka.TopicDeadLetter {
+			dead++
+		} else if strings.Contains(string(r.Value), "refused, not retried") || strings.Contains(string(r.Value), "gave up after") {
+			failedTr++
+		}
+	}
+	t.Logf("%d dead letters, %d failed transitions checked", dead, failedTr)
+	if dead == 0 || failedTr == 0 {
+		t.Errorf("want dead letters and failed transitions from the echoing and the unreachable webhooks; got %d and %d", dead, failedTr)
 	}
 
 	// Stop the daemons and check what they logged.
@@ -408,6 +501,26 @@ dashboards:
 			t.Logf("--- %s output (tail):\n%s", pr.name, tail(pr.out.String(), 3000))
 		}
 	}
+}
+
+// kafkaRecords reads topics from the start until enough(records) or 30 s.
+func kafkaRecords(t *testing.T, opts []kgo.Opt, topics []string, enough func([]*kgo.Record) bool) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !enough(out); {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		out = append(out, cl.PollFetches(ctx).Records()...)
+		cancel()
+	}
+	if !enough(out) {
+		t.Errorf("records of %v: not all there after 30 s (%d read)", topics, len(out))
+	}
+	return out
 }
 
 // chAddrOrClosed is the live ClickHouse (whose default user has no
