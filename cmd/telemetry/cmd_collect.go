@@ -31,7 +31,8 @@ sections of the configuration.
 
 Targets come from collect.targets, from --target name=host:port (repeatable),
 and from a targets file (--targets-file or collect.targets-file) that is
-watched: targets added or removed there start or stop without a restart.
+watched: targets added or removed there start or stop without a restart (an
+empty file is refused and the targets in force stay; "targets: []" means none).
 Several instances split the targets by rendezvous hashing over
 collect.members (--members); see docs/collector.md.`,
 		Example: `  telemetry collect --insecure --target site1-sw1=127.0.0.1:57400 --target site1-sw2=127.0.0.1:57400
