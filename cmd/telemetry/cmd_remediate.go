@@ -20,7 +20,8 @@ sections of the configuration; see docs/remediation.md).
 
 The engine consumes telemetry.kpis in a consumer group (remediate.group-id),
 evaluates the rules (inline remediate.rules plus remediate.rules-file, re-read
-when it changes) on the KPI windows' own timestamps, and produces one
+when it changes; an empty file is refused and the rules in force stay, "rules: []"
+means none) on the KPI windows' own timestamps, and produces one
 RemediationEvent per lifecycle transition to telemetry.remediations.
 The dispatcher consumes telemetry.remediations (remediate.dispatcher-group-id)
 and delivers firing, escalated and resolved transitions to remediate.webhooks
