@@ -15,7 +15,9 @@ func newProcessCmd(a *app) *cobra.Command {
 		Long: `Consume telemetry.samples in a consumer group (run as many instances as you
 like), compute per-window KPIs (see docs/kpis.md) and produce them to
 telemetry.kpis. Uses the process and kafka sections of the configuration.
-Offsets are committed only once the KPIs depending on them are acknowledged.`,
+Offsets are committed only once the KPIs depending on them are acknowledged.
+/readyz answers 503 while a partition's committed offset stands still for
+process.stall-after (default 20m) while it lags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {

@@ -27,7 +27,9 @@ The dispatcher consumes telemetry.remediations (remediate.dispatcher-group-id)
 and delivers firing, escalated and resolved transitions to remediate.webhooks
 as signed CloudEvents, with retries; what it gives up on goes to
 telemetry.deadletter. Either half can be turned off (remediate.engine,
-remediate.dispatcher) to run them as separate deployments.
+remediate.dispatcher) to run them as separate deployments. /readyz answers 503
+while a partition of either group has a committed offset standing still for
+remediate.stall-after (default 2m) while it lags.
 
 --check loads and validates the configuration and the rules, prints them,
 and exits.`,

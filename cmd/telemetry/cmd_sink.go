@@ -17,7 +17,9 @@ store them in ClickHouse (clickhouse section), in batches (batch-size rows or
 flush-interval), two inserted at once. Kafka offsets are committed only after
 ClickHouse confirmed the batch and every earlier one; while ClickHouse is down the sink retries the same batch with back-off and
 stops consuming. Undecodable records go to the dead-letter topic. The schema is
-migrated at start. Metrics on /metrics (http section).`,
+migrated at start. Metrics on /metrics (http section); /readyz answers 503
+while a partition's committed offset stands still for clickhouse.stall-after
+(default 2m) while it lags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
