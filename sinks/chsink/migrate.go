@@ -228,6 +228,11 @@ func exceptionCode(err error) int32 {
 
 const codeTableAlreadyExists = 57
 
+// lockStatement creates the migration lock (without IF NOT EXISTS).
+func lockStatement(cfg Configuration) string {
+	return fmt.Sprintf("CREATE TABLE %s.%s%s (holder String) ENGINE = Memory", cfg.Database, lockTable, onCluster(cfg))
+}
+
 // acquireLock takes the migration lock: a table only one CREATE can make.
 // Another holder is waited for up to cfg.MigrationLockTimeout, then its
 // lock is taken over (it probably died; every step is idempotent).
@@ -238,7 +243,7 @@ func acquireLock(ctx context.Context, conn driver.Conn, cfg Configuration, log *
 	// On a cluster the lock is ON CLUSTER: every node runs the DDL queue's
 	// tasks in the same order, so one CREATE succeeds on all of them and any
 	// other fails with code 57, whichever node its migrator talks to.
-	create := fmt.Sprintf("CREATE TABLE %s.%s%s (holder String) ENGINE = Memory", cfg.Database, lockTable, onCluster(cfg))
+	create := lockStatement(cfg)
 	drop := fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s", cfg.Database, lockTable, onCluster(cfg))
 	waited := false
 	for {
