@@ -267,7 +267,9 @@ func TestClusterSinkLive(t *testing.T) {
 // batch whose insert succeeded but whose answer was lost, sent again): FINAL
 // counts every row once on both; on the cluster the replicated tables even
 // drop the repeated blocks (insert_deduplicate), so a plain count is exact
-// too, while the single server keeps both copies until a merge.
+// too, while the single server keeps both copies until a merge. Then the
+// retention step of servers without TTL drops the old partitions of every
+// shard.
 func TestClusterReplayLive(t *testing.T) {
 	c := testenv.ClickHouseCluster(t)
 	ccfg, conns := clusterConfig(t, c, testenv.ShardedCluster)
@@ -317,5 +319,25 @@ func TestClusterReplayLive(t *testing.T) {
 		if plain != uint64(tb.rows) {
 			t.Errorf("%s: %d rows stored on the shards after the same batch twice, want %d (repeated blocks dropped)", tb.t.Name, plain, tb.rows)
 		}
+	}
+	// Retention on 18.16 (no TTL) drops the old partitions of every shard.
+	conn := conns[0]
+	caps, err := Probe(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ApplyRetention(ctx, conn, caps, ccfg, genStart.AddDate(0, 0, 1), testLogger(t)); err != nil || n != 0 {
+		t.Fatalf("retention now: dropped %d, %v", n, err)
+	}
+	if n, err := ApplyRetention(ctx, conn, caps, ccfg, genStart.AddDate(2, 0, 0), testLogger(t)); err != nil || n == 0 {
+		t.Fatalf("retention later: dropped %d, %v", n, err)
+	}
+	for i, conn := range conns {
+		if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.%s", ccfg.Database, schema.InterfaceKPIs+LocalSuffix)); got != 0 {
+			t.Errorf("node %d: interface_kpis_local after retention: %d rows", i, got)
+		}
+	}
+	if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.%s", ccfg.Database, schema.Devices)); got == 0 {
+		t.Errorf("devices must not be dropped by retention")
 	}
 }
