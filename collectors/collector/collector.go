@@ -50,6 +50,8 @@ type Collector struct {
 	t       tally
 	// prod is set by Start; sessions hold their own pointer to it.
 	prod atomic.Pointer[producer]
+	// edge runs collect.wasm (nil: no module); see edge.go.
+	edge *edge
 
 	// life serialises Start and Stop; started and stopped are under it.
 	life     sync.Mutex
@@ -158,6 +160,9 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
+	if c.edge, err = newEdge(cfg, r); err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
 	return c, nil
 }
 
@@ -197,6 +202,13 @@ func (c *Collector) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.mu.Unlock()
+	if c.edge != nil {
+		if err := c.edge.start(ctx, c, p); err != nil {
+			c.cancel()
+			p.cl.Close()
+			return fmt.Errorf("collector: wasm: %w", err)
+		}
+	}
 	c.started = true
 	if c.cfg.TargetsFile != "" {
 		c.wg.Add(1)
@@ -248,6 +260,9 @@ func (c *Collector) stop() error {
 	c.mu.Unlock()
 	for _, s := range ss {
 		<-s.done
+	}
+	if c.edge != nil {
+		c.edge.stop()
 	}
 	return c.prod.Load().close(c.cfg.FlushTimeout)
 }

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshtelemetry/telemetry/wasm"
 )
 
 // Configuration is the collect section of the configuration file.
@@ -86,6 +88,9 @@ type Configuration struct {
 	DeliveryTimeout time.Duration `yaml:"delivery-timeout"`
 	// FlushTimeout bounds flushing the producer on Stop.
 	FlushTimeout time.Duration `yaml:"flush-timeout"`
+	// Wasm lists the WebAssembly modules of the collect hook, run in order
+	// on the samples before Kafka (docs/wasm.md). Empty: none.
+	Wasm []wasm.ModuleConfig `yaml:"wasm"`
 }
 
 // TargetConfig is one gNMI target.
@@ -330,6 +335,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.FlushTimeout <= 0 {
 		return errors.New("flush-timeout: must be positive")
+	}
+	if err := wasm.Validate(wasm.HookCollect, c.Wasm); err != nil {
+		return err
 	}
 	return nil
 }

@@ -216,6 +216,22 @@ func (p *producer) produce(ctx context.Context, s *wirepb.Sample, st *sendState)
 		p.pool.Put(r)
 		return false
 	}
+	return p.send(ctx, r, wire.SampleKey(key, s), val, st)
+}
+
+// produceValue hands an encoded sample (a record value of the samples
+// topic) and its key to Kafka, as produce (the edge's batches that no
+// module changed: encoded once).
+func (p *producer) produceValue(ctx context.Context, key, val []byte, st *sendState) bool {
+	r := p.pool.Get().(*kgo.Record)
+	k, v := append(r.Key[:0], key...), append(r.Value[:0], val...)
+	*r = kgo.Record{}
+	return p.send(ctx, r, k, v, st)
+}
+
+// send hands the pooled record r with key and val to Kafka once the buffer
+// has room; false when it was dropped (and counted).
+func (p *producer) send(ctx context.Context, r *kgo.Record, key, val []byte, st *sendState) bool {
 	if !p.acquire(ctx, st, len(val)) {
 		reason := dropBufferFull
 		if ctx.Err() != nil {
@@ -226,7 +242,7 @@ func (p *producer) produce(ctx context.Context, s *wirepb.Sample, st *sendState)
 		p.pool.Put(r)
 		return false
 	}
-	r.Key = wire.SampleKey(key, s)
+	r.Key = key
 	r.Value = val
 	r.Topic = p.topic
 	r.Headers = p.headers

@@ -591,7 +591,11 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 	}
 	for _, smp := range samples {
 		smp.Seq = s.seq.Add(1)
-		s.prod.produce(ctx, smp, sst)
+		if e := s.c.edge; e != nil {
+			e.add(ctx, s.c, smp, sst) // collect.wasm, then the producer
+		} else {
+			s.prod.produce(ctx, smp, sst)
+		}
 	}
 	if len(samples) > 0 {
 		s.samples.Add(float64(len(samples)))
