@@ -156,7 +156,7 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 			return float64(p.buffered())
 		}
 		return 0
-	})
+	}, cfg.MetricsMaxTargets)
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -424,35 +424,22 @@ func (c *Collector) newSession(t TargetConfig) *session {
 	s := &session{
 		c: c, cfg: t, seq: seq, cancel: cancel, done: make(chan struct{}),
 		life: c.ctx, prod: c.prod.Load(),
-		log:         c.log.With("target", t.Name, "address", t.Address),
-		errs:        map[string]uint64{},
-		updates:     c.m.updates.WithLabelValues(t.Name),
-		samples:     c.m.samples.WithLabelValues(t.Name),
-		lastUpdateG: c.m.lastUpdate.WithLabelValues(t.Name),
-		limiter:     logLimiter{period: time.Minute},
+		log:     c.log.With("target", t.Name, "address", t.Address),
+		errs:    map[string]uint64{},
+		series:  c.m.target(t.Name),
+		limiter: logLimiter{period: time.Minute},
 	}
 	if t.Insecure && t.Username != "" {
 		s.log.Warn("credentials will be sent in clear text: the target is insecure (plaintext gRPC); configure TLS for it")
 	}
-	// Every reason, cause and state at 0 from the start: a dashboard shows
-	// 0, and the first event is an increase.
-	for r := range numReasons {
-		s.decodeErrors[r] = c.m.decodeErrors.WithLabelValues(t.Name, reasonNames[r])
-	}
-	s.targetErrors = make(map[string]prometheus.Counter, len(causeNames))
 	for _, cause := range causeNames {
-		s.targetErrors[cause] = c.m.targetErrors.WithLabelValues(t.Name, cause)
 		s.errs[cause] = 0
 	}
-	for _, st := range stateNames {
-		c.m.targetState.WithLabelValues(t.Name, st)
-	}
-	c.m.reconnects.WithLabelValues(t.Name)
 	if c.cfg.MaxUpdatesPerSecond > 0 {
 		s.flood = newBucket(c.cfg.MaxUpdatesPerSecond)
 	}
 	s.stallTimeout = stallTimeoutFor(c.cfg.StallTimeout, subs)
-	s.reqs, s.poll, s.once = buildRequests(subs, t.Name)
+	s.subs = subs
 	go s.run(ctx)
 	return s
 }

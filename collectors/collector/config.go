@@ -91,6 +91,13 @@ type Configuration struct {
 	// Wasm lists the WebAssembly modules of the collect hook, run in order
 	// on the samples before Kafka (docs/wasm.md). Empty: none.
 	Wasm []wasm.ModuleConfig `yaml:"wasm"`
+	// MetricsMaxTargets is how many targets get per-target series of their
+	// own (updates, samples, decode errors, session errors, state, last
+	// update), in the order they start; the others share the series of
+	// target="(other targets)", so the size of /metrics stays bounded
+	// however many targets there are. Targets() and the devices table still
+	// tell every target's state. 0: no target has series of its own.
+	MetricsMaxTargets int `yaml:"metrics-max-targets"`
 }
 
 // TargetConfig is one gNMI target.
@@ -216,6 +223,7 @@ func DefaultConfiguration() Configuration {
 		Compression:               "lz4",
 		DeliveryTimeout:           2 * time.Minute,
 		FlushTimeout:              10 * time.Second,
+		MetricsMaxTargets:         1000,
 	}
 }
 
@@ -263,6 +271,9 @@ func (c *Configuration) Validate() error {
 	}
 	if d := c.TargetDefaults; d.Name != "" || d.Address != "" || d.Site != "" {
 		return errors.New("target-defaults: name, address and site are per target")
+	}
+	if c.MetricsMaxTargets < 0 {
+		return errors.New("metrics-max-targets: must not be negative")
 	}
 	if c.MaxUpdatesPerSecond < 0 {
 		return errors.New("max-updates-per-second: must not be negative")

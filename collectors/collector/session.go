@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/openconfig/gnmi/proto/gnmi"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -101,11 +100,11 @@ func causeOf(err error) string {
 // session collects one target until its context ends, reconnecting with
 // back-off.
 type session struct {
-	c    *Collector
-	cfg  TargetConfig
-	reqs []*gnmi.SubscribeRequest
-	poll []time.Duration // poll period per request, 0 when not polled
-	once []bool
+	c   *Collector
+	cfg TargetConfig
+	// subs are the target's subscriptions; serve builds their requests
+	// for each connection (a target that never answers holds none).
+	subs []Subscription
 	seq  *atomic.Uint64
 	log  logger
 
@@ -124,13 +123,11 @@ type session struct {
 	lastUpdate atomic.Int64 // unix ns of the last message
 	upSince    time.Time
 
-	updates      prometheus.Counter
-	samples      prometheus.Counter
-	lastUpdateG  prometheus.Gauge
-	decodeErrors [numReasons]prometheus.Counter
-	targetErrors map[string]prometheus.Counter // by cause (causeNames)
-	limiter      logLimiter
-	flood        *bucket // nil: no cap
+	// series are the target's own series, or those shared by the targets
+	// beyond metrics-max-targets.
+	series  *targetSeries
+	limiter logLimiter
+	flood   *bucket // nil: no cap
 	// stallTimeout is 0 when the subscriptions promise no periodic
 	// traffic (on_change without heartbeat, once): silence is normal then.
 	stallTimeout time.Duration
@@ -269,11 +266,7 @@ func (s *session) setState(state string, err error) {
 		s.lastErr = err.Error()
 		cause := causeOf(err)
 		s.errs[cause]++
-		if c, ok := s.targetErrors[cause]; ok {
-			c.Inc()
-		} else { // not in causeNames (TestCausesKnown says this does not happen)
-			s.c.m.targetErrors.WithLabelValues(s.cfg.Name, cause).Inc()
-		}
+		s.series.targetError(cause)
 		if s.limiter.allow("session:" + cause) {
 			s.log.Warn("target session failed", "cause", cause, "err", err)
 		}
@@ -298,13 +291,7 @@ func (s *session) setState(state string, err error) {
 	if prev == state {
 		return
 	}
-	for _, n := range stateNames {
-		v := 0.0
-		if n == state {
-			v = 1
-		}
-		s.c.m.targetState.WithLabelValues(s.cfg.Name, n).Set(v)
-	}
+	s.series.setState(prev, state)
 	if state == StateUp {
 		s.c.m.targetsUp.Inc()
 		s.log.Info("target up")
@@ -356,11 +343,17 @@ func (s *session) emitDevice(state, lastErr string) {
 // run is the session's life: connect, serve, back off, again.
 func (s *session) run(ctx context.Context) {
 	defer close(s.done)
+	defer func() {
+		s.mu.Lock()
+		st := s.state
+		s.mu.Unlock()
+		s.series.left(st)
+	}()
 	bo := newBackoff(s.c.cfg.Backoff)
 	first := true
 	for {
 		if !first {
-			s.c.m.reconnects.WithLabelValues(s.cfg.Name).Inc()
+			s.series.reconnects.Inc()
 		}
 		first = false
 		s.setState(StateConnecting, nil)
@@ -390,7 +383,9 @@ func (s *session) backOff(ctx context.Context, d time.Duration) bool {
 	s.reemit() // due across attempts shorter than the interval
 	t := time.NewTimer(d)
 	defer t.Stop()
-	inv := time.NewTicker(min(s.c.cfg.InventoryInterval, time.Second))
+	// A timer for when the record is due, not a ticker: 10,000 targets
+	// backing off do not wake up 10,000 times a second.
+	inv := time.NewTimer(s.untilReemit())
 	defer inv.Stop()
 	for {
 		select {
@@ -400,8 +395,18 @@ func (s *session) backOff(ctx context.Context, d time.Duration) bool {
 			return true
 		case <-inv.C:
 			s.reemit()
+			inv.Reset(s.untilReemit())
 		}
 	}
+}
+
+// untilReemit is how long until the inventory record is due again (at
+// least 10 ms).
+func (s *session) untilReemit() time.Duration {
+	s.mu.Lock()
+	last := s.lastEmit
+	s.mu.Unlock()
+	return max(s.c.cfg.InventoryInterval-time.Since(last), 10*time.Millisecond)
 }
 
 // dialOptions builds the gRPC credentials of the target.
@@ -445,12 +450,13 @@ func (s *session) serve(parent context.Context) error {
 	s.lastUpdate.Store(time.Now().UnixNano())
 	var gotFirst atomic.Bool
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.reqs))
-	for i, req := range s.reqs {
+	reqs, poll, once := buildRequests(s.subs, s.cfg.Name)
+	errc := make(chan error, len(reqs))
+	for i, req := range reqs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := s.stream(ctx, client, req, s.poll[i], s.once[i], &gotFirst)
+			err := s.stream(ctx, client, req, poll[i], once[i], &gotFirst)
 			if err != nil {
 				cancel(err)
 			}
@@ -465,7 +471,7 @@ func (s *session) serve(parent context.Context) error {
 	}()
 	ended := 0
 	var first error
-	for ended < len(s.reqs) {
+	for ended < len(reqs) {
 		select {
 		case err := <-errc:
 			ended++
@@ -473,7 +479,7 @@ func (s *session) serve(parent context.Context) error {
 				first = err
 			}
 		case <-ctx.Done():
-			ended = len(s.reqs)
+			ended = len(reqs)
 		}
 	}
 	if first == nil && parent.Err() == nil && ctx.Err() == nil {
@@ -598,21 +604,21 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 		}
 	}
 	if len(samples) > 0 {
-		s.samples.Add(float64(len(samples)))
+		s.series.samples.Add(float64(len(samples)))
 		s.c.t.samples.Add(uint64(len(samples)))
 	}
 	if dec.updates > 0 {
-		s.updates.Add(float64(dec.updates))
+		s.series.updates.Add(float64(dec.updates))
 		s.c.t.updates.Add(dec.updates)
 		dec.updates = 0
 	}
-	s.lastUpdateG.Set(float64(now.UnixNano()) / 1e9)
+	s.series.lastUpdate.Set(float64(now.UnixNano()) / 1e9)
 	for r, cnt := range dec.errs {
 		if cnt == 0 {
 			continue
 		}
 		dec.errs[r] = 0
-		s.decodeErrors[r].Add(float64(cnt))
+		s.series.decodeErrors[r].Add(float64(cnt))
 		s.c.t.decodeErrs[r].Add(cnt)
 		if s.limiter.allow(reasonNames[r]) {
 			s.log.Warn("undecodable updates from target (logged once a minute per reason)",

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/meshtelemetry/telemetry/wasm"
 )
 
 // Configuration is the process section of the configuration file.
@@ -67,6 +69,10 @@ type Configuration struct {
 	// (state-horizon) hold commits back by design, so it must be longer
 	// than both.
 	StallAfter time.Duration `yaml:"stall-after"`
+	// Wasm lists the WebAssembly modules of the process hook, run in order
+	// on the KPIs of closed windows before Kafka (docs/wasm.md). Empty:
+	// none.
+	Wasm []wasm.ModuleConfig `yaml:"wasm"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -130,5 +136,5 @@ func (c *Configuration) Validate() error {
 	if hold := max(c.Window+c.AllowedLateness, c.StateHorizon); c.StallAfter <= hold {
 		return fmt.Errorf("stall-after: %s must be longer than window + allowed-lateness and than state-horizon (%s): commits wait that long by design", c.StallAfter, hold)
 	}
-	return nil
+	return wasm.Validate(wasm.HookProcess, c.Wasm)
 }

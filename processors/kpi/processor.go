@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/wasm"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -238,6 +239,10 @@ type Processor struct {
 	snapKPIs    [nKinds]uint64
 	snapCommits uint64
 	stopOnce    component.Once
+	// edge runs process.wasm on the KPIs before they are produced (under
+	// mu); see wasm.go.
+	edge        *wasm.Hook
+	edgeScratch wasm.Scratch
 }
 
 const (
@@ -268,6 +273,10 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("register %w", err)
 	}
+	edge, err := wasm.New(wasm.HookProcess, cfg.Wasm, wasm.Dependencies{Reporter: r, Instances: 1})
+	if err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
 	instance := cfg.Instance
 	if instance == "" {
 		h, _ := os.Hostname()
@@ -281,6 +290,7 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 		glag:      lag.Group(cfg.GroupID),
 		consumed:  map[int32]int64{},
 		committed: map[int32]int64{},
+		edge:      edge,
 	}, nil
 }
 
@@ -299,6 +309,9 @@ func (p *Processor) Start(ctx context.Context) error {
 		return errors.New("process: already started")
 	case stateStopped:
 		return errors.New("process: stopped")
+	}
+	if err := p.edge.Start(ctx); err != nil {
+		return fmt.Errorf("process: %w", err)
 	}
 	opts := []kgo.Opt{
 		kgo.ConsumerGroup(p.cfg.GroupID),
@@ -497,6 +510,7 @@ func (p *Processor) onProduced(r *kgo.Record, err error) {
 
 // produce sends KPIs (asynchronously; commitLocked waits for the acks).
 func (p *Processor) produce(kpis []*wirepb.KPI) {
+	kpis = p.edge.KPIs(context.Background(), &p.edgeScratch, kpis) // process.wasm
 	for _, k := range kpis {
 		v, err := wire.Marshal(nil, k)
 		if err != nil {
@@ -723,6 +737,7 @@ func (p *Processor) stop() error {
 	p.closing = true
 	p.mu.Unlock()
 	p.client.Close()
+	p.edge.Stop()
 	p.log.Info("stopped")
 	if p.produceBad.Load() {
 		return errors.New("process: some KPIs were not acknowledged; their samples were not committed")
