@@ -1,7 +1,9 @@
 package dashboards
 
 import (
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,19 +28,26 @@ func (f fabric) ifaceOf(i string) string {
 	return fmt.Sprintf("concat('Ethernet', toString(%s %% %d))", i, f.ifaces)
 }
 
-// values lists the template variable values of the generated fabric.
+// values lists the template variable values of the generated fabric: the
+// options' values (optionKeyOf its names), as Grafana holds them.
 func (f fabric) values() map[string][]string {
 	v := map[string][]string{}
 	for s := 0; s < f.sites; s++ {
-		v["site"] = append(v["site"], fmt.Sprintf("site%d", s))
+		v["site"] = append(v["site"], optionKeyOf(fmt.Sprintf("site%d", s)))
 		for d := 0; d < f.devices; d++ {
-			v["device"] = append(v["device"], fmt.Sprintf("site%d-sw%d", s, d))
+			v["device"] = append(v["device"], optionKeyOf(fmt.Sprintf("site%d-sw%d", s, d)))
 		}
 	}
 	for i := 0; i < f.ifaces; i++ {
-		v["interface"] = append(v["interface"], fmt.Sprintf("Ethernet%d", i))
+		v["interface"] = append(v["interface"], optionKeyOf(fmt.Sprintf("Ethernet%d", i)))
 	}
 	return v
+}
+
+// optionKeyOf is what optionKey makes ClickHouse return for name: 'x' and
+// the name's bytes in upper-case hex.
+func optionKeyOf(name string) string {
+	return "x" + strings.ToUpper(hex.EncodeToString([]byte(name)))
 }
 
 // interfaceKPIs inserts raw interface KPIs (the materialized views fill

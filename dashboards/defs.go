@@ -74,7 +74,9 @@ type rowDef struct {
 	panels []panelDef
 }
 
-// variableDef is a template variable fed by a ClickHouse query returning one column.
+// variableDef is a template variable fed by a ClickHouse query returning
+// two columns: the option's value (optionKey of the name) and its text
+// (the name); see sql.go.
 type variableDef struct {
 	name, label, sql string
 }
@@ -105,9 +107,9 @@ var (
 // the inventory and the hourly rollup (cheap for any range).
 func commonVariables() []variableDef {
 	return []variableDef{
-		{"site", "Site", "SELECT site FROM (SELECT DISTINCT site FROM " + schema.Devices + " UNION ALL SELECT DISTINCT site FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime)) GROUP BY site ORDER BY site"},
-		{"device", "Device", "SELECT device FROM (SELECT DISTINCT device FROM " + schema.Devices + " WHERE site IN (${site:singlequote}) UNION ALL SELECT DISTINCT device FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote})) GROUP BY device ORDER BY device"},
-		{"interface", "Interface", "SELECT DISTINCT interface FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND site IN (${site:singlequote}) AND device IN (${device:singlequote}) ORDER BY interface"},
+		{"site", "Site", "SELECT " + optionKey("site") + " AS site_key, site FROM (SELECT DISTINCT site FROM " + schema.Devices + " UNION ALL SELECT DISTINCT site FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime)) GROUP BY site ORDER BY site"},
+		{"device", "Device", "SELECT " + optionKey("device") + " AS device_key, device FROM (SELECT DISTINCT device FROM " + schema.Devices + " WHERE " + nameIn("site", "site") + " UNION ALL SELECT DISTINCT device FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND " + nameIn("site", "site") + ") GROUP BY device ORDER BY device"},
+		{"interface", "Interface", "SELECT " + optionKey("interface") + " AS interface_key, interface FROM " + schema.InterfaceKPIs1h + " WHERE ts >= toStartOfHour($__fromTime) AND " + nameIn("site", "site") + " AND " + nameIn("device", "device") + " GROUP BY interface ORDER BY interface"},
 	}
 }
 

@@ -21,7 +21,7 @@ func clickHouseQueries(defs []dashboardDef) []namedQuery {
 	var out []namedQuery
 	for _, d := range defs {
 		for _, v := range d.variables {
-			out = append(out, namedQuery{d.uid + "/$" + v.name, v.sql, []string{v.name}})
+			out = append(out, namedQuery{d.uid + "/$" + v.name, v.sql, []string{v.name + "_key", v.name}})
 		}
 		for _, r := range d.rows {
 			for _, p := range r.panels {

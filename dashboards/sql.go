@@ -128,20 +128,59 @@ func tieredOver(ts []tier, body func(t tier) string, outer string) string {
 	return strings.Join(parts, "\nUNION ALL\n")
 }
 
+// Names in SQL. A site, device or interface name can be any string
+// (ingestion refuses control and invisible characters, but whoever can
+// write to Kafka can store anything), and Grafana has no format that is
+// safe inside a ClickHouse string literal for any value: singlequote
+// escapes ' but not \, which ClickHouse also takes as an escape, and the
+// plugin's default format escapes nothing. So a name never reaches the SQL
+// text as itself:
+//
+//   - the variables' options carry the name as their text and a key as
+//     their value (the plugin takes a variable query's first column as
+//     the value, the second as the text): optionKey, 'x' then the name's
+//     bytes in upper-case hex, made by ClickHouse from the stored bytes, so
+//     it is exact for any name (invalid UTF-8 included), never empty and
+//     never "$__all" (which $__conditionalAll would read as All);
+//   - panels and variable queries receive the selection as
+//     ${var:percentencode}, which is made of A-Z a-z 0-9 - _ . ~ and %XX
+//     only, whatever the value (even one typed into the URL), so it cannot
+//     leave its string literal; Grafana writes a multi-value selection as
+//     the percent-encoded glob {k1,k2}, and the keys hold no comma or brace;
+//   - ClickHouse decodes it back (selectedNames): decodeURLComponent, the
+//     keys extracted, unhex'd. 18.16 and current servers have all three.
+//
+// The SQL of a filter is built here and nowhere else.
+
+// optionKey is the SQL of a variable option's value for the name in col.
+func optionKey(col string) string { return "concat('x', hex(" + col + "))" }
+
+// selectedNames is the SQL of the names selected in variable v, an
+// Array(String).
+func selectedNames(v string) string {
+	return "arrayMap(k -> unhex(substring(k, 2)), extractAll(decodeURLComponent('${" + v + ":percentencode}'), 'x[0-9A-F]*'))"
+}
+
+// nameIn is the SQL test "col is one of the names selected in variable v";
+// IN a subquery, so the primary key still prunes.
+func nameIn(col, v string) string {
+	return col + " IN (SELECT arrayJoin(" + selectedNames(v) + "))"
+}
+
 // Template-variable filters of the panels. Each is wrapped in the plugin's
 // $__conditionalAll, so a variable on "All" (the default) filters nothing
 // instead of testing every row against the list of every value: that test
 // was half the CPU of the interface drill-down's queries on a 15-minute
-// range of 1,000 interfaces. The variables' own queries keep plain IN lists.
-const (
-	siteCond     = "$__conditionalAll(site IN (${site:singlequote}), $site)"
-	deviceCond   = "$__conditionalAll(device IN (${device:singlequote}), $device)"
-	ifaceFilter  = siteCond + " AND " + deviceCond + " AND $__conditionalAll(interface IN (${interface:singlequote}), $interface)"
+// range of 1,000 interfaces. The variables' own queries keep their lists.
+var (
+	siteCond     = "$__conditionalAll(" + nameIn("site", "site") + ", $site)"
+	deviceCond   = "$__conditionalAll(" + nameIn("device", "device") + ", $device)"
+	ifaceFilter  = siteCond + " AND " + deviceCond + " AND $__conditionalAll(" + nameIn("interface", "interface") + ", $interface)"
 	deviceFilter = siteCond + " AND " + deviceCond
-	linkFilter   = "$__conditionalAll((src_site IN (${site:singlequote}) OR dst_site IN (${site:singlequote})), $site) AND $__conditionalAll((src_device IN (${device:singlequote}) OR dst_device IN (${device:singlequote})), $device)"
+	linkFilter   = "$__conditionalAll((" + nameIn("src_site", "site") + " OR " + nameIn("dst_site", "site") + "), $site) AND $__conditionalAll((" + nameIn("src_device", "device") + " OR " + nameIn("dst_device", "device") + "), $device)"
 	eventFilter  = siteCond + " AND " + deviceCond
 )
 
 // eventIDFilter filters events in queries whose aggregates are aliased to
 // site/device (ClickHouse resolves aliases in WHERE).
-const eventIDFilter = "event_id IN (SELECT event_id FROM " + schema.RemediationEvents + " WHERE " + eventFilter + ")"
+var eventIDFilter = "event_id IN (SELECT event_id FROM " + schema.RemediationEvents + " WHERE " + eventFilter + ")"
