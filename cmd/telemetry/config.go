@@ -28,7 +28,11 @@ func (a *app) load(cmd *cobra.Command) error {
 	if err := config.Load(a.configPath, &a.cfg, os.Environ()); err != nil {
 		return err
 	}
-	a.log = a.cfg.HTTP.NewLogger(os.Stderr).With("cmd", cmd.Name())
+	a.log = a.cfg.HTTP.NewLogger(cmd.ErrOrStderr()).With("cmd", cmd.Name())
+	// A misspelt variable would be ignored without a word: said once, here.
+	for _, w := range config.UnknownEnv(&a.cfg, os.Environ()) {
+		a.log.Warn(w)
+	}
 	return nil
 }
 

@@ -49,6 +49,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		"unknown section key": {"kafka:\n  brokerz: [x]\n", "", "brokerz"},
 		"invalid value":       {"kafka:\n  brokers: [nohostport]\n", "", "kafka.brokers"},
 		"bad env":             {"", "TELEMETRY_HTTP_LOG_LEVEL=loud", "http.log-level"},
+		"env out of range":    {"", "TELEMETRY_KAFKA_PARTITIONS=4294967297", "kafka.partitions (from TELEMETRY_KAFKA_PARTITIONS): out of range"},
+		"fraction in file":    {"collect:\n  buffer:\n    max-records: 1.5\n", "", "collect.buffer.max-records: not an integer: 1.5"},
+		"fraction in env":     {"", "TELEMETRY_COLLECT_BUFFER_MAX_RECORDS=1.5", "collect.buffer.max-records (from TELEMETRY_COLLECT_BUFFER_MAX_RECORDS)"},
+		"second document":     {"kafka:\n  brokers: [a:1]\n---\nkafka:\n  brokers: [b:1]\n", "", "line 3: a second YAML document"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -72,6 +76,21 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 				t.Fatalf("error %q does not name %q", msg, tc.want)
 			}
 		})
+	}
+}
+
+// TestMisspeltEnvWarned: a TELEMETRY_ variable that is no setting is
+// logged once at start, with the nearest key; the test kit's are not.
+func TestMisspeltEnvWarned(t *testing.T) {
+	t.Setenv("TELEMETRY_KAFKA_BROKER", "127.0.0.1:9092")
+	t.Setenv("TELEMETRY_TEST_SOMETHING", "1")
+	out, err := run(t, "config", "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "TELEMETRY_KAFKA_BROKER is not a setting; did you mean TELEMETRY_KAFKA_BROKERS?"
+	if strings.Count(out, want) != 1 || strings.Contains(out, "TELEMETRY_TEST_SOMETHING") {
+		t.Fatalf("want one warning %q, and none about the test kit's variables:\n%s", want, out)
 	}
 }
 
