@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/wasm"
+
+	"github.com/meshtelemetry/telemetry/common/names"
 )
 
 // Configuration is the collect section of the configuration file.
@@ -515,6 +517,12 @@ func (t *TargetConfig) validate() error {
 	}
 	if len(t.Name) > 256 || strings.ContainsAny(t.Name, "/ \t\n") {
 		return fmt.Errorf("name: %q must be at most 256 characters without '/' or spaces", t.Name)
+	}
+	if err := names.Check(t.Name); err != nil {
+		return fmt.Errorf("name: %q %w", t.Name, err)
+	}
+	if err := names.Check(t.Site); err != nil {
+		return fmt.Errorf("site: %q %w", t.Site, err)
 	}
 	if _, _, err := net.SplitHostPort(t.Address); err != nil {
 		return fmt.Errorf("address: %q is not host:port", t.Address)

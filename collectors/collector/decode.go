@@ -30,6 +30,7 @@ const (
 	reasonLegacyPath
 	reasonMalformed
 	reasonFlood
+	reasonBadName
 	numReasons
 )
 
@@ -49,6 +50,7 @@ var reasonNames = [numReasons]string{
 	reasonLegacyPath:     "legacy_path",
 	reasonMalformed:      "malformed",
 	reasonFlood:          "flood",
+	reasonBadName:        "bad_name",
 }
 
 func (r reason) String() string { return reasonNames[r] }
@@ -256,8 +258,8 @@ func (w *walk) path(p *gnmi.Path) reason {
 			if !ok || v == "" {
 				return reasonMissingKey + 1
 			}
-			if len(v) > maxNameLen {
-				return reasonOversized + 1
+			if r := nameReason(v); r != 0 {
+				return r
 			}
 			w.capture(c.v, v)
 		}

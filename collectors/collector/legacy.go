@@ -162,6 +162,9 @@ func (w *walk) element(s string) reason {
 		if !utf8.ValidString(v) { // only from the wire bytes: proto.Unmarshal checks strings
 			return reasonBadValue + 1
 		}
+		if r := nameReason(v); r != 0 {
+			return r
+		}
 		w.capture(c.v, v)
 	}
 	return 0

@@ -514,6 +514,9 @@ func (d *decoder) elemRaw(w *walk, e []byte) reason {
 		if !ok {
 			return reasonBadValue + 1
 		}
+		if r := nameReason(s); r != 0 {
+			return r
+		}
 		w.capture(c.v, s)
 	}
 	return 0
