@@ -42,6 +42,7 @@ environment variable TELEMETRY_<SECTION>_<KEY> (see 'telemetry config keys').`,
 		newDemoCmd(a),
 		newConfigCmd(a),
 		newCapacityCmd(),
+		newWasmCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
