@@ -300,4 +300,3 @@ func runCHDBCounts(t *testing.T, db string, stmts []string) []chdbCount {
 	}
 	return res
 }
-
