@@ -16,22 +16,14 @@ import (
 	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
-// clusterSettings go with every query of the test, on both servers (they
-// change nothing on the single server): inserts into a Distributed table
-// return once every shard has its rows, and a sub-query on a Distributed
-// table inside IN runs once, its result sent to every shard (GLOBAL IN), as
-// the dashboards' data source is configured to on a cluster
-// (docs/storage.md, "Reading from a cluster").
-var clusterSettings = url.Values{"insert_distributed_sync": {"1"}, "distributed_product_mode": {"global"}}
-
-// httpTSV runs sql in database db of the server at addr (HTTP) with
-// clusterSettings and returns its rows, each as TSV text.
+// httpTSV runs sql in database db of the server at addr (HTTP) and returns
+// its rows, each as TSV text. An insert into a Distributed table returns
+// once every shard has its rows (it changes nothing on the single server).
+// The queries go as they are: the cluster's servers answer a sub-query on
+// a Distributed table inside IN with GLOBAL IN from their users' profile
+// (distributed_product_mode, docs/storage.md), as a cluster must be set up.
 func httpTSV(addr, db, sql string) ([]string, error) {
-	v := url.Values{"database": {db}}
-	for k, x := range clusterSettings {
-		v[k] = x
-	}
-	u := "http://" + addr + "/?" + v.Encode()
+	u := "http://" + addr + "/?" + url.Values{"database": {db}, "insert_distributed_sync": {"1"}}.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if isSelect(sql) {

@@ -133,11 +133,13 @@ func (c Cluster) Database(t testing.TB, cluster string) (db string, conn driver.
 }
 
 // Conn opens a connection to node i (default database), closed when the
-// test ends.
+// test ends. An insert into a Distributed table through it returns once
+// every shard has its rows (insert_distributed_sync), as the sink's do.
 func (c Cluster) Conn(t testing.TB, i int) driver.Conn {
 	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{c.Nodes[i].Addr},
-		Auth: clickhouse.Auth{Database: "default", Username: "default"}, MaxOpenConns: 16})
+		Auth:     clickhouse.Auth{Database: "default", Username: "default"},
+		Settings: clickhouse.Settings{"insert_distributed_sync": 1}, MaxOpenConns: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
