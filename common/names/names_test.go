@@ -3,6 +3,8 @@ package names
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/meshtelemetry/telemetry/common/testenv"
 )
@@ -66,8 +68,13 @@ func FuzzCheck(f *testing.F) {
 		if Check(s) != nil {
 			return
 		}
-		if s == "" || len(s) > MaxLen || strings.ContainsAny(s, "\x00\r\n\t\u202E\u2028\u200B") || !strings.EqualFold(strings.ToValidUTF8(s, "\uFFFD"), s) {
+		if s == "" || len(s) > MaxLen || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
 			t.Fatalf("accepted %q", s)
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r != ' ' && unicode.IsSpace(r) {
+				t.Fatalf("accepted %q with %U", s, r)
+			}
 		}
 	})
 }
