@@ -21,6 +21,9 @@ The server is probed first (version, DateTime64, LowCardinality, codecs, TTL) an
 schema rendered for it. Versioned steps are recorded in <database>.schema_migrations;
 running migrate again, or from several instances at once, is safe. Steps that delete
 data (a shorter TTL) are skipped unless --allow-destructive is given.
+With clickhouse.cluster set, the schema is made ON CLUSTER: a replicated
+<table>_local table per table and a Distributed table under its name,
+sharded by site (docs/storage.md, "Cluster").
 'telemetry sink' runs the same migration at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
