@@ -19,8 +19,10 @@ entries=(
   "rules|go test -run '^\$' -bench 'BenchmarkEngineObserve\$' -benchmem ./processors/remediation/rules"
   "webhook|go test -run '^\$' -bench 'BenchmarkWindowCloseToWebhook' -benchtime 300x ./processors/remediation"
   "sink|go test -count=1 -run 'TestThroughputLive\$' -bench 'BenchmarkBuffers\$' -benchtime 10x -v ./sinks/chsink"
+  "sink-cluster|go test -count=1 -run 'TestThroughputClusterLive\$' -v -timeout 20m ./sinks/chsink"
   "dashboards|go test -run '^\$' -bench 'BenchmarkDashboardQueries' -benchtime 3x -timeout 30m ./dashboards"
   "report|go test -run '^\$' -bench 'BenchmarkGenerateWeek1000Interfaces' -benchtime 3x -timeout 30m ./reports"
+  "wasm|go test -run '^\$' -bench 'BenchmarkWasm' -benchmem ./wasm"
   "e2e|TELEMETRY_SOAK_SITES=8 TELEMETRY_SOAK_SWITCHES=5 TELEMETRY_SOAK_IFACES=150 go test -count=1 -run 'TestSoak\$' -v -timeout 30m ./e2e"
 )
 

@@ -129,6 +129,12 @@ row("sink", "sink insert path alone, one batch at a time (diagnostic: no Kafka, 
 row("sink", "sink end to end (Kafka → ClickHouse)", fmt(e2e, "rows/s") + pct(e2e), "≥ 70% of the bulk load", ratio(e2e / bulk if e2e and bulk else None, 0.7), "sink")
 for k, v in allof("sink", r"BenchmarkBuffers/", "ns/row"):
     row("sink", f"sink client work per row, {k.split('/')[-1].split('-')[0]} column types (decoded KPI → native block bytes, no server)", fmt(v, "ns/row"), "–", "–", "sink")
+# Sink into the ClickHouse cluster, beside the single server (same run).
+single = grep("sink-cluster", r"into the single server:\s+([\d.]+) rows/s")
+clus = grep("sink-cluster", r"into the cluster \(2 shards\):\s+([\d.]+) rows/s")
+row("sink", "sink end to end into the single server (the cluster's reference, same run)", fmt(single, "rows/s"), "reference", "–", "sink-cluster")
+row("sink", "sink end to end into the 2-shard cluster (Distributed inserts, replicated tables, ZooKeeper; same machine)",
+    fmt(clus, "rows/s"), "reference: the single server (same run)", share(clus, single), "sink-cluster")
 # Dashboards: per dashboard, the slowest range (15m .. 7d) per partition layout.
 dash = {}
 for k, v in allof("dashboards", r"DashboardQueries/.*/", "dashboard-ms"):
@@ -144,6 +150,29 @@ for (layout, uid), (v, rng) in sorted(dash.items()):
 rep = first("report", r"GenerateWeek1000Interfaces/deck", "ns/op")
 row("report", "weekly deck for 1,000 interfaces (queries + rendering)", fmt(rep / 1e9 if rep else None, "s"), "< 10 s",
     ratio(rep / 1e9 if rep else None, 10, higher_is_better=False), "report")
+# WebAssembly edge processors (wasm/bench_test.go).
+for n in ("100", "1000"):
+    noop = first("wasm", rf"WasmCollectNoop/batch={n}$", "ns/sample")
+    enc = first("wasm", rf"WasmEncodeBatch/batch={n}$", "ns/sample")
+    row("wasm", f"no-op module's overhead per sample, collect hook, batches of {n} (copy in, call, 'unchanged')",
+        fmt(noop, "ns/sample"), "≤ 300 ns/sample", ratio(noop, 300, higher_is_better=False), "wasm")
+    row("wasm", f"… beside encoding the samples for Kafka (done with or without modules), batches of {n}",
+        fmt(enc, "ns/sample"), "reference", share(noop, enc), "wasm")
+for ex in ("normalize", "dropports", "circuits"):
+    w = first("wasm", rf"WasmExample/{ex}/wasm/batch=1000$", "ns/sample")
+    st = first("wasm", rf"WasmExample/{ex}/starlark/batch=1000$", "ns/sample")
+    target = "≥ 5× faster than its Starlark twin" if ex == "normalize" else "reference: its Starlark twin (same run)"
+    rat = ratio(st / w if w and st else None, 5) if ex == "normalize" else share(st, w)
+    row("wasm", f"example {ex} (collect, batches of 1000): wasm vs Starlark ({fmt(st, 'ns/sample')}), speed-up in ratio",
+        fmt(w, "ns/sample"), target, rat, "wasm")
+diag = first("wasm", r"WasmDiagNoDeadlineChecks$", "ns/sample")
+w = first("wasm", r"WasmExample/normalize/wasm/batch=1000$", "ns/sample")
+row("wasm", "diagnostic: normalize without wazero's deadline checks (never run so: a looping module could not be stopped)",
+    fmt(diag, "ns/sample"), "reference: normalize with the checks (same run)", share(w, diag), "wasm")
+w = first("wasm", r"WasmExampleErrorBudget/errorbudget/wasm/batch=1000$", "ns/kpi")
+st = first("wasm", r"WasmExampleErrorBudget/errorbudget/starlark/batch=1000$", "ns/kpi")
+row("wasm", f"example errorbudget (process, 1000 KPIs a window): wasm vs Starlark ({fmt(st, 'ns/KPI')}), speed-up in ratio",
+    fmt(w, "ns/KPI"), "reference: its Starlark twin (same run)", share(st, w), "wasm")
 # End to end.
 rate = grep("e2e", r"sustained[^\n]*?([\d.]+) samples/s")
 p99 = grep("e2e", r"delay p99[^\n]*?([\d.]+) ?ms")
@@ -192,6 +221,16 @@ print("""
   The data is the sink's own DDL filled with 7 days of interface KPIs at 10 s windows
   (60.5 million rows; the rollups filled by their materialized views), every template
   variable on "All"; variables first, then every panel with at most 6 queries in flight.
+- Wasm: modules are built by the Go toolchain (`GOOS=wasip1 GOARCH=wasm`, `-buildmode=c-shared`)
+  and run by wazero with deadline checks on (`WithCloseOnContextDone`); the Starlark twins
+  (`wasm/examples/*/*.star`) get each sample as a dict of tags and counters, as gnmic's and
+  Telegraf's Starlark processors do. Why the examples are slow in Go-built modules: see
+  [docs/wasm.md](docs/wasm.md), "Speed".
 - Sink: 1,000,000 interface KPIs; `clickhouse-client` loads them in one insert, the sink in
   inserts of `batch-size` (200,000) rows. The server's CPU per row by insert size is in
-  [docs/storage.md](docs/storage.md).""")
+  [docs/storage.md](docs/storage.md).
+- Sink into the cluster: 1,000,000 interface KPIs of 250 sites (about half per shard), the
+  sink end to end into a fresh database of the single server and of the 2-shard cluster
+  `telemetry` in turn, best of two each. Both cluster servers and ZooKeeper share the
+  machine's 2 cores with the single server: the ratio shows what a second server's
+  insert pipeline adds on one machine, not on two (docs/storage.md, "Cluster").""")

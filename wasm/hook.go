@@ -80,16 +80,22 @@ type Dependencies struct {
 	// Instances is the default number of instances of each module (a
 	// module's instances: overrides it). 0: GOMAXPROCS.
 	Instances int
+
+	// noDeadlineChecks compiles modules without wazero's deadline checks
+	// (WithCloseOnContextDone): a looping module then hangs its worker.
+	// For the diagnostic benchmark only (bench_internal_test.go).
+	noDeadlineChecks bool
 }
 
 // Hook runs the modules of one hook point, in order: the output of one is
 // the input of the next. It is safe for concurrent use: each call takes
 // an instance of each module from its pool.
 type Hook struct {
-	hook  HookPoint
-	mods  []*Module
-	log   *slog.Logger
-	cache wazero.CompilationCache
+	hook   HookPoint
+	mods   []*Module
+	log    *slog.Logger
+	cache  wazero.CompilationCache
+	checks bool // deadline checks compiled in (always, but in a diagnostic benchmark)
 
 	life    sync.Mutex
 	started bool
@@ -165,7 +171,7 @@ func New(h HookPoint, cfgs []ModuleConfig, deps Dependencies) (*Hook, error) {
 		return nil, errors.New("wasm: Dependencies.Reporter is required")
 	}
 	r := deps.Reporter
-	hk := &Hook{hook: h, log: r.Log.With("hook", string(h)), cache: deps.Cache}
+	hk := &Hook{hook: h, log: r.Log.With("hook", string(h)), cache: deps.Cache, checks: !deps.noDeadlineChecks}
 	if len(cfgs) == 0 {
 		return hk, nil
 	}
@@ -253,7 +259,7 @@ func (h *Hook) Start(ctx context.Context) error {
 		b, err := loadFile(m.cfg.Path)
 		if err == nil {
 			var v *version
-			v, err = m.load(ctx, b, h.cache)
+			v, err = m.load(ctx, b, h.cache, h.checks)
 			if err == nil {
 				m.cur.Store(v)
 				m.log.Info("wasm module loaded", "path", m.cfg.Path, "sha256", v.sum[:12], "instances", m.instances)
@@ -272,7 +278,7 @@ func (h *Hook) Start(ctx context.Context) error {
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
-				m.watch(wctx, h.cache)
+				m.watch(wctx, h.cache, h.checks)
 			}()
 		}
 	}
@@ -325,8 +331,8 @@ func (h *Hook) Stats() []ModuleStats {
 
 // load compiles b, instantiates it once and self-checks that instance,
 // which becomes the first idle one of the version.
-func (m *Module) load(ctx context.Context, b []byte, cache wazero.CompilationCache) (*version, error) {
-	v, err := compile(ctx, m.cfg, b, cache, m.instances)
+func (m *Module) load(ctx context.Context, b []byte, cache wazero.CompilationCache, checks bool) (*version, error) {
+	v, err := compile(ctx, m.cfg, b, cache, m.instances, checks)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +355,7 @@ func (m *Module) load(ctx context.Context, b []byte, cache wazero.CompilationCac
 // watch checks the file every interval; a new content that stayed the
 // same for one interval is loaded and swapped in if it passes its
 // self-check. A bad version is counted once and the old one kept.
-func (m *Module) watch(ctx context.Context, cache wazero.CompilationCache) {
+func (m *Module) watch(ctx context.Context, cache wazero.CompilationCache, checks bool) {
 	t := time.NewTicker(m.cfg.WatchInterval)
 	defer t.Stop()
 	for {
@@ -358,12 +364,12 @@ func (m *Module) watch(ctx context.Context, cache wazero.CompilationCache) {
 			return
 		case <-t.C:
 		}
-		m.check(ctx, cache)
+		m.check(ctx, cache, checks)
 	}
 }
 
 // check is one turn of watch.
-func (m *Module) check(ctx context.Context, cache wazero.CompilationCache) {
+func (m *Module) check(ctx context.Context, cache wazero.CompilationCache, checks bool) {
 	b, err := loadFile(m.cfg.Path)
 	if err != nil {
 		if m.limit.allow("read") {
@@ -384,7 +390,7 @@ func (m *Module) check(ctx context.Context, cache wazero.CompilationCache) {
 		return
 	}
 	m.pending = ""
-	nv, err := m.load(ctx, b, cache)
+	nv, err := m.load(ctx, b, cache, checks)
 	if err != nil {
 		m.bad = v
 		m.st.reloadsFailed.Add(1)
@@ -411,7 +417,7 @@ func (h *Hook) Reload(ctx context.Context) error {
 		b, err := loadFile(m.cfg.Path)
 		if err == nil {
 			m.pending = sumOf(b)
-			m.check(ctx, h.cache)
+			m.check(ctx, h.cache, h.checks)
 		}
 		if err == nil && m.st.reloadsFailed.Load() != before {
 			err = fmt.Errorf("wasm module %s: new version rejected", m.cfg.Name)

@@ -80,9 +80,11 @@ type version struct {
 }
 
 // compile compiles b for cfg in a runtime of its own (closing it closes
-// every instance of the version) and checks its exports.
-func compile(ctx context.Context, cfg ModuleConfig, b []byte, cache wazero.CompilationCache, instances int) (*version, error) {
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+// every instance of the version) and checks its exports. checks compiles
+// in the deadline checks that let a call be stopped (always but in a
+// diagnostic benchmark).
+func compile(ctx context.Context, cfg ModuleConfig, b []byte, cache wazero.CompilationCache, instances int, checks bool) (*version, error) {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(checks)
 	if cache != nil {
 		rc = rc.WithCompilationCache(cache)
 	}
