@@ -209,7 +209,7 @@ func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 			s.Seq = v
 		case num == 10 && typ == protowire.BytesType:
 			it := &c.ifaces[i]
-			*it = Interface{counters: it.counters[:0], raw: it.raw[:0]}
+			*it = Interface{counters: it.counters[:0]}
 			s.Interface, s.Probe, s.DeviceState = it, nil, nil
 			if err := c.decodeInterface(it, b); err != nil {
 				return err
@@ -260,7 +260,15 @@ func (c *codec) decodeInterface(it *Interface, b []byte) error {
 		case 1:
 			it.Name = alias(fb)
 		case 2:
-			it.raw = append(it.raw, raw...)
+			// the counters are contiguous in an encoding by field
+			// number: point at them, copy only when they are not
+			if len(it.raw) > 0 && sameEnd(it.raw, raw) {
+				it.raw = it.raw[:len(it.raw)+len(raw)]
+			} else if len(it.raw) == 0 {
+				it.raw = raw
+			} else {
+				it.raw = append(append([]byte(nil), it.raw...), raw...)
+			}
 		case 3:
 			it.SpeedBps = v
 		case 4:
@@ -270,6 +278,11 @@ func (c *codec) decodeInterface(it *Interface, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// sameEnd reports whether next starts where a ends in one array.
+func sameEnd(a, next []byte) bool {
+	return cap(a) >= len(a)+len(next) && len(next) > 0 && &a[:len(a)+1][len(a)] == &next[0]
 }
 
 // decodeCounters decodes the counter fields raw (InterfaceState field 2,
