@@ -1,6 +1,7 @@
 package wasm_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+	"gopkg.in/yaml.v3"
 
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/testenv"
@@ -387,5 +389,36 @@ func TestWasmKPIs(t *testing.T) {
 	st := h.Stats()
 	if st[1].Dropped[wasm.DropReasonFiltered] != 1 {
 		t.Errorf("veto stats %+v", st[1])
+	}
+}
+
+// TestWasmDeployExample: deploy/wasm's configuration snippet has only known
+// keys and validates.
+func TestWasmDeployExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "wasm", "telemetry.wasm.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Collect struct {
+			Wasm []wasm.ModuleConfig `yaml:"wasm"`
+		} `yaml:"collect"`
+		Process struct {
+			Wasm []wasm.ModuleConfig `yaml:"wasm"`
+		} `yaml:"process"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Collect.Wasm) != 3 || len(cfg.Process.Wasm) != 1 {
+		t.Errorf("modules: %+v", cfg)
+	}
+	if err := wasm.Validate(wasm.HookCollect, cfg.Collect.Wasm); err != nil {
+		t.Error(err)
+	}
+	if err := wasm.Validate(wasm.HookProcess, cfg.Process.Wasm); err != nil {
+		t.Error(err)
 	}
 }
