@@ -7,12 +7,21 @@ SERVICES  := scripts/services.sh
 # Seconds each fuzz target runs in `make fuzz` (CI runs them briefly inside `make test`).
 FUZZTIME  ?= 60s
 
-.PHONY: all build demo test test-anyday test-short test-unit test-race bench services services-stop up down generate lint fuzz clean
+.PHONY: wasm all build demo test test-anyday test-short test-unit test-race bench services services-stop up down generate lint fuzz clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/telemetry
+
+## wasm: the example WebAssembly edge processors (wasm/examples) into bin/wasm/
+WASM_EXAMPLES := normalize dropports circuits errorbudget
+wasm:
+	@mkdir -p bin/wasm
+	@for m in $(WASM_EXAMPLES); do \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/wasm/$$m.wasm ./wasm/examples/$$m || exit 1; \
+		echo bin/wasm/$$m.wasm; \
+	done
 
 ## demo: run the whole pipeline for 60 s in one process (installs ClickHouse if needed)
 demo: build
