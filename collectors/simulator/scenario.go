@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -109,8 +110,24 @@ func allowedKeys(t FaultType) []string {
 // (from 0) and the key.
 func ParseScenario(b []byte) (*Scenario, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	var next yaml.Node
+	for {
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("scenario: %w", err)
+		}
+		if !emptyDocument(&next) {
+			// What a second document said would be ignored: a fault the
+			// operator wrote would silently not happen.
+			return nil, fmt.Errorf("scenario: line %d: a second YAML document: a scenario holds one list of faults", next.Line)
+		}
 	}
 	s := &Scenario{}
 	if len(doc.Content) == 0 {
@@ -154,6 +171,17 @@ func ParseScenario(b []byte) (*Scenario, error) {
 		s.Faults = append(s.Faults, f)
 	}
 	return s, nil
+}
+
+// emptyDocument reports whether a YAML document holds nothing (a "---"
+// alone, comments).
+func emptyDocument(n *yaml.Node) bool {
+	for _, c := range n.Content {
+		if !(c.Kind == yaml.ScalarNode && c.ShortTag() == "!!null" && c.Value == "") {
+			return false
+		}
+	}
+	return true
 }
 
 func parseFault(n *yaml.Node) (Fault, error) {

@@ -74,11 +74,27 @@ func TestScenarioErrors(t *testing.T) {
 		{"- {type: link_down, device: [a]}", "device: must be a string"},
 		{"- {type: loss, device: a, ratio: .nan}", "ratio:"},
 		{"[", "scenario:"},
+		{"- {type: link_down, device: a}\n---\n- {type: loss, device: b, ratio: 0.5}", "line 2: a second YAML document"},
 	}
 	for _, tc := range cases {
 		_, err := ParseScenario([]byte(tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// TestScenarioEmptyDocumentsAccepted: a "---" before the faults or after
+// them is not a second list.
+func TestScenarioEmptyDocumentsAccepted(t *testing.T) {
+	for _, body := range []string{
+		"---\n- {type: link_down, device: a}",
+		"- {type: link_down, device: a}\n---\n",
+		"- {type: link_down, device: a}\n---\n# nothing else\n",
+	} {
+		s, err := ParseScenario([]byte(body))
+		if err != nil || len(s.Faults) != 1 {
+			t.Errorf("%q: got %v, %v; want one fault", body, s, err)
 		}
 	}
 }
