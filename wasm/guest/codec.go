@@ -183,7 +183,11 @@ func read(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []b
 func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 	unknown := s.unknown[:0]
 	*s = Sample{}
+	o := &s.orig
+	o.rec, o.ifStart, o.nameStart = rec, -1, -1
+	all := len(rec)
 	for len(rec) > 0 {
+		at := all - len(rec)
 		num, typ, v, b, n := read(rec)
 		if n < 0 {
 			return errMalformed
@@ -211,7 +215,8 @@ func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 			it := &c.ifaces[i]
 			*it = Interface{counters: it.counters[:0]}
 			s.Interface, s.Probe, s.DeviceState = it, nil, nil
-			if err := c.decodeInterface(it, b); err != nil {
+			o.ifStart, o.ifBody, o.ifEnd = at, at+n-len(b), at+n
+			if err := c.decodeInterface(it, b, o); err != nil {
 				return err
 			}
 		case num == 11 && typ == protowire.BytesType:
@@ -245,11 +250,33 @@ func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 			s.unknown = unknown
 		}
 	}
+	o.site, o.device, o.collector = s.Site, s.Device, s.Collector
+	o.deviceTime, o.receiveTime, o.seq = s.DeviceTime, s.ReceiveTime, s.Seq
+	if it := s.Interface; it != nil {
+		o.iface, o.name, o.speed, o.oper, o.lastClear = it, it.Name, it.SpeedBps, it.OperStatus, it.LastClear
+	}
 	return nil
 }
 
-func (c *codec) decodeInterface(it *Interface, b []byte) error {
+func (c *codec) decodeInterface(it *Interface, b []byte, o *orig) error {
+	start := o.ifBody
+	all := len(b)
 	for len(b) > 0 {
+		// the counters (field 2, one-byte lengths) are the most of it:
+		// skipped without decoding
+		if b[0] == 0x12 && len(b) > 1 && b[1] < 0x80 && len(b) >= 2+int(b[1]) {
+			n := 2 + int(b[1])
+			if len(it.raw) == 0 {
+				it.raw = b[:n]
+			} else if sameEnd(it.raw, b[:n]) {
+				it.raw = it.raw[:len(it.raw)+n]
+			} else {
+				it.raw = append(append([]byte(nil), it.raw...), b[:n]...)
+			}
+			b = b[n:]
+			continue
+		}
+		at := start + all - len(b)
 		num, _, v, fb, n := read(b)
 		if n < 0 {
 			return errMalformed
@@ -259,9 +286,8 @@ func (c *codec) decodeInterface(it *Interface, b []byte) error {
 		switch num {
 		case 1:
 			it.Name = alias(fb)
+			o.nameStart, o.nameEnd = at, at+n
 		case 2:
-			// the counters are contiguous in an encoding by field
-			// number: point at them, copy only when they are not
 			if len(it.raw) > 0 && sameEnd(it.raw, raw) {
 				it.raw = it.raw[:len(it.raw)+len(raw)]
 			} else if len(it.raw) == 0 {
@@ -278,6 +304,53 @@ func (c *codec) decodeInterface(it *Interface, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// same reports whether a and b are the same string: same bytes in memory,
+// not only equal ones (no comparison loop; an equal copy counts as a
+// change, which only costs an encoding).
+func same(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b))
+}
+
+// appendUnchanged appends s by copying its record, or its record with a
+// new interface name spliced in, when that is all that changed; false
+// when s must be encoded field by field.
+func appendUnchanged(b []byte, s *Sample) ([]byte, bool) {
+	o := &s.orig
+	if o.rec == nil || s.Probe != nil || s.DeviceState != nil || s.Interface != o.iface ||
+		!same(s.Site, o.site) || !same(s.Device, o.device) || !same(s.Collector, o.collector) ||
+		s.DeviceTime != o.deviceTime || s.ReceiveTime != o.receiveTime || s.Seq != o.seq {
+		return b, false
+	}
+	it := s.Interface
+	if it == nil {
+		if o.ifStart >= 0 {
+			return b, false // the interface was removed
+		}
+		b = protowire.AppendVarint(append(b, 0x0a), uint64(len(o.rec)))
+		return append(b, o.rec...), true
+	}
+	if it.decoded || it.SpeedBps != o.speed || it.OperStatus != o.oper || it.LastClear != o.lastClear {
+		return b, false
+	}
+	if same(it.Name, o.name) {
+		b = protowire.AppendVarint(append(b, 0x0a), uint64(len(o.rec)))
+		return append(b, o.rec...), true
+	}
+	if o.nameStart < 0 {
+		return b, false
+	}
+	b, rec := begin(b, 1)
+	b = append(b, o.rec[:o.ifStart]...)
+	var st int
+	b, st = begin(b, 10)
+	b = append(b, o.rec[o.ifBody:o.nameStart]...)
+	b = putString(b, 1, it.Name)
+	b = append(b, o.rec[o.nameEnd:o.ifEnd]...)
+	b = end(b, st)
+	b = append(b, o.rec[o.ifEnd:]...)
+	return end(b, rec), true
 }
 
 // sameEnd reports whether next starts where a ends in one array.
@@ -404,6 +477,9 @@ func end(b []byte, start int) []byte {
 
 // appendSample appends s as one record of a SampleBatch.
 func appendSample(b []byte, s *Sample) []byte {
+	if out, ok := appendUnchanged(b, s); ok {
+		return out
+	}
 	b, rec := begin(b, 1)
 	b = putVarint(b, 1, version)
 	b = putString(b, 2, s.Site)

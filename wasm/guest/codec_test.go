@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -30,10 +31,19 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	}
 	var tt Tester
-	for _, edit := range []bool{false, true} {
+	for _, edit := range []string{"", "counters", "rename", "speed", "site", "add"} {
 		out, changed, err := tt.Samples(batch, func(ss []*Sample) ([]*Sample, bool) {
-			if edit {
+			switch edit {
+			case "counters":
 				ss[0].Interface.Counters()[0].Value = 301
+			case "rename":
+				ss[0].Interface.Name = "a-much-longer-interface-name-than-before-" + strings.Repeat("x", 100)
+			case "speed":
+				ss[0].Interface.SpeedBps = 2e9
+			case "site":
+				ss[1].Site = "s9"
+			case "add":
+				ss = append(ss, &Sample{Site: "s3", Device: "d3", Interface: &Interface{Name: "new"}})
 			}
 			return ss, true
 		})
@@ -46,18 +56,30 @@ func TestCodecRoundTrip(t *testing.T) {
 			if err := wire.DecodeSample(rec, got); err != nil {
 				return err
 			}
-			want := proto.Clone(in[i]).(*wirepb.Sample)
+			var want *wirepb.Sample
+			if i < len(in) {
+				want = proto.Clone(in[i]).(*wirepb.Sample)
+			} else {
+				want = &wirepb.Sample{Site: "s3", Device: "d3", Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "new"}}}
+			}
 			want.Version = 1
-			if edit && i == 0 {
+			switch {
+			case edit == "counters" && i == 0:
 				want.GetInterface().Counters[0].Value = 301
+			case edit == "rename" && i == 0:
+				want.GetInterface().Interface = "a-much-longer-interface-name-than-before-" + strings.Repeat("x", 100)
+			case edit == "speed" && i == 0:
+				want.GetInterface().SpeedBps = 2e9
+			case edit == "site" && i == 1:
+				want.Site = "s9"
 			}
 			if !proto.Equal(got, want) {
 				t.Errorf("edit %v, sample %d: %v, want %v", edit, i, got, want)
 			}
 			i++
 			return nil
-		}); err != nil || i != len(in) {
-			t.Fatal(err, i)
+		}); err != nil || (i != len(in) && edit != "add") || (edit == "add" && i != len(in)+1) {
+			t.Fatal(edit, err, i)
 		}
 	}
 }

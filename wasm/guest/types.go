@@ -83,6 +83,27 @@ type Sample struct {
 	// unknown keeps the fields this package does not know, re-encoded as
 	// they came.
 	unknown []byte
+	// orig is the sample as decoded: encoding copies what did not change.
+	orig orig
+}
+
+// orig is a decoded sample's record and what its fields were, so that
+// encoding copies the record, or splices a new interface name into it,
+// instead of encoding every field again (Go's WebAssembly code pays for
+// every branch).
+type orig struct {
+	rec                     []byte
+	site, device, collector string
+	deviceTime, receiveTime int64
+	seq                     uint64
+	iface                   *Interface
+	name                    string
+	speed                   uint64
+	oper                    OperStatus
+	lastClear               int64
+	// offsets in rec: the interface field (tag to end), its body, and its
+	// name field (tag to end; nameStart -1 when absent)
+	ifStart, ifBody, ifEnd, nameStart, nameEnd int
 }
 
 // Interface is wire.proto's InterfaceState.
