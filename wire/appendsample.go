@@ -20,6 +20,7 @@ const (
 	tagSampleReceiveTime = 5<<3 | 0
 	tagSampleCollector   = 6<<3 | 2
 	tagSampleSeq         = 7<<3 | 0
+	tagSampleTenant      = 8<<3 | 2
 	tagSampleInterface   = 10<<3 | 2
 	tagSampleProbe       = 11<<3 | 2
 	tagSampleDevState    = 12<<3 | 2
@@ -67,6 +68,7 @@ func AppendSample(buf []byte, s *wirepb.Sample) ([]byte, error) {
 	b = appendVarintField(b, tagSampleReceiveTime, uint64(s.ReceiveTimeUnixNano))
 	b = appendStringField(b, tagSampleCollector, s.Collector)
 	b = appendVarintField(b, tagSampleSeq, s.Seq)
+	b = appendStringField(b, tagSampleTenant, s.Tenant)
 	switch body := s.Body.(type) {
 	case *wirepb.Sample_Interface:
 		if body == nil {
@@ -115,7 +117,7 @@ func fixLength(b []byte, start int) []byte {
 // validSample reports a string field of s that is not valid UTF-8, which
 // proto3 forbids and proto.Marshal refuses.
 func validSample(s *wirepb.Sample) error {
-	ok := utf8.ValidString(s.Site) && utf8.ValidString(s.Device) && utf8.ValidString(s.Collector)
+	ok := utf8.ValidString(s.Site) && utf8.ValidString(s.Device) && utf8.ValidString(s.Collector) && utf8.ValidString(s.Tenant)
 	switch body := s.Body.(type) {
 	case *wirepb.Sample_Interface:
 		ok = ok && (body == nil || utf8.ValidString(body.Interface.GetInterface()))

@@ -93,7 +93,7 @@ func randSample(r *rand.Rand) *wirepb.Sample {
 	}
 	s := &wirepb.Sample{
 		Version: uint32(u64()), Site: str(), Device: str(), DeviceTimeUnixNano: i64(), ReceiveTimeUnixNano: i64(),
-		Collector: str(), Seq: u64(),
+		Collector: str(), Seq: u64(), Tenant: str(),
 	}
 	switch r.IntN(5) {
 	case 0:

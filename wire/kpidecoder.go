@@ -11,7 +11,7 @@ import (
 
 // KPIDecoder decodes telemetry.kpis record values with one allocation (the
 // KPI id, unique per record), like SampleDecoder does for samples: one
-// reused KPI and bodies, interned site, device and entity names. It accepts exactly what DecodeKPI accepts
+// reused KPI and bodies, interned site, device, entity and tenant names. It accepts exactly what DecodeKPI accepts
 // (FuzzKPIDecoder checks it against DecodeKPI) and returns the same error
 // classes (ErrMalformed, ErrUnknownVersion, ErrEmpty). Unknown fields are
 // skipped, not kept.
@@ -81,6 +81,8 @@ func (d *KPIDecoder) Decode(buf []byte) (*wirepb.KPI, error) {
 			k.WindowEndUnixNano = int64(v)
 		case num == 7 && typ == protowire.VarintType:
 			k.Samples = uint32(v)
+		case num == 8 && typ == protowire.BytesType:
+			k.Tenant, err = d.str(b)
 		case num >= 10 && num <= 13 && typ == protowire.BytesType:
 			// A oneof member seen again merges into the same message; a
 			// different member replaces it.

@@ -17,13 +17,13 @@ func testKPIs() []*wirepb.KPI {
 				Interface: "Ethernet1", UtilIn: 0.5, UtilOut: 0.25, LossRatio: 0.001, InErrorsPs: 1, InDiscardsPs: 2, OutDiscardsPs: 3, OutErrorsPs: 4,
 				SpeedBps: 10e9, InBps: 5e9, OutBps: 2.5e9, InPps: 1e6, OutPps: 5e5, OperStatus: wirepb.OperStatus_UP,
 			}}},
-		{Version: 1, Id: "ln/fra/d1/ams/d9/1700000000", Site: "fra", Device: "d1", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 3,
+		{Version: 1, Id: "ln/fra/d1/ams/d9/1700000000", Site: "fra", Device: "d1", Tenant: "globex", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 3,
 			Body: &wirepb.KPI_Link{Link: &wirepb.LinkKPI{
 				DstSite: "ams", DstDevice: "d9", RttMs: 12.5, RttP50Ms: 12, RttP95Ms: 15, RttP99Ms: 17, JitterMs: 0.5, LossRatio: 0.02, ProbesSent: 100, ProbesReceived: 98,
 			}}},
 		{Version: 1, Id: "pl/p1", Site: "pipeline", WindowStartUnixNano: t0,
 			Body: &wirepb.KPI_Pipeline{Pipeline: &wirepb.PipelineKPI{Instance: "p1", DelayP50Ms: 100, DelayP99Ms: 900, DelayMaxMs: 1200, Samples: 5000}}},
-		{Version: 1, Id: "dv/fra/d1/1700000000", Site: "fra", Device: "d1", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 1,
+		{Version: 1, Id: "dv/fra/d1/1700000000", Site: "fra", Device: "d1", Tenant: "acme", WindowStartUnixNano: t0, WindowEndUnixNano: t0 + 10e9, Samples: 1,
 			Body: &wirepb.KPI_DeviceKpi{DeviceKpi: &wirepb.DeviceKPI{
 				State: wirepb.DeviceState_DEVICE_DOWN, LastError: "rpc error: code = Unavailable", UpRatio: 0.25,
 			}}},
@@ -66,7 +66,7 @@ func TestKPIDecoderAgreesWithDecodeKPI(t *testing.T) {
 func testKPIDecoderAgrees(t *testing.T, d *KPIDecoder) {
 	seeds := kpiSeeds(t)
 	// every seed, truncation and single-byte corruption
-	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x52, 0x5a, 0x62, 0x6a, 0x48},
+	checkAgreesOnDamage(seeds, []byte{0x00, 0xff, 0x80, 0x08, 0x11, 0x12, 0x42, 0x52, 0x5a, 0x62, 0x6a, 0x48},
 		func(b []byte) { checkKPIDecoderAgrees(t, d, b) })
 	// oneof switching and merging
 	i, l, p := seeds[0], seeds[1], seeds[2]
@@ -85,6 +85,8 @@ func testKPIDecoderAgrees(t *testing.T, d *KPIDecoder) {
 	checkKPIDecoderAgrees(t, d, cat(i, dv))
 	checkKPIDecoderAgrees(t, d, cat(dv, l, dv))
 	checkKPIDecoderAgrees(t, d, cat([]byte{0x1a, 2, 0xc3, 0x28}, i)) // invalid UTF-8 site
+	checkKPIDecoderAgrees(t, d, cat(l, []byte{0x42, 2, 0xc3, 0x28})) // invalid UTF-8 tenant
+	checkKPIDecoderAgrees(t, d, cat(l, []byte{0x42, 1, 'x'}))        // the last tenant wins
 }
 
 func TestKPIDecoderErrors(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -30,7 +31,8 @@ var headers = func() map[string][]kgo.RecordHeader {
 }()
 
 // Headers returns the headers of a record carrying schema (a Schema*
-// name). The slice is shared: do not modify it.
+// name) and no tenant header (TenantHeaders adds it). The slice is shared:
+// do not modify it.
 func Headers(schema string) []kgo.RecordHeader {
 	if h, ok := headers[schema]; ok {
 		return h
@@ -38,12 +40,36 @@ func Headers(schema string) []kgo.RecordHeader {
 	return []kgo.RecordHeader{{Key: SchemaHeader, Value: []byte(schema)}}
 }
 
+// TenantHeaders returns the headers of a record carrying schema for
+// tenant: the schema header, then TenantHeader with the tenant id; the
+// schema header alone (Headers) when tenant is "". The slice is new on
+// every call: a writer of many records of one tenant builds it once and
+// shares it.
+func TenantHeaders(schema, tenant string) []kgo.RecordHeader {
+	if tenant == "" {
+		return Headers(schema)
+	}
+	return []kgo.RecordHeader{{Key: SchemaHeader, Value: []byte(schema)}, {Key: TenantHeader, Value: []byte(tenant)}}
+}
+
 // SchemaOf returns the record's SchemaHeader value, and whether the record
 // has the header. The value shares the record's memory; compare it with
 // string(v) == name, which does not copy.
 func SchemaOf(r *kgo.Record) ([]byte, bool) {
+	return header(r, SchemaHeader)
+}
+
+// TenantOf returns the record's TenantHeader value, and whether the
+// record has the header; like SchemaOf, the value shares the record's
+// memory. It is what the writer said: a reader that relies on it for
+// more than filtering checks it (tenant.Resolver.Check).
+func TenantOf(r *kgo.Record) ([]byte, bool) {
+	return header(r, TenantHeader)
+}
+
+func header(r *kgo.Record, key string) ([]byte, bool) {
 	for _, h := range r.Headers {
-		if h.Key == SchemaHeader {
+		if h.Key == key {
 			return h.Value, true
 		}
 	}
@@ -51,15 +77,21 @@ func SchemaOf(r *kgo.Record) ([]byte, bool) {
 }
 
 // DeadLetter returns the dead letter of src: why component gave up on it,
-// where it came from, and its key and payload cut to the limits above,
-// with their sizes and the SHA-256 of the whole payload.
+// where it came from, its key and payload cut to the limits above, with
+// their sizes and the SHA-256 of the whole payload, and its tenant when
+// its TenantHeader holds a valid tenant id.
 func DeadLetter(component string, cause error, src *kgo.Record, now time.Time) *wirepb.DeadLetter {
 	sum := sha256.Sum256(src.Value)
 	reason := "unknown"
 	if cause != nil {
 		reason = cause.Error()
 	}
+	var tn string
+	if v, ok := TenantOf(src); ok && tenant.Valid(string(v)) {
+		tn = string(v)
+	}
 	return &wirepb.DeadLetter{
+		Tenant:          tn,
 		Reason:          text(reason, MaxDeadLetterReason),
 		Component:       text(component, MaxDeadLetterReason),
 		SourceTopic:     text(src.Topic, MaxDeadLetterReason),
@@ -75,13 +107,14 @@ func DeadLetter(component string, cause error, src *kgo.Record, now time.Time) *
 }
 
 // DeadLetterRecord is the record on topic of src's dead letter (see
-// DeadLetter), keyed by src's key, cut like the payload.
+// DeadLetter), keyed by src's key, cut like the payload, with the tenant
+// header when the dead letter has a tenant.
 func DeadLetterRecord(topic, component string, cause error, src *kgo.Record, now time.Time) *kgo.Record {
 	dl := DeadLetter(component, cause, src, now)
 	// Cannot fail: every string of dl is valid UTF-8 (text), every other
 	// field bytes or a number.
 	v, _ := Marshal(nil, dl)
-	return &kgo.Record{Topic: topic, Key: dl.Key, Value: v, Headers: Headers(SchemaDeadLetter)}
+	return &kgo.Record{Topic: topic, Key: dl.Key, Value: v, Headers: TenantHeaders(SchemaDeadLetter, dl.Tenant)}
 }
 
 // text is s as a proto3 string field accepts it: invalid UTF-8 (a reason

@@ -70,3 +70,62 @@ func TestDeadLetterOfHostileText(t *testing.T) {
 		t.Fatalf("dead letter %+v", dl)
 	}
 }
+
+// TestTenantHeaders: the tenant header follows the schema header, a
+// record without a tenant has the schema header alone, and TenantOf reads
+// it back.
+func TestTenantHeaders(t *testing.T) {
+	r := &kgo.Record{Headers: TenantHeaders(SchemaKPI, "acme")}
+	if s, ok := SchemaOf(r); !ok || string(s) != SchemaKPI {
+		t.Fatalf("SchemaOf = %q, %v", s, ok)
+	}
+	if tn, ok := TenantOf(r); !ok || string(tn) != "acme" {
+		t.Fatalf("TenantOf = %q, %v", tn, ok)
+	}
+	h := TenantHeaders(SchemaSample, "")
+	if len(h) != 1 || h[0].Key != SchemaHeader || string(h[0].Value) != SchemaSample {
+		t.Fatalf("no tenant: headers %v", h)
+	}
+	if tn, ok := TenantOf(&kgo.Record{Headers: h}); ok || tn != nil {
+		t.Fatalf("TenantOf a record without the header = %q, %v", tn, ok)
+	}
+	a, b := TenantHeaders(SchemaKPI, "acme"), TenantHeaders(SchemaKPI, "acme")
+	a[1].Value[0] = 'X'
+	if string(b[1].Value) != "acme" {
+		t.Fatal("TenantHeaders slices share memory")
+	}
+}
+
+// TestDeadLetterCarriesTheTenant: a dead letter takes its source's tenant
+// from the source's tenant header when that is a valid tenant id, and its
+// record carries the header too; otherwise it has no tenant.
+func TestDeadLetterCarriesTheTenant(t *testing.T) {
+	for _, tc := range []struct {
+		header []kgo.RecordHeader
+		want   string
+	}{
+		{TenantHeaders(SchemaSample, "acme"), "acme"},
+		{Headers(SchemaSample), ""},
+		{nil, ""},
+		{TenantHeaders(SchemaSample, "ACME; DROP"), ""},
+		{TenantHeaders(SchemaSample, "a\xff"), ""},
+		{TenantHeaders(SchemaSample, strings.Repeat("a", 33)), ""},
+	} {
+		src := &kgo.Record{Topic: "telemetry.samples", Value: []byte("junk"), Headers: tc.header}
+		r := DeadLetterRecord("telemetry.deadletter", "processor", errors.New("bad"), src, time.Unix(0, 1))
+		dl := &wirepb.DeadLetter{}
+		if err := DecodeDeadLetter(r.Value, dl); err != nil {
+			t.Fatal(err)
+		}
+		if dl.GetTenant() != tc.want {
+			t.Errorf("header %v: dead letter tenant %q, want %q", tc.header, dl.GetTenant(), tc.want)
+		}
+		tn, ok := TenantOf(r)
+		if ok != (tc.want != "") || string(tn) != tc.want {
+			t.Errorf("header %v: dead letter record's tenant header %q, %v", tc.header, tn, ok)
+		}
+		if s, _ := SchemaOf(r); string(s) != SchemaDeadLetter {
+			t.Errorf("schema header %q", s)
+		}
+	}
+}

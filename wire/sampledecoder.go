@@ -15,8 +15,8 @@ import (
 
 // SampleDecoder decodes telemetry.samples record values without allocating
 // in steady state: it reuses one Sample, its bodies and counter values, and
-// interns strings (site, device, interface, peer names and addresses
-// repeat). It accepts exactly what DecodeSample accepts (FuzzSampleDecoder
+// interns strings (site, device, interface, peer names, addresses and
+// tenants repeat). It accepts exactly what DecodeSample accepts (FuzzSampleDecoder
 // checks it against DecodeSample) and returns the same error classes:
 // errors wrapping ErrMalformed or ErrUnknownVersion, or ErrEmpty. Unknown
 // fields are skipped, not kept.
@@ -188,7 +188,7 @@ func (d *SampleDecoder) Decode(buf []byte) (*wirepb.Sample, error) {
 		buf = buf[n:]
 		want := protowire.VarintType
 		switch num {
-		case 2, 3, 6, 10, 11, 12:
+		case 2, 3, 6, 8, 10, 11, 12:
 			want = protowire.BytesType
 		case 1, 4, 5, 7:
 		default:
@@ -219,6 +219,10 @@ func (d *SampleDecoder) Decode(buf []byte) (*wirepb.Sample, error) {
 			}
 		case 7:
 			s.Seq = v
+		case 8:
+			if s.Tenant, err = d.str(b); err != nil {
+				return nil, malformed(err)
+			}
 		case 10:
 			if body != 10 {
 				d.resetInterface()

@@ -49,7 +49,7 @@ const t0 = int64(1_700_000_000_000_000_000)
 // testSamples covers every body kind, zero values and full values.
 func testSamples() []*wirepb.Sample {
 	return []*wirepb.Sample{
-		{Version: 1, Site: "fra", Device: "d1", DeviceTimeUnixNano: t0, ReceiveTimeUnixNano: t0 + 5e6, Collector: "c1", Seq: 42,
+		{Version: 1, Site: "fra", Device: "d1", DeviceTimeUnixNano: t0, ReceiveTimeUnixNano: t0 + 5e6, Collector: "c1", Seq: 42, Tenant: "acme",
 			Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{
 				Interface: "Ethernet1", SpeedBps: 1e9, OperStatus: wirepb.OperStatus_UP, LastClearUnixNano: t0 - 1e12,
 				Counters: []*wirepb.CounterValue{
@@ -64,7 +64,7 @@ func testSamples() []*wirepb.Sample {
 				PeerSite: "ams", PeerDevice: "d9", MinDelayUs: 1000, MaxDelayUs: 1234.5, AvgDelayUs: 1100,
 				StddevDelayUs: 2.5, JitterUs: 10, LossPercentage: 2, ProbesSent: 100, ProbesReceived: 98,
 			}}},
-		{Version: 1, Site: "s", Device: "d", Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{Address: "a:1", State: wirepb.DeviceState_DEVICE_UP, LastError: "x"}}},
+		{Version: 1, Site: "s", Device: "d", Tenant: "default", Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{Address: "a:1", State: wirepb.DeviceState_DEVICE_UP, LastError: "x"}}},
 		{Version: 2, Site: "s", Body: &wirepb.Sample_Probe{Probe: &wirepb.ProbeResult{}}},
 		{Version: 1, Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{}}},
 		{Version: 1, Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{}}},
@@ -139,7 +139,7 @@ func TestSampleDecoderAgreesWithDecodeSample(t *testing.T) {
 
 func testSampleDecoderAgrees(t *testing.T, d *SampleDecoder) {
 	// every seed, truncation and single-byte corruption
-	checkAgreesOnDamage(decoderSeeds(t), []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x52, 0x5a, 0x62},
+	checkAgreesOnDamage(decoderSeeds(t), []byte{0x00, 0xff, 0x80, 0x08, 0x12, 0x42, 0x52, 0x5a, 0x62},
 		func(b []byte) { checkDecoderAgrees(t, d, b) })
 	// oneof switching and merging
 	seeds := decoderSeeds(t)
@@ -148,6 +148,8 @@ func testSampleDecoderAgrees(t *testing.T, d *SampleDecoder) {
 	checkDecoderAgrees(t, d, append(append(append([]byte(nil), a...), p...), a...))
 	checkDecoderAgrees(t, d, append(append(append([]byte(nil), dv...), a...), dv...))
 	checkDecoderAgrees(t, d, append(append([]byte(nil), []byte{0x12, 2, 0xc3, 0x28}...), a...)) // invalid UTF-8 site
+	checkDecoderAgrees(t, d, append(append([]byte(nil), a...), 0x42, 2, 0xc3, 0x28))            // invalid UTF-8 tenant
+	checkDecoderAgrees(t, d, append(append([]byte(nil), a...), 0x42, 3, 'x', 'y', 'z'))         // the last tenant wins
 }
 
 func TestSampleDecoderErrors(t *testing.T) {

@@ -19,6 +19,12 @@ const Version uint32 = 1
 // SchemaHeader is the Kafka record header naming the message in the value.
 const SchemaHeader = "telemetry-schema"
 
+// TenantHeader is the Kafka record header naming the tenant of the record
+// (docs/tenancy.md), the same as the message's tenant field: consumers can
+// filter a tenant's records without decoding them. Records written before
+// tenants existed have neither; they belong to the default tenant.
+const TenantHeader = "telemetry-tenant"
+
 // Schema names carried in SchemaHeader.
 const (
 	SchemaSample      = "sample.v1"
