@@ -36,9 +36,9 @@ KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 ZK_PORT=${ZK_PORT:-12181}
 # The cluster's nodes: native, HTTP and interserver (replication) ports.
-CLUSTER_TCP=(19001 19002)
-CLUSTER_HTTP=(18124 18125)
-CLUSTER_INTERSERVER=(19011 19012)
+read -ra CLUSTER_TCP <<<"${CLUSTER_TCP_PORTS:-19001 19002}"
+read -ra CLUSTER_HTTP <<<"${CLUSTER_HTTP_PORTS:-18124 18125}"
+read -ra CLUSTER_INTERSERVER <<<"${CLUSTER_INTERSERVER_PORTS:-19011 19012}"
 mkdir -p "$STATE"
 
 # Debian package pins: name=version. The upstream part (before the Debian
