@@ -211,6 +211,8 @@ func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 			s.Collector = alias(b)
 		case num == 7 && typ == protowire.VarintType:
 			s.Seq = v
+		case num == 8 && typ == protowire.BytesType:
+			s.Tenant = alias(b)
 		case num == 10 && typ == protowire.BytesType:
 			it := &c.ifaces[i]
 			*it = Interface{counters: it.counters[:0]}
@@ -250,7 +252,7 @@ func (c *codec) decodeSample(s *Sample, i int, rec []byte) error {
 			s.unknown = unknown
 		}
 	}
-	o.site, o.device, o.collector = s.Site, s.Device, s.Collector
+	o.site, o.device, o.collector, o.tenant = s.Site, s.Device, s.Collector, s.Tenant
 	o.deviceTime, o.receiveTime, o.seq = s.DeviceTime, s.ReceiveTime, s.Seq
 	if it := s.Interface; it != nil {
 		o.iface, o.name, o.speed, o.oper, o.lastClear = it, it.Name, it.SpeedBps, it.OperStatus, it.LastClear
@@ -319,7 +321,7 @@ func same(a, b string) bool {
 func appendUnchanged(b []byte, s *Sample) ([]byte, bool) {
 	o := &s.orig
 	if o.rec == nil || s.Probe != nil || s.DeviceState != nil || s.Interface != o.iface ||
-		!same(s.Site, o.site) || !same(s.Device, o.device) || !same(s.Collector, o.collector) ||
+		!same(s.Site, o.site) || !same(s.Device, o.device) || !same(s.Collector, o.collector) || !same(s.Tenant, o.tenant) ||
 		s.DeviceTime != o.deviceTime || s.ReceiveTime != o.receiveTime || s.Seq != o.seq {
 		return b, false
 	}
@@ -488,6 +490,7 @@ func appendSample(b []byte, s *Sample) []byte {
 	b = putVarint(b, 5, uint64(s.ReceiveTime))
 	b = putString(b, 6, s.Collector)
 	b = putVarint(b, 7, s.Seq)
+	b = putString(b, 8, s.Tenant)
 	switch {
 	case s.Interface != nil:
 		it := s.Interface
@@ -593,6 +596,8 @@ func (c *codec) decodeKPI(k *KPI, i int, rec []byte) error {
 			k.WindowEnd = int64(f.v)
 		case f.num == 7 && f.typ == protowire.VarintType:
 			k.Samples = uint32(f.v)
+		case f.num == 8 && f.typ == protowire.BytesType:
+			k.Tenant = c.str(f.b)
 		case f.num == 10 && f.typ == protowire.BytesType:
 			x := &c.ikpis[i]
 			*x = InterfaceKPI{}
@@ -731,6 +736,7 @@ func appendKPI(b []byte, k *KPI) []byte {
 	b = putVarint(b, 5, uint64(k.WindowStart))
 	b = putVarint(b, 6, uint64(k.WindowEnd))
 	b = putVarint(b, 7, uint64(k.Samples))
+	b = putString(b, 8, k.Tenant)
 	var st int
 	switch {
 	case k.Interface != nil:

@@ -15,7 +15,7 @@ import (
 // with counters edited, is what the host's own codec reads back.
 func TestCodecRoundTrip(t *testing.T) {
 	in := []*wirepb.Sample{
-		{Site: "s1", Device: "d1", DeviceTimeUnixNano: 5, ReceiveTimeUnixNano: 6, Collector: "c", Seq: 7,
+		{Site: "s1", Device: "d1", DeviceTimeUnixNano: 5, ReceiveTimeUnixNano: 6, Collector: "c", Seq: 7, Tenant: "t1",
 			Body: &wirepb.Sample_Interface{Interface: &wirepb.InterfaceState{Interface: "Ethernet1", SpeedBps: 1e9,
 				OperStatus: wirepb.OperStatus_UP, LastClearUnixNano: 9,
 				Counters: []*wirepb.CounterValue{{Counter: wirepb.Counter_IN_OCTETS, Value: 300}, {Counter: wirepb.Counter_OUT_ERRORS, Value: 2}}}}},
@@ -86,7 +86,7 @@ func TestCodecRoundTrip(t *testing.T) {
 
 // TestCodecKPIRoundTrip: KPIs with fields survive a decode and an encode.
 func TestCodecKPIRoundTrip(t *testing.T) {
-	in := &wirepb.KPI{Id: "x", Site: "s", Device: "d", WindowStartUnixNano: 1, WindowEndUnixNano: 2, Samples: 3,
+	in := &wirepb.KPI{Id: "x", Site: "s", Device: "d", WindowStartUnixNano: 1, WindowEndUnixNano: 2, Samples: 3, Tenant: "t1",
 		Fields: map[string]float64{"b": 2, "a": 1},
 		Body:   &wirepb.KPI_Link{Link: &wirepb.LinkKPI{DstSite: "s2", DstDevice: "d2", RttMs: 4, LossRatio: 0.5, ProbesSent: 8}}}
 	batch, err := wasm.AppendKPI(nil, in)

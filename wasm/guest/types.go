@@ -77,9 +77,11 @@ type Sample struct {
 	DeviceTime, ReceiveTime int64
 	Collector               string
 	Seq                     uint64
-	Interface               *Interface
-	Probe                   *Probe
-	DeviceState             *DeviceState
+	// Tenant owns the sample (docs/tenancy.md); empty: the default tenant.
+	Tenant      string
+	Interface   *Interface
+	Probe       *Probe
+	DeviceState *DeviceState
 	// unknown keeps the fields this package does not know, re-encoded as
 	// they came.
 	unknown []byte
@@ -92,15 +94,15 @@ type Sample struct {
 // instead of encoding every field again (Go's WebAssembly code pays for
 // every branch).
 type orig struct {
-	rec                     []byte
-	site, device, collector string
-	deviceTime, receiveTime int64
-	seq                     uint64
-	iface                   *Interface
-	name                    string
-	speed                   uint64
-	oper                    OperStatus
-	lastClear               int64
+	rec                             []byte
+	site, device, collector, tenant string
+	deviceTime, receiveTime         int64
+	seq                             uint64
+	iface                           *Interface
+	name                            string
+	speed                           uint64
+	oper                            OperStatus
+	lastClear                       int64
 	// offsets in rec: the interface field (tag to end), its body, and its
 	// name field (tag to end; nameStart -1 when absent)
 	ifStart, ifBody, ifEnd, nameStart, nameEnd int
@@ -178,10 +180,12 @@ type KPI struct {
 	// WindowStart and WindowEnd are ns since the epoch, UTC.
 	WindowStart, WindowEnd int64
 	Samples                uint32
-	Interface              *InterfaceKPI
-	Link                   *LinkKPI
-	Pipeline               *PipelineKPI
-	DeviceKPI              *DeviceKPI
+	// Tenant of the KPI's samples; empty: the default tenant.
+	Tenant    string
+	Interface *InterfaceKPI
+	Link      *LinkKPI
+	Pipeline  *PipelineKPI
+	DeviceKPI *DeviceKPI
 	// Fields are derived values (wire.proto's KPI.fields).
 	Fields  map[string]float64
 	unknown []byte
