@@ -294,7 +294,29 @@ func (r *Resolver) Tenant(id string) (Tenant, bool) {
 	return Tenant{ID: id}, false
 }
 
+// Declared reports whether the tenancy section declares a tenant (the
+// default one alone included): whether there is anything per tenant to
+// enforce or report.
+func (r *Resolver) Declared() bool {
+	return r != nil && len(r.tenants) > 0
+}
+
 // Multi reports whether a tenant besides the default one is declared.
 func (r *Resolver) Multi() bool {
 	return r != nil && len(r.ids) > 1
+}
+
+// Stamp returns the tenant a record of tenant id carries (its tenant field
+// and telemetry-tenant header): id, the default tenant for "", except that
+// without a declared tenant besides the default one (Multi false) the
+// default tenant is written as no tenant, so that a single-tenant
+// installation writes its records byte for byte as before tenants
+// existed. Readers take a record without a tenant as the default tenant's
+// (Or).
+func (r *Resolver) Stamp(id string) string {
+	id = r.Or(id)
+	if !r.Multi() && id == r.Default() {
+		return ""
+	}
+	return id
 }

@@ -118,6 +118,11 @@ func TestIDsAreBoundedAndSorted(t *testing.T) {
 	if !r.Multi() {
 		t.Fatal("two tenants declared: Multi() false")
 	}
+	for id, want := range map[string]string{"": "default", "default": "default", "acme": "acme"} {
+		if got := r.Stamp(id); got != want {
+			t.Errorf("tenants declared: Stamp(%q) = %q, want %q", id, got, want)
+		}
+	}
 	// The default tenant may be declared (a name, limits): listed once.
 	c := twoTenants()
 	c.DefaultTenant = "provider"
@@ -167,13 +172,27 @@ func TestNilResolverIsSingleTenant(t *testing.T) {
 	if tn, ok := r.Tenant(Default); ok || tn.DisplayName() != Default {
 		t.Fatalf("Tenant(default) = %+v, %v", tn, ok)
 	}
+	// Single-tenant records are written as before tenants existed.
+	if r.Stamp("") != "" || r.Stamp(Default) != "" {
+		t.Fatal("a single-tenant resolver stamps the default tenant")
+	}
 	// The single-tenant configuration resolves the same way.
 	r2, err := NewResolver(DefaultConfiguration())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(r2.IDs(), r.IDs()) || r2.Multi() || r2.Of("par", "x") != Default {
+	if !slices.Equal(r2.IDs(), r.IDs()) || r2.Multi() || r2.Of("par", "x") != Default || r2.Stamp("") != "" {
 		t.Fatal("the default configuration is not single-tenant")
+	}
+	// Declaring the default tenant alone (a name, limits) stays single-tenant.
+	c := DefaultConfiguration()
+	c.Tenants = []Tenant{{ID: Default, MaxSamplesPerSecond: 10}}
+	r3, err := NewResolver(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r3.Multi() || !r3.Declared() || r2.Declared() || r.Declared() || r3.Stamp(Default) != "" || !slices.Equal(r3.IDs(), []string{Default}) {
+		t.Fatal("the default tenant declared alone is not single-tenant")
 	}
 }
 
