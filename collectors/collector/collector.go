@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 )
 
 // Dependencies are what the collector needs from outside.
@@ -32,6 +33,9 @@ type Dependencies struct {
 	Registerer prometheus.Registerer
 	// Kafka is the kafka section (brokers, TLS, SASL, topic names).
 	Kafka *kafka.Configuration
+	// Tenants is the tenancy section's resolver: which tenant owns each
+	// target, and the tenants' limits. nil: one tenant, the default.
+	Tenants *tenant.Resolver
 }
 
 var (
@@ -52,6 +56,9 @@ type Collector struct {
 	prod atomic.Pointer[producer]
 	// edge runs collect.wasm (nil: no module); see edge.go.
 	edge *edge
+	// resolver and tenants: see tenants.go. tenants is read-only after New.
+	resolver *tenant.Resolver
+	tenants  map[string]*tenantState
 
 	// life serialises Start and Stop; started and stopped are under it.
 	life     sync.Mutex
@@ -72,6 +79,9 @@ type Collector struct {
 	fileData    []byte
 	badData     []byte // last rejected file (hasBad), not reported twice
 	hasBad      bool
+	// overLogged are the targets over their tenant's max-targets, each
+	// logged once when it went over.
+	overLogged map[string]bool
 }
 
 // tally is what the collector counts for Stats, next to each metric it
@@ -127,6 +137,8 @@ type TargetStatus struct {
 	LastUpdate          time.Time
 	// Errors counts session failures by cause.
 	Errors map[string]uint64
+	// Tenant owns the target.
+	Tenant string
 }
 
 // New builds a collector; Start runs it.
@@ -135,6 +147,9 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 		return nil, errors.New("collector: Dependencies.Kafka is required")
 	}
 	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("collect: %w", err)
+	}
+	if err := cfg.CheckTenants(deps.Tenants); err != nil {
 		return nil, fmt.Errorf("collect: %w", err)
 	}
 	mt, err := compileMappings(cfg.mappings())
@@ -150,6 +165,7 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 		sessions: map[string]*session{},
 		seqs:     map[string]*atomic.Uint64{},
 		codec:    newRawCodec(),
+		resolver: deps.Tenants,
 	}
 	c.m = newMetrics(r, func() float64 {
 		if p := c.prod.Load(); p != nil {
@@ -157,6 +173,7 @@ func New(cfg Configuration, deps Dependencies) (*Collector, error) {
 		}
 		return 0
 	}, cfg.MetricsMaxTargets)
+	c.tenants = newTenants(deps.Tenants, r)
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
@@ -184,7 +201,7 @@ func (c *Collector) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	p, err := newProducer(c.cfg, c.kafka, c.m, &c.t, c.log)
+	p, err := newProducer(c.cfg, c.kafka, c.m, &c.t, c.log, c.tenants)
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
@@ -308,7 +325,7 @@ func (c *Collector) Targets() []TargetStatus {
 	out := make([]TargetStatus, 0, len(c.sessions))
 	for _, s := range c.sessions {
 		s.mu.Lock()
-		ts := TargetStatus{Name: s.cfg.Name, Site: s.cfg.Site, Address: s.cfg.Address, State: s.state,
+		ts := TargetStatus{Name: s.cfg.Name, Site: s.cfg.Site, Address: s.cfg.Address, Tenant: s.cfg.Tenant, State: s.state,
 			LastError: s.lastErr, Errors: map[string]uint64{}}
 		for k, v := range s.errs {
 			ts.Errors[k] = v
@@ -333,7 +350,9 @@ func (c *Collector) SetMembers(members []string) {
 	c.reconcile()
 }
 
-// desired is the assigned targets with defaults applied, by name.
+// desired is the assigned targets with defaults applied and their tenant
+// resolved, by name: those within their tenant's max-targets that
+// rendezvous hashing gives this instance.
 func (c *Collector) desired() map[string]TargetConfig {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -350,6 +369,7 @@ func (c *Collector) desired() map[string]TargetConfig {
 			all[t.Name] = t.withDefaults(c.cfg.TargetDefaults)
 		}
 	}
+	c.limitTargets(all)
 	out := map[string]TargetConfig{}
 	for name, t := range all {
 		if owns(c.cfg.Instance, members, name) {
@@ -384,6 +404,7 @@ func (c *Collector) reconcile() {
 		started = append(started, name)
 	}
 	c.m.targetsAssigned.Set(float64(len(c.sessions)))
+	c.countTargets()
 	c.mu.Unlock()
 	for _, s := range stopping {
 		<-s.done
@@ -428,6 +449,7 @@ func (c *Collector) newSession(t TargetConfig) *session {
 		errs:    map[string]uint64{},
 		series:  c.m.target(t.Name),
 		limiter: logLimiter{period: time.Minute},
+		tenant:  c.tenantOf(t.Tenant),
 	}
 	if t.Insecure && t.Username != "" {
 		s.log.Warn("credentials will be sent in clear text: the target is insecure (plaintext gRPC); configure TLS for it")
@@ -499,6 +521,9 @@ func parseTargetsFile(b []byte, defaults TargetConfig) (targetsFile, error) {
 // leaves the targets in force as they are.
 func (c *Collector) loadFile(b []byte) error {
 	f, err := parseTargetsFile(b, c.cfg.TargetDefaults)
+	if err == nil {
+		err = checkTenants(f.Targets, c.cfg.TargetDefaults, c.resolver, "targets")
+	}
 	if err == nil {
 		err = c.cfg.fileCredentials(f.Targets)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/meshtelemetry/telemetry/wasm"
 
 	"github.com/meshtelemetry/telemetry/common/names"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 )
 
 // Configuration is the collect section of the configuration file.
@@ -111,6 +112,11 @@ type TargetConfig struct {
 	Address string `yaml:"address"`
 	// Site defaults to the name up to its first "-" ("site1-sw1" → "site1").
 	Site string `yaml:"site"`
+	// Tenant owns the target (docs/tenancy.md): a declared tenant, which
+	// must agree with the tenancy section when that section owns the
+	// target or its site. Empty: the tenancy section says (target, then
+	// site ownership, then the default tenant).
+	Tenant string `yaml:"tenant"`
 	// Username and password are sent as gRPC metadata.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -271,8 +277,8 @@ func (c *Configuration) Validate() error {
 	if len(c.Subscriptions) == 0 {
 		return errors.New("subscriptions: at least one is needed")
 	}
-	if d := c.TargetDefaults; d.Name != "" || d.Address != "" || d.Site != "" {
-		return errors.New("target-defaults: name, address and site are per target")
+	if d := c.TargetDefaults; d.Name != "" || d.Address != "" || d.Site != "" || d.Tenant != "" {
+		return errors.New("target-defaults: name, address, site and tenant are per target")
 	}
 	if c.MetricsMaxTargets < 0 {
 		return errors.New("metrics-max-targets: must not be negative")
@@ -523,6 +529,11 @@ func (t *TargetConfig) validate() error {
 	}
 	if err := names.Check(t.Site); err != nil {
 		return fmt.Errorf("site: %q %w", t.Site, err)
+	}
+	if t.Tenant != "" {
+		if err := tenant.CheckID(t.Tenant); err != nil {
+			return fmt.Errorf("tenant: %w", err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(t.Address); err != nil {
 		return fmt.Errorf("address: %q is not host:port", t.Address)

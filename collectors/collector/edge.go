@@ -34,6 +34,8 @@ type lane struct {
 	keys []byte
 	ends []int // end of each record's key in keys
 	offs []int // start of each record in buf
+	// tenants is each record's tenant (its header)
+	tenants []string
 	// room is closed (and replaced) when the lane takes its batch: a
 	// sender waiting for room wakes up.
 	room     chan struct{}
@@ -148,6 +150,7 @@ func (e *edge) add(ctx context.Context, c *Collector, s *wirepb.Sample, st *send
 	l.offs = append(l.offs, start)
 	l.keys = wire.SampleKey(l.keys, s)
 	l.ends = append(l.ends, len(l.keys))
+	l.tenants = append(l.tenants, s.Tenant)
 	l.mu.Unlock()
 	l.signal()
 	return true
@@ -167,6 +170,7 @@ func (l *lane) run(c *Collector, h *wasm.Hook, p *producer) {
 		sc         wasm.Scratch
 		buf, keys  []byte
 		ends, offs []int
+		tenants    []string
 		dec        = wire.NewSampleDecoder()
 		st         = newSendState()
 	)
@@ -177,13 +181,15 @@ func (l *lane) run(c *Collector, h *wasm.Hook, p *producer) {
 		keys, l.keys = l.keys, keys[:0]
 		ends, l.ends = l.ends, ends[:0]
 		offs, l.offs = l.offs, offs[:0]
+		clear(tenants)
+		tenants, l.tenants = l.tenants, tenants[:0]
 		closed := l.closed
 		close(l.room)
 		l.room = make(chan struct{})
 		l.mu.Unlock()
 		for first := 0; first < len(ends); first += maxBatch {
 			last := min(first+maxBatch, len(ends))
-			l.process(c, h, p, &sc, dec, st, buf, keys, offs, ends, first, last)
+			l.process(c, h, p, &sc, dec, st, buf, keys, offs, ends, tenants, first, last)
 		}
 		if closed {
 			l.mu.Lock()
@@ -200,7 +206,7 @@ func (l *lane) run(c *Collector, h *wasm.Hook, p *producer) {
 // process runs the records first..last-1 of the taken batch through the
 // modules and produces the result.
 func (l *lane) process(c *Collector, h *wasm.Hook, p *producer, sc *wasm.Scratch, dec *wire.SampleDecoder, st *sendState,
-	buf, keys []byte, offs, ends []int, first, last int) {
+	buf, keys []byte, offs, ends []int, tenants []string, first, last int) {
 	end := len(buf)
 	if last < len(offs) {
 		end = offs[last]
@@ -216,7 +222,7 @@ func (l *lane) process(c *Collector, h *wasm.Hook, p *producer, sc *wasm.Scratch
 	if !changed {
 		i, start := first, keyStart
 		_ = wasm.EachRecord(out, func(rec []byte) error {
-			p.produceValue(ctx, keys[start:ends[i]], rec, st)
+			p.produceValue(ctx, keys[start:ends[i]], rec, tenants[i], st)
 			start = ends[i]
 			i++
 			return nil
@@ -225,6 +231,7 @@ func (l *lane) process(c *Collector, h *wasm.Hook, p *producer, sc *wasm.Scratch
 	}
 	_ = wasm.EachRecord(out, func(rec []byte) error {
 		if s, err := dec.Decode(rec); err == nil { // validated by Run
+			c.restamp(s)
 			p.produce(ctx, s, st)
 		}
 		return nil

@@ -37,6 +37,9 @@ const (
 	// broker that was only hung writes that request when it runs again. So
 	// the count is an upper bound of what was lost.
 	dropUnconfirmed
+	// dropTenantRate: over the tenant's max-samples-per-second (dropped
+	// before the producer, counted as handed to it).
+	dropTenantRate
 	numDropReasons
 )
 
@@ -48,6 +51,7 @@ var dropReasonNames = [numDropReasons]string{
 	dropShutdown:       "shutdown",
 	dropMarshal:        "marshal",
 	dropUnconfirmed:    "unconfirmed",
+	dropTenantRate:     "tenant_rate",
 }
 
 func (r dropReason) String() string { return dropReasonNames[r] }
@@ -74,7 +78,7 @@ type producer struct {
 	limiter  logLimiter
 
 	pool    sync.Pool
-	headers []kgo.RecordHeader
+	headers map[string][]kgo.RecordHeader // by tenant; read-only
 	promise func(*kgo.Record, error)
 
 	bytes    atomic.Int64
@@ -101,7 +105,8 @@ func newSendState() *sendState {
 // allowed to do nothing else, and `telemetry collect --create-topics`
 // creates them when asked. The client connects lazily: nothing here waits
 // for the brokers.
-func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, t *tally, log *slog.Logger) (*producer, error) {
+func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, t *tally, log *slog.Logger,
+	tenants map[string]*tenantState) (*producer, error) {
 	opts, err := kc.Opts()
 	if err != nil {
 		return nil, err
@@ -145,7 +150,10 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, t *tall
 		t:        t,
 		log:      log,
 		limiter:  logLimiter{period: time.Minute},
-		headers:  wire.Headers(wire.SchemaSample),
+		headers:  make(map[string][]kgo.RecordHeader, len(tenants)),
+	}
+	for _, ts := range tenants {
+		p.headers[ts.stamp] = ts.headers
 	}
 	p.pool.New = func() any { return &kgo.Record{} }
 	p.promise = p.done
@@ -216,22 +224,31 @@ func (p *producer) produce(ctx context.Context, s *wirepb.Sample, st *sendState)
 		p.pool.Put(r)
 		return false
 	}
-	return p.send(ctx, r, wire.SampleKey(key, s), val, st)
+	return p.send(ctx, r, wire.SampleKey(key, s), val, p.headersOf(s.Tenant), st)
+}
+
+// headersOf returns the headers of a sample whose tenant field is tenant:
+// shared, for the tenants of the configuration.
+func (p *producer) headersOf(tenant string) []kgo.RecordHeader {
+	if h, ok := p.headers[tenant]; ok {
+		return h
+	}
+	return wire.TenantHeaders(wire.SchemaSample, tenant)
 }
 
 // produceValue hands an encoded sample (a record value of the samples
-// topic) and its key to Kafka, as produce (the edge's batches that no
-// module changed: encoded once).
-func (p *producer) produceValue(ctx context.Context, key, val []byte, st *sendState) bool {
+// topic) of tenant and its key to Kafka, as produce (the edge's batches
+// that no module changed: encoded once).
+func (p *producer) produceValue(ctx context.Context, key, val []byte, tenant string, st *sendState) bool {
 	r := p.pool.Get().(*kgo.Record)
 	k, v := append(r.Key[:0], key...), append(r.Value[:0], val...)
 	*r = kgo.Record{}
-	return p.send(ctx, r, k, v, st)
+	return p.send(ctx, r, k, v, p.headersOf(tenant), st)
 }
 
-// send hands the pooled record r with key and val to Kafka once the buffer
-// has room; false when it was dropped (and counted).
-func (p *producer) send(ctx context.Context, r *kgo.Record, key, val []byte, st *sendState) bool {
+// send hands the pooled record r with key, val and headers to Kafka once
+// the buffer has room; false when it was dropped (and counted).
+func (p *producer) send(ctx context.Context, r *kgo.Record, key, val []byte, headers []kgo.RecordHeader, st *sendState) bool {
 	if !p.acquire(ctx, st, len(val)) {
 		reason := dropBufferFull
 		if ctx.Err() != nil {
@@ -245,7 +262,7 @@ func (p *producer) send(ctx context.Context, r *kgo.Record, key, val []byte, st 
 	r.Key = key
 	r.Value = val
 	r.Topic = p.topic
-	r.Headers = p.headers
+	r.Headers = headers
 	p.bytes.Add(int64(len(val)))
 	p.inflight.Add(1)
 	p.cl.Produce(context.Background(), r, p.promise)

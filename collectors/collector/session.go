@@ -128,6 +128,8 @@ type session struct {
 	series  *targetSeries
 	limiter logLimiter
 	flood   *bucket // nil: no cap
+	// tenant owns the target: its samples' tenant and fair share.
+	tenant *tenantState
 	// stallTimeout is 0 when the subscriptions promise no periodic
 	// traffic (on_change without heartbeat, once): silence is normal then.
 	stallTimeout time.Duration
@@ -326,7 +328,7 @@ func (s *session) emitDevice(state, lastErr string) {
 	s.mu.Unlock()
 	now := time.Now().UnixNano()
 	smp := &wirepb.Sample{
-		Site: s.cfg.Site, Device: s.cfg.Name, Collector: s.c.cfg.Instance,
+		Site: s.cfg.Site, Device: s.cfg.Name, Collector: s.c.cfg.Instance, Tenant: s.tenant.stamp,
 		DeviceTimeUnixNano: now, ReceiveTimeUnixNano: now, Seq: s.seq.Add(1),
 		Body: &wirepb.Sample_DeviceState{DeviceState: &wirepb.Device{
 			Address: s.cfg.Address, State: wireStates[state], LastError: lastErr}},
@@ -595,8 +597,13 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 		dec.errs[reasonFlood] += dec.updates
 		samples = nil
 	}
-	for _, smp := range samples {
+	admitted := samples
+	if len(samples) > 0 && !s.tenant.admit(s.c, len(samples), now) {
+		admitted = nil // counted as handed over, then dropped (tenant_rate)
+	}
+	for _, smp := range admitted {
 		smp.Seq = s.seq.Add(1)
+		smp.Tenant = s.tenant.stamp
 		if e := s.c.edge; e != nil {
 			e.add(ctx, s.c, smp, sst) // collect.wasm, then the producer
 		} else {
