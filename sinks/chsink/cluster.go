@@ -123,13 +123,19 @@ func applyClusterSteps(ctx context.Context, conn driver.Conn, caps Capabilities,
 		return nil // another migrator did it while this one waited
 	}
 	var done []migration
+	// No step recorded: a fresh installation (see Migrate).
+	fresh := len(st.applied) == 0
 	for _, m := range migrations {
 		if st.applied[m.version] {
 			continue
 		}
-		log.Info("applying migration", "version", m.version, "name", m.name, "cluster", cfg.Cluster)
-		if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg)); err != nil {
-			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		if fresh && m.upgradeOnly {
+			log.Info("recording migration (fresh installation: nothing to change)", "version", m.version, "name", m.name, "cluster", cfg.Cluster)
+		} else {
+			log.Info("applying migration", "version", m.version, "name", m.name, "cluster", cfg.Cluster)
+			if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg, fresh)); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			}
 		}
 		if st.applied == nil {
 			done = append(done, m) // recorded once schema_migrations exists
@@ -158,13 +164,17 @@ func applyClusterSteps(ctx context.Context, conn driver.Conn, caps Capabilities,
 
 // latestObjects renders every table and view of the latest schema version
 // (IF NOT EXISTS), the views last: what a node added to a cluster needs.
+// They have the shape of a fresh installation (the tenant first in the
+// sort keys): a node added as a new shard; a replica added to a shard of a
+// cluster upgraded across schema.TenantSince needs its tables created by
+// hand with the shard's sort keys (docs/storage.md).
 func latestObjects(caps Capabilities, cfg Configuration) []string {
 	var tables, views []string
 	for _, t := range schema.Tables() {
-		tables = append(tables, createTable(caps, cfg, t)...)
+		tables = append(tables, createTable(caps, cfg, t, true)...)
 	}
 	for _, r := range schema.Rollups() {
-		st := createRollup(caps, cfg, r, LatestVersion())
+		st := createRollup(caps, cfg, r, LatestVersion(), true)
 		tables = append(tables, st[:len(st)-1]...)
 		views = append(views, st[len(st)-1])
 	}

@@ -167,7 +167,8 @@ func TestClusterSchemaCHDB(t *testing.T) {
 	cfg := clusterTestConfig()
 	caps := ModernCapabilities()
 	stmts := SchemaStatements(caps, cfg)
-	parse := append(slices.Clone(stmts), addAggs(caps, cfg, schema.Rollups()[0], 4)...)
+	parse := append(slices.Clone(stmts), addAggs(caps, cfg, schema.Rollups()[0], 4, true)...)
+	parse = append(parse, addTenant(caps, cfg, false)...)
 	parse = append(parse,
 		fmt.Sprintf("ALTER TABLE telemetry.interface_kpis_local%s MODIFY TTL toDateTime(ts) + toIntervalDay(10)", onCluster(cfg)),
 		fmt.Sprintf("ALTER TABLE telemetry.interface_kpis_local%s DROP PARTITION 202001", onCluster(cfg)),

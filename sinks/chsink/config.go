@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/common/tlsfiles"
 )
 
@@ -88,6 +89,11 @@ type Configuration struct {
 	// <macros>, {shard} in the default). The replica name is the server's
 	// {replica} macro, which must be unique over the cluster's nodes.
 	ReplicationPath string `yaml:"replication-path"`
+	// DefaultTenant is the tenant of rows whose record names none, and the
+	// DEFAULT of every table's tenant column (rows stored before the column
+	// existed). Not a key of this section: the pipeline sets it from
+	// tenancy.default-tenant. Empty: "default".
+	DefaultTenant string `yaml:"-"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -110,6 +116,7 @@ func DefaultConfiguration() Configuration {
 		MigrationLockTimeout: time.Minute,
 		ReplicationPath:      DefaultReplicationPath,
 		StallAfter:           2 * time.Minute,
+		DefaultTenant:        tenant.Default,
 	}
 }
 
@@ -131,6 +138,11 @@ func (c *Configuration) Validate() error {
 	}
 	if !identRe.MatchString(c.Database) {
 		return fmt.Errorf("database: %q is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)", c.Database)
+	}
+	if c.DefaultTenant != "" {
+		if err := tenant.CheckID(c.DefaultTenant); err != nil {
+			return fmt.Errorf("tenancy.default-tenant: %w", err)
+		}
 	}
 	switch c.Compression {
 	case "lz4", "zstd", "none", "":

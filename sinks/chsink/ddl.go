@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 )
 
@@ -102,7 +103,7 @@ func columnType(k schema.Kind, caps Capabilities) string {
 			return "DateTime64(9, 'UTC')"
 		}
 		return "DateTime('UTC')"
-	case schema.LowCardinality:
+	case schema.LowCardinality, schema.Tenant:
 		if caps.LowCardinality {
 			return "LowCardinality(String)"
 		}
@@ -125,6 +126,30 @@ func columnType(k schema.Kind, caps Capabilities) string {
 	// A kind the schema package added and this switch misses: the server
 	// rejects the DDL, Migrate fails with its error (and so do the tests).
 	return "UnknownKind_" + k.String()
+}
+
+// columnDef renders a column's type, then its DEFAULT (the tenant column:
+// the default tenant), then its codec.
+func columnDef(c schema.Column, caps Capabilities, cfg Configuration) string {
+	return columnType(c.Kind, caps) + columnDefault(c.Kind, cfg) + columnCodec(c.Kind, caps)
+}
+
+// columnDefault renders a column kind's DEFAULT clause: the tenant column's
+// is the default tenant, so rows without one (written before the column
+// existed, or by a writer that does not send it) belong to it.
+func columnDefault(k schema.Kind, cfg Configuration) string {
+	if k != schema.Tenant {
+		return ""
+	}
+	return " DEFAULT '" + defaultTenant(cfg) + "'"
+}
+
+// defaultTenant is cfg.DefaultTenant, or tenant.Default when unset.
+func defaultTenant(cfg Configuration) string {
+	if cfg.DefaultTenant == "" {
+		return tenant.Default
+	}
+	return cfg.DefaultTenant
 }
 
 // columnCodec renders a column kind's compression codec (servers with codecs).
@@ -184,7 +209,15 @@ func settingsClause(caps Capabilities, days int) string {
 	return ""
 }
 
-func createTable(caps Capabilities, cfg Configuration, t schema.Table) []string {
+// createTable renders a base table (on a cluster its replicated local
+// table, then its Distributed table). Without tenant it is the table as it
+// was before schema.TenantSince (Untenanted): what a step older than that
+// creates on an installation being upgraded, whose tenant column the
+// TenantSince step adds.
+func createTable(caps Capabilities, cfg Configuration, t schema.Table, tenant bool) []string {
+	if !tenant {
+		t = t.Untenanted()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (\n", cfg.Database, LocalTable(cfg, t.Name), onCluster(cfg))
 	for i, c := range t.Columns {
@@ -192,7 +225,7 @@ func createTable(caps Capabilities, cfg Configuration, t schema.Table) []string 
 		if i == len(t.Columns)-1 {
 			sep = ""
 		}
-		fmt.Fprintf(&b, "  %s %s%s%s\n", c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), sep)
+		fmt.Fprintf(&b, "  %s %s%s\n", c.Name, columnDef(c, caps, cfg), sep)
 	}
 	days := retentionDays(cfg, t.Retention)
 	var args []string
@@ -205,7 +238,7 @@ func createTable(caps Capabilities, cfg Configuration, t schema.Table) []string 
 	if cfg.Cluster != "" {
 		cols := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
-			cols[i] = c.Name + " " + columnType(c.Kind, caps)
+			cols[i] = c.Name + " " + columnType(c.Kind, caps) + columnDefault(c.Kind, cfg)
 		}
 		out = append(out, createDistributed(cfg, t.Name, cols))
 	}
@@ -226,7 +259,7 @@ func createDistributed(cfg Configuration, name string, cols []string) string {
 // DROP and the CREATE (milliseconds, only if a sink writes during the
 // migration) miss the rollup; buckets from before the step count nothing
 // in the new columns.
-func addAggs(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32) []string {
+func addAggs(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32, tenant bool) []string {
 	var out []string
 	for _, a := range r.Aggs {
 		if a.Since == v {
@@ -236,7 +269,7 @@ func addAggs(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32) []
 	if len(out) == 0 {
 		return nil
 	}
-	st := createRollup(caps, cfg, r, v)
+	st := createRollup(caps, cfg, r, v, tenant)
 	if cfg.Cluster != "" {
 		// The Distributed table is made again with the new columns: 18.16
 		// runs no ALTER ON CLUSTER of a table that is not replicated on a
@@ -254,15 +287,24 @@ func dropTable(cfg Configuration, name string) string {
 // version v: the rollup table (on a cluster its replicated local table, then
 // its Distributed table), the view last. On a cluster the view is on the
 // local tables: each server rolls up the rows it stores.
-func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32) []string {
+//
+// Its keys are those of version v (without the tenant before
+// schema.TenantSince), or with tenant every key: the rollup as a fresh
+// installation creates it.
+func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint32, tenant bool) []string {
 	aggs := r.AggsAt(v)
+	keys := r.KeysAt(v)
+	if tenant {
+		keys = r.Keys
+	}
+	r.Keys = keys
 	cols := []string{fmt.Sprintf("ts %s", columnType(schema.Time, caps))}
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s (\n", cfg.Database, LocalTable(cfg, r.Name), onCluster(cfg))
 	fmt.Fprintf(&b, "  ts %s%s,\n", columnType(schema.Time, caps), columnCodec(schema.Time, caps))
 	for _, k := range r.Keys {
-		fmt.Fprintf(&b, "  %s %s,\n", k, columnType(schema.LowCardinality, caps))
-		cols = append(cols, k+" "+columnType(schema.LowCardinality, caps))
+		fmt.Fprintf(&b, "  %s %s,\n", k, rollupKeyType(k, caps, cfg))
+		cols = append(cols, k+" "+rollupKeyType(k, caps, cfg))
 	}
 	for i, a := range aggs {
 		sep := ","
@@ -292,6 +334,15 @@ func createRollup(caps Capabilities, cfg Configuration, r schema.Rollup, v uint3
 	return append(out, mv)
 }
 
+// rollupKeyType renders a rollup key column's type: a low-cardinality
+// string, the tenant with its default.
+func rollupKeyType(k string, caps Capabilities, cfg Configuration) string {
+	if k == schema.TenantColumn {
+		return columnType(schema.Tenant, caps) + columnDefault(schema.Tenant, cfg)
+	}
+	return columnType(schema.LowCardinality, caps)
+}
+
 // createMigrations renders schema_migrations. On a cluster it is one
 // table replicated on every node (MigrationsReplicationPath), so whichever
 // node a migrator talks to holds the whole record.
@@ -312,7 +363,9 @@ func createMigrations(cfg Configuration) string {
 func SchemaStatements(caps Capabilities, cfg Configuration) []string {
 	out := []string{createDatabase(cfg), createMigrations(cfg)}
 	for _, m := range migrations {
-		out = append(out, m.statements(caps, cfg)...)
+		if !m.upgradeOnly {
+			out = append(out, m.statements(caps, cfg, true)...)
+		}
 	}
 	return out
 }

@@ -21,10 +21,19 @@ import (
 // migration is one versioned step. Its statements are idempotent, so a
 // step interrupted half-way, or applied by two instances at once, is safe
 // to run again.
+//
+// statements renders the step for a fresh installation (fresh: every
+// table it creates has the latest shape, with the tenant column leading
+// its sort key) or for an installation being upgraded (its tables as
+// they were at the step's version). An upgradeOnly step changes what an
+// installation made before it already has; a fresh installation, whose
+// tables the earlier steps created with that change, records it without
+// running it.
 type migration struct {
-	version    uint32
-	name       string
-	statements func(caps Capabilities, cfg Configuration) []string
+	version     uint32
+	name        string
+	statements  func(caps Capabilities, cfg Configuration, fresh bool) []string
+	upgradeOnly bool
 }
 
 // migrations is the ordered list of versioned steps. Append new steps at
@@ -32,40 +41,78 @@ type migration struct {
 // creates, and the rollup columns it adds, are those of the schema package
 // whose Since is its version.
 var migrations = []migration{
-	{1, "base tables", createTablesSince(1)},
-	{2, "rollups 1m and 1h (AggregatingMergeTree + materialized views)", func(caps Capabilities, cfg Configuration) []string {
+	{version: 1, name: "base tables", statements: createTablesSince(1)},
+	{version: 2, name: "rollups 1m and 1h (AggregatingMergeTree + materialized views)", statements: func(caps Capabilities, cfg Configuration, fresh bool) []string {
 		var tables, views []string
 		for _, r := range schema.Rollups() {
 			if r.Since == 2 {
-				st := createRollup(caps, cfg, r, 2)
+				st := createRollup(caps, cfg, r, 2, fresh)
 				tables = append(tables, st[:len(st)-1]...)
 				views = append(views, st[len(st)-1])
 			}
 		}
 		return append(tables, views...)
 	}},
-	{3, "interface_state (state-only interface samples)", createTablesSince(3)},
-	{4, "not_up_windows in the interface rollups", func(caps Capabilities, cfg Configuration) []string {
+	{version: 3, name: "interface_state (state-only interface samples)", statements: createTablesSince(3)},
+	{version: 4, name: "not_up_windows in the interface rollups", statements: func(caps Capabilities, cfg Configuration, fresh bool) []string {
 		var out []string
 		for _, r := range schema.Rollups() {
-			out = append(out, addAggs(caps, cfg, r, 4)...)
+			out = append(out, addAggs(caps, cfg, r, 4, fresh)...)
 		}
 		return out
 	}},
-	{5, "device_kpis (device reachability per window)", createTablesSince(5)},
+	{version: 5, name: "device_kpis (device reachability per window)", statements: createTablesSince(5)},
+	{version: schema.TenantSince, name: "tenant column in every table and rollup (DEFAULT the default tenant)", statements: addTenant, upgradeOnly: true},
 }
 
 // createTablesSince is the step creating the tables of schema version v.
-func createTablesSince(v uint32) func(Capabilities, Configuration) []string {
-	return func(caps Capabilities, cfg Configuration) []string {
+func createTablesSince(v uint32) func(Capabilities, Configuration, bool) []string {
+	return func(caps Capabilities, cfg Configuration, fresh bool) []string {
 		var out []string
 		for _, t := range schema.Tables() {
 			if t.Since == v {
-				out = append(out, createTable(caps, cfg, t)...)
+				out = append(out, createTable(caps, cfg, t, fresh)...)
 			}
 		}
 		return out
 	}
+}
+
+// addTenant is the step of schema.TenantSince on an installation made
+// before it: the tenant column added to every table and rollup with the
+// default tenant as its DEFAULT, so every stored row belongs to the default
+// tenant and none is rewritten (ADD COLUMN only writes metadata; a part
+// reads the DEFAULT until it is merged). The sort keys stay as they were:
+// ClickHouse cannot put a new column first in an existing table's sort
+// key, and rebuilding every table (INSERT SELECT into a new table, then
+// RENAME) would copy all the data, needs twice the disk and loses what a
+// sink writes meanwhile. Keeping the old key loses nothing: a site, and so
+// every key of every table, belongs to one tenant, so no two tenants' rows
+// share a key and replace each other. The views are made again to carry
+// the tenant into the rollups (rows inserted between the DROP and the
+// CREATE, milliseconds, miss the rollup). On a cluster the Distributed
+// tables are made again with the column.
+func addTenant(caps Capabilities, cfg Configuration, _ bool) []string {
+	var out []string
+	add := func(name string) {
+		out = append(out, fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s %s%s", cfg.Database, LocalTable(cfg, name), onCluster(cfg),
+			schema.TenantColumn, columnType(schema.Tenant, caps), columnDefault(schema.Tenant, cfg)))
+	}
+	for _, t := range schema.Tables() {
+		add(t.Name)
+		if cfg.Cluster != "" {
+			out = append(out, dropTable(cfg, t.Name), createTable(caps, cfg, t, true)[1])
+		}
+	}
+	for _, r := range schema.Rollups() {
+		add(r.Name)
+		st := createRollup(caps, cfg, r, schema.TenantSince, false)
+		if cfg.Cluster != "" {
+			out = append(out, dropTable(cfg, r.Name), st[1])
+		}
+		out = append(out, dropTable(cfg, r.Name+"_mv"), st[len(st)-1])
+	}
+	return out
 }
 
 // LatestVersion is the newest schema version this build knows.
@@ -108,13 +155,20 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Configuration, log *slog
 	if err != nil {
 		return caps, err
 	}
+	// A database without any step recorded is a fresh installation: its
+	// tables are created with the latest shape.
+	fresh := len(applied) == 0
 	for _, m := range migrations {
 		if applied[m.version] {
 			continue
 		}
-		log.Info("applying migration", "version", m.version, "name", m.name)
-		if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg)); err != nil {
-			return caps, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		if fresh && m.upgradeOnly {
+			log.Info("recording migration (fresh installation: nothing to change)", "version", m.version, "name", m.name)
+		} else {
+			log.Info("applying migration", "version", m.version, "name", m.name)
+			if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg, fresh)); err != nil {
+				return caps, fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			}
 		}
 		if err := recordMigration(ctx, conn, cfg, m); err != nil {
 			return caps, err
@@ -327,7 +381,7 @@ func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg
 				if prev != "" {
 					after = " AFTER " + prev
 				}
-				q := fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s %s%s%s", cfg.Database, name, onCluster(cfg), c.Name, columnType(c.Kind, caps), columnCodec(c.Kind, caps), after)
+				q := fmt.Sprintf("ALTER TABLE %s.%s%s ADD COLUMN %s %s%s", cfg.Database, name, onCluster(cfg), c.Name, columnDef(c, caps, cfg), after)
 				log.Info("adding column", "table", name, "column", c.Name)
 				if err := conn.Exec(ctx, q); err != nil && exceptionCode(err) != codeDuplicateColumn { // added concurrently
 					return fmt.Errorf("add column %s.%s: %w", name, c.Name, err)
@@ -349,7 +403,7 @@ func ensureColumns(ctx context.Context, conn driver.Conn, caps Capabilities, cfg
 		}
 		if missing {
 			log.Info("recreating the Distributed table with the new columns", "table", t.Name)
-			if err := execStatements(ctx, conn, cfg, []string{dropTable(cfg, t.Name), createTable(caps, cfg, t)[1]}); err != nil {
+			if err := execStatements(ctx, conn, cfg, []string{dropTable(cfg, t.Name), createTable(caps, cfg, t, true)[1]}); err != nil {
 				return fmt.Errorf("recreate %s: %w", t.Name, err)
 			}
 		}

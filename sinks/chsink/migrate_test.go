@@ -98,7 +98,7 @@ func TestMigrateNotUpRollupsLive(t *testing.T) {
 		}
 	}
 	for _, m := range migrations[:3] {
-		for _, q := range m.statements(caps, cfg) {
+		for _, q := range m.statements(caps, cfg, false) {
 			if err := conn.Exec(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
@@ -124,7 +124,7 @@ func TestMigrateNotUpRollupsLive(t *testing.T) {
 	t0 := testenv.Anchor()
 	insert(t0, "DOWN") // before the migration: the rollups have no column for it
 	// Interrupted step 4: the first statement ran, nothing was recorded.
-	if err := conn.Exec(ctx, addAggs(caps, cfg, schema.Rollups()[0], 4)[0]); err != nil {
+	if err := conn.Exec(ctx, addAggs(caps, cfg, schema.Rollups()[0], 4, false)[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Migrate(ctx, conn, cfg, testLogger(t)); err != nil {

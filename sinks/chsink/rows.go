@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -141,7 +142,7 @@ func newVec(k schema.Kind) (vec, error) {
 	switch k {
 	case schema.Time, schema.TimeNano:
 		return &tsVec{}, nil
-	case schema.LowCardinality, schema.String:
+	case schema.LowCardinality, schema.String, schema.Tenant:
 		return &strVec{}, nil
 	case schema.Float64:
 		return &vecOf[float64]{}, nil
@@ -475,15 +476,17 @@ func operStatus(s wirepb.OperStatus) string {
 
 // buffers holds one tableBuf per table the sink writes.
 type buffers struct {
-	byName map[string]*tableBuf
-	order  []*tableBuf
+	// defaultTenant is the tenant of a record that names none.
+	defaultTenant string
+	byName        map[string]*tableBuf
+	order         []*tableBuf
 	// the tables the row builders write, resolved once (never nil)
 	interfaceKPIs, linkKPIs, pipelineKPIs, deviceKPIs, interfaceCounters, interfaceState,
 	probeResults, devices, remediationEvents, deadLetters *tableBuf
 }
 
 func newBuffers(db string) *buffers {
-	b := &buffers{byName: map[string]*tableBuf{}}
+	b := &buffers{byName: map[string]*tableBuf{}, defaultTenant: tenant.Default}
 	for _, t := range schema.Tables() {
 		tb := newTableBuf(db, t)
 		b.byName[t.Name] = tb
@@ -525,8 +528,29 @@ func (b *buffers) reset() {
 	}
 }
 
+// ErrTenant is the error of a record whose tenant is not a tenant id
+// (tenant.CheckID): the sink dead-letters it (reason "tenant") rather than
+// store a row no tenant's user can be given.
+var ErrTenant = errors.New("record's tenant is not a tenant id")
+
+// tenantOf is the stored tenant of a record naming tenant t: the default
+// tenant when it names none (records written before tenants).
+func (b *buffers) tenantOf(t string) (string, error) {
+	if t == "" {
+		return b.defaultTenant, nil
+	}
+	if err := tenant.CheckID(t); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrTenant, err)
+	}
+	return t, nil
+}
+
 // addKPI appends a decoded KPI to its table.
 func (b *buffers) addKPI(k *wirepb.KPI) error {
+	tn, err := b.tenantOf(k.GetTenant())
+	if err != nil {
+		return err
+	}
 	ts := k.GetWindowStartUnixNano()
 	switch body := k.GetBody().(type) {
 	case *wirepb.KPI_Interface:
@@ -535,21 +559,21 @@ func (b *buffers) addKPI(k *wirepb.KPI) error {
 			f64(i.GetUtilIn()).f64(i.GetUtilOut()).f64(i.GetLossRatio()).f64(i.GetInErrorsPs()).f64(i.GetInDiscardsPs()).
 			f64(i.GetOutDiscardsPs()).f64(i.GetOutErrorsPs()).u64(i.GetSpeedBps()).f64(i.GetInBps()).f64(i.GetOutBps()).
 			f64(i.GetInPps()).f64(i.GetOutPps()).str(operStatus(i.GetOperStatus())).u32(windowSeconds(k)).u32(k.GetSamples()).
-			str(k.GetId()).end()
+			str(k.GetId()).str(tn).end()
 	case *wirepb.KPI_Link:
 		l := body.Link
 		return b.linkKPIs.ts(ts).str(k.GetSite()).str(k.GetDevice()).str(l.GetDstSite()).str(l.GetDstDevice()).
 			f64(l.GetRttMs()).f64(l.GetRttP50Ms()).f64(l.GetRttP95Ms()).f64(l.GetRttP99Ms()).f64(l.GetJitterMs()).f64(l.GetLossRatio()).
-			u64(l.GetProbesSent()).u64(l.GetProbesReceived()).u32(windowSeconds(k)).str(k.GetId()).end()
+			u64(l.GetProbesSent()).u64(l.GetProbesReceived()).u32(windowSeconds(k)).str(k.GetId()).str(tn).end()
 	case *wirepb.KPI_Pipeline:
 		p := body.Pipeline
 		return b.pipelineKPIs.ts(ts).str(p.GetInstance()).f64(p.GetDelayP50Ms()).f64(p.GetDelayP99Ms()).
-			f64(p.GetDelayMaxMs()).u64(p.GetSamples()).u32(windowSeconds(k)).end()
+			f64(p.GetDelayMaxMs()).u64(p.GetSamples()).u32(windowSeconds(k)).str(tn).end()
 	case *wirepb.KPI_DeviceKpi:
 		d := body.DeviceKpi
 		return b.deviceKPIs.ts(ts).str(k.GetSite()).str(k.GetDevice()).u8(uint8(min(d.GetReachable(), 1))).
 			str(deviceState(d.GetState())).str(d.GetLastError()).f64(d.GetUpRatio()).u32(windowSeconds(k)).u32(k.GetSamples()).
-			str(k.GetId()).end()
+			str(k.GetId()).str(tn).end()
 	}
 	return nil
 }
@@ -557,6 +581,10 @@ func (b *buffers) addKPI(k *wirepb.KPI) error {
 // addSample appends a decoded sample: interface and probe samples to the
 // raw tables when raw is set, device samples to devices.
 func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int64) error {
+	tn, err := b.tenantOf(s.GetTenant())
+	if err != nil {
+		return err
+	}
 	ts := s.GetDeviceTimeUnixNano()
 	switch body := s.GetBody().(type) {
 	case *wirepb.Sample_Interface:
@@ -569,7 +597,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 			return b.interfaceState.ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).ts(s.GetReceiveTimeUnixNano()).
 				str(s.GetSite()).str(s.GetDevice()).str(i.GetInterface()).
 				u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).u64(uint64(max(i.GetLastClearUnixNano(), 0))).
-				str(s.GetCollector()).u64(s.GetSeq()).end()
+				str(s.GetCollector()).u64(s.GetSeq()).str(tn).end()
 		}
 		var c [15]uint64
 		for _, cv := range i.GetCounters() {
@@ -583,7 +611,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 			u64(c[wirepb.Counter_IN_MULTICAST_PKTS]).u64(c[wirepb.Counter_IN_ERRORS]).u64(c[wirepb.Counter_IN_DISCARDS]).
 			u64(c[wirepb.Counter_OUT_OCTETS]).u64(c[wirepb.Counter_OUT_UNICAST_PKTS]).u64(c[wirepb.Counter_OUT_BROADCAST_PKTS]).
 			u64(c[wirepb.Counter_OUT_MULTICAST_PKTS]).u64(c[wirepb.Counter_OUT_ERRORS]).u64(c[wirepb.Counter_OUT_DISCARDS]).
-			u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).str(s.GetCollector()).u64(s.GetSeq()).end()
+			u64(i.GetSpeedBps()).str(operStatus(i.GetOperStatus())).str(s.GetCollector()).u64(s.GetSeq()).str(tn).end()
 	case *wirepb.Sample_Probe:
 		if !raw {
 			return nil
@@ -592,7 +620,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 		return b.probeResults.ts(ts).u64(uint64(s.GetDeviceTimeUnixNano())).
 			str(s.GetSite()).str(s.GetDevice()).str(p.GetPeerSite()).str(p.GetPeerDevice()).
 			f64(p.GetMinDelayUs()).f64(p.GetMaxDelayUs()).f64(p.GetAvgDelayUs()).f64(p.GetStddevDelayUs()).f64(p.GetJitterUs()).
-			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).end()
+			f64(p.GetLossPercentage() / 100).u64(p.GetProbesSent()).u64(p.GetProbesReceived()).str(tn).end()
 	case *wirepb.Sample_DeviceState:
 		d := body.DeviceState
 		seen := ts
@@ -608,7 +636,7 @@ func (b *buffers) addSample(s *wirepb.Sample, raw bool, firstSeen map[string]int
 			}
 		}
 		return b.devices.str(s.GetSite()).str(s.GetDevice()).str(d.GetAddress()).ts(first).ts(seen).
-			str(deviceState(d.GetState())).str(d.GetLastError()).end()
+			str(deviceState(d.GetState())).str(d.GetLastError()).str(tn).end()
 	}
 	return nil
 }
@@ -627,15 +655,29 @@ func deviceState(s wirepb.DeviceState) string {
 
 // addRemediation appends one lifecycle transition.
 func (b *buffers) addRemediation(e *wirepb.RemediationEvent) error {
+	tn, err := b.tenantOf(e.GetTenant())
+	if err != nil {
+		return err
+	}
 	return b.remediationEvents.ts(e.GetTimeUnixNano()).str(e.GetEventId()).str(e.GetRule()).
 		str(enumName(eventStateNames, int32(e.GetState()))).str(enumName(severityNames, int32(e.GetSeverity()))).
 		str(e.GetSite()).str(e.GetDevice()).str(e.GetInterface()).str(e.GetDstSite()).str(e.GetDstDevice()).str(e.GetKpi()).
 		f64(e.GetValue()).f64(e.GetThreshold()).ts(e.GetFiredUnixNano()).str(e.GetAction()).str(e.GetMessage()).
-		u32(e.GetAttempt()).end()
+		u32(e.GetAttempt()).str(tn).end()
 }
 
-// addDeadLetter appends one dead letter.
+// addDeadLetter appends one dead letter of the default tenant.
 func (b *buffers) addDeadLetter(ts int64, component, reason, topic string, partition int32, offset int64, key, payload []byte) error {
+	return b.addTenantDeadLetter("", ts, component, reason, topic, partition, offset, key, payload)
+}
+
+// addTenantDeadLetter appends one dead letter of tenant tn ("": the
+// default tenant).
+func (b *buffers) addTenantDeadLetter(tn string, ts int64, component, reason, topic string, partition int32, offset int64, key, payload []byte) error {
+	tn, err := b.tenantOf(tn)
+	if err != nil {
+		return err
+	}
 	return b.deadLetters.ts(ts).str(component).str(reason).str(topic).i32(partition).i64(offset).
-		str(string(key)).str(string(payload)).end()
+		str(string(key)).str(string(payload)).str(tn).end()
 }

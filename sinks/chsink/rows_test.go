@@ -75,46 +75,46 @@ func rowCases() []rowCase {
 			"util_in": 0.5, "util_out": ii.UtilOut, "loss_ratio": 0.003, "in_errors_ps": ii.InErrorsPs, "in_discards_ps": ii.InDiscardsPs,
 			"out_discards_ps": ii.OutDiscardsPs, "out_errors_ps": ii.OutErrorsPs, "speed_bps": ii.SpeedBps,
 			"in_bps": ii.InBps, "out_bps": ii.OutBps, "in_pps": ii.InPps, "out_pps": ii.OutPps, "oper_status": "UP",
-			"window_s": uint32(1), "samples": uint32(2), "kpi_id": ik.Id}},
+			"window_s": uint32(1), "samples": uint32(2), "kpi_id": ik.Id, "tenant": "default"}},
 		{schema.LinkKPIs, func(b *buffers) error { return b.addKPI(lk) }, 0, map[string]any{
 			"ts": lk.WindowStartUnixNano, "src_site": "site0", "src_device": "dev0", "dst_site": ll.DstSite, "dst_device": ll.DstDevice,
 			"rtt_ms": 12.0, "rtt_p50_ms": ll.RttP50Ms, "rtt_p95_ms": ll.RttP95Ms, "rtt_p99_ms": ll.RttP99Ms, "jitter_ms": ll.JitterMs,
 			"loss_ratio": ll.LossRatio, "probes_sent": ll.ProbesSent, "probes_received": ll.ProbesReceived,
-			"window_s": uint32(10), "kpi_id": lk.Id}},
+			"window_s": uint32(10), "kpi_id": lk.Id, "tenant": "default"}},
 		{schema.PipelineKPIs, func(b *buffers) error { return b.addKPI(pk) }, 0, map[string]any{
 			"ts": pk.WindowStartUnixNano, "instance": "p1", "delay_p50_ms": 5.0, "delay_p99_ms": 50.0, "delay_max_ms": 80.0,
-			"samples": uint64(1000), "window_s": uint32(10)}},
+			"samples": uint64(1000), "window_s": uint32(10), "tenant": "default"}},
 		{schema.DeviceKPIs, func(b *buffers) error { return b.addKPI(dk) }, 0, map[string]any{
 			"ts": dk.WindowStartUnixNano, "site": "site0", "device": "dev0", "reachable": uint8(0), "state": "down",
-			"last_error": "connection refused", "up_ratio": 0.25, "window_s": uint32(10), "samples": uint32(1), "kpi_id": dk.Id}},
+			"last_error": "connection refused", "up_ratio": 0.25, "window_s": uint32(10), "samples": uint32(1), "kpi_id": dk.Id, "tenant": "default"}},
 		{schema.InterfaceCounters, func(b *buffers) error { return b.addSample(counters, true, map[string]int64{}) }, 0, map[string]any{
 			"ts": t + 123, "ts_ns": uint64(t + 123), "receive_ts": t + 5_000_000, "site": "site0", "device": "dev0", "interface": "eth0",
 			"in_octets": uint64(101), "in_unicast_pkts": uint64(102), "in_broadcast_pkts": uint64(103), "in_multicast_pkts": uint64(104),
 			"in_errors": uint64(105), "in_discards": uint64(106), "out_octets": uint64(107), "out_unicast_pkts": uint64(108),
 			"out_broadcast_pkts": uint64(109), "out_multicast_pkts": uint64(110), "out_errors": uint64(111), "out_discards": uint64(112),
-			"speed_bps": uint64(1e10), "oper_status": "UP", "collector": "c1", "seq": uint64(1)}},
+			"speed_bps": uint64(1e10), "oper_status": "UP", "collector": "c1", "seq": uint64(1), "tenant": "default"}},
 		{schema.InterfaceState, func(b *buffers) error { return b.addSample(state, true, map[string]int64{}) }, 0, map[string]any{
 			"ts": t + 789, "ts_ns": uint64(t + 789), "receive_ts": t + 7_000_000, "site": "site0", "device": "dev0", "interface": "eth1",
-			"speed_bps": uint64(1e9), "oper_status": "DOWN", "last_clear_ns": uint64(t - int64(time.Hour)), "collector": "c1", "seq": uint64(5)}},
+			"speed_bps": uint64(1e9), "oper_status": "DOWN", "last_clear_ns": uint64(t - int64(time.Hour)), "collector": "c1", "seq": uint64(5), "tenant": "default"}},
 		{schema.ProbeResults, func(b *buffers) error { return b.addSample(probe, true, map[string]int64{}) }, 0, map[string]any{
 			"ts": t + 456, "ts_ns": uint64(t + 456), "src_site": "site0", "src_device": "dev0", "dst_site": "site1", "dst_device": "dev1",
 			"min_delay_us": 900.0, "max_delay_us": 1500.0, "avg_delay_us": 1000.0, "stddev_delay_us": 50.0, "jitter_us": 30.0,
-			"loss_ratio": 0.02, "probes_sent": uint64(100), "probes_received": uint64(98)}},
+			"loss_ratio": 0.02, "probes_sent": uint64(100), "probes_received": uint64(98), "tenant": "default"}},
 		{schema.Devices, func(b *buffers) error {
 			fs := map[string]int64{}
 			return errors.Join(b.addSample(samples[2], true, fs), b.addSample(samples[3], true, fs))
 		}, 1, map[string]any{
 			"site": "site0", "device": "dev0", "address": "127.0.0.1:57400", "first_seen": t, "last_seen": t + int64(time.Hour),
-			"state": "down", "last_error": "EOF"}},
+			"state": "down", "last_error": "EOF", "tenant": "default"}},
 		{schema.RemediationEvents, func(b *buffers) error { return b.addRemediation(ev) }, 0, map[string]any{
 			"ts": t + int64(time.Minute), "event_id": "ev1", "rule": "high-loss", "state": "dispatched", "severity": "critical",
 			"site": "site0", "device": "dev0", "interface": "eth0", "dst_site": "site1", "dst_device": "dev1", "kpi": "loss_ratio",
-			"value": 0.05, "threshold": 0.01, "fired_at": t, "action": "gitops", "message": "loss above threshold", "attempt": uint32(2)}},
+			"value": 0.05, "threshold": 0.01, "fired_at": t, "action": "gitops", "message": "loss above threshold", "attempt": uint32(2), "tenant": "default"}},
 		{schema.DeadLetters, func(b *buffers) error {
 			return b.addDeadLetter(t, "processor", "malformed record", "telemetry.samples", 3, 42, []byte("k"), []byte{0xff, 0x00, 'x'})
 		}, 0, map[string]any{
 			"ts": t, "component": "processor", "reason": "malformed record", "source_topic": "telemetry.samples",
-			"source_partition": int32(3), "source_offset": int64(42), "key": "k", "payload": string([]byte{0xff, 0x00, 'x'})}},
+			"source_partition": int32(3), "source_offset": int64(42), "key": "k", "payload": string([]byte{0xff, 0x00, 'x'}), "tenant": "default"}},
 	}
 }
 
@@ -208,10 +208,10 @@ func TestRowMismatchIsAnError(t *testing.T) {
 		tamper func(*schema.Table)
 		want   string
 	}{
-		{"column missing", func(t *schema.Table) { t.Columns = t.Columns[:len(t.Columns)-1] }, "interface_kpis has 19 columns, the row 20 values"},
+		{"column missing", func(t *schema.Table) { t.Columns = t.Columns[:len(t.Columns)-1] }, "interface_kpis has 20 columns, the row 21 values"},
 		{"column added", func(t *schema.Table) {
 			t.Columns = append(t.Columns, schema.Column{Name: "extra", Kind: schema.Float64})
-		}, "interface_kpis has 21 columns, the row 20 values"},
+		}, "interface_kpis has 22 columns, the row 21 values"},
 		{"columns swapped", func(t *schema.Table) { t.Columns[1], t.Columns[4] = t.Columns[4], t.Columns[1] }, "interface_kpis.util_in (column 2, Float64) given a value of another type than float64"},
 		{"unknown kind", func(t *schema.Table) { t.Columns[0].Kind = 99 }, "interface_kpis.ts (column 1"},
 	} {

@@ -74,9 +74,10 @@ type Stats struct {
 // an unexpected schema header, an unknown wire version, an empty or
 // malformed record, a row that does not fit its table's columns
 // (ErrRowMismatch), a timestamp out of the range ClickHouse stores
-// (ErrTimestampRange), anything else.
+// (ErrTimestampRange), a tenant that is not a tenant id (ErrTenant),
+// anything else.
 func DeadLetterReasons() []string {
-	return []string{"schema", "unknown-version", "empty", "malformed", "columns", "timestamp", "other"}
+	return []string{"schema", "unknown-version", "empty", "malformed", "columns", "timestamp", "tenant", "other"}
 }
 
 // metrics are the sink's metrics, declared through its Reporter. Stats
@@ -311,9 +312,9 @@ func (s *Sink) Start(ctx context.Context) error {
 	// One batch filled by the poll loop while inFlight others are inserted.
 	s.free = make(chan *batch, inFlight+1)
 	for range inFlight {
-		s.free <- newBatch(s.cfg.Database)
+		s.free <- s.newBatch()
 	}
-	s.cur = newBatch(s.cfg.Database)
+	s.cur = s.newBatch()
 	s.flushCh = make(chan *batch)
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -432,6 +433,13 @@ type batch struct {
 	offsets map[string]map[int32]kgo.EpochOffset
 	records int
 	flushAt time.Time
+}
+
+// newBatch is a batch of the sink's database and default tenant.
+func (s *Sink) newBatch() *batch {
+	b := newBatch(s.cfg.Database)
+	b.bufs.defaultTenant = defaultTenant(s.cfg)
+	return b
 }
 
 func newBatch(db string) *batch {
@@ -644,7 +652,7 @@ func (s *Sink) addDeadLetter(r *kgo.Record) error {
 	if ts == 0 {
 		ts = r.Timestamp.UnixNano()
 	}
-	return s.cur.bufs.addDeadLetter(ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
+	return s.cur.bufs.addTenantDeadLetter(d.GetTenant(), ts, d.GetComponent(), d.GetReason(), d.GetSourceTopic(), d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload())
 }
 
 func reasonLabel(err error) string {
@@ -659,6 +667,8 @@ func reasonLabel(err error) string {
 		return "columns"
 	case errors.Is(err, ErrTimestampRange):
 		return "timestamp"
+	case errors.Is(err, ErrTenant):
+		return "tenant"
 	}
 	return "other"
 }
@@ -676,7 +686,7 @@ func (s *Sink) deadLetter(r *kgo.Record, label string, cause error) {
 		return
 	}
 	d := wire.DeadLetter(Stage, cause, r, now)
-	if err := s.cur.bufs.addDeadLetter(d.GetTimeUnixNano(), d.GetComponent(), d.GetReason(), d.GetSourceTopic(),
+	if err := s.cur.bufs.addTenantDeadLetter(d.GetTenant(), d.GetTimeUnixNano(), d.GetComponent(), d.GetReason(), d.GetSourceTopic(),
 		d.GetSourcePartition(), d.GetSourceOffset(), d.GetKey(), d.GetPayload()); err != nil {
 		// The deadletters table refuses the row (a build whose row builder
 		// and schema disagree): nowhere left to keep it but the log.

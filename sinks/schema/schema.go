@@ -8,9 +8,11 @@
 // rows in its column order; the dashboards and the weekly report name the
 // tables they query with its constants, and their tests run every query on
 // the DDL the sink renders from it, so a renamed table is a compile error
-// and a renamed column a test failure. It imports nothing: no driver, no
-// other package of the pipeline.
+// and a renamed column a test failure. It imports nothing but the standard
+// library: no driver, no other package of the pipeline.
 package schema
+
+import "strings"
 
 // Table names.
 const (
@@ -27,6 +29,15 @@ const (
 	// Migrations records the schema versions applied (the sink's migrate).
 	Migrations = "schema_migrations"
 )
+
+// TenantColumn is the column of every table and rollup that names the
+// tenant owning the row: the last column in insert order, the first of the
+// sort key (of tables created at TenantSince or later).
+const TenantColumn = "tenant"
+
+// TenantSince is the schema version that adds the tenant column to the
+// tables and rollups that existed before it.
+const TenantSince uint32 = 6
 
 // Rollup tables: a base table's name with the suffix of its bucket.
 const (
@@ -59,11 +70,15 @@ const (
 	UInt8                          // UInt8 (a flag)
 	Int32                          // Int32
 	Int64                          // Int64
+	// Tenant is the tenant column: LowCardinality(String) | String, with
+	// the default tenant as its DEFAULT (rows written before the column
+	// existed, or by a writer that does not send it, belong to it).
+	Tenant
 )
 
 var kindNames = [...]string{Time: "Time", TimeNano: "TimeNano", LowCardinality: "LowCardinality", String: "String",
 	Float64: "Float64", UInt64: "UInt64", Counter: "Counter", Sequence: "Sequence", UInt32: "UInt32", UInt8: "UInt8",
-	Int32: "Int32", Int64: "Int64"}
+	Int32: "Int32", Int64: "Int64", Tenant: "Tenant"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -78,7 +93,7 @@ func (k Kind) GoType() string {
 	switch k {
 	case Time, TimeNano, Int64:
 		return "int64"
-	case LowCardinality, String:
+	case LowCardinality, String, Tenant:
 		return "string"
 	case Float64:
 		return "float64"
@@ -132,6 +147,22 @@ type Table struct {
 	Since uint32
 }
 
+// Untenanted is the table as it was before TenantSince: without the tenant
+// column, its sort key without the tenant. A table created before then
+// keeps that sort key after the upgrade (the column is added, the key
+// cannot change in place).
+func (t Table) Untenanted() Table {
+	var cols []Column
+	for _, c := range t.Columns {
+		if c.Name != TenantColumn {
+			cols = append(cols, c)
+		}
+	}
+	t.Columns = cols
+	t.OrderBy = strings.TrimPrefix(t.OrderBy, TenantColumn+", ")
+	return t
+}
+
 // ColumnNames lists the table's columns in insert order.
 func (t Table) ColumnNames() []string {
 	out := make([]string, len(t.Columns))
@@ -171,13 +202,29 @@ type Rollup struct {
 	Name, Source string
 	// Bucket is the function of ts that makes the rollup's ts.
 	Bucket string
-	// Keys are the source's key columns kept as they are.
+	// Keys are the source's key columns kept as they are, the tenant
+	// first (KeysAt: the keys before TenantSince).
 	Keys []string
 	Aggs []Agg
 	// Retention is the retention class.
 	Retention Retention
 	// Since is the schema version that creates the rollup.
 	Since uint32
+}
+
+// KeysAt lists the rollup's keys at schema version v: without the tenant
+// before TenantSince.
+func (r Rollup) KeysAt(v uint32) []string {
+	if v >= TenantSince {
+		return r.Keys
+	}
+	var out []string
+	for _, k := range r.Keys {
+		if k != TenantColumn {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // AggsAt lists the rollup's aggregates at schema version v.
@@ -220,14 +267,14 @@ func concat(parts ...[]Column) []Column {
 // Tables returns every base table, in creation order (by Since, then as
 // listed). Each call returns fresh slices: callers may keep or modify them.
 func Tables() []Table {
-	return []Table{
+	ts := []Table{
 		{
 			Name: InterfaceKPIs,
 			Columns: concat(cols(Time, "ts"), cols(LowCardinality, "site", "device", "interface"),
 				cols(Float64, "util_in", "util_out", "loss_ratio", "in_errors_ps", "in_discards_ps", "out_discards_ps", "out_errors_ps"),
 				cols(UInt64, "speed_bps"), cols(Float64, "in_bps", "out_bps", "in_pps", "out_pps"),
 				cols(LowCardinality, "oper_status"), cols(UInt32, "window_s", "samples"), cols(String, "kpi_id")),
-			OrderBy:   "site, device, interface, ts",
+			OrderBy:   "tenant, site, device, interface, ts",
 			Retention: RetainKPI, Partitioned: true, Since: 1,
 		},
 		{
@@ -235,14 +282,14 @@ func Tables() []Table {
 			Columns: concat(cols(Time, "ts"), cols(LowCardinality, "src_site", "src_device", "dst_site", "dst_device"),
 				cols(Float64, "rtt_ms", "rtt_p50_ms", "rtt_p95_ms", "rtt_p99_ms", "jitter_ms", "loss_ratio"),
 				cols(UInt64, "probes_sent", "probes_received"), cols(UInt32, "window_s"), cols(String, "kpi_id")),
-			OrderBy:   "src_site, src_device, dst_site, dst_device, ts",
+			OrderBy:   "tenant, src_site, src_device, dst_site, dst_device, ts",
 			Retention: RetainKPI, Partitioned: true, Since: 1,
 		},
 		{
 			Name: PipelineKPIs,
 			Columns: concat(cols(Time, "ts"), cols(LowCardinality, "instance"),
 				cols(Float64, "delay_p50_ms", "delay_p99_ms", "delay_max_ms"), cols(UInt64, "samples"), cols(UInt32, "window_s")),
-			OrderBy:   "instance, ts",
+			OrderBy:   "tenant, instance, ts",
 			Retention: RetainKPI, Partitioned: true, Since: 1,
 		},
 		{
@@ -252,7 +299,7 @@ func Tables() []Table {
 				cols(Counter, "in_octets", "in_unicast_pkts", "in_broadcast_pkts", "in_multicast_pkts", "in_errors", "in_discards",
 					"out_octets", "out_unicast_pkts", "out_broadcast_pkts", "out_multicast_pkts", "out_errors", "out_discards"),
 				cols(UInt64, "speed_bps"), cols(LowCardinality, "oper_status", "collector"), cols(Sequence, "seq")),
-			OrderBy:   "site, device, interface, ts_ns",
+			OrderBy:   "tenant, site, device, interface, ts_ns",
 			Retention: RetainRaw, Partitioned: true, Since: 1,
 		},
 		{
@@ -260,14 +307,14 @@ func Tables() []Table {
 			Columns: concat(cols(TimeNano, "ts"), cols(Sequence, "ts_ns"), cols(LowCardinality, "src_site", "src_device", "dst_site", "dst_device"),
 				cols(Float64, "min_delay_us", "max_delay_us", "avg_delay_us", "stddev_delay_us", "jitter_us", "loss_ratio"),
 				cols(Counter, "probes_sent", "probes_received")),
-			OrderBy:   "src_site, src_device, dst_site, dst_device, ts_ns",
+			OrderBy:   "tenant, src_site, src_device, dst_site, dst_device, ts_ns",
 			Retention: RetainRaw, Partitioned: true, Since: 1,
 		},
 		{
 			Name: RemediationEvents,
 			Columns: concat(cols(Time, "ts"), cols(String, "event_id"), cols(LowCardinality, "rule", "state", "severity", "site", "device", "interface", "dst_site", "dst_device", "kpi"),
 				cols(Float64, "value", "threshold"), cols(Time, "fired_at"), cols(LowCardinality, "action"), cols(String, "message"), cols(UInt32, "attempt")),
-			OrderBy:   "event_id, state",
+			OrderBy:   "tenant, event_id, state",
 			Retention: RetainKPI, Partitioned: true, Since: 1,
 		},
 		{
@@ -275,7 +322,7 @@ func Tables() []Table {
 			Name: Devices,
 			Columns: concat(cols(LowCardinality, "site", "device"), cols(String, "address"), cols(Time, "first_seen", "last_seen"),
 				cols(LowCardinality, "state"), cols(String, "last_error")),
-			OrderBy: "site, device",
+			OrderBy: "tenant, site, device",
 			Version: "last_seen",
 			Since:   1,
 		},
@@ -283,7 +330,7 @@ func Tables() []Table {
 			Name: DeadLetters,
 			Columns: concat(cols(Time, "ts"), cols(LowCardinality, "component"), cols(String, "reason"), cols(LowCardinality, "source_topic"),
 				cols(Int32, "source_partition"), cols(Int64, "source_offset"), cols(String, "key", "payload")),
-			OrderBy:   "source_topic, source_partition, source_offset, component",
+			OrderBy:   "tenant, source_topic, source_partition, source_offset, component",
 			Retention: RetainKPI, Partitioned: true, Since: 1,
 		},
 		{
@@ -296,7 +343,7 @@ func Tables() []Table {
 				cols(LowCardinality, "site", "device", "interface"),
 				cols(UInt64, "speed_bps"), cols(LowCardinality, "oper_status"), cols(UInt64, "last_clear_ns"),
 				cols(LowCardinality, "collector"), cols(Sequence, "seq")),
-			OrderBy:   "site, device, interface, ts_ns",
+			OrderBy:   "tenant, site, device, interface, ts_ns",
 			Retention: RetainRaw, Partitioned: true, Since: 3,
 		},
 		{
@@ -305,10 +352,15 @@ func Tables() []Table {
 			Name: DeviceKPIs,
 			Columns: concat(cols(Time, "ts"), cols(LowCardinality, "site", "device"), cols(UInt8, "reachable"), cols(LowCardinality, "state"),
 				cols(String, "last_error"), cols(Float64, "up_ratio"), cols(UInt32, "window_s", "samples"), cols(String, "kpi_id")),
-			OrderBy:   "site, device, ts",
+			OrderBy:   "tenant, site, device, ts",
 			Retention: RetainKPI, Partitioned: true, Since: 5,
 		},
 	}
+	// Every table ends with the tenant column.
+	for i := range ts {
+		ts[i].Columns = append(ts[i].Columns, Column{TenantColumn, Tenant})
+	}
+	return ts
 }
 
 // TableNamed returns the base table named name.
@@ -360,8 +412,8 @@ func linkAggs() []Agg {
 // Rollups returns the rollups, in creation order. Each call returns fresh
 // slices.
 func Rollups() []Rollup {
-	ifKeys := func() []string { return []string{"site", "device", "interface"} }
-	linkKeys := func() []string { return []string{"src_site", "src_device", "dst_site", "dst_device"} }
+	ifKeys := func() []string { return []string{TenantColumn, "site", "device", "interface"} }
+	linkKeys := func() []string { return []string{TenantColumn, "src_site", "src_device", "dst_site", "dst_device"} }
 	return []Rollup{
 		{Name: InterfaceKPIs1m, Source: InterfaceKPIs, Bucket: "toStartOfMinute", Keys: ifKeys(), Aggs: interfaceAggs(), Retention: RetainKPI, Since: 2},
 		{Name: InterfaceKPIs1h, Source: InterfaceKPIs, Bucket: "toStartOfHour", Keys: ifKeys(), Aggs: interfaceAggs(), Retention: RetainRollup, Since: 2},

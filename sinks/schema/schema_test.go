@@ -126,7 +126,7 @@ func TestFresh(t *testing.T) {
 	r := Rollups()
 	r[0].Keys[0] = "changed"
 	r[0].Aggs[0].Column = "changed"
-	if s := Rollups(); s[0].Keys[0] != "site" || s[0].Aggs[0].Column != "util_in_avg" {
+	if s := Rollups(); s[0].Keys[0] != TenantColumn || s[0].Aggs[0].Column != "util_in_avg" {
 		t.Fatal("Rollups shares its slices")
 	}
 }
