@@ -439,7 +439,7 @@ func (m *Module) run(ctx context.Context, val validator, in []byte, n int, dst [
 	start := time.Now()
 	i, err := v.acquire(ctx)
 	if err == nil {
-		out, changed, err = i.call(in, dst)
+		out, nOut, changed, err = i.call(in, dst)
 		sound := true
 		var ce *callError
 		if errors.As(err, &ce) && (ce.reason == reasonTrap || ce.reason == reasonTimeout || ce.reason == reasonMemory) {
@@ -452,7 +452,7 @@ func (m *Module) run(ctx context.Context, val validator, in []byte, n int, dst [
 	} else if ctx.Err() != nil {
 		err = &callError{reasonTimeout, fmt.Errorf("waiting for an instance: %w", err)}
 	}
-	if err == nil && changed {
+	if err == nil && changed && nOut < 0 {
 		nOut, err = val.validate(out[len(dst):])
 		if err != nil {
 			err = &callError{reasonABI, err}

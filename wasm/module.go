@@ -75,6 +75,9 @@ type version struct {
 	sum    string // sha-256 of the file, hex
 	tokens chan struct{}
 	free   chan *instance
+	// names: the module exports telemetry_collect_names (the names view)
+	// instead of telemetry_collect.
+	names bool
 
 	retired atomic.Bool
 }
@@ -112,6 +115,10 @@ func compile(ctx context.Context, cfg ModuleConfig, b []byte, cache wazero.Compi
 // module's imports (only WASI preview 1) and initial memory.
 func (v *version) checkExports() error {
 	fns := v.cm.ExportedFunctions()
+	hook := v.cfg.Hook.export()
+	if _, ok := fns[exportCollectNames]; ok && v.cfg.Hook == HookCollect {
+		hook, v.names = exportCollectNames, true
+	}
 	want := []struct {
 		name    string
 		params  []api.ValueType
@@ -119,7 +126,7 @@ func (v *version) checkExports() error {
 	}{
 		{exportABIVersion, nil, []api.ValueType{api.ValueTypeI32}},
 		{exportAlloc, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
-		{v.cfg.Hook.export(), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
+		{hook, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
 	}
 	for _, w := range want {
 		f, ok := fns[w.name]
@@ -182,6 +189,8 @@ type instance struct {
 	// inPtr and inCap: the input region telemetry_alloc last returned.
 	inPtr, inCap uint32
 	inAlloc      bool
+	// nv: the names view's buffers (v.names)
+	nv namesView
 }
 
 // instantiate creates an instance and runs its initializer.
@@ -205,7 +214,7 @@ func (v *version) instantiate(ctx context.Context) (*instance, error) {
 		return nil, classify(ictx, mc, fmt.Errorf("instantiate: %w", err))
 	}
 	i := &instance{v: v, mod: mod, mem: mod.Memory(), memcap: mc, stderr: st,
-		alloc: mod.ExportedFunction(exportAlloc), hook: mod.ExportedFunction(v.cfg.Hook.export())}
+		alloc: mod.ExportedFunction(exportAlloc), hook: mod.ExportedFunction(v.hookExport())}
 	if init := mod.ExportedFunction(exportInit); init != nil {
 		if _, err := init.Call(ictx); err != nil {
 			mod.Close(context.Background())
@@ -217,6 +226,14 @@ func (v *version) instantiate(ctx context.Context) (*instance, error) {
 		return nil, &callError{reasonABI, errors.New("the module exports no memory")}
 	}
 	return i, nil
+}
+
+// hookExport is the function the hook calls.
+func (v *version) hookExport() string {
+	if v.names {
+		return exportCollectNames
+	}
+	return v.cfg.Hook.export()
 }
 
 // close closes the instance.
@@ -233,7 +250,7 @@ func (i *instance) selfCheck() error {
 	if got := int32(res[0]); got != ABIVersion {
 		return &callError{reasonABI, fmt.Errorf("%s() = %d; this host speaks ABI %d", exportABIVersion, got, ABIVersion)}
 	}
-	if _, _, err := i.call(nil, nil); err != nil {
+	if _, _, _, err := i.call(nil, nil); err != nil {
 		return fmt.Errorf("empty batch: %w", err)
 	}
 	return nil
@@ -241,43 +258,60 @@ func (i *instance) selfCheck() error {
 
 // call runs the hook on the encoded batch in and appends its output to
 // dst. changed is false when the module left the batch as it was (then
-// out is dst unchanged). A failure is a *callError; after a trap, timeout
-// or memory failure the instance is closed and must not be used again.
-func (i *instance) call(in, dst []byte) (out []byte, changed bool, err error) {
+// out is dst unchanged). nOut is the output's record count when the host
+// built the output itself (the names view), -1 when the module's output
+// must be validated. A failure is a *callError; after a trap, timeout or
+// memory failure the instance is closed and must not be used again.
+func (i *instance) call(in, dst []byte) (out []byte, nOut int, changed bool, err error) {
+	nOut = -1
+	batch := in
+	if i.v.names {
+		if err := i.nv.build(batch); err != nil {
+			return dst, 0, false, &callError{reasonABI, fmt.Errorf("names view: %w", err)}
+		}
+		in = i.nv.view
+	}
 	n := uint32(len(in))
 	if uint64(len(in)) > uint64(i.v.cfg.MemoryLimit) {
-		return dst, false, &callError{reasonMemory, fmt.Errorf("a batch of %d bytes is over memory-limit", len(in))}
+		return dst, nOut, false, &callError{reasonMemory, fmt.Errorf("a batch of %d bytes is over memory-limit", len(in))}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), i.v.cfg.Timeout)
 	defer cancel()
 	if !i.inAlloc || n > i.inCap {
 		i.stack[0] = uint64(n)
 		if err := i.alloc.CallWithStack(ctx, i.stack[:]); err != nil {
-			return dst, false, classify(ctx, i.memcap, fmt.Errorf("%s: %w", exportAlloc, err))
+			return dst, nOut, false, classify(ctx, i.memcap, fmt.Errorf("%s: %w", exportAlloc, err))
 		}
 		i.inPtr, i.inCap, i.inAlloc = uint32(i.stack[0]), n, true
 	}
 	if !i.mem.Write(i.inPtr, in) {
 		i.inAlloc = false
-		return dst, false, &callError{reasonABI, fmt.Errorf("%s(%d) returned %#x: outside the module's memory", exportAlloc, n, i.inPtr)}
+		return dst, nOut, false, &callError{reasonABI, fmt.Errorf("%s(%d) returned %#x: outside the module's memory", exportAlloc, n, i.inPtr)}
 	}
 	i.stack[0], i.stack[1] = uint64(i.inPtr), uint64(n)
 	if err := i.hook.CallWithStack(ctx, i.stack[:]); err != nil {
-		return dst, false, classify(ctx, i.memcap, err)
+		return dst, nOut, false, classify(ctx, i.memcap, err)
 	}
 	res := int64(i.stack[0])
 	switch {
-	case res == resultUnchanged:
-		return dst, false, nil
+	case res == resultUnchanged, res == 0 && i.v.names:
+		return dst, nOut, false, nil
 	case res < 0:
-		return dst, false, &callError{reasonModule, fmt.Errorf("%s returned error code %d", i.v.cfg.Hook.export(), res)}
+		return dst, nOut, false, &callError{reasonModule, fmt.Errorf("%s returned error code %d", i.v.hookExport(), res)}
 	}
 	ptr, size := uint32(uint64(res)>>32), uint32(res)
 	view, ok := i.mem.Read(ptr, size)
 	if !ok {
-		return dst, false, &callError{reasonABI, fmt.Errorf("%s returned %d bytes at %#x: outside the module's memory", i.v.cfg.Hook.export(), size, ptr)}
+		return dst, nOut, false, &callError{reasonABI, fmt.Errorf("%s returned %d bytes at %#x: outside the module's memory", i.v.hookExport(), size, ptr)}
 	}
-	return append(dst, view...), true, nil
+	if i.v.names {
+		out, nOut, err := i.nv.apply(dst, batch, view)
+		if err != nil {
+			return dst, 0, false, &callError{reasonABI, err}
+		}
+		return out, nOut, true, nil
+	}
+	return append(dst, view...), nOut, true, nil
 }
 
 // classify names the reason of a failed call made under ctx.

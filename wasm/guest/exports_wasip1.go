@@ -73,3 +73,15 @@ func Process(ptr, size uint32, f func([]*KPI) ([]*KPI, bool)) int64 {
 	out = b
 	return result(out)
 }
+
+// names is the module's names view (CollectNames).
+var names Names
+
+// CollectNames is the body of a telemetry_collect_names export: f gets
+// the names view of the batch at ptr and makes its edits on it; no edit
+// passes the batch on exactly as it came.
+func CollectNames(ptr, size uint32, f func(*Names)) int64 {
+	names.Reset(input(ptr, size))
+	f(&names)
+	return result(names.Edits())
+}
