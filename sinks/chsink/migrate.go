@@ -474,18 +474,30 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 		log = slog.New(slog.DiscardHandler)
 	}
 	type target struct {
-		name string
-		days int
+		db, name string
+		days     int
+	}
+	// The tenants' databases (servers without row policies) hold copies of
+	// the same tables: the same retention.
+	dbs := []string{cfg.Database}
+	if cfg.Cluster == "" {
+		tdbs, err := tenantDatabases(ctx, conn, cfg)
+		if err != nil {
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		dbs = append(dbs, tdbs...)
 	}
 	var targets []target
-	for _, t := range schema.Tables() {
-		if d := retentionDays(cfg, t.Retention); d > 0 {
-			targets = append(targets, target{LocalTable(cfg, t.Name), d})
+	for _, db := range dbs {
+		for _, t := range schema.Tables() {
+			if d := retentionDays(cfg, t.Retention); d > 0 {
+				targets = append(targets, target{db, LocalTable(cfg, t.Name), d})
+			}
 		}
-	}
-	for _, r := range schema.Rollups() {
-		if d := retentionDays(cfg, r.Retention); d > 0 {
-			targets = append(targets, target{LocalTable(cfg, r.Name), d})
+		for _, r := range schema.Rollups() {
+			if d := retentionDays(cfg, r.Retention); d > 0 {
+				targets = append(targets, target{db, LocalTable(cfg, r.Name), d})
+			}
 		}
 	}
 	// On a cluster: the partitions of every shard, dropped ON CLUSTER (a
@@ -497,7 +509,7 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 	dropped := 0
 	for _, tg := range targets {
 		cutoff := now.UTC().AddDate(0, 0, -tg.days)
-		rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM "+parts+" WHERE database = ? AND table = ? AND active", cfg.Database, tg.name)
+		rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM "+parts+" WHERE database = ? AND table = ? AND active", tg.db, tg.name)
 		if err != nil {
 			return dropped, fmt.Errorf("retention: list partitions of %s: %w", tg.name, err)
 		}
@@ -521,8 +533,8 @@ func ApplyRetention(ctx context.Context, conn driver.Conn, caps Capabilities, cf
 			if !end.Before(cutoff) {
 				continue
 			}
-			log.Info("retention: dropping partition", "table", tg.name, "partition", p, "retention_days", tg.days)
-			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", cfg.Database, tg.name, onCluster(cfg), ym)); err != nil {
+			log.Info("retention: dropping partition", "database", tg.db, "table", tg.name, "partition", p, "retention_days", tg.days)
+			if err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION %d", tg.db, tg.name, onCluster(cfg), ym)); err != nil {
 				return dropped, fmt.Errorf("retention: drop %s partition %s: %w", tg.name, p, err)
 			}
 			dropped++
