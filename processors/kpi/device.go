@@ -51,7 +51,7 @@ func (e *Engine) CaughtUp(p int32, at time.Time) {
 	pc.t = max(pc.t, at.UnixNano()-e.lateness)
 }
 
-type devKey struct{ site, device string }
+type devKey struct{ tenant, site, device string }
 
 // devRec is one device-state record.
 type devRec struct {
@@ -101,7 +101,7 @@ func (e *Engine) addDevice(s *wirepb.Sample, d *wirepb.Device, t int64, o Origin
 		e.stats.UnknownState++
 		return
 	}
-	k := devKey{s.GetSite(), s.GetDevice()}
+	k := devKey{e.keyTenant(s), s.GetSite(), s.GetDevice()}
 	se := e.devs[k]
 	if se != nil && t-se.lastTime > e.devTimeout {
 		// Silent for longer than its state is believed, and not forgotten
@@ -191,7 +191,8 @@ func (e *Engine) deviceKPI(se *devSeries, ws int64, cur devRec, up int64, sample
 	}
 	return &wirepb.KPI{
 		Version:             1,
-		Id:                  kpiID("device", k.site, k.device, "", "", ws),
+		Id:                  e.id(k.tenant, "device", k.site, k.device, "", "", ws),
+		Tenant:              e.tenants.Stamp(k.tenant),
 		Site:                k.site,
 		Device:              k.device,
 		WindowStartUnixNano: ws,

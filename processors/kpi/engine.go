@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -65,9 +66,11 @@ type EngineStats struct {
 	DeviceKPIs    uint64
 }
 
-type ifKey struct{ site, device, iface string }
+// Series keys start with the tenant (keyTenant: "" for the default one),
+// so two tenants' series never mix, whatever their names.
+type ifKey struct{ tenant, site, device, iface string }
 
-type linkKey struct{ site, device, peerSite, peerDevice string }
+type linkKey struct{ tenant, site, device, peerSite, peerDevice string }
 
 // ifWindow accumulates one interface over one window.
 type ifWindow struct {
@@ -176,10 +179,13 @@ type Engine struct {
 	// sample of a series is kept uncommitted
 	stateHorizon int64
 	instance     string
-	defSpeed     uint64
-	overrides    map[string]uint64
-	bits         int
-	bitsOver     map[string]int
+	// tenants tells the default tenant (a sample without a tenant is
+	// its) and what a KPI of a tenant carries (Stamp); nil: one tenant.
+	tenants   *tenant.Resolver
+	defSpeed  uint64
+	overrides map[string]uint64
+	bits      int
+	bitsOver  map[string]int
 
 	ifs   map[ifKey]*ifSeries
 	links map[linkKey]*linkSeries
@@ -313,6 +319,7 @@ func (e *Engine) closePipeline() {
 	k := &wirepb.KPI{
 		Version:             1,
 		Id:                  kpiID("pipeline", "", "", e.instance, "", start),
+		Tenant:              e.tenants.Stamp(""),
 		WindowStartUnixNano: start,
 		WindowEndUnixNano:   start + e.window,
 		Samples:             uint32(min(e.pipe.n, math.MaxUint32)),
@@ -351,7 +358,7 @@ func (e *Engine) newIfSeries(k ifKey, t int64, o Origin, idle int64) *ifSeries {
 // addInterface adds an interface sample of device time t; idle is the
 // engine's idle clock.
 func (e *Engine) addInterface(s *wirepb.Sample, st *wirepb.InterfaceState, t, idle int64, o Origin) {
-	k := ifKey{s.GetSite(), s.GetDevice(), st.GetInterface()}
+	k := ifKey{e.keyTenant(s), s.GetSite(), s.GetDevice(), st.GetInterface()}
 	se := e.ifs[k]
 	if se == nil {
 		ts := e.stuckIfs[k]
@@ -735,7 +742,8 @@ func (e *Engine) interfaceKPI(se *ifSeries, w *ifWindow) *wirepb.KPI {
 	k := se.key
 	return &wirepb.KPI{
 		Version:             1,
-		Id:                  kpiID("interface", k.site, k.device, k.iface, "", w.start),
+		Id:                  e.id(k.tenant, "interface", k.site, k.device, k.iface, "", w.start),
+		Tenant:              e.tenants.Stamp(k.tenant),
 		Site:                k.site,
 		Device:              k.device,
 		WindowStartUnixNano: w.start,
@@ -763,7 +771,7 @@ func (e *Engine) interfaceKPI(se *ifSeries, w *ifWindow) *wirepb.KPI {
 // addProbe adds a probe sample of device time t; idle is the engine's idle
 // clock.
 func (e *Engine) addProbe(s *wirepb.Sample, p *wirepb.ProbeResult, t, idle int64, o Origin) {
-	k := linkKey{s.GetSite(), s.GetDevice(), p.GetPeerSite(), p.GetPeerDevice()}
+	k := linkKey{e.keyTenant(s), s.GetSite(), s.GetDevice(), p.GetPeerSite(), p.GetPeerDevice()}
 	se := e.links[k]
 	if se == nil {
 		ts := e.stuckLinks[k]
@@ -937,7 +945,8 @@ func (e *Engine) linkKPI(se *linkSeries, w *linkWindow) *wirepb.KPI {
 	k := se.key
 	return &wirepb.KPI{
 		Version:             1,
-		Id:                  kpiID("link", k.site, k.device, k.peerSite, k.peerDevice, w.start),
+		Id:                  e.id(k.tenant, "link", k.site, k.device, k.peerSite, k.peerDevice, w.start),
+		Tenant:              e.tenants.Stamp(k.tenant),
 		Site:                k.site,
 		Device:              k.device,
 		WindowStartUnixNano: w.start,
@@ -1174,12 +1183,42 @@ func (e *Engine) TakeStuck(into []StuckSeries) []StuckSeries {
 	return into
 }
 
-// kpiID is the deterministic id of a KPI: kind, entity and window start.
+// keyTenant is the tenant of a sample in series keys: "" for the default
+// tenant, written or not (the cheapest key, and one series whichever way
+// its samples say it), else the sample's.
+func (e *Engine) keyTenant(s *wirepb.Sample) string {
+	if tn := s.GetTenant(); tn != e.tenants.Default() {
+		return tn
+	}
+	return ""
+}
+
+// id is the deterministic id of a KPI of the key tenant tn: kpiID for the
+// default tenant (the ids of an installation from before tenants, so a
+// replay still de-duplicates), tenantKPIID for the others.
+func (e *Engine) id(tn, kind, site, device, a, b string, start int64) string {
+	return tenantKPIID(tn, kind, site, device, a, b, start)
+}
+
+// kpiID is the deterministic id of a KPI of the default tenant: kind,
+// entity and window start.
 func kpiID(kind, site, device, a, b string, start int64) string {
+	return tenantKPIID("", kind, site, device, a, b, start)
+}
+
+// tenantKPIID is the deterministic id of a KPI of tenant tn (kpiID when
+// tn is ""): kind, entity, tenant and window start. The tenant, which
+// starts with a letter, comes before the start, which does not: an id
+// with a tenant never hashes the bytes of one without.
+func tenantKPIID(tn, kind, site, device, a, b string, start int64) string {
 	h := sha256.New()
 	var buf [20]byte
 	for _, s := range [...]string{kind, site, device, a, b} {
 		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	if tn != "" {
+		h.Write([]byte(tn))
 		h.Write([]byte{0})
 	}
 	h.Write(strconv.AppendInt(buf[:0], start, 10))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/wasm"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -37,6 +38,9 @@ type Dependencies struct {
 	Kafka      *kafka.Configuration
 	// KafkaOpts are extra franz-go options (tests: fast rebalances).
 	KafkaOpts []kgo.Opt
+	// Tenants is the tenancy section's resolver: the default tenant (of
+	// samples without one) and whether KPIs carry it. nil: one tenant.
+	Tenants *tenant.Resolver
 }
 
 // Stats is a snapshot of what the processor did. Its maps have a key for
@@ -243,6 +247,9 @@ type Processor struct {
 	// mu); see wasm.go.
 	edge        *wasm.Hook
 	edgeScratch wasm.Scratch
+	// headers are the KPI records' headers of the known tenants, by the
+	// tenant a KPI carries; read-only.
+	headers map[string][]kgo.RecordHeader
 }
 
 const (
@@ -282,15 +289,23 @@ func New(cfg Configuration, deps Dependencies) (*Processor, error) {
 		h, _ := os.Hostname()
 		instance = h + "-" + strconv.Itoa(os.Getpid())
 	}
+	engine := NewEngine(cfg, instance)
+	engine.tenants = deps.Tenants
+	headers := map[string][]kgo.RecordHeader{}
+	for _, id := range deps.Tenants.IDs() {
+		stamp := deps.Tenants.Stamp(id)
+		headers[stamp] = wire.TenantHeaders(wire.SchemaKPI, stamp)
+	}
 	return &Processor{
 		cfg: cfg, deps: deps, m: m, instance: instance,
 		log:       r.Log.With("instance", instance),
-		engine:    NewEngine(cfg, instance),
+		engine:    engine,
 		lag:       lag,
 		glag:      lag.Group(cfg.GroupID),
 		consumed:  map[int32]int64{},
 		committed: map[int32]int64{},
 		edge:      edge,
+		headers:   headers,
 	}, nil
 }
 
@@ -408,6 +423,10 @@ func (p *Processor) run(ctx context.Context) {
 				return
 			}
 			sample, err := dec.Decode(r.Value)
+			if err == nil && sample.Tenant != "" && !tenant.Valid(sample.Tenant) {
+				// what a store, a metric or a login could not take as a tenant
+				err = fmt.Errorf("%w: tenant %q: %w", wire.ErrMalformed, sample.Tenant, tenant.CheckID(sample.Tenant))
+			}
 			if err != nil {
 				p.deadLetter(r, err, now)
 				return
@@ -510,8 +529,15 @@ func (p *Processor) onProduced(r *kgo.Record, err error) {
 
 // produce sends KPIs (asynchronously; commitLocked waits for the acks).
 func (p *Processor) produce(kpis []*wirepb.KPI) {
+	var owners map[[2]string]string
+	if len(p.cfg.Wasm) > 0 {
+		owners = tenantsOf(kpis)
+	}
 	kpis = p.edge.KPIs(context.Background(), &p.edgeScratch, kpis) // process.wasm
 	for _, k := range kpis {
+		if owners != nil {
+			p.restamp(k, owners)
+		}
 		v, err := wire.Marshal(nil, k)
 		if err != nil {
 			p.log.Error("marshal KPI", "err", err)
@@ -521,11 +547,44 @@ func (p *Processor) produce(kpis []*wirepb.KPI) {
 			Topic:   p.deps.Kafka.Topics.KPIs,
 			Key:     kpiKey(k),
 			Value:   v,
-			Headers: wire.Headers(wire.SchemaKPI),
+			Headers: p.headersOf(k.Tenant),
 		}, p.onProduced)
 		kind := kindOf(k)
 		p.kpisOut[kind]++
 		p.m.kpis[kind].Inc()
+	}
+}
+
+// headersOf returns the headers of a KPI record whose tenant field is tn:
+// shared for the tenants of the configuration.
+func (p *Processor) headersOf(tn string) []kgo.RecordHeader {
+	if h, ok := p.headers[tn]; ok {
+		return h
+	}
+	return wire.TenantHeaders(wire.SchemaKPI, tn)
+}
+
+// tenantsOf maps the (site, device) of the KPIs to their tenant, before a
+// process-hook module sees them.
+func tenantsOf(kpis []*wirepb.KPI) map[[2]string]string {
+	m := make(map[[2]string]string, len(kpis))
+	for _, k := range kpis {
+		m[[2]string{k.Site, k.Device}] = k.Tenant
+	}
+	return m
+}
+
+// restamp sets the tenant of a KPI a process-hook module returned: a
+// module cannot move a KPI to another tenant. A KPI of a (site, device)
+// the batch had takes that device's tenant; another (one the module made
+// up) keeps its tenant when that is a valid id, else gets the default one.
+func (p *Processor) restamp(k *wirepb.KPI, owners map[[2]string]string) {
+	if tn, ok := owners[[2]string{k.Site, k.Device}]; ok {
+		k.Tenant = tn
+		return
+	}
+	if k.Tenant != "" && !tenant.Valid(k.Tenant) {
+		k.Tenant = p.deps.Tenants.Stamp("")
 	}
 }
 
