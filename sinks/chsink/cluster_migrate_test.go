@@ -148,3 +148,80 @@ func TestMigrateClusterNodeAddedLive(t *testing.T) {
 	}
 	checkClusterSchema(t, cfg, conns)
 }
+
+// TestMigrateClusterResumeLive upgrades a cluster database at version 3,
+// after an interrupted version 4 that left the new column added to one
+// rollup's local tables: migrate completes the step ON CLUSTER (the column
+// taken as added, the Distributed rollup and the view made again with it),
+// and rows written through the Distributed tables fill the new column on
+// both shards.
+func TestMigrateClusterResumeLive(t *testing.T) {
+	c := testenv.ClickHouseCluster(t)
+	cfg, conns := clusterConfig(t, c, testenv.ShardedCluster)
+	cfg = nodeConfig(cfg, c, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	caps, err := Probe(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 3, as an older build left it.
+	if err := execStatements(ctx, conn, cfg, []string{createDatabase(cfg), createMigrations(cfg)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:3] {
+		if err := execStatements(ctx, conn, cfg, m.statements(caps, cfg, false)); err != nil {
+			t.Fatal(err)
+		}
+		if err := recordMigration(ctx, conn, cfg, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Interrupted step 4: the first statement ran, nothing was recorded.
+	if err := conn.Exec(ctx, addAggs(caps, cfg, schema.Rollups()[0], 4, false)[0]); err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.Logs
+	if _, err := Migrate(ctx, conn, cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatalf("Migrate from version 3: %v\n%s", err, logs.String())
+	}
+	for _, v := range []string{"version=4", "version=5"} {
+		if !strings.Contains(logs.String(), v) {
+			t.Errorf("migrate did not apply %s:\n%s", v, logs.String())
+		}
+	}
+	checkClusterSchema(t, cfg, conns)
+	// Rows through the Distributed table, a site on each shard.
+	b, err := c.Conn(t, 0).PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.interface_kpis (ts, site, device, interface, oper_status, window_s, kpi_id)", cfg.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := testenv.Anchor()
+	for i := range 16 {
+		status := "UP"
+		if i%2 == 0 {
+			status = "DOWN"
+		}
+		if err := b.Append(t0.Add(time.Duration(i)*10*time.Second), fmt.Sprintf("site%d", i%8), "d", "e1", status, uint32(10), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{schema.InterfaceKPIs1m, schema.InterfaceKPIs1h} {
+		if got := count(t, conns[1], fmt.Sprintf("SELECT toUInt64(sumMerge(not_up_windows)) FROM %s.%s", cfg.Database, r)); got != 8 {
+			t.Errorf("%s: not_up_windows through the Distributed table = %d, want 8", r, got)
+		}
+		for i, conn := range conns {
+			if got := count(t, conn, fmt.Sprintf("SELECT count() FROM %s.%s", cfg.Database, r+LocalSuffix)); got == 0 {
+				t.Errorf("%s: no rollup rows on shard %d", r, i+1)
+			}
+		}
+	}
+}
