@@ -27,6 +27,9 @@ type Configuration struct {
 	PrometheusDatasourceUID string `yaml:"prometheus-datasource-uid"`
 	// Timeout bounds each HTTP request to Grafana.
 	Timeout time.Duration `yaml:"timeout"`
+	// Tenants is how push provisions one Grafana organization per declared
+	// tenant (tenancy section; docs/tenancy.md).
+	Tenants TenantGrafana `yaml:"tenants"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -38,6 +41,7 @@ func DefaultConfiguration() Configuration {
 		ClickHouseDatasourceUID: "clickhouse",
 		PrometheusDatasourceUID: "prometheus",
 		Timeout:                 10 * time.Second,
+		Tenants:                 DefaultTenantGrafana(),
 	}
 }
 
@@ -65,6 +69,9 @@ func (c *Configuration) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return errors.New("timeout: must be positive")
+	}
+	if err := c.Tenants.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

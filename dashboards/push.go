@@ -137,7 +137,12 @@ type PushResult struct {
 // then upserts every dashboard into it with overwrite, keyed by uid: running
 // it twice changes nothing but the dashboards' versions.
 func (p *Pusher) Push(ctx context.Context, ds []Dashboard) ([]PushResult, error) {
-	if err := p.ensureFolder(ctx); err != nil {
+	return p.push(ctx, session{}, ds)
+}
+
+// push is Push as s (in s's organization).
+func (p *Pusher) push(ctx context.Context, s session, ds []Dashboard) ([]PushResult, error) {
+	if err := p.ensureFolder(ctx, s); err != nil {
 		return nil, err
 	}
 	out := make([]PushResult, 0, len(ds))
@@ -149,7 +154,7 @@ func (p *Pusher) Push(ctx context.Context, ds []Dashboard) ([]PushResult, error)
 			"message":   "telemetry dashboards push",
 		}
 		var r PushResult
-		if err := p.do(ctx, http.MethodPost, "/api/dashboards/db", body, &r, "upsert dashboard "+d.UID); err != nil {
+		if err := p.send(ctx, s, http.MethodPost, "/api/dashboards/db", body, &r, "upsert dashboard "+d.UID); err != nil {
 			return out, err
 		}
 		p.pushed.Inc()
@@ -159,9 +164,9 @@ func (p *Pusher) Push(ctx context.Context, ds []Dashboard) ([]PushResult, error)
 	return out, nil
 }
 
-func (p *Pusher) ensureFolder(ctx context.Context) error {
+func (p *Pusher) ensureFolder(ctx context.Context, s session) error {
 	uid := p.cfg.FolderUID
-	err := p.do(ctx, http.MethodGet, "/api/folders/"+url.PathEscape(uid), nil, nil, "look up folder "+uid)
+	err := p.send(ctx, s, http.MethodGet, "/api/folders/"+url.PathEscape(uid), nil, nil, "look up folder "+uid)
 	var ae *APIError
 	switch {
 	case err == nil:
@@ -171,7 +176,7 @@ func (p *Pusher) ensureFolder(ctx context.Context) error {
 		return err
 	}
 	body := map[string]string{"uid": uid, "title": p.cfg.FolderTitle}
-	if err := p.do(ctx, http.MethodPost, "/api/folders", body, nil, "create folder "+uid); err != nil {
+	if err := p.send(ctx, s, http.MethodPost, "/api/folders", body, nil, "create folder "+uid); err != nil {
 		return err
 	}
 	p.folders.Inc()
@@ -179,7 +184,9 @@ func (p *Pusher) ensureFolder(ctx context.Context) error {
 	return nil
 }
 
-func (p *Pusher) do(ctx context.Context, method, path string, in, out any, op string) error {
+// send makes one API call as s: with the token (the provider's
+// organization), or as the server administrator in organization s.org.
+func (p *Pusher) send(ctx context.Context, s session, method, path string, in, out any, op string) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -192,7 +199,14 @@ func (p *Pusher) do(ctx context.Context, method, path string, in, out any, op st
 	if err != nil {
 		return fmt.Errorf("grafana: %s: %w", op, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.token)
+	if s.user != "" {
+		req.SetBasicAuth(s.user, s.password)
+		if s.org != 0 {
+			req.Header.Set("X-Grafana-Org-Id", fmt.Sprint(s.org))
+		}
+	} else {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
