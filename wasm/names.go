@@ -92,48 +92,80 @@ func (nv *namesView) build(b []byte) error {
 
 // nameOf is the name in the record rec (sp.nameStart >= 0).
 func nameOf(rec []byte, sp *span) []byte {
-	f := rec[sp.nameStart:sp.nameEnd]
-	_, _, n := protowire.ConsumeTag(f)
-	name, _ := protowire.ConsumeBytes(f[n:])
-	return name
+	_, _, val, end := fieldAt(rec[:sp.nameEnd], sp.nameStart)
+	return rec[val:end]
 }
 
 // find locates the interface and its name in the record rec.
 func (sp *span) find(rec []byte) error {
 	sp.ifStart, sp.nameStart = -1, -1
 	for at := 0; at < len(rec); {
-		num, typ, n := protowire.ConsumeTag(rec[at:])
-		if n < 0 {
-			return errBatch
-		}
-		m := protowire.ConsumeFieldValue(num, typ, rec[at+n:])
-		if m < 0 {
+		num, typ, val, end := fieldAt(rec, at)
+		if end < 0 {
 			return errBatch
 		}
 		switch {
 		case num == 10 && typ == protowire.BytesType:
-			body, k := protowire.ConsumeBytes(rec[at+n:])
-			sp.ifStart, sp.ifBody, sp.ifEnd, sp.nameStart = at, at+n+k-len(body), at+n+m, -1
-			for bt := sp.ifBody; bt < sp.ifEnd; {
-				num, typ, n := protowire.ConsumeTag(rec[bt:sp.ifEnd])
-				if n < 0 {
-					return errBatch
-				}
-				m := protowire.ConsumeFieldValue(num, typ, rec[bt+n:sp.ifEnd])
-				if m < 0 {
+			sp.ifStart, sp.ifBody, sp.ifEnd, sp.nameStart = at, val, end, -1
+			for bt := val; bt < end; {
+				num, typ, _, fend := fieldAt(rec[:end], bt)
+				if fend < 0 {
 					return errBatch
 				}
 				if num == 1 && typ == protowire.BytesType {
-					sp.nameStart, sp.nameEnd = bt, bt+n+m
+					sp.nameStart, sp.nameEnd = bt, fend
 				}
-				bt += n + m
+				bt = fend
 			}
 		case num == 11 || num == 12:
 			sp.ifStart, sp.nameStart = -1, -1 // the last body wins (proto3 oneof)
 		}
-		at += n + m
+		at = end
 	}
 	return nil
+}
+
+// fieldAt reads the field at b[at:]: its number and type, where its value
+// starts (for a length-delimited field, its bytes) and where it ends; end
+// -1 when it is malformed. One-byte tags and lengths, what samples are
+// made of, are read without calls.
+func fieldAt(b []byte, at int) (num protowire.Number, typ protowire.Type, val, end int) {
+	if at+1 < len(b) && b[at] < 0x80 {
+		num, typ = protowire.Number(b[at]>>3), protowire.Type(b[at]&7)
+		switch {
+		case typ == protowire.BytesType && b[at+1] < 0x80:
+			if end = at + 2 + int(b[at+1]); end <= len(b) && num > 0 {
+				return num, typ, at + 2, end
+			}
+			return 0, 0, 0, -1
+		case typ == protowire.VarintType:
+			for p := at + 1; p < len(b) && p <= at+10; p++ {
+				if b[p] < 0x80 {
+					if num == 0 {
+						return 0, 0, 0, -1
+					}
+					return num, typ, at + 1, p + 1
+				}
+			}
+			return 0, 0, 0, -1
+		}
+	}
+	num, typ, n := protowire.ConsumeTag(b[at:])
+	if n < 0 {
+		return 0, 0, 0, -1
+	}
+	if typ == protowire.BytesType {
+		v, m := protowire.ConsumeBytes(b[at+n:])
+		if m < 0 {
+			return 0, 0, 0, -1
+		}
+		return num, typ, at + n + m - len(v), at + n + m
+	}
+	m := protowire.ConsumeFieldValue(num, typ, b[at+n:])
+	if m < 0 {
+		return 0, 0, 0, -1
+	}
+	return num, typ, at + n, at + n + m
 }
 
 var errEdits = errors.New("malformed edits")
