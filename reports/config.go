@@ -75,6 +75,9 @@ type Configuration struct {
 	// QueryTimeout bounds the ClickHouse queries of one deck. Default 2m.
 	QueryTimeout time.Duration     `yaml:"query-timeout"`
 	SMTP         SMTPConfiguration `yaml:"smtp"`
+	// Tenants are the tenants that get a weekly deck of their own
+	// (ForTenant; docs/tenancy.md). None: only the provider's deck.
+	Tenants []TenantReport `yaml:"tenants"`
 }
 
 // DefaultConfiguration returns the defaults.
@@ -127,6 +130,19 @@ func (c *Configuration) Validate() error {
 	}
 	if err := c.SMTP.validate(); err != nil {
 		return fmt.Errorf("smtp.%w", err)
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Tenants {
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("tenants[%d].%w", i, err)
+		}
+		if len(t.To) > 0 && c.SMTP.Host == "" {
+			return fmt.Errorf("tenants[%d].to: needs smtp.host", i)
+		}
+		if seen[t.ID] {
+			return fmt.Errorf("tenants[%d].id: %q listed twice", i, t.ID)
+		}
+		seen[t.ID] = true
 	}
 	return nil
 }

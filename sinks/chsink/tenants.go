@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/meshtelemetry/telemetry/common/tenant"
@@ -354,4 +356,39 @@ func tenantDatabases(ctx context.Context, conn driver.Conn, cfg Configuration) (
 		}
 	}
 	return out, rows.Err()
+}
+
+// TenantReadDatabase is the database tenant id's user reads: its
+// TenantDatabase on servers without row policies, the shared database
+// otherwise.
+func TenantReadDatabase(caps Capabilities, cfg Configuration, id string) string {
+	if caps.RowPolicies() {
+		return cfg.Database
+	}
+	return TenantDatabase(cfg, id)
+}
+
+// OpenTenant opens a connection to cfg's servers as tenant id's user
+// (TenantUser) with password, database as its default database (the only
+// one it may use on 18.16: TenantReadDatabase). It sends no setting (the
+// user is readonly = 1). The caller closes the connection.
+func OpenTenant(ctx context.Context, cfg Configuration, id, password, database string) (driver.Conn, error) {
+	c := cfg
+	c.Username, c.Password, c.PasswordFile, c.Cluster = TenantUser(id), password, "", ""
+	o, err := c.options()
+	if err != nil {
+		return nil, err
+	}
+	o.Auth.Database = database
+	conn, err := clickhouse.Open(o)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse open %v as %s: %w", cfg.Addresses, c.Username, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout+5*time.Second)
+	defer cancel()
+	if err := conn.Ping(pctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("clickhouse ping %v as %s: %w", cfg.Addresses, c.Username, err)
+	}
+	return conn, nil
 }
