@@ -146,10 +146,21 @@ func TestTenantIsolationLive(t *testing.T) {
 
 	// The users, written where the server reads users.d.
 	pw := map[string]string{a: "pw-" + a, b: "pw-" + b}
-	var creds []TenantCredential
-	for _, id := range []string{a, b} {
-		sum := sha256.Sum256([]byte(pw[id]))
-		creds = append(creds, TenantCredential{ID: id, PasswordSHA256: hex.EncodeToString(sum[:])})
+	pwDir := t.TempDir()
+	for id, p := range pw {
+		if err := os.WriteFile(filepath.Join(pwDir, id), []byte(p+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, err := ReadTenantCredentials(pwDir, []string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256([]byte(pw[a])); creds[0].PasswordSHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("credential of %s: %s", a, creds[0].PasswordSHA256)
+	}
+	if _, err := ReadTenantCredentials(pwDir, []string{"missing"}); err == nil {
+		t.Error("a tenant without a password file was read")
 	}
 	users, err := TenantUsersXML(cfg, creds, []string{"127.0.0.1"})
 	if err != nil {

@@ -5,7 +5,11 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -391,4 +395,28 @@ func OpenTenant(ctx context.Context, cfg Configuration, id, password, database s
 		return nil, fmt.Errorf("clickhouse ping %v as %s: %w", cfg.Addresses, c.Username, err)
 	}
 	return conn, nil
+}
+
+// ReadTenantCredentials reads the password of each tenant of ids from
+// dir/<id> (one file per tenant, e.g. a mounted Kubernetes secret; the
+// layout dashboards.tenants.clickhouse-password-dir shares) and returns
+// its SHA-256: what TenantUsersXML and TenantSQL write.
+func ReadTenantCredentials(dir string, ids []string) ([]TenantCredential, error) {
+	var out []TenantCredential
+	for _, id := range ids {
+		if err := tenant.CheckID(id); err != nil {
+			return nil, fmt.Errorf("tenant: %w", err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, id))
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s: password: %w", id, err)
+		}
+		pw := strings.TrimSpace(string(b))
+		if pw == "" {
+			return nil, fmt.Errorf("tenant %s: password file %s is empty", id, filepath.Join(dir, id))
+		}
+		sum := sha256.Sum256([]byte(pw))
+		out = append(out, TenantCredential{ID: id, PasswordSHA256: hex.EncodeToString(sum[:])})
+	}
+	return out, nil
 }
