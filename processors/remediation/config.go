@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/meshtelemetry/telemetry/common/redact"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 )
@@ -37,7 +38,12 @@ type Rule = rules.Rule
 type Webhook struct {
 	// Name is what rules' action.webhook refer to.
 	Name string `yaml:"name"`
-	URL  string `yaml:"url"`
+	// Tenant the webhook belongs to (docs/tenancy.md): it receives that
+	// tenant's events only. Empty: a provider webhook. A name is looked up
+	// in the event's tenant's webhooks first, then the provider's: a
+	// provider rule naming "noc" reaches each tenant's own "noc".
+	Tenant string `yaml:"tenant"`
+	URL    string `yaml:"url"`
 	// Secret ("whsec_<base64>") signs deliveries (Standard Webhooks). Give
 	// it inline, or as the path of a file holding it (secret-file), or as
 	// the name of an environment variable holding it (secret-env). Without
@@ -168,12 +174,15 @@ func (c *Configuration) Validate() error {
 			if w.Name == "" {
 				return fmt.Errorf("webhooks[%d].%w", i, err)
 			}
-			return fmt.Errorf("webhooks[%s].%w", w.Name, err)
+			return fmt.Errorf("webhooks[%s].%w", w.Key(), err)
 		}
-		if names[w.Name] {
-			return fmt.Errorf("webhooks[%s].name: duplicate webhook name", w.Name)
+		if names[w.Key()] {
+			if w.Tenant != "" {
+				return fmt.Errorf("webhooks[%s].name: duplicate webhook name for tenant %q", w.Key(), w.Tenant)
+			}
+			return fmt.Errorf("webhooks[%s].name: duplicate webhook name", w.Key())
 		}
-		names[w.Name] = true
+		names[w.Key()] = true
 	}
 	if _, err := c.LoadRules(); err != nil {
 		return err
@@ -184,6 +193,11 @@ func (c *Configuration) Validate() error {
 func (w *Webhook) validate() error {
 	if w.Name == "" {
 		return errors.New("name: must not be empty")
+	}
+	if w.Tenant != "" {
+		if err := tenant.CheckID(w.Tenant); err != nil {
+			return fmt.Errorf("tenant: %w", err)
+		}
 	}
 	// The URL is shown masked (redact.URL): an invalid one may still hold
 	// a password or a token, and url.Parse's own error repeats it whole.
@@ -246,6 +260,18 @@ func (w *Webhook) delivers(state string) bool {
 	return slices.Contains(w.States, state)
 }
 
+// Key names the webhook among all: its name for a provider webhook,
+// "tenant/name" for a tenant's (the webhook label of the metrics, the
+// key of errors: webhooks[acme/noc]).
+func (w *Webhook) Key() string { return webhookKey(w.Tenant, w.Name) }
+
+func webhookKey(tenant, name string) string {
+	if tenant == "" {
+		return name
+	}
+	return tenant + "/" + name
+}
+
 // key reads the webhook's signing key from wherever it is configured (nil
 // when unsigned).
 func (w *Webhook) key() ([]byte, error) {
@@ -254,20 +280,20 @@ func (w *Webhook) key() ([]byte, error) {
 	case w.SecretFile != "":
 		b, err := os.ReadFile(w.SecretFile)
 		if err != nil {
-			return nil, fmt.Errorf("webhooks[%s].secret-file: %w", w.Name, err)
+			return nil, fmt.Errorf("webhooks[%s].secret-file: %w", w.Key(), err)
 		}
 		s = string(b)
 	case w.SecretEnv != "":
 		s = os.Getenv(w.SecretEnv)
 		if s == "" {
-			return nil, fmt.Errorf("webhooks[%s].secret-env: $%s is empty", w.Name, w.SecretEnv)
+			return nil, fmt.Errorf("webhooks[%s].secret-env: $%s is empty", w.Key(), w.SecretEnv)
 		}
 	case s == "":
 		return nil, nil
 	}
 	k, err := webhook.ParseSecret(s)
 	if err != nil {
-		return nil, fmt.Errorf("webhooks[%s].secret: %w", w.Name, err)
+		return nil, fmt.Errorf("webhooks[%s].secret: %w", w.Key(), err)
 	}
 	return k, nil
 }
@@ -281,21 +307,23 @@ func (w *Webhook) endpoint() (webhook.Endpoint, error) {
 	for name, v := range w.Headers {
 		h[name] = os.ExpandEnv(v)
 		if err := webhook.ValidateHeader(name, h[name]); err != nil {
-			return webhook.Endpoint{}, fmt.Errorf("webhooks[%s].headers: %w (after expanding the environment)", w.Name, err)
+			return webhook.Endpoint{}, fmt.Errorf("webhooks[%s].headers: %w (after expanding the environment)", w.Key(), err)
 		}
 	}
 	ri := w.RetryInitial
 	if ri == 0 {
 		ri = 500 * time.Millisecond
 	}
-	return webhook.Endpoint{Name: w.Name, URL: w.URL, Key: k, Headers: h, Timeout: w.Timeout,
+	return webhook.Endpoint{Name: w.Key(), URL: w.URL, Key: k, Headers: h, Timeout: w.Timeout,
 		MaxAttempts: w.MaxAttempts, Concurrency: w.Concurrency, RetryInitial: ri, RetryMax: w.RetryMax,
 		RetryAfterMax: w.RetryAfterMax}, nil
 }
 
 // LoadRules returns the effective rule set: the inline rules followed by
 // the rules file's, defaults filled, validated, names unique across both,
-// and every action.webhook naming a configured webhook.
+// and every action.webhook naming a configured webhook: for a tenant rule
+// one of its tenant's or a provider webhook (never another tenant's); for
+// a provider rule a provider webhook or one that some tenant has.
 func (c *Configuration) LoadRules() ([]Rule, error) {
 	all := slices.Clone(c.Rules)
 	if c.RulesFile != "" {
@@ -324,14 +352,75 @@ func (c *Configuration) LoadRules() ([]Rule, error) {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	for _, r := range all {
-		if r.Action.Webhook == "" {
+		name := r.Action.Webhook
+		if name == "" {
 			continue
 		}
-		if !slices.ContainsFunc(c.Webhooks, func(w Webhook) bool { return w.Name == r.Action.Webhook }) {
-			return nil, fmt.Errorf("rules: rule %q: action.webhook: no webhook named %q", r.Name, r.Action.Webhook)
+		if r.Tenant != "" {
+			if _, ok := c.webhookFor(r.Tenant, name); !ok {
+				return nil, fmt.Errorf("rules: rule %q: action.webhook: no webhook named %q of tenant %q or of the provider "+
+					"(a tenant rule names its tenant's webhooks or the provider's)", r.Name, name, r.Tenant)
+			}
+			continue
+		}
+		if !slices.ContainsFunc(c.Webhooks, func(w Webhook) bool { return w.Name == name }) {
+			return nil, fmt.Errorf("rules: rule %q: action.webhook: no webhook named %q", r.Name, name)
 		}
 	}
 	return all, nil
+}
+
+// webhookFor returns the webhook an event of tenant tn (a tenant id, the
+// default tenant for an event without one) delivered to name goes to: the
+// tenant's webhook of that name, else the provider's; never another
+// tenant's.
+func (c *Configuration) webhookFor(tn, name string) (Webhook, bool) {
+	var provider *Webhook
+	for i := range c.Webhooks {
+		w := &c.Webhooks[i]
+		switch {
+		case w.Name != name:
+		case w.Tenant == tn:
+			return *w, true
+		case w.Tenant == "":
+			provider = w
+		}
+	}
+	if provider != nil {
+		return *provider, true
+	}
+	return Webhook{}, false
+}
+
+// CheckTenants checks the tenants the rules (the rules file's included)
+// and the webhooks name against the tenancy section r (nil:
+// single-tenant): each must be a declared tenant or the default one.
+func (c *Configuration) CheckTenants(r *tenant.Resolver) error {
+	for _, w := range c.Webhooks {
+		if w.Tenant == "" {
+			continue
+		}
+		if err := r.Check(w.Tenant); err != nil {
+			return fmt.Errorf("webhooks[%s].tenant: %w", w.Key(), err)
+		}
+	}
+	rs, err := c.LoadRules()
+	if err != nil {
+		return err
+	}
+	return checkRuleTenants(rs, r)
+}
+
+func checkRuleTenants(rs []Rule, r *tenant.Resolver) error {
+	for _, rl := range rs {
+		if rl.Tenant == "" {
+			continue
+		}
+		if err := r.Check(rl.Tenant); err != nil {
+			return fmt.Errorf("rules: rule %q: tenant: %w", rl.Name, err)
+		}
+	}
+	return nil
 }
 
 // String describes the webhook without its secret or header values, its
@@ -351,5 +440,8 @@ func (w Webhook) String() string {
 		hdrs = append(hdrs, k)
 	}
 	slices.Sort(hdrs)
+	if w.Tenant != "" {
+		return fmt.Sprintf("{name=%s tenant=%s url=%s format=%s secret=%s headers=%v}", w.Name, w.Tenant, redact.URL(w.URL), w.Format, secret, hdrs)
+	}
 	return fmt.Sprintf("{name=%s url=%s format=%s secret=%s headers=%v}", w.Name, redact.URL(w.URL), w.Format, secret, hdrs)
 }

@@ -180,12 +180,16 @@ func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 		d.release(t, true)
 		return
 	}
-	cl := r.clients[ev.Action]
-	if cl == nil {
-		d.deadLetter(ctx, t, reasonUnknownWebhook, fmt.Errorf("no webhook named %q on this dispatcher", ev.Action))
+	// The event's tenant's webhook of that name, else the provider's:
+	// never another tenant's.
+	key, ok := r.webhookKeyFor(ev.Tenant, ev.Action)
+	if !ok {
+		d.deadLetter(ctx, t, reasonUnknownWebhook, fmt.Errorf("no webhook named %q for tenant %q on this dispatcher",
+			ev.Action, r.deps.Tenants.Or(ev.Tenant)))
 		return
 	}
-	if w := r.webhooks[ev.Action]; !w.delivers(rules.StateName(ev.State)) {
+	cl := r.clients[key]
+	if w := r.webhooks[key]; !w.delivers(rules.StateName(ev.State)) {
 		d.release(t, true)
 		return
 	}
@@ -213,12 +217,12 @@ func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 				return
 			}
 		}
-		d.deliver(ctx, t, &ev, cl)
+		d.deliver(ctx, t, &ev, key, cl)
 	}()
 }
 
-// body renders the delivery body of ev for webhook name.
-func (d *dispatcher) body(ev *wirepb.RemediationEvent, name string) (webhook.Message, error) {
+// body renders the delivery body of ev for the webhook of key.
+func (d *dispatcher) body(ev *wirepb.RemediationEvent, key string) (webhook.Message, error) {
 	var payload []byte
 	if tpl := d.r.rules.Load().templates[ev.Rule]; tpl != nil {
 		var buf bytes.Buffer
@@ -229,7 +233,7 @@ func (d *dispatcher) body(ev *wirepb.RemediationEvent, name string) (webhook.Mes
 	}
 	m := webhook.Message{ID: webhook.DeliveryID(ev)}
 	ce := webhook.NewCloudEvent(ev, d.r.cfg.Source, payload)
-	if d.r.webhooks[name].Format == "raw" {
+	if d.r.webhooks[key].Format == "raw" {
 		m.ContentType = "application/json"
 		if payload != nil {
 			m.Body = payload
@@ -245,9 +249,9 @@ func (d *dispatcher) body(ev *wirepb.RemediationEvent, name string) (webhook.Mes
 	return m, err
 }
 
-func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.RemediationEvent, cl *webhook.Client) {
+func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.RemediationEvent, key string, cl *webhook.Client) {
 	r := d.r
-	m, err := d.body(ev, ev.Action)
+	m, err := d.body(ev, key)
 	if err != nil {
 		d.deadLetter(ctx, t, reasonRender, err)
 		return
@@ -263,13 +267,13 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 		return
 	}
 	if !res.Delivered {
-		r.m.deliveries.inc(ev.Action + "/dead_letter")
+		r.m.deliveries.inc(key + "/dead_letter")
 		reason := fmt.Sprintf("gave up after %d attempt(s): %v", res.Attempts, res.Err)
 		if res.Permanent {
 			reason = fmt.Sprintf("refused, not retried: %v", res.Err)
 		}
 		r.log.Warn("delivery failed, dead-lettered", "event_id", ev.EventId, "state", rules.StateName(ev.State),
-			"webhook", ev.Action, "attempts", res.Attempts, "err", res.Err)
+			"webhook", key, "attempts", res.Attempts, "err", res.Err)
 		if firing {
 			proms = append(proms, d.transition(ctx, ev, wirepb.EventState_FAILED, uint32(res.Attempts), reason))
 		}
@@ -280,7 +284,7 @@ func (d *dispatcher) deliver(ctx context.Context, t *tracked, ev *wirepb.Remedia
 		d.deadLetter(ctx, t, reasonDelivery, errors.New(reason))
 		return
 	}
-	r.m.deliveries.inc(ev.Action + "/delivered")
+	r.m.deliveries.inc(key + "/delivered")
 	if we := ev.GetWindowEndUnixNano(); we > 0 {
 		r.m.latency.Observe(time.Since(time.Unix(0, we)).Seconds())
 	}
@@ -308,7 +312,7 @@ func waitAll(ps []<-chan error) error {
 // the channel yields the produce result).
 func (d *dispatcher) transition(ctx context.Context, ev *wirepb.RemediationEvent, st wirepb.EventState, attempt uint32, msg string) <-chan error {
 	ch := make(chan error, 1)
-	tr := &wirepb.RemediationEvent{EventId: ev.EventId, Rule: ev.Rule, State: st, Severity: ev.Severity,
+	tr := &wirepb.RemediationEvent{EventId: ev.EventId, Tenant: ev.Tenant, Rule: ev.Rule, State: st, Severity: ev.Severity,
 		Site: ev.Site, Device: ev.Device, Interface: ev.Interface, DstSite: ev.DstSite, DstDevice: ev.DstDevice,
 		Kpi: ev.Kpi, Value: ev.Value, Threshold: ev.Threshold, TimeUnixNano: time.Now().UnixNano(),
 		FiredUnixNano: ev.FiredUnixNano, WindowEndUnixNano: ev.WindowEndUnixNano, Action: ev.Action,

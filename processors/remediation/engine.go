@@ -164,7 +164,7 @@ func (e *engineLoop) warmup(ctx context.Context, cl *kgo.Client, parts []int32) 
 	rs := r.rules.Load().rules
 	fresh := map[int32]*rules.Engine{}
 	for p := range until {
-		fresh[p], _ = rules.NewEngine(rs)
+		fresh[p] = r.newEngine(rs)
 	}
 	kd := wire.NewKPIDecoder()
 	var out []*wirepb.RemediationEvent
@@ -243,13 +243,20 @@ func (e *engineLoop) run(ctx context.Context) {
 			}
 			en := e.engines[rec.Partition]
 			if en == nil {
-				en, _ = rules.NewEngine(rs) // rules were checked at load
+				en = r.newEngine(rs)
 				e.engines[rec.Partition] = en
 			}
 			out = en.Observe(k, out[:0])
 			r.m.kpis.add(1)
 			e.newest = max(e.newest, k.GetWindowEndUnixNano())
 			for _, ev := range out {
+				if ev.Action != "" {
+					if _, ok := r.webhookKeyFor(ev.Tenant, ev.Action); !ok {
+						// a provider rule's webhook that neither this
+						// tenant nor the provider has: the topic only
+						ev.Action = ""
+					}
+				}
 				state := rules.StateName(ev.State)
 				r.m.transitions.inc(state)
 				rr, err := r.remediationRecord(ev)

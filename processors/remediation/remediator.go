@@ -16,6 +16,8 @@ import (
 
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
+	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -30,6 +32,10 @@ type Dependencies struct {
 	// nothing.
 	Registerer prometheus.Registerer
 	Kafka      *kafka.Configuration
+	// Tenants is the tenancy section's resolver: the tenants rules and
+	// webhooks may name, the default tenant (of a KPI or an event without
+	// one) and whether events carry it. nil: one tenant.
+	Tenants *tenant.Resolver
 }
 
 // ruleSet is the rules in force, shared by the engine (the rules) and the
@@ -55,6 +61,8 @@ type Remediator struct {
 
 	rules    atomic.Pointer[ruleSet]
 	fileStat fileStamp
+	// clients and webhooks by webhook key (Webhook.Key: "tenant/name" for
+	// a tenant's); see webhookKeyFor.
 	clients  map[string]*webhook.Client
 	webhooks map[string]Webhook
 
@@ -96,10 +104,13 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("remediate: %w", err)
 	}
+	if err := cfg.CheckTenants(deps.Tenants); err != nil {
+		return nil, fmt.Errorf("remediate: %w", err)
+	}
 	rep := component.NewReporter(Stage, deps.Logger, deps.Registerer)
 	names := make([]string, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
-		names = append(names, w.Name)
+		names = append(names, w.Key())
 	}
 	r := &Remediator{cfg: cfg, deps: deps, log: rep.Log, m: newMetrics(rep, names), stallAfter: 30 * time.Second,
 		clients: map[string]*webhook.Client{}, webhooks: map[string]Webhook{}}
@@ -116,10 +127,10 @@ func New(cfg Configuration, deps Dependencies) (*Remediator, error) {
 			return nil, fmt.Errorf("remediate: %w", err)
 		}
 		cl := webhook.NewClient(ep)
-		name := w.Name
+		name := w.Key()
 		cl.OnAttempt = func(a webhook.Attempt) { r.onAttempt(name, a) }
-		r.clients[w.Name] = cl
-		r.webhooks[w.Name] = w
+		r.clients[name] = cl
+		r.webhooks[name] = w
 	}
 	return r, nil
 }
@@ -135,6 +146,9 @@ func (r *Remediator) loadRules() error {
 		st = fileStamp{mod: fi.ModTime(), size: fi.Size()}
 	}
 	rs, err := r.cfg.LoadRules()
+	if err == nil {
+		err = checkRuleTenants(rs, r.deps.Tenants)
+	}
 	if err != nil {
 		return fmt.Errorf("remediate: %w", err)
 	}
@@ -360,14 +374,37 @@ func (r *Remediator) onAttempt(name string, a webhook.Attempt) {
 	}
 }
 
-// remediationRecord builds the Kafka record of a transition.
+// remediationRecord builds the Kafka record of a transition, with its
+// tenant header when it has a tenant.
 func (r *Remediator) remediationRecord(ev *wirepb.RemediationEvent) (*kgo.Record, error) {
 	b, err := wire.Marshal(nil, ev)
 	if err != nil {
 		return nil, err
 	}
 	return &kgo.Record{Topic: r.deps.Kafka.Topics.Remediations, Key: []byte(ev.GetEventId()), Value: b,
-		Headers: wire.Headers(wire.SchemaRemediation)}, nil
+		Headers: wire.TenantHeaders(wire.SchemaRemediation, ev.GetTenant())}, nil
+}
+
+// webhookKeyFor is the key of the webhook an event of tenant tn ("": the
+// default tenant) delivered to name goes to: the tenant's own webhook of
+// that name, else the provider's; never another tenant's. false when
+// there is none.
+func (r *Remediator) webhookKeyFor(tn, name string) (string, bool) {
+	tn = r.deps.Tenants.Or(tn)
+	if k := webhookKey(tn, name); r.clients[k] != nil {
+		return k, true
+	}
+	if r.clients[name] != nil && r.webhooks[name].Tenant == "" {
+		return name, true
+	}
+	return "", false
+}
+
+// newEngine is a rules engine over rs that reads the tenancy.
+func (r *Remediator) newEngine(rs []Rule) *rules.Engine {
+	en, _ := rules.NewEngine(rs) // rules were checked at load
+	en.SetTenants(r.deps.Tenants)
+	return en
 }
 
 // lostDeadLetter accounts for a dead letter of comp that Kafka refused for

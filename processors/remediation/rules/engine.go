@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
@@ -64,8 +65,11 @@ type Counts struct {
 // is pure: the same KPIs in the same order give the same transitions.
 type Engine struct {
 	rules  []*compiled
-	states map[string]*state // rule name + "\x00" + entity
+	states map[string]*state // rule name + "\x00" + entity (see entityKey)
 	counts Counts
+	// tenants tells the default tenant (of a KPI without one) and what an
+	// event of a tenant carries (Stamp); nil: one tenant.
+	tenants *tenant.Resolver
 }
 
 // NewEngine builds an engine over rules, which must have gone through
@@ -118,6 +122,10 @@ func cut0(s string) (string, string, bool) {
 	return s, "", false
 }
 
+// SetTenants sets the tenancy the engine reads KPIs' tenants with (nil,
+// the default: one tenant). Set it before the first Observe.
+func (e *Engine) SetTenants(r *tenant.Resolver) { e.tenants = r }
+
 // Counts returns the running totals.
 func (e *Engine) Counts() Counts { return e.counts }
 
@@ -147,7 +155,9 @@ func (e *Engine) Expire(before int64) int {
 }
 
 // EventID is the stable id of an event: a hash of the rule, the entity and
-// the window_end of the window that fired it.
+// the window_end of the window that fired it. For a tenant other than the
+// default one the entity is its entityKey ("tenant\x00entity"), so the
+// default tenant's ids are those of before tenants existed.
 func EventID(rule, entity string, firedWindowEnd int64) string {
 	h := sha256.New()
 	h.Write([]byte(rule))
@@ -168,8 +178,12 @@ func (e *Engine) Observe(k *wirepb.KPI, out []*wirepb.RemediationEvent) []*wirep
 		ws = we
 	}
 	var lbl Labels
-	var entity string
+	var entity, key string
+	tn := e.tenants.Or(k.GetTenant())
 	for _, r := range e.rules {
+		if r.Tenant != "" && r.Tenant != tn {
+			continue // a tenant rule sees its tenant's KPIs only
+		}
 		v, ok := r.field(k)
 		if !ok {
 			continue
@@ -177,6 +191,7 @@ func (e *Engine) Observe(k *wirepb.KPI, out []*wirepb.RemediationEvent) []*wirep
 		if entity == "" {
 			lbl = LabelsOf(k)
 			entity = lbl.Entity()
+			key = e.entityKey(tn, entity)
 		}
 		if !r.matches(lbl) {
 			continue
@@ -185,20 +200,30 @@ func (e *Engine) Observe(k *wirepb.KPI, out []*wirepb.RemediationEvent) []*wirep
 			continue
 		}
 		e.counts.Evaluations++
-		key := r.Name + "\x00" + entity
-		s := e.states[key]
+		sk := r.Name + "\x00" + key
+		s := e.states[sk]
 		if s == nil {
 			s = &state{}
-			e.states[key] = s
+			e.states[sk] = s
 		}
 		if we <= s.lastWindow {
 			e.counts.Stale++
 			continue
 		}
 		s.lastWindow = we
-		out = e.step(r, s, k, lbl, entity, v, ws, we, out)
+		out = e.step(r, s, k, lbl, entity, key, tn, v, ws, we, out)
 	}
 	return out
+}
+
+// entityKey is the entity as the engine keys its state and event ids:
+// the entity for the default tenant, "tenant\x00entity" for another, so
+// that two tenants' entities never share a state or an event id.
+func (e *Engine) entityKey(tn, entity string) string {
+	if tn == e.tenants.Default() {
+		return entity
+	}
+	return tn + "\x00" + entity
 }
 
 func (r *compiled) matches(l Labels) bool {
@@ -275,7 +300,7 @@ func (r *compiled) remember(s *state, v float64) {
 	s.histNext = (s.histNext + 1) % b.Windows
 }
 
-func (e *Engine) step(r *compiled, s *state, k *wirepb.KPI, l Labels, entity string, v float64, ws, we int64,
+func (e *Engine) step(r *compiled, s *state, k *wirepb.KPI, l Labels, entity, key, tn string, v float64, ws, we int64,
 	out []*wirepb.RemediationEvent) []*wirepb.RemediationEvent {
 	breach, clear, threshold := r.evaluate(s, v)
 	if s.phase == idle {
@@ -327,7 +352,8 @@ func (e *Engine) step(r *compiled, s *state, k *wirepb.KPI, l Labels, entity str
 			site, device = "pipeline", l.Instance
 		}
 		s.event = &wirepb.RemediationEvent{
-			EventId:           EventID(r.Name, entity, we),
+			EventId:           EventID(r.Name, key, we),
+			Tenant:            e.tenants.Stamp(tn),
 			Rule:              r.Name,
 			Severity:          ParseSeverity(r.Severity),
 			Site:              site,
@@ -376,7 +402,7 @@ func (e *Engine) step(r *compiled, s *state, k *wirepb.KPI, l Labels, entity str
 // transition returns a copy of the active event in state st.
 func (s *state) transition(st wirepb.EventState, v float64, we int64, msg string) *wirepb.RemediationEvent {
 	ev := &wirepb.RemediationEvent{
-		EventId: s.event.EventId, Rule: s.event.Rule, Severity: s.event.Severity,
+		EventId: s.event.EventId, Tenant: s.event.Tenant, Rule: s.event.Rule, Severity: s.event.Severity,
 		Site: s.event.Site, Device: s.event.Device, Interface: s.event.Interface,
 		DstSite: s.event.DstSite, DstDevice: s.event.DstDevice, Kpi: s.event.Kpi,
 		Threshold: s.event.Threshold, FiredUnixNano: s.event.FiredUnixNano, Action: s.event.Action,

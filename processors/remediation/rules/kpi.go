@@ -174,7 +174,9 @@ func (l Labels) Entity() string {
 // Event is the view of a remediation event that payload templates see,
 // e.g. {{.Rule}} on {{.Device}}: {{.KPI}}={{printf "%.3f" .Value}}.
 type Event struct {
-	ID, Rule, State, Severity                   string
+	ID, Rule, State, Severity string
+	// Tenant of the event (empty in a single-tenant installation).
+	Tenant                                      string
 	Site, Device, Interface, DstSite, DstDevice string
 	KPI                                         string
 	Value, Threshold                            float64
@@ -193,7 +195,8 @@ func EventOf(e *wirepb.RemediationEvent) Event {
 	}
 	return Event{
 		ID: e.GetEventId(), Rule: e.GetRule(), State: StateName(e.GetState()), Severity: SeverityName(e.GetSeverity()),
-		Site: e.GetSite(), Device: e.GetDevice(), Interface: e.GetInterface(), DstSite: e.GetDstSite(), DstDevice: e.GetDstDevice(),
+		Tenant: e.GetTenant(),
+		Site:   e.GetSite(), Device: e.GetDevice(), Interface: e.GetInterface(), DstSite: e.GetDstSite(), DstDevice: e.GetDstDevice(),
 		KPI: e.GetKpi(), Value: e.GetValue(), Threshold: e.GetThreshold(),
 		FiredAt: ts(e.GetFiredUnixNano()), WindowEnd: ts(e.GetWindowEndUnixNano()), Time: ts(e.GetTimeUnixNano()),
 		Action: e.GetAction(), Message: e.GetMessage(), Attempt: e.GetAttempt(),
@@ -203,7 +206,7 @@ func EventOf(e *wirepb.RemediationEvent) Event {
 // SampleEvent is a filled-in event used to check templates at load time.
 func SampleEvent() Event {
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return Event{ID: "0123456789abcdef0123456789abcdef", Rule: "sample", State: "firing", Severity: "warning",
+	return Event{ID: "0123456789abcdef0123456789abcdef", Rule: "sample", State: "firing", Severity: "warning", Tenant: "acme",
 		Site: "par", Device: "par-leaf1", Interface: "Ethernet1", DstSite: "lon", DstDevice: "lon-leaf1",
 		KPI: "link.loss_ratio", Value: 0.05, Threshold: 0.01, FiredAt: t, WindowEnd: t, Time: t,
 		Action: "sample", Message: "sample", Attempt: 1}

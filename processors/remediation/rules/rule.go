@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/meshtelemetry/telemetry/common/tenant"
 )
 
 // Scope selects the entities a rule applies to: glob patterns (path.Match
@@ -70,6 +72,11 @@ type Action struct {
 type Rule struct {
 	// Name identifies the rule (unique; part of every event id).
 	Name string `yaml:"name"`
+	// Tenant the rule belongs to (docs/tenancy.md): it sees only that
+	// tenant's KPIs, and names that tenant's webhooks or the provider's.
+	// Empty: a provider rule, applied to every tenant's KPIs, each event
+	// carrying its KPI's tenant.
+	Tenant string `yaml:"tenant"`
 	// KPI is "<kind>.<field>", e.g. interface.loss_ratio, link.rtt_ms,
 	// device.reachable.
 	KPI   string `yaml:"kpi"`
@@ -209,6 +216,11 @@ func (r *Rule) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("rule %q: %s: %s", r.Name, key, fmt.Sprintf(format, args...))
 	}
+	if r.Tenant != "" {
+		if err := tenant.CheckID(r.Tenant); err != nil {
+			return bad("tenant", "%v", err)
+		}
+	}
 	if _, ok := Field(r.KPI); !ok {
 		if fs := fieldsOf(KindOf(r.KPI)); len(fs) > 0 {
 			return bad("kpi", "unknown KPI %q: %s KPIs are %s", r.KPI, KindOf(r.KPI), strings.Join(fs, ", "))
@@ -323,6 +335,9 @@ func (r Rule) String() string {
 		cond = fmt.Sprintf("%s %g", r.Threshold.Op, r.Threshold.Value)
 	case r.Baseline != nil:
 		cond = fmt.Sprintf("z>%g over %d windows", r.Baseline.Z, r.Baseline.Windows)
+	}
+	if r.Tenant != "" {
+		return fmt.Sprintf("{%s (tenant %s): %s %s for %s -> %s}", r.Name, r.Tenant, r.KPI, cond, r.For, r.Action.Webhook)
 	}
 	return fmt.Sprintf("{%s: %s %s for %s -> %s}", r.Name, r.KPI, cond, r.For, r.Action.Webhook)
 }

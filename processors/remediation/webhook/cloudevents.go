@@ -27,12 +27,18 @@ type CloudEvent struct {
 	Subject         string    `json:"subject,omitempty"`
 	Time            time.Time `json:"time"`
 	DataContentType string    `json:"datacontenttype"`
-	Data            EventData `json:"data"`
+	// Tenant is the event's tenant as a CloudEvents extension attribute
+	// (absent in a single-tenant installation), so a router can filter on
+	// it without reading the data.
+	Tenant string    `json:"tenant,omitempty"`
+	Data   EventData `json:"data"`
 }
 
 // EventData is the data of a remediation CloudEvent.
 type EventData struct {
-	EventID   string   `json:"event_id"`
+	EventID string `json:"event_id"`
+	// Tenant of the event (absent in a single-tenant installation).
+	Tenant    string   `json:"tenant,omitempty"`
 	Rule      string   `json:"rule"`
 	State     string   `json:"state"`
 	Severity  string   `json:"severity"`
@@ -84,8 +90,8 @@ func NewCloudEvent(ev *wirepb.RemediationEvent, source string, payload []byte) C
 	e := rules.EventOf(ev)
 	ce := CloudEvent{
 		SpecVersion: "1.0", ID: DeliveryID(ev), Source: source, Type: TypePrefix + e.State,
-		Subject: Subject(ev), Time: e.Time, DataContentType: "application/json",
-		Data: EventData{EventID: e.ID, Rule: e.Rule, State: e.State, Severity: e.Severity,
+		Subject: Subject(ev), Time: e.Time, DataContentType: "application/json", Tenant: e.Tenant,
+		Data: EventData{EventID: e.ID, Tenant: e.Tenant, Rule: e.Rule, State: e.State, Severity: e.Severity,
 			Site: e.Site, Device: e.Device, Interface: e.Interface, DstSite: e.DstSite, DstDevice: e.DstDevice,
 			KPI: e.KPI, Value: finite(e.Value), Threshold: finite(e.Threshold),
 			FiredAt: e.FiredAt, WindowEnd: e.WindowEnd, Action: e.Action, Message: e.Message},

@@ -18,9 +18,10 @@ import (
 type Delivery struct {
 	// WebhookID is the webhook-id header (event id + "." + state).
 	WebhookID string
-	// EventID, State, Type and Rule from the CloudEvents body (empty for a
-	// non-CloudEvents body).
-	EventID, State, Type, Rule string
+	// EventID, State, Type, Rule and Tenant from the CloudEvents body
+	// (empty for a non-CloudEvents body; Tenant empty in a single-tenant
+	// installation).
+	EventID, State, Type, Rule, Tenant string
 	// WindowEnd is data.window_end: the close of the KPI window behind it.
 	WindowEnd  time.Time
 	ReceivedAt time.Time
@@ -148,7 +149,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	d := Delivery{WebhookID: req.Header.Get(HeaderID), ReceivedAt: now, Body: body}
 	var ce CloudEvent
 	if json.Unmarshal(body, &ce) == nil && ce.SpecVersion != "" {
-		d.EventID, d.State, d.Type, d.Rule = ce.Data.EventID, ce.Data.State, ce.Type, ce.Data.Rule
+		d.EventID, d.State, d.Type, d.Rule, d.Tenant = ce.Data.EventID, ce.Data.State, ce.Type, ce.Data.Rule, ce.Data.Tenant
 		if !ce.Data.WindowEnd.IsZero() {
 			d.WindowEnd = ce.Data.WindowEnd
 			d.Latency = now.Sub(ce.Data.WindowEnd)
