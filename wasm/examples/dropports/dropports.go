@@ -9,6 +9,7 @@ package main
 import (
 	"path"
 	"strings"
+	"unsafe"
 
 	"github.com/meshtelemetry/telemetry/wasm/guest"
 )
@@ -34,22 +35,12 @@ func Dropped(name string) bool {
 	return false
 }
 
-// dropports keeps the samples whose interface is not dropped.
-func dropports(samples []*guest.Sample) ([]*guest.Sample, bool) {
-	var out []*guest.Sample // nil until the first dropped sample
-	for i, s := range samples {
-		if s.Interface != nil && Dropped(s.Interface.Name) {
-			if out == nil {
-				out = append(make([]*guest.Sample, 0, len(samples)), samples[:i]...)
-			}
-			continue
-		}
-		if out != nil {
-			out = append(out, s)
+// dropports drops the samples whose interface is dropped. It uses the
+// names view (guest.CollectNames): it only reads interface names.
+func dropports(v *guest.Names) {
+	for i := range v.Len() {
+		if name := v.Name(i); len(name) > 0 && Dropped(unsafe.String(&name[0], len(name))) {
+			v.Drop(i)
 		}
 	}
-	if out == nil {
-		return samples, false
-	}
-	return out, true
 }
