@@ -99,6 +99,7 @@ func TestWasmFailures(t *testing.T) {
 		{"loop", "timeout", 50 * time.Millisecond},
 		{"hog", "memory", time.Second},
 		{"badptr", "abi", time.Second},
+		{"badnames", "abi", time.Second},
 	} {
 		for _, policy := range []string{wasm.OnErrorPass, wasm.OnErrorDrop} {
 			t.Run(tc.module+"/"+policy, func(t *testing.T) {

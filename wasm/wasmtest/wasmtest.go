@@ -38,7 +38,7 @@ var (
 )
 
 // Build builds the module name (an example, or a test module: noop, trap,
-// loop, hog, badptr, veto, mark) and returns the .wasm file's path.
+// loop, hog, badptr, badnames, veto, mark) and returns the .wasm file's path.
 // ldflags, when given, is passed to -ldflags (mark: "-X main.Mark=v2").
 // The file is shared by the tests of the process: copy it to change it.
 func Build(tb testing.TB, name string, ldflags ...string) string {
