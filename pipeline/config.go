@@ -5,10 +5,13 @@
 package pipeline
 
 import (
+	"fmt"
+
 	"github.com/meshtelemetry/telemetry/collectors/collector"
 	"github.com/meshtelemetry/telemetry/collectors/simulator"
 	"github.com/meshtelemetry/telemetry/common/daemon"
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/dashboards"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
@@ -21,6 +24,7 @@ import (
 type Config struct {
 	HTTP       daemon.Configuration      `yaml:"http"`
 	Kafka      kafka.Configuration       `yaml:"kafka"`
+	Tenancy    tenant.Configuration      `yaml:"tenancy"`
 	Simulate   simulator.Configuration   `yaml:"simulate"`
 	Collect    collector.Configuration   `yaml:"collect"`
 	Process    kpi.Configuration         `yaml:"process"`
@@ -35,6 +39,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTP:       daemon.DefaultConfiguration(),
 		Kafka:      kafka.DefaultConfiguration(),
+		Tenancy:    tenant.DefaultConfiguration(),
 		Simulate:   simulator.DefaultConfiguration(),
 		Collect:    collector.DefaultConfiguration(),
 		Process:    kpi.DefaultConfiguration(),
@@ -43,4 +48,37 @@ func DefaultConfig() Config {
 		Dashboards: dashboards.DefaultConfiguration(),
 		Report:     reports.DefaultConfiguration(),
 	}
+}
+
+// Tenants is the resolver of the tenancy section: which tenant owns what,
+// for the stages' builders (docs/tenancy.md).
+func (c *Config) Tenants() (*tenant.Resolver, error) {
+	return tenant.NewResolver(c.Tenancy)
+}
+
+// Check checks what one section says about another, once every section
+// validated itself (config.Load): every tenant a section names — a
+// target's tenant key (collect.targets), a rule's or a webhook's tenant
+// (remediate, its rules file included), a tenant deck (report.tenants) —
+// is declared in the tenancy section or is the default tenant, and a
+// target's tenant agrees with the tenancy section's ownership. Errors
+// name the key ("collect.targets[2].tenant: ..."). The builders check
+// the same when they build a stage.
+func (c *Config) Check() error {
+	res, err := c.Tenants()
+	if err != nil {
+		return err
+	}
+	if err := c.Collect.CheckTenants(res); err != nil {
+		return fmt.Errorf("collect.%w", err)
+	}
+	if err := c.Remediate.CheckTenants(res); err != nil {
+		return fmt.Errorf("remediate.%w", err)
+	}
+	for i, t := range c.Report.Tenants {
+		if err := res.Check(t.ID); err != nil {
+			return fmt.Errorf("report.tenants[%d].id: %w", i, err)
+		}
+	}
+	return nil
 }

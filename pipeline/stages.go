@@ -41,25 +41,49 @@ func (c *Config) NewSimulator(d Deps) (*simulator.Fabric, error) {
 	return simulator.New(c.Simulate, simulator.Dependencies{Logger: d.Log, Registerer: d.Registerer})
 }
 
-// NewCollector builds the gNMI collector of the collect section.
+// NewCollector builds the gNMI collector of the collect section, with the
+// tenancy section (targets' tenants, fair share).
 func (c *Config) NewCollector(d Deps) (*collector.Collector, error) {
-	return collector.New(c.Collect, collector.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka})
+	res, err := c.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	return collector.New(c.Collect, collector.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka, Tenants: res})
 }
 
-// NewProcessor builds the KPI processor of the process section.
+// NewProcessor builds the KPI processor of the process section, with the
+// tenancy section (the default tenant, KPIs' tenants).
 func (c *Config) NewProcessor(d Deps) (*kpi.Processor, error) {
-	return kpi.New(c.Process, kpi.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka})
+	res, err := c.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	return kpi.New(c.Process, kpi.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka, Tenants: res})
 }
 
 // NewRemediator builds the rules engine and dispatcher of the remediate
-// section.
+// section, with the tenancy section (tenant rules and webhooks).
 func (c *Config) NewRemediator(d Deps) (*remediation.Remediator, error) {
-	return remediation.New(c.Remediate, remediation.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka})
+	res, err := c.Tenants()
+	if err != nil {
+		return nil, err
+	}
+	return remediation.New(c.Remediate, remediation.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka, Tenants: res})
 }
 
-// NewSink builds the ClickHouse sink of the clickhouse section.
+// NewSink builds the ClickHouse sink of the clickhouse section
+// (ClickHouseSection).
 func (c *Config) NewSink(d Deps) (*chsink.Sink, error) {
-	return chsink.New(c.ClickHouse, chsink.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka})
+	return chsink.New(c.ClickHouseSection(), chsink.Dependencies{Logger: d.Log, Registerer: d.Registerer, Kafka: &c.Kafka})
+}
+
+// ClickHouseSection is the clickhouse section as the sink and the
+// migrations use it: with tenancy.default-tenant as the tenant of rows
+// without one (and the DEFAULT of the tenant columns).
+func (c *Config) ClickHouseSection() chsink.Configuration {
+	cfg := c.ClickHouse
+	cfg.DefaultTenant = c.Tenancy.DefaultTenant
+	return cfg
 }
 
 // Service is one long-running stage as a process runs it.

@@ -30,7 +30,7 @@ sharded by site (docs/storage.md, "Cluster").
 			if err := a.load(cmd); err != nil {
 				return err
 			}
-			cfg := a.cfg.ClickHouse
+			cfg := a.cfg.ClickHouseSection()
 			if allowDestructive {
 				cfg.AllowDestructive = true
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,6 +28,10 @@ func (a *app) load(cmd *cobra.Command) error {
 	a.cfg = pipeline.DefaultConfig()
 	if err := config.Load(a.configPath, &a.cfg, os.Environ()); err != nil {
 		return err
+	}
+	// What one section says about another (tenants named elsewhere).
+	if err := a.cfg.Check(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	a.log = a.cfg.HTTP.NewLogger(cmd.ErrOrStderr()).With("cmd", cmd.Name())
 	// A misspelt variable would be ignored without a word: said once, here.
