@@ -25,6 +25,7 @@ import (
 	"github.com/meshtelemetry/telemetry/common/chlocal"
 	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/pipeline"
 	"github.com/meshtelemetry/telemetry/processors/kpi"
 	"github.com/meshtelemetry/telemetry/processors/remediation"
@@ -164,6 +165,22 @@ type Summary struct {
 	ClickHouse   string
 	// MetricsAddr is where /metrics was served during the run.
 	MetricsAddr string
+	// Tenants is what the run did per tenant when the tenancy section
+	// declares tenants (docs/tenancy.md), by tenant id; empty otherwise.
+	Tenants []TenantSummary
+}
+
+// TenantSummary is one tenant's part of a run.
+type TenantSummary struct {
+	ID, Name string
+	// Targets collected, and not collected for the tenant's max-targets.
+	Targets, OverLimit int
+	// Samples collected, and dropped for its max-samples-per-second.
+	Samples, RateDropped uint64
+	// Delivered is the webhook deliveries its own receiver accepted
+	// (the provider's receiver for the default tenant), and Foreign those
+	// of them that were another tenant's events: 0, always.
+	Delivered, Foreign int
 }
 
 // sources groups the tables the sink writes by what fills them, in the
@@ -214,6 +231,14 @@ func (s Summary) Print(w io.Writer) {
 		s.Fired, s.Resolved, s.Open, s.Evaluated, s.Delivered, s.Acknowledged, s.WebhookP99.Round(time.Millisecond), s.DeadLetters)
 	fmt.Fprintf(tw, "sink\t%d rows written: %s\n", s.Rows, s.rowsBySource())
 	fmt.Fprintf(tw, "clickhouse\t%s, rows after de-duplication (FINAL): %s\n", s.ClickHouse, s.stored())
+	if len(s.Tenants) > 0 {
+		var parts []string
+		for _, t := range s.Tenants {
+			parts = append(parts, fmt.Sprintf("%s (%s): %d targets (%d over max-targets), %d samples (%d dropped over max-samples-per-second), %d webhook deliveries to its own receiver (%d of another tenant)",
+				t.ID, t.Name, t.Targets, t.OverLimit, t.Samples, t.RateDropped, t.Delivered, t.Foreign))
+		}
+		fmt.Fprintf(tw, "tenants\t%s\n", strings.Join(parts, "; "))
+	}
 	_ = tw.Flush()
 }
 
@@ -441,6 +466,33 @@ func Run(ctx context.Context, cfg pipeline.Config, log *slog.Logger, o Options, 
 		}
 	}
 	cfg.Remediate.Webhooks = append(cfg.Remediate.Webhooks, remediation.Webhook{Name: "rollout", URL: recv.URL(), Secret: secret})
+	// With tenants declared, each gets a receiver and a "rollout" webhook
+	// of its own, with its own secret: the demo's rules, the provider's,
+	// deliver each tenant's events to its own receiver, and the default
+	// tenant's to the one above.
+	tenants, err := cfg.Tenants()
+	if err != nil {
+		return sum, err
+	}
+	receivers := map[string]*remediation.Receiver{tenants.Default(): recv}
+	for _, id := range tenants.IDs() {
+		if !tenants.Multi() || id == tenants.Default() {
+			continue
+		}
+		sec := remediation.GenerateSecret()
+		rc := remediation.NewReceiver(sec, log.With("component", "receiver", "tenant", id))
+		if err := add("receiver-"+id, &component.Func{StartFunc: func(context.Context) error { return rc.Start() }, StopFunc: rc.Stop}); err != nil {
+			return sum, fmt.Errorf("webhook receiver of %s: %w", id, err)
+		}
+		receivers[id] = rc
+		cfg.Remediate.Webhooks = append(cfg.Remediate.Webhooks, remediation.Webhook{Name: "rollout", Tenant: id, URL: rc.URL(), Secret: sec})
+	}
+	accepted := func() (n int) {
+		for _, rc := range receivers {
+			n += rc.Counts().Accepted
+		}
+		return n
+	}
 	if err := cfg.Remediate.Validate(); err != nil {
 		return sum, fmt.Errorf("demo remediate config: %w", err)
 	}
@@ -532,7 +584,7 @@ loop:
 			lastSamples, lastAt = cs.Samples, now
 			fmt.Fprintf(out, "[%3.0fs] targets up %d/%d | samples %d (%.0f/s) | KPIs %d | events fired %d resolved %d | webhooks %d | rows %d | buffered %d\n",
 				time.Since(start).Seconds(), cs.TargetsUp, cs.TargetsAssigned, cs.Samples, rate, ps.KPIsOut,
-				rs.Firing, rs.Resolved, recv.Counts().Accepted, sumMap(ss.Rows), cs.Buffered)
+				rs.Firing, rs.Resolved, accepted(), sumMap(ss.Rows), cs.Buffered)
 		}
 	}
 	interrupted := ctx.Err() != nil
@@ -580,9 +632,16 @@ loop:
 		sum.Open = int(rs.Firing - rs.Resolved)
 	}
 	sum.Acknowledged = rs.Acknowledged
-	sum.Delivered = recv.Counts().Accepted
+	sum.Delivered = accepted()
 	sum.DeadLetters = rs.DeadLetters + ss.DeadLetters
-	sum.WebhookP99 = p99(recv.Latencies("firing"))
+	var lat []time.Duration
+	for _, rc := range receivers {
+		lat = append(lat, rc.Latencies("firing")...)
+	}
+	sum.WebhookP99 = p99(lat)
+	if tenants.Multi() {
+		sum.Tenants = tenantSummaries(tenants, col.TenantStats(), receivers)
+	}
 	sum.RowsByTable = ss.Rows
 	sum.Rows = sumMap(ss.Rows)
 	stored, events, err := countRows(context.Background(), cfg.ClickHouse, ss.Rows, start.Add(-time.Second))
@@ -600,6 +659,30 @@ loop:
 		return sum, fmt.Errorf("stopping: %w", errors.Join(stopErrs...))
 	}
 	return sum, nil
+}
+
+// tenantSummaries is the per-tenant part of the summary: every tenant with
+// targets or deliveries, by id.
+func tenantSummaries(r *tenant.Resolver, cs map[string]collector.TenantStats, receivers map[string]*remediation.Receiver) []TenantSummary {
+	var out []TenantSummary
+	for _, id := range r.IDs() {
+		t, _ := r.Tenant(id)
+		st := cs[id]
+		ts := TenantSummary{ID: id, Name: t.DisplayName(), Targets: st.Targets, OverLimit: st.OverLimit,
+			Samples: st.Samples, RateDropped: st.RateDropped}
+		if rc := receivers[id]; rc != nil {
+			for _, d := range rc.Deliveries() {
+				ts.Delivered++
+				if r.Or(d.Tenant) != id {
+					ts.Foreign++
+				}
+			}
+		}
+		if ts.Targets+ts.OverLimit+ts.Delivered > 0 {
+			out = append(out, ts)
+		}
+	}
+	return out
 }
 
 // exactDrain stops the sources so that nothing counted is in flight: see
