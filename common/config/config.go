@@ -201,6 +201,20 @@ func checkNumbers(n *yaml.Node, t reflect.Type, key string, bad *[]string) {
 	}
 }
 
+// fieldKey is the configuration key of an exported struct field: its yaml
+// tag's name, or its Go name in lower case (yaml.v3's rule); ok is false
+// for a field the tag leaves out ("-").
+func fieldKey(sf reflect.StructField) (name string, ok bool) {
+	name, _, _ = strings.Cut(sf.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(sf.Name), true
+	}
+	return name, true
+}
+
 // yamlFields maps the YAML names of a struct's fields (those of inline
 // structs included) to their types.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
@@ -271,12 +285,9 @@ func leaves(prefixKey, prefixEnv string, v reflect.Value, out *[]field) {
 		if !sf.IsExported() {
 			continue
 		}
-		name := strings.Split(sf.Tag.Get("yaml"), ",")[0]
-		if name == "-" {
+		name, ok := fieldKey(sf)
+		if !ok {
 			continue
-		}
-		if name == "" {
-			name = strings.ToLower(sf.Name)
 		}
 		key := name
 		if prefixKey != "" {
@@ -380,11 +391,9 @@ func redact(name string, v reflect.Value) reflect.Value {
 			if !sf.IsExported() {
 				continue
 			}
-			fname := strings.Split(sf.Tag.Get("yaml"), ",")[0]
-			if fname == "" || fname == "-" {
-				fname = strings.ToLower(sf.Name)
+			if fname, ok := fieldKey(sf); ok {
+				c.Field(i).Set(redact(fname, v.Field(i)))
 			}
-			c.Field(i).Set(redact(fname, v.Field(i)))
 		}
 		return c
 	case reflect.Slice, reflect.Array:
@@ -519,9 +528,9 @@ func validate(into any) error {
 		if !sf.IsExported() {
 			continue
 		}
-		name := strings.Split(sf.Tag.Get("yaml"), ",")[0]
-		if name == "" {
-			name = strings.ToLower(sf.Name)
+		name, ok := fieldKey(sf)
+		if !ok {
+			continue
 		}
 		fv := v.Field(i)
 		if fv.CanAddr() {
@@ -611,11 +620,9 @@ func envNames(v reflect.Value, name string, out map[string]bool) {
 			if !sf.IsExported() {
 				continue
 			}
-			fname := strings.Split(sf.Tag.Get("yaml"), ",")[0]
-			if fname == "" || fname == "-" {
-				fname = strings.ToLower(sf.Name)
+			if fname, ok := fieldKey(sf); ok {
+				envNames(v.Field(i), fname, out)
 			}
-			envNames(v.Field(i), fname, out)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
