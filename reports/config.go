@@ -78,6 +78,9 @@ type Configuration struct {
 	// Tenants are the tenants that get a weekly deck of their own
 	// (ForTenant; docs/tenancy.md). None: only the provider's deck.
 	Tenants []TenantReport `yaml:"tenants"`
+	// TenantPasswordDir holds one file per tenant id with the password of
+	// its read-only ClickHouse user, which a tenant's deck is built as.
+	TenantPasswordDir string `yaml:"tenant-password-dir"`
 }
 
 // DefaultConfiguration returns the defaults.

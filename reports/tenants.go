@@ -41,6 +41,16 @@ func (t TenantReport) validate() error {
 	return nil
 }
 
+// TenantReportOf returns the entry of tenant id in c.Tenants.
+func (c Configuration) TenantReportOf(id string) (TenantReport, bool) {
+	for _, t := range c.Tenants {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return TenantReport{}, false
+}
+
 // ForTenant is the report configuration of tenant t, named name (its
 // display name) and owning sites: the report's settings with the tenant's
 // schedule (when set) and recipients, its own output directory

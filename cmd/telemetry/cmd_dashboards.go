@@ -52,7 +52,7 @@ The token may also come from TELEMETRY_DASHBOARDS_TOKEN or dashboards.token-file
 	var url, token, tokenFile, folder string
 	push := &cobra.Command{
 		Use:   "push",
-		Short: "Upsert the dashboards into Grafana (folder by uid, overwrite by dashboard uid)",
+		Short: "Upsert the dashboards into Grafana (folder by uid, overwrite by dashboard uid; an organization per declared tenant)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
@@ -84,6 +84,20 @@ The token may also come from TELEMETRY_DASHBOARDS_TOKEN or dashboards.token-file
 			res, err := p.Push(ctx, ds)
 			for _, r := range res {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s version %d %s\n", r.UID, r.Version, r.URL)
+			}
+			if err != nil || len(a.cfg.Tenancy.Tenants) == 0 {
+				return err
+			}
+			// One organization per declared tenant (docs/tenancy.md).
+			var tenants []dashboards.Tenant
+			for _, t := range a.cfg.Tenancy.Tenants {
+				tenants = append(tenants, dashboards.Tenant{ID: t.ID, Name: t.DisplayName()})
+			}
+			tres, err := p.PushTenants(ctx, cfg.Tenants, tenants, ds)
+			for _, tr := range tres {
+				for _, r := range tr.Dashboards {
+					fmt.Fprintf(cmd.OutOrStdout(), "tenant %s (org %d): %s version %d %s\n", tr.Tenant, tr.OrgID, r.UID, r.Version, r.URL)
+				}
 			}
 			return err
 		},

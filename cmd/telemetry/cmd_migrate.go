@@ -24,7 +24,11 @@ data (a shorter TTL) are skipped unless --allow-destructive is given.
 With clickhouse.cluster set, the schema is made ON CLUSTER: a replicated
 <table>_local table per table and a Distributed table under its name,
 sharded by site (docs/storage.md, "Cluster").
-'telemetry sink' runs the same migration at start.`,
+With tenants declared (tenancy section) on a server without row policies
+(18.16), each tenant's database <database>_tenant_<id> is made too: the
+tenant's copy of its rows, which its read-only user reads (docs/tenancy.md;
+'telemetry tenants clickhouse-users' makes the users).
+'telemetry sink' runs the same migration at start (not the tenant databases).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.load(cmd); err != nil {
@@ -53,6 +57,13 @@ sharded by site (docs/storage.md, "Cluster").
 				for _, q := range chsink.SchemaStatements(caps, cfg) {
 					fmt.Fprintf(out, "%s;\n\n", q)
 				}
+				if !caps.RowPolicies() {
+					for _, t := range a.cfg.Tenancy.Tenants {
+						for _, q := range chsink.TenantStatements(caps, cfg, t.ID) {
+							fmt.Fprintf(out, "%s;\n\n", q)
+						}
+					}
+				}
 				return nil
 			}
 			caps, err := chsink.Migrate(ctx, conn, cfg, a.log)
@@ -61,6 +72,19 @@ sharded by site (docs/storage.md, "Cluster").
 			}
 			fmt.Fprintf(out, "database %s is at schema version %d (server %s, modern=%t)\n",
 				cfg.Database, chsink.LatestVersion(), caps.Version, caps.Modern())
+			var ids []string
+			for _, t := range a.cfg.Tenancy.Tenants {
+				ids = append(ids, t.ID)
+			}
+			if len(ids) == 0 || caps.RowPolicies() {
+				return nil
+			}
+			if err := chsink.MigrateTenants(ctx, conn, caps, cfg, ids, a.log); err != nil {
+				return err
+			}
+			for _, id := range ids {
+				fmt.Fprintf(out, "tenant %s reads database %s\n", id, chsink.TenantDatabase(cfg, id))
+			}
 			return nil
 		},
 	}

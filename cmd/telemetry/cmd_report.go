@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +20,7 @@ func newReportCmd(a *app) *cobra.Command {
 		week     string
 		out      string
 		schedule bool
+		tenantID string
 	)
 	c := &cobra.Command{
 		Use:   "report",
@@ -30,7 +34,10 @@ hourly trends (native, editable charts) and definitions.
   telemetry report                      # last full week (report.timezone) into report.out-dir
   telemetry report --schedule           # every report.schedule (e.g. "Mon 07:00"): write and e-mail
 
-Configuration: the report section (timezone, out-dir, schedule, top-n, smtp.*).
+  telemetry report --tenant acme        # tenant acme's deck, as its ClickHouse user
+
+Configuration: the report section (timezone, out-dir, schedule, top-n, smtp.*;
+tenants and tenant-password-dir for the tenants' decks, docs/tenancy.md).
 The deck is written by the built-in PresentationML writer; a binary built with
 -tags unioffice uses UniDoc's unioffice instead when UNIDOC_LICENSE_API_KEY is set.`,
 		Args: cobra.NoArgs,
@@ -50,6 +57,12 @@ The deck is written by the built-in PresentationML writer; a binary built with
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
+			if tenantID != "" {
+				if schedule {
+					return fmt.Errorf("report: --tenant writes one deck; drop --schedule")
+				}
+				return tenantDeck(cmd, a, tenantID, week, wk, out)
+			}
 			conn, err := chsink.Open(ctx, a.cfg.ClickHouse)
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
@@ -93,5 +106,62 @@ The deck is written by the built-in PresentationML writer; a binary built with
 	c.Flags().StringVar(&week, "week", "", "ISO `WEEK` to report, e.g. 2026-W47 (default: the last full week in report.timezone)")
 	c.Flags().StringVar(&out, "out", "", "output `FILE` (default: report.out-dir/telemetry-report-<week>.pptx)")
 	c.Flags().BoolVar(&schedule, "schedule", false, "keep running: write and e-mail each week's deck at report.schedule")
+	c.Flags().StringVar(&tenantID, "tenant", "", "write tenant `ID`'s deck (report.tenants), built as its read-only ClickHouse user")
 	return c
+}
+
+// tenantDeck writes tenant id's deck of week w (wk when --week was given)
+// to out (default: report.out-dir/<id>/), connected as the tenant's
+// read-only ClickHouse user: the deck holds only what that user reads.
+func tenantDeck(cmd *cobra.Command, a *app, id, week string, wk reports.Week, out string) error {
+	t, ok := a.cfg.Report.TenantReportOf(id)
+	if !ok {
+		return fmt.Errorf("report: --tenant: %q is not in report.tenants", id)
+	}
+	res, err := a.cfg.Tenants()
+	if err != nil {
+		return err
+	}
+	decl, _ := res.Tenant(id)
+	cfg := a.cfg.Report.ForTenant(t, decl.DisplayName(), decl.Sites)
+	creds, err := os.ReadFile(filepath.Join(a.cfg.Report.TenantPasswordDir, id))
+	if a.cfg.Report.TenantPasswordDir == "" || err != nil {
+		return fmt.Errorf("report.tenant-password-dir: tenant %s's password: %v", id, err)
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	ch := a.cfg.ClickHouseSection()
+	// The database it reads depends on the server: ask it as the tenant.
+	conn, err := chsink.OpenTenant(ctx, ch, id, strings.TrimSpace(string(creds)), "system")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	caps, err := chsink.Probe(ctx, conn)
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	db := chsink.TenantReadDatabase(caps, ch, id)
+	if conn, err = chsink.OpenTenant(ctx, ch, id, strings.TrimSpace(string(creds)), db); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	defer conn.Close()
+	comp, err := reports.New(cfg, reports.Dependencies{Logger: a.log, Conn: conn, Database: db})
+	if err != nil {
+		return err
+	}
+	w := comp.LastFullWeek()
+	if week != "" {
+		w = wk
+	}
+	if out == "" {
+		out = filepath.Join(cfg.OutDir, reports.FileName(w))
+	}
+	d, err := comp.WriteFile(ctx, w, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (tenant %s, week %s, %d interfaces, %d links, %d remediation events)\n",
+		out, id, w, d.This.Interfaces, d.This.Links, d.Remediation.Events)
+	return nil
 }
