@@ -108,6 +108,12 @@ func (sp *span) find(rec []byte) error {
 		case num == 10 && typ == protowire.BytesType:
 			sp.ifStart, sp.ifBody, sp.ifEnd, sp.nameStart = at, val, end, -1
 			for bt := val; bt < end; {
+				if rec[bt] == 2<<3|2 && bt+1 < end && rec[bt+1] < 0x80 { // a counter: skipped inline
+					if bt += 2 + int(rec[bt+1]); bt > end {
+						return errBatch
+					}
+					continue
+				}
 				num, typ, _, fend := fieldAt(rec[:end], bt)
 				if fend < 0 {
 					return errBatch

@@ -48,23 +48,42 @@ func (v *Names) Name(i int) []byte {
 // Edits are made in increasing sample order; an edit of a sample at or
 // before the last edited one is ignored.
 func (v *Names) Rename(i int, name []byte) {
-	if i <= v.last || i >= v.n {
+	// written for Go's WebAssembly code, where each append is a taken
+	// branch or two, and a taken branch costs a deadline check
+	if uint(i-v.last-1) >= uint(v.n-v.last-1) { // i <= last or i >= n
 		return
 	}
-	v.last = i
-	v.edits = binary.LittleEndian.AppendUint32(v.edits, uint32(i))
-	v.edits = binary.LittleEndian.AppendUint32(v.edits, uint32(len(name)))
-	v.edits = append(v.edits, name...)
+	k := len(v.edits)
+	e := v.room(k + 8 + len(name))
+	*(*uint64)(unsafe.Pointer(&e[k])) = uint64(uint32(i)) | uint64(len(name))<<32
+	copy(e[k+8:], name)
+	v.edits, v.last = e, i
 }
 
 // Drop drops sample i (same order rule as Rename).
 func (v *Names) Drop(i int) {
-	if i <= v.last || i >= v.n {
+	if uint(i-v.last-1) >= uint(v.n-v.last-1) {
 		return
 	}
-	v.last = i
-	v.edits = binary.LittleEndian.AppendUint32(v.edits, uint32(i))
-	v.edits = binary.LittleEndian.AppendUint32(v.edits, dropLen)
+	k := len(v.edits)
+	e := v.room(k + 8)
+	*(*uint64)(unsafe.Pointer(&e[k])) = uint64(uint32(i)) | uint64(dropLen)<<32
+	v.edits, v.last = e, i
+}
+
+// room returns the edits extended to n bytes.
+func (v *Names) room(n int) []byte {
+	if n > cap(v.edits) {
+		v.grow(n)
+	}
+	return v.edits[:n]
+}
+
+// grow makes room for n bytes of edits.
+//
+//go:noinline
+func (v *Names) grow(n int) {
+	v.edits = append(make([]byte, 0, max(2*cap(v.edits), n, 4096)), v.edits...)
 }
 
 // Edits is the encoding of the edits made (u32 sample index, u32 name

@@ -20,6 +20,8 @@
 package main
 
 import (
+	"math/bits"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -64,11 +66,7 @@ func Normalize(name string) string {
 // not in normal form.
 func normalize(v *guest.Names) {
 	for i := range v.Len() {
-		name := v.Name(i)
-		if len(name) == 0 {
-			continue
-		}
-		out, changed := AppendNormal(scratch[:0], name)
+		out, changed := AppendNormal(scratch[:0], v.Name(i)) // "": "", unchanged
 		scratch = out[:0]
 		if changed {
 			v.Rename(i, out)
@@ -90,29 +88,55 @@ type word struct {
 	same bool // to is the prefix itself ("eth")
 }
 
-// words are the prefixes by their first letter, in table order: first[c]
-// is the range of words whose prefix starts with c.
-var words, first = index()
+// A prefix has no digit and must be followed by one, so the only prefix
+// that can match a name is the name's run of bytes before its first
+// digit: the table is a perfect hash of (first byte, last byte, length)
+// of that run, and a name is compared with one prefix at most.
+type table struct {
+	words []word
+	slot  [64]uint8 // index in words + 1; 0: none
+	seed  uint32
+	// slow: the prefixes do not fit the hash (a digit in one, one longer
+	// than the fast path's 22 bytes, no seed without a collision); every
+	// name then takes the plain path.
+	slow bool
+}
 
-func index() ([]word, [256][2]uint8) {
-	var ws []word
-	var f [256][2]uint8
-	for c := 0; c < 256; c++ {
-		f[c][0] = uint8(len(ws))
-		for _, p := range prefixes {
-			if p.from[0] != byte(c) {
-				continue
-			}
-			w := word{n: len(p.from), to: p.to, same: p.from == p.to}
-			for k := 0; k < len(p.from); k++ {
-				w.w[k/8] |= uint64(p.from[k]) << (8 * (k % 8))
-				w.m[k/8] |= 0xff << (8 * (k % 8))
-			}
-			ws = append(ws, w)
+var prefixTable = index()
+
+// hash is the slot of a run of length l from byte first to byte last.
+func (t *table) hash(first, last byte, l int) uint32 {
+	return (uint32(first) | uint32(last)<<8 | uint32(l)<<16) * t.seed >> 26
+}
+
+func index() *table {
+	t := &table{}
+	for _, p := range prefixes {
+		if p.from == "" || len(p.from) > 22 || strings.ContainsAny(p.from, "0123456789") || strings.ToLower(p.from) != p.from {
+			t.slow = true
+			return t
 		}
-		f[c][1] = uint8(len(ws))
+		w := word{n: len(p.from), to: p.to, same: p.from == p.to}
+		for k := 0; k < len(p.from); k++ {
+			w.w[k/8] |= uint64(p.from[k]) << (8 * (k % 8))
+			w.m[k/8] |= 0xff << (8 * (k % 8))
+		}
+		t.words = append(t.words, w)
 	}
-	return ws, f
+seeds:
+	for seed := uint32(0x9e3779b1); seed < 0x9e3779b1+1<<16; seed += 2 {
+		t.seed, t.slot = seed, [64]uint8{}
+		for i, p := range prefixes {
+			h := t.hash(p.from[0], p.from[len(p.from)-1], len(p.from))
+			if t.slot[h] != 0 {
+				continue seeds
+			}
+			t.slot[h] = uint8(i + 1)
+		}
+		return t
+	}
+	t.slow = true
+	return t
 }
 
 // fold lower-cases the ASCII letters of eight bytes at once.
@@ -128,7 +152,8 @@ func fold(w uint64) uint64 {
 // it differs from name.
 func AppendNormal(dst, name []byte) ([]byte, bool) {
 	n := len(name)
-	if n > 8*maxWords {
+	t := prefixTable
+	if n > 8*maxWords || t.slow {
 		return appendNormalLong(dst, name)
 	}
 	var w [maxWords]uint64
@@ -140,14 +165,41 @@ func AppendNormal(dst, name []byte) ([]byte, bool) {
 	}
 	w[0], w[1], w[2], w[3], w[4], w[5] = fold(o0), fold(o1), fold(o2), fold(o3), fold(o4), fold(o5)
 	changed := (w[0]^o0)|(w[1]^o1)|(w[2]^o2)|(w[3]^o3)|(w[4]^o4)|(w[5]^o5) != 0
-	r := first[low[0]]
-	for _, p := range words[r[0]:r[1]] {
-		if (w[0]^p.w[0])&p.m[0]|(w[1]^p.w[1])&p.m[1]|(w[2]^p.w[2])&p.m[2] == 0 && n > p.n && low[p.n]-'0' < 10 {
-			dst = append(dst, p.to...)
-			return append(dst, low[p.n:n]...), changed || !p.same
+	// l: where the first digit is (24 when none in the first 24 bytes),
+	// without a branch
+	z0, z1, z2 := bits.TrailingZeros64(digits(w[0])), bits.TrailingZeros64(digits(w[1])), bits.TrailingZeros64(digits(w[2]))
+	l := (z0 + z0>>6*(z1+z1>>6*z2)) >> 3
+	// copies into room made once, no append: in Go's WebAssembly code
+	// each append is a taken branch or two, and each costs a deadline check
+	k := len(dst)
+	if cap(dst)-k < n+4 { // a normal name is at most one byte longer
+		dst = grow(dst, n+4)
+	}
+	if s := t.slot[t.hash(low[0], low[(l-1)&31], l)]; s != 0 {
+		p := &t.words[s-1]
+		if (w[0]^p.w[0])&p.m[0]|(w[1]^p.w[1])&p.m[1]|(w[2]^p.w[2])&p.m[2]|uint64(p.n^l) == 0 {
+			out := dst[:k+len(p.to)+n-l]
+			copy(out[k+copy(out[k:], p.to):], low[l:n])
+			return out, changed || !p.same
 		}
 	}
-	return append(dst, low[:n]...), changed
+	out := dst[:k+n]
+	copy(out[k:], low[:n])
+	return out, changed
+}
+
+// grow returns b with room for n more bytes.
+//
+//go:noinline
+func grow(b []byte, n int) []byte { return slices.Grow(b, n) }
+
+// digits has the high bit of each byte of w that is an ASCII digit (w
+// has no byte over 0x7f).
+func digits(w uint64) uint64 {
+	const ones = 0x0101010101010101
+	ge := w + (0x80-'0')*ones
+	gt := w + (0x80-'9'-1)*ones
+	return (ge ^ gt) & (0x80 * ones)
 }
 
 // appendNormalLong is AppendNormal for names longer than the fast path's

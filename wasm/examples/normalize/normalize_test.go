@@ -77,3 +77,11 @@ func TestNormalizeNames(t *testing.T) {
 		t.Fatalf("edits %q, want %q", got, want)
 	}
 }
+
+// TestPrefixTable: the prefixes fit the fast path's perfect hash (a change
+// of the table that does not would make every name take the plain path).
+func TestPrefixTable(t *testing.T) {
+	if prefixTable.slow {
+		t.Fatal("the prefix table does not fit the fast path")
+	}
+}
