@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/processors/remediation/webhook"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -167,6 +168,10 @@ func (d *dispatcher) dispatch(ctx context.Context, t *tracked) {
 	}
 	if err := wire.DecodeRemediation(rec.Value, &ev); err != nil {
 		d.deadLetter(ctx, t, reasonDecode, err)
+		return
+	}
+	if ev.Tenant != "" && !tenant.Valid(ev.Tenant) {
+		d.deadLetter(ctx, t, reasonDecode, fmt.Errorf("%w: tenant %q: %w", wire.ErrMalformed, ev.Tenant, tenant.CheckID(ev.Tenant)))
 		return
 	}
 	switch ev.State {

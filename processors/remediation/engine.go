@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/kafka"
+	"github.com/meshtelemetry/telemetry/common/tenant"
 	"github.com/meshtelemetry/telemetry/processors/remediation/rules"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -232,6 +233,9 @@ func (e *engineLoop) run(ctx context.Context) {
 				return
 			}
 			k, err := kd.Decode(rec.Value)
+			if err == nil && k.Tenant != "" && !tenant.Valid(k.Tenant) {
+				err = fmt.Errorf("%w: tenant %q: %w", wire.ErrMalformed, k.Tenant, tenant.CheckID(k.Tenant))
+			}
 			if err != nil {
 				reason := reasonDecode
 				if errors.Is(err, wire.ErrUnknownVersion) {

@@ -323,3 +323,33 @@ func TestTenantRulesFileReload(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantInvalidIDsDeadLettered: a KPI or an event whose tenant is not
+// a tenant id is dead-lettered (decode) by the engine or the dispatcher,
+// as an undecodable record: it fires nothing and is delivered nowhere.
+func TestTenantInvalidIDsDeadLettered(t *testing.T) {
+	k, _ := kafkatest.Fake(t, 1)
+	recv, secret := startReceiver(t)
+	cfg := DefaultConfiguration()
+	cfg.Webhooks = []Webhook{{Name: "noc", URL: recv.URL(), Secret: secret}}
+	r := tenantRule("loss", "", "link.loss_ratio", 0.01, "noc")
+	r.For = 0
+	cfg.Rules = []Rule{r}
+	rem := startRemediator(t, cfg, k)
+	prod := client(t, k)
+	t0 := time.Now().Add(-time.Minute).Truncate(10 * time.Second)
+	kp := linkKPI(t0, t0.Add(10*time.Second), "par", "lon", 0.5)
+	kp.Tenant = "ACME; DROP"
+	produce(t, prod, k.Topics.KPIs, wire.SchemaKPI, kpiKey(kp), kp)
+	ev := &wirepb.RemediationEvent{EventId: "evt-" + suffix(), Tenant: "a b", Rule: "loss", State: wirepb.EventState_FIRING,
+		Site: "par", Device: "par-leaf1", Kpi: "link.loss_ratio", TimeUnixNano: time.Now().UnixNano(), Action: "noc"}
+	produce(t, prod, k.Topics.Remediations, wire.SchemaRemediation, ev.EventId, ev)
+	testenv.Eventually(t, 10*time.Second, "both dead-lettered", func() bool {
+		st := rem.Stats()
+		return st.DeadLettersBy[engineComponent+"/"+reasonDecode] == 1 && st.DeadLettersBy[dispatcherComponent+"/"+reasonDecode] == 1
+	})
+	if st := rem.Stats(); st.Firing != 0 || st.Attempts != 0 || recv.Counts().Requests != 0 {
+		t.Fatalf("stats %+v, receiver %+v", st, recv.Counts())
+	}
+	checkStats(t, rem)
+}
