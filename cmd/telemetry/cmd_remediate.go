@@ -45,7 +45,11 @@ and exits.`,
 				}
 				out := cmd.OutOrStdout()
 				for _, r := range rs {
-					fmt.Fprintf(out, "rule %-28s kpi %-24s severity %-8s webhook %s\n", r.Name, r.KPI, r.Severity, r.Action.Webhook)
+					owner := ""
+					if r.Tenant != "" {
+						owner = " tenant " + r.Tenant
+					}
+					fmt.Fprintf(out, "rule %-28s kpi %-24s severity %-8s webhook %s%s\n", r.Name, r.KPI, r.Severity, r.Action.Webhook, owner)
 				}
 				fmt.Fprintf(out, "%d rules, %d webhooks: OK\n", len(rs), len(a.cfg.Remediate.Webhooks))
 				return nil
