@@ -17,6 +17,17 @@
 //
 //	func edit(samples []*guest.Sample) ([]*guest.Sample, bool) { ... }
 //
+// A collect module that only reads interface names (to rename samples or
+// drop them) exports telemetry_collect_names instead and hands the names
+// view to CollectNames: it gets the names and makes edits (Names), and the
+// host applies them to the records, so nothing is decoded or encoded in
+// the module, which is several times cheaper:
+//
+//	//go:wasmexport telemetry_collect_names
+//	func collect(ptr, size uint32) int64 { return guest.CollectNames(ptr, size, edit) }
+//
+//	func edit(v *guest.Names) { ... v.Name(i) ... v.Rename(i, name) ... v.Drop(i) ... }
+//
 // The types mirror wire.proto's Sample and KPI (docs/wasm.md has the ABI
 // for other languages). Samples and KPIs handed to a function, the slices
 // they hold and their strings, which point into the batch, are valid

@@ -24,3 +24,30 @@ func TestDropports(t *testing.T) {
 		t.Error("nothing dropped, but edits")
 	}
 }
+
+func TestDropped(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Management1": true, "mgmt0": true, "fxp0": true, "Me0": true, "lo": true, "Loopback10": true, "null0": true,
+		"Ethernet1": false, "Management0/0": false, // "*" matches no "/" (path.Match)
+		"": false, "m": false, "ÉLO": false, "lo" + string(make([]byte, 60)): true,
+	} {
+		if got := Dropped(name); got != want {
+			t.Errorf("Dropped(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if fast.plain {
+		t.Error("Patterns do not fit the fast path")
+	}
+}
+
+// FuzzDropped checks the word-at-a-time path against path.Match.
+func FuzzDropped(f *testing.F) {
+	for _, s := range []string{"Management1", "Management0/0", "lo", "me/", "mgmt1/", "x/lo", "LOOPBACK1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := Dropped(name), droppedPlain(name); got != want {
+			t.Fatalf("Dropped(%q) = %v, path.Match says %v", name, got, want)
+		}
+	})
+}
