@@ -90,7 +90,7 @@ func TestPanelQueriesTenantLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { _ = conn.Close() }) // after the tenant database is dropped (cleanups run last first)
 	caps, err := chsink.Probe(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
