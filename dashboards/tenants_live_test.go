@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,13 +64,6 @@ func (c *tenantCH) query(sql string) (string, error) {
 // every query answers with the same columns and some rows, from the
 // tenant's copy of the sample fabric.
 func TestPanelQueriesTenantLive(t *testing.T) {
-	dir := os.Getenv("TELEMETRY_TEST_CLICKHOUSE_CONTROL")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set (scripts/services.sh env)")
-		}
-		t.Skip("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set: no ClickHouse configuration directory")
-	}
 	id := fmt.Sprintf("tq%x", time.Now().UnixNano()&0xffffff)
 	cfg := chsink.DefaultConfiguration()
 	cfg.Addresses = []string{testenv.ClickHouse(t)}
@@ -108,14 +99,7 @@ func TestPanelQueriesTenantLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "users.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "users.d", "test_"+cfg.Database+".xml")
-	if err := os.WriteFile(file, users, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Remove(file) })
+	testenv.ClickHouseUsers(t, "test_"+cfg.Database, users)
 	e := &tenantCH{addr: testenv.ClickHouseHTTP(t), db: chsink.TenantDatabase(cfg, id), user: chsink.TenantUser(id), password: pw}
 	testenv.Eventually(t, 30*time.Second, "the server to load the tenant's user", func() bool {
 		_, err := e.query("SELECT 1")

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -67,18 +66,10 @@ func pptxParts(t *testing.T, data []byte) map[string]string {
 	return out
 }
 
-// tenantUsers writes the tenants' users into the test server's users.d
-// (TELEMETRY_TEST_CLICKHOUSE_CONTROL: skipped without it on a laptop, a
-// failure in CI), removed on cleanup.
+// tenantUsers loads the tenants' users into the test server
+// (testenv.ClickHouseUsers), removed on cleanup.
 func tenantUsers(t *testing.T, cfg chsink.Configuration, pw map[string]string) {
 	t.Helper()
-	dir := os.Getenv("TELEMETRY_TEST_CLICKHOUSE_CONTROL")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set (scripts/services.sh env)")
-		}
-		t.Skip("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set: no ClickHouse configuration directory")
-	}
 	var creds []chsink.TenantCredential
 	for id, p := range pw {
 		sum := sha256.Sum256([]byte(p))
@@ -88,14 +79,7 @@ func tenantUsers(t *testing.T, cfg chsink.Configuration, pw map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "users.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "users.d", "test_"+cfg.Database+".xml")
-	if err := os.WriteFile(file, xml, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Remove(file) })
+	testenv.ClickHouseUsers(t, "test_"+cfg.Database, xml)
 }
 
 // TestTenantDeckNamesNoOtherTenant: two tenants' fabrics stored for the

@@ -55,21 +55,6 @@ func fillTenantRows(cfg Configuration, start time.Time, marker, id string) []str
 	return out
 }
 
-// clickHouseControl is the test server's control directory (its config
-// files), TELEMETRY_TEST_CLICKHOUSE_CONTROL: skipped without it on a
-// laptop, a failure in CI.
-func clickHouseControl(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("TELEMETRY_TEST_CLICKHOUSE_CONTROL")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set (scripts/services.sh env)")
-		}
-		t.Skip("TELEMETRY_TEST_CLICKHOUSE_CONTROL is not set: no ClickHouse configuration directory")
-	}
-	return dir
-}
-
 // chUser queries the test server's HTTP interface as user.
 type chUser struct {
 	base, user, password string
@@ -105,7 +90,6 @@ func (u chUser) query(params url.Values, q string) (string, error) {
 // URL and through SET, table functions (remote, url, file, merge, cluster,
 // numbers), the system tables, DDL and INSERT. A's own rows are all there.
 func TestTenantIsolationLive(t *testing.T) {
-	dir := clickHouseControl(t)
 	cfg, conn := liveConfig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -166,15 +150,7 @@ func TestTenantIsolationLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	usersDir := filepath.Join(dir, "users.d")
-	if err := os.MkdirAll(usersDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(usersDir, "test_"+cfg.Database+".xml")
-	if err := os.WriteFile(file, users, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.Remove(file) })
+	testenv.ClickHouseUsers(t, "test_"+cfg.Database, users)
 	base := "http://" + testenv.ClickHouseHTTP(t)
 	ua := chUser{base, TenantUser(a), pw[a]}
 	tdbA, tdbB := TenantDatabase(cfg, a), TenantDatabase(cfg, b)
