@@ -10,21 +10,13 @@ import (
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// BenchmarkWasmDiagNoDeadlineChecks is BenchmarkWasmExample's normalize
-// (wasm, batches of 1000) compiled without wazero's deadline checks: a
+// BenchmarkWasmDiagDeadlineChecks is normalize's call alone (a batch of
+// 1000 samples encoded beforehand; no encoding or decoding around the
+// call), compiled with wazero's deadline checks (checks=on, how the
+// pipeline always runs modules) and without them (checks=off): a
 // diagnostic of what the checks cost a Go-built module (docs/wasm.md,
-// "Speed"). The pipeline never runs modules this way: a looping module
-// could not be stopped.
-func BenchmarkWasmDiagNoDeadlineChecks(b *testing.B) {
-	h, err := New(HookCollect, []ModuleConfig{{Path: wasmtest.Build(b, "normalize")}},
-		Dependencies{Reporter: component.NewReporter("collector", nil, nil), Instances: 1, noDeadlineChecks: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer h.Stop()
+// "Speed"). Without the checks a looping module could not be stopped.
+func BenchmarkWasmDiagDeadlineChecks(b *testing.B) {
 	const n = 1000
 	var buf []byte
 	for i := range n {
@@ -35,12 +27,28 @@ func BenchmarkWasmDiagNoDeadlineChecks(b *testing.B) {
 		}
 		buf, _ = AppendSample(buf, s)
 	}
-	var sc Scratch
-	b.ResetTimer()
-	for b.Loop() {
-		if _, _, changed := h.Run(context.Background(), &sc, buf, n); !changed {
-			b.Fatal("unchanged")
+	for _, checks := range []bool{true, false} {
+		h, err := New(HookCollect, []ModuleConfig{{Path: wasmtest.Build(b, "normalize")}},
+			Dependencies{Reporter: component.NewReporter("collector", nil, nil), Instances: 1, noDeadlineChecks: !checks})
+		if err != nil {
+			b.Fatal(err)
 		}
+		if err := h.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		name := "checks=on"
+		if !checks {
+			name = "checks=off"
+		}
+		b.Run(name, func(b *testing.B) {
+			var sc Scratch
+			for b.Loop() {
+				if _, _, changed := h.Run(context.Background(), &sc, buf, n); !changed {
+					b.Fatal("unchanged")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sample")
+		})
+		h.Stop()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sample")
 }

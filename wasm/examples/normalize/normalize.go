@@ -21,7 +21,6 @@ package main
 
 import (
 	"math/bits"
-	"slices"
 	"strings"
 	"unsafe"
 
@@ -58,7 +57,7 @@ var prefixes = []struct{ from, to string }{
 
 // Normalize returns the normal form of an interface name.
 func Normalize(name string) string {
-	out, _ := AppendNormal(nil, []byte(name))
+	out, _ := AppendNormal(make([]byte, 0, len(name)+4), []byte(name))
 	return string(out)
 }
 
@@ -66,15 +65,15 @@ func Normalize(name string) string {
 // not in normal form.
 func normalize(v *guest.Names) {
 	for i := range v.Len() {
-		out, changed := AppendNormal(scratch[:0], v.Name(i)) // "": "", unchanged
-		scratch = out[:0]
-		if changed {
+		// scratch keeps its room: AppendNormal only appends past it for
+		// names over 252 bytes
+		if out, changed := AppendNormal(scratch, v.Name(i)); changed { // "": "", unchanged
 			v.Rename(i, out)
 		}
 	}
 }
 
-// scratch is where names are normalised (kept across calls).
+// scratch is where names are normalised (kept across calls, empty).
 var scratch = make([]byte, 0, 256)
 
 // maxWords is the longest name (in 8-byte words) of the fast path.
@@ -85,7 +84,7 @@ type word struct {
 	w, m [3]uint64 // prefix bytes, and the mask of its length
 	n    int
 	to   string
-	same bool // to is the prefix itself ("eth")
+	diff uint64 // 0: to is the prefix itself ("eth"), else 1
 }
 
 // A prefix has no digit and must be followed by one, so the only prefix
@@ -116,7 +115,10 @@ func index() *table {
 			t.slow = true
 			return t
 		}
-		w := word{n: len(p.from), to: p.to, same: p.from == p.to}
+		w := word{n: len(p.from), to: p.to}
+		if p.from != p.to {
+			w.diff = 1
+		}
 		for k := 0; k < len(p.from); k++ {
 			w.w[k/8] |= uint64(p.from[k]) << (8 * (k % 8))
 			w.m[k/8] |= 0xff << (8 * (k % 8))
@@ -149,11 +151,15 @@ func fold(w uint64) uint64 {
 }
 
 // AppendNormal appends the normal form of name to dst and reports whether
-// it differs from name.
+// it differs from name. It is fastest when dst has room for len(name)+4
+// more bytes.
 func AppendNormal(dst, name []byte) ([]byte, bool) {
-	n := len(name)
+	// Each taken branch below costs a deadline check in Go's WebAssembly
+	// code: the rare cases share one early return, the common path runs
+	// straight through (no append, no || or &&).
+	n, k := len(name), len(dst)
 	t := prefixTable
-	if n > 8*maxWords || t.slow {
+	if n > 8*maxWords || t.slow || cap(dst)-k < n+4 { // long, a table off the fast path, no room
 		return appendNormalLong(dst, name)
 	}
 	var w [maxWords]uint64
@@ -164,34 +170,23 @@ func AppendNormal(dst, name []byte) ([]byte, bool) {
 		return appendNormalLong(dst, name) // not ASCII: Unicode lower-casing
 	}
 	w[0], w[1], w[2], w[3], w[4], w[5] = fold(o0), fold(o1), fold(o2), fold(o3), fold(o4), fold(o5)
-	changed := (w[0]^o0)|(w[1]^o1)|(w[2]^o2)|(w[3]^o3)|(w[4]^o4)|(w[5]^o5) != 0
+	changed := (w[0] ^ o0) | (w[1] ^ o1) | (w[2] ^ o2) | (w[3] ^ o3) | (w[4] ^ o4) | (w[5] ^ o5)
 	// l: where the first digit is (24 when none in the first 24 bytes),
 	// without a branch
 	z0, z1, z2 := bits.TrailingZeros64(digits(w[0])), bits.TrailingZeros64(digits(w[1])), bits.TrailingZeros64(digits(w[2]))
 	l := (z0 + z0>>6*(z1+z1>>6*z2)) >> 3
-	// copies into room made once, no append: in Go's WebAssembly code
-	// each append is a taken branch or two, and each costs a deadline check
-	k := len(dst)
-	if cap(dst)-k < n+4 { // a normal name is at most one byte longer
-		dst = grow(dst, n+4)
-	}
 	if s := t.slot[t.hash(low[0], low[(l-1)&31], l)]; s != 0 {
 		p := &t.words[s-1]
 		if (w[0]^p.w[0])&p.m[0]|(w[1]^p.w[1])&p.m[1]|(w[2]^p.w[2])&p.m[2]|uint64(p.n^l) == 0 {
-			out := dst[:k+len(p.to)+n-l]
+			out := dst[:k+len(p.to)+n-l] // room: a normal name is at most one byte longer
 			copy(out[k+copy(out[k:], p.to):], low[l:n])
-			return out, changed || !p.same
+			return out, changed|p.diff != 0
 		}
 	}
 	out := dst[:k+n]
 	copy(out[k:], low[:n])
-	return out, changed
+	return out, changed != 0
 }
-
-// grow returns b with room for n more bytes.
-//
-//go:noinline
-func grow(b []byte, n int) []byte { return slices.Grow(b, n) }
 
 // digits has the high bit of each byte of w that is an ASCII digit (w
 // has no byte over 0x7f).

@@ -58,9 +58,13 @@ func FuzzNormalize(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out, changed := AppendNormal(nil, []byte(in))
-		if want := reference(in); string(out) != want || changed != (want != in) {
-			t.Fatalf("AppendNormal(%q) = %q, %v; want %q, %v", in, out, changed, want, want != in)
+		want := reference(in)
+		for _, dst := range [][]byte{nil, make([]byte, 0, len(in)+4), append(make([]byte, 0, len(in)+7), "abc"...)} {
+			pre := string(dst)
+			out, changed := AppendNormal(dst, []byte(in))
+			if string(out) != pre+want || changed != (want != in) {
+				t.Fatalf("AppendNormal(%q, %q) = %q, %v; want %q, %v", pre, in, out, changed, pre+want, want != in)
+			}
 		}
 	})
 }
