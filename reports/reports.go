@@ -36,6 +36,54 @@ type Dependencies struct {
 	Writer Writer
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// Recheck is how often a waiting schedule reads the clock again (wall
+	// clocks jump: suspend, NTP); 0 is a minute. Tests moving Now set less.
+	Recheck time.Duration
+	// Tenant is the tenant whose deck this is ("" for the provider's):
+	// the value of the tenant label of its metrics.
+	Tenant string
+	// Metrics are the stage's metrics when several decks run in one
+	// process (NewMetrics, Scheduled); nil: New registers its own on
+	// Registerer, for the decks of "" and Tenant.
+	Metrics *Metrics
+}
+
+// Metrics are the report stage's metrics (telemetry_report_*), labelled
+// by tenant: "" for the provider's deck, the tenant's id for a tenant's
+// deck (report.tenants, so the label is bounded). Every deck's series
+// exist at 0 from the start. One Metrics serves every deck of a process.
+type Metrics struct {
+	decks, emails *prometheus.CounterVec
+	errors        *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	lastOK        *prometheus.GaugeVec
+}
+
+// NewMetrics creates and registers the stage's metrics through rep, with
+// series at 0 for the provider's deck and each of tenants' decks.
+func NewMetrics(rep *component.Reporter, tenants []string) (*Metrics, error) {
+	ids := append([]string{""}, tenants...)
+	var withReason [][]string
+	for _, id := range ids {
+		for _, r := range []string{"query", "render", "write", "email"} {
+			withReason = append(withReason, []string{id, r})
+		}
+	}
+	m := &Metrics{
+		decks:  rep.CounterVec("decks_total", "Decks generated, by tenant (empty: the provider's deck).", []string{"tenant"}, component.Values(ids...)...),
+		emails: rep.CounterVec("emails_total", "Decks delivered by e-mail, by tenant.", []string{"tenant"}, component.Values(ids...)...),
+		errors: rep.CounterVec("errors_total", "Failed deck generations or deliveries, by tenant and reason (query, render, write, email).",
+			[]string{"tenant", "reason"}, withReason...),
+		duration: rep.HistogramVec("generation_seconds", "Time to query and render one deck, by tenant.", prometheus.ExponentialBuckets(0.1, 2, 10), []string{"tenant"}),
+		lastOK:   rep.GaugeVec("last_success_timestamp_seconds", "When the last scheduled deck was written (Unix time), by tenant.", []string{"tenant"}, component.Values(ids...)...),
+	}
+	for _, id := range ids {
+		m.duration.WithLabelValues(id)
+	}
+	if err := rep.Err(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Component generates weekly decks on demand (Generate, WriteFile) or on a
@@ -50,9 +98,12 @@ type Component struct {
 	decks    prometheus.Counter
 	emails   prometheus.Counter
 	errors   *prometheus.CounterVec
-	duration prometheus.Histogram
+	duration prometheus.Observer
 	lastOK   prometheus.Gauge
 
+	// conn, when set, is the connection the component opened itself
+	// (OpenTenant), closed by Stop.
+	conn   driver.Conn
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	stop   component.Once
@@ -72,20 +123,34 @@ func New(cfg Configuration, deps Dependencies) (*Component, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Recheck <= 0 {
+		deps.Recheck = time.Minute
+	}
 	sched, _ := ParseSchedule(cfg.Schedule)
 	rep := component.NewReporter(Stage, deps.Logger, deps.Registerer)
 	deps.Logger = rep.Log
+	if deps.Tenant != "" {
+		deps.Logger = deps.Logger.With("tenant", deps.Tenant)
+	}
+	m := deps.Metrics
+	if m == nil {
+		var ids []string
+		if deps.Tenant != "" {
+			ids = []string{deps.Tenant}
+		}
+		var err error
+		if m, err = NewMetrics(rep, ids); err != nil {
+			return nil, err
+		}
+	}
+	id := deps.Tenant
 	c := &Component{
 		cfg: cfg, deps: deps, loc: cfg.Location(), schedule: sched, writer: deps.Writer,
-		decks:  rep.Counter("decks_total", "Decks generated."),
-		emails: rep.Counter("emails_total", "Decks delivered by e-mail."),
-		errors: rep.CounterVec("errors_total", "Failed deck generations or deliveries, by reason (query, render, write, email).",
-			[]string{"reason"}, component.Values("query", "render", "write", "email")...),
-		duration: rep.Histogram("generation_seconds", "Time to query and render one deck.", prometheus.ExponentialBuckets(0.1, 2, 10)),
-		lastOK:   rep.Gauge("last_success_timestamp_seconds", "When the last scheduled deck was written (Unix time)."),
-	}
-	if err := rep.Err(); err != nil {
-		return nil, err
+		decks:    m.decks.WithLabelValues(id),
+		emails:   m.emails.WithLabelValues(id),
+		errors:   m.errors.MustCurryWith(prometheus.Labels{"tenant": id}),
+		duration: m.duration.WithLabelValues(id),
+		lastOK:   m.lastOK.WithLabelValues(id),
 	}
 	if c.writer == nil {
 		c.writer = DefaultWriter(deps.Logger)
@@ -186,10 +251,13 @@ func writeAtomic(path string, data []byte) error {
 // FileName is the name of a week's deck in the output directory.
 func FileName(w Week) string { return "telemetry-report-" + w.String() + ".pptx" }
 
+// Path is where week w's deck goes in the output directory.
+func (c *Component) Path(w Week) string { return filepath.Join(c.cfg.OutDir, FileName(w)) }
+
 // RunWeek writes week w into the output directory and e-mails it when SMTP
 // is configured; it returns the file written.
 func (c *Component) RunWeek(ctx context.Context, w Week) (string, error) {
-	path := filepath.Join(c.cfg.OutDir, FileName(w))
+	path := c.Path(w)
 	d, err := c.WriteFile(ctx, w, path)
 	if err != nil {
 		return "", err
@@ -260,7 +328,7 @@ func (c *Component) Start(ctx context.Context) error {
 func (c *Component) loop(ctx context.Context) {
 	for {
 		next := c.schedule.Next(c.deps.Now(), c.loc)
-		if !sleepUntil(ctx, c.deps.Now, next) {
+		if !sleepUntil(ctx, c.deps.Now, next, c.deps.Recheck) {
 			return
 		}
 		w := LastFullWeek(next, c.loc)
@@ -273,7 +341,7 @@ func (c *Component) loop(ctx context.Context) {
 				break
 			}
 			c.deps.Logger.Error("scheduled deck failed", "week", w.String(), "err", err, "retry_in", retryEvery.String())
-			if c.deps.Now().Add(retryEvery).After(deadline) || !sleepUntil(ctx, c.deps.Now, c.deps.Now().Add(retryEvery)) {
+			if c.deps.Now().Add(retryEvery).After(deadline) || !sleepUntil(ctx, c.deps.Now, c.deps.Now().Add(retryEvery), c.deps.Recheck) {
 				break
 			}
 		}
@@ -283,15 +351,16 @@ func (c *Component) loop(ctx context.Context) {
 	}
 }
 
-// sleepUntil waits for t (by the given clock) or ctx; it reports whether t came.
-func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
+// sleepUntil waits for t (by the given clock) or ctx; it reports whether
+// t came. It reads the clock again at least every recheck.
+func sleepUntil(ctx context.Context, now func() time.Time, t time.Time, recheck time.Duration) bool {
 	for {
 		d := t.Sub(now())
 		if d <= 0 {
 			return true
 		}
-		// Re-check at least every minute: wall clocks jump (suspend, NTP).
-		timer := time.NewTimer(min(d, time.Minute))
+		// Re-check at least every recheck: wall clocks jump (suspend, NTP).
+		timer := time.NewTimer(min(d, recheck))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -301,14 +370,18 @@ func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
 	}
 }
 
-// Stop ends the schedule and waits for a deck in progress. Idempotent,
-// safe without a Start.
+// Stop ends the schedule and waits for a deck in progress; it closes the
+// connection the component opened itself (OpenTenant). Idempotent, safe
+// without a Start.
 func (c *Component) Stop() error {
 	return c.stop.Do(func() error {
 		if c.cancel != nil {
 			c.cancel()
 		}
 		c.wg.Wait()
+		if c.conn != nil {
+			return c.conn.Close()
+		}
 		return nil
 	})
 }

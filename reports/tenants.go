@@ -1,12 +1,18 @@
 package reports
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/tenant"
+	"github.com/meshtelemetry/telemetry/sinks/chsink"
 )
 
 // TenantReport is one tenant's weekly deck (report.tenants): its own
@@ -73,4 +79,89 @@ func (c Configuration) ForTenant(t TenantReport, name string, sites []string) Co
 		out.OutDir = filepath.Join(c.OutDir, t.ID)
 	}
 	return out
+}
+
+// OpenTenant builds tenant id's deck component (report.tenants entry id,
+// ForTenant with the tenant's display name and sites from tenants),
+// connected to ClickHouse ch as the tenant's read-only user with the
+// password in cfg.TenantPasswordDir/<id>: the deck holds only what that
+// user reads. The component owns the connection and closes it on Stop.
+// deps.Conn, Database and Tenant are set here. A tenant not listed, or
+// without a password file, is an error naming the tenant.
+func OpenTenant(ctx context.Context, cfg Configuration, ch chsink.Configuration, tenants *tenant.Resolver, id string, deps Dependencies) (*Component, error) {
+	t, ok := cfg.TenantReportOf(id)
+	if !ok {
+		return nil, fmt.Errorf("report: tenant %q is not in report.tenants", id)
+	}
+	decl, _ := tenants.Tenant(id)
+	tcfg := cfg.ForTenant(t, decl.DisplayName(), decl.Sites)
+	if cfg.TenantPasswordDir == "" {
+		return nil, fmt.Errorf("report.tenant-password-dir: not set: tenant %s's deck needs its ClickHouse user's password", id)
+	}
+	creds, err := os.ReadFile(filepath.Join(cfg.TenantPasswordDir, id))
+	if err != nil {
+		return nil, fmt.Errorf("report.tenant-password-dir: tenant %s's password: %w", id, err)
+	}
+	password := strings.TrimSpace(string(creds))
+	// The database it reads depends on the server: ask it as the tenant.
+	conn, err := chsink.OpenTenant(ctx, ch, id, password, "system")
+	if err != nil {
+		return nil, fmt.Errorf("report: tenant %s: %w", id, err)
+	}
+	caps, err := chsink.Probe(ctx, conn)
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("report: tenant %s: %w", id, err)
+	}
+	db := chsink.TenantReadDatabase(caps, ch, id)
+	if conn, err = chsink.OpenTenant(ctx, ch, id, password, db); err != nil {
+		return nil, fmt.Errorf("report: tenant %s: %w", id, err)
+	}
+	deps.Conn, deps.Database, deps.Tenant = conn, db, id
+	c, err := New(tcfg, deps)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("report: tenant %s: %w", id, err)
+	}
+	c.conn = conn
+	return c, nil
+}
+
+// Scheduled builds what `telemetry report --schedule` runs, in one
+// process: the provider's deck (cfg, on deps.Conn) and every
+// report.tenants entry's deck (OpenTenant), each on its own schedule
+// with its own recipients, in a Runner that starts them in that order
+// and stops them in reverse. Their metrics share one registration,
+// labelled tenant ("" for the provider's deck). On an error nothing is
+// left open.
+func Scheduled(ctx context.Context, cfg Configuration, ch chsink.Configuration, tenants *tenant.Resolver, deps Dependencies) (*component.Runner, error) {
+	ids := make([]string, len(cfg.Tenants))
+	for i, t := range cfg.Tenants {
+		ids[i] = t.ID
+	}
+	rep := component.NewReporter(Stage, deps.Logger, deps.Registerer)
+	m, err := NewMetrics(rep, ids)
+	if err != nil {
+		return nil, err
+	}
+	deps.Metrics, deps.Tenant = m, ""
+	provider, err := New(cfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	r := component.NewRunner(rep.Log)
+	r.Add(Stage, provider)
+	var built []*Component
+	for _, id := range ids {
+		c, err := OpenTenant(ctx, cfg, ch, tenants, id, deps)
+		if err != nil {
+			for _, b := range built {
+				err = errors.Join(err, b.Stop())
+			}
+			return nil, err
+		}
+		built = append(built, c)
+		r.Add(Stage+" tenant "+id, c)
+	}
+	return r, nil
 }

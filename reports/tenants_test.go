@@ -89,13 +89,33 @@ func tenantUsers(t *testing.T, cfg chsink.Configuration, pw map[string]string) {
 // recipients naming B too), names A's sites, devices and links, and no
 // part of the .pptx package (every XML part, relationship and media)
 // holds a name of tenant B, B's id or B's display name. The same for B.
-func TestTenantDeckNamesNoOtherTenant(t *testing.T) {
+// tenantFabric is one tenant of the tests: its id, display name and the
+// names of its sites (each also a device, interface, rule and hook).
+type tenantFabric struct {
+	id, name string
+	names    []string
+}
+
+// tenantStore is two tenants' fabrics stored for a week on the test
+// server, their databases made and their users loaded.
+type tenantStore struct {
+	ccfg    chsink.Configuration
+	caps    chsink.Capabilities
+	conn    driver.Conn
+	db      string
+	fabrics []tenantFabric
+	pw      map[string]string
+}
+
+// storeTwoTenants stores the fabrics of two tenants (acme…, globex…) for
+// week w on ClickHouse 18.16, makes their databases and loads their users
+// (skipped on a server with row policies).
+func storeTwoTenants(t *testing.T, ctx context.Context, w Week) tenantStore {
+	t.Helper()
 	_, db, conn := testenv.ClickHouseDB(t)
 	ccfg := chsink.DefaultConfiguration()
 	ccfg.Addresses = []string{testenv.ClickHouse(t)}
 	ccfg.Database = db
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	caps, err := chsink.Migrate(ctx, conn, ccfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +124,7 @@ func TestTenantDeckNamesNoOtherTenant(t *testing.T) {
 		t.Skipf("server %s has row policies: the users are SQL (TenantSQL)", caps.Version)
 	}
 	sfx := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
-	type fabric struct {
-		id, name string
-		names    []string
-	}
-	fabrics := []fabric{
+	fabrics := []tenantFabric{
 		{"acme" + sfx, "ACME Corp " + sfx, []string{"acmepar" + sfx, "acmeams" + sfx}},
 		{"globex" + sfx, "Globex Inc " + sfx, []string{"globexosl" + sfx, "globexfra" + sfx}},
 	}
@@ -118,7 +134,7 @@ func TestTenantDeckNamesNoOtherTenant(t *testing.T) {
 		}
 	})
 	for _, f := range fabrics {
-		for _, q := range tenantWeekRows(db, f.id, f.names, sampleWeek) {
+		for _, q := range tenantWeekRows(db, f.id, f.names, w) {
 			if err := conn.Exec(ctx, q); err != nil {
 				t.Fatalf("%v\n%.300s", err, q)
 			}
@@ -130,6 +146,14 @@ func TestTenantDeckNamesNoOtherTenant(t *testing.T) {
 	}
 	pw := map[string]string{fabrics[0].id: "pw-a-" + sfx, fabrics[1].id: "pw-b-" + sfx}
 	tenantUsers(t, ccfg, pw)
+	return tenantStore{ccfg: ccfg, caps: caps, conn: conn, db: db, fabrics: fabrics, pw: pw}
+}
+
+func TestTenantDeckNamesNoOtherTenant(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := storeTwoTenants(t, ctx, sampleWeek)
+	ccfg, caps, fabrics, pw := st.ccfg, st.caps, st.fabrics, st.pw
 
 	// The provider's report names every site and recipient.
 	rcfg := DefaultConfiguration()

@@ -2,9 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,7 +29,9 @@ hourly trends (native, editable charts) and definitions.
 
   telemetry report --week 2026-W47 --out deck.pptx
   telemetry report                      # last full week (report.timezone) into report.out-dir
-  telemetry report --schedule           # every report.schedule (e.g. "Mon 07:00"): write and e-mail
+  telemetry report --schedule           # every report.schedule (e.g. "Mon 07:00"): write and e-mail;
+                                        # every report.tenants entry too, on its own schedule,
+                                        # to its own recipients, as its ClickHouse user
 
   telemetry report --tenant acme        # tenant acme's deck, as its ClickHouse user
 
@@ -96,66 +95,48 @@ The deck is written by the built-in PresentationML writer; a binary built with
 				return nil
 			}
 
+			// The provider's deck and every report.tenants entry's, each
+			// on its schedule, as its tenant's user.
+			res, err := a.cfg.Tenants()
+			if err != nil {
+				return err
+			}
 			return a.serve(pipeline.Service{Name: pipeline.StageReport,
 				Build: func(d pipeline.Deps) (component.Component, error) {
 					deps.Logger, deps.Registerer = d.Log, d.Registerer
-					return reports.New(a.cfg.Report, deps)
+					return reports.Scheduled(ctx, a.cfg.Report, a.cfg.ClickHouseSection(), res, deps)
 				}})
 		},
 	}
 	c.Flags().StringVar(&week, "week", "", "ISO `WEEK` to report, e.g. 2026-W47 (default: the last full week in report.timezone)")
 	c.Flags().StringVar(&out, "out", "", "output `FILE` (default: report.out-dir/telemetry-report-<week>.pptx)")
-	c.Flags().BoolVar(&schedule, "schedule", false, "keep running: write and e-mail each week's deck at report.schedule")
+	c.Flags().BoolVar(&schedule, "schedule", false, "keep running: write and e-mail each week's deck at report.schedule, and each report.tenants deck at its own")
 	c.Flags().StringVar(&tenantID, "tenant", "", "write tenant `ID`'s deck (report.tenants), built as its read-only ClickHouse user")
 	return c
 }
 
 // tenantDeck writes tenant id's deck of week w (wk when --week was given)
 // to out (default: report.out-dir/<id>/), connected as the tenant's
-// read-only ClickHouse user: the deck holds only what that user reads.
+// read-only ClickHouse user (reports.OpenTenant): the deck holds only
+// what that user reads.
 func tenantDeck(cmd *cobra.Command, a *app, id, week string, wk reports.Week, out string) error {
-	t, ok := a.cfg.Report.TenantReportOf(id)
-	if !ok {
-		return fmt.Errorf("report: --tenant: %q is not in report.tenants", id)
-	}
 	res, err := a.cfg.Tenants()
 	if err != nil {
 		return err
 	}
-	decl, _ := res.Tenant(id)
-	cfg := a.cfg.Report.ForTenant(t, decl.DisplayName(), decl.Sites)
-	creds, err := os.ReadFile(filepath.Join(a.cfg.Report.TenantPasswordDir, id))
-	if a.cfg.Report.TenantPasswordDir == "" || err != nil {
-		return fmt.Errorf("report.tenant-password-dir: tenant %s's password: %v", id, err)
-	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	ch := a.cfg.ClickHouseSection()
-	// The database it reads depends on the server: ask it as the tenant.
-	conn, err := chsink.OpenTenant(ctx, ch, id, strings.TrimSpace(string(creds)), "system")
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	caps, err := chsink.Probe(ctx, conn)
-	conn.Close()
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	db := chsink.TenantReadDatabase(caps, ch, id)
-	if conn, err = chsink.OpenTenant(ctx, ch, id, strings.TrimSpace(string(creds)), db); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	defer conn.Close()
-	comp, err := reports.New(cfg, reports.Dependencies{Logger: a.log, Conn: conn, Database: db})
+	comp, err := reports.OpenTenant(ctx, a.cfg.Report, a.cfg.ClickHouseSection(), res, id, reports.Dependencies{Logger: a.log})
 	if err != nil {
 		return err
 	}
+	defer comp.Stop()
 	w := comp.LastFullWeek()
 	if week != "" {
 		w = wk
 	}
 	if out == "" {
-		out = filepath.Join(cfg.OutDir, reports.FileName(w))
+		out = comp.Path(w)
 	}
 	d, err := comp.WriteFile(ctx, w, out)
 	if err != nil {
