@@ -89,8 +89,8 @@ func labelled(t *testing.T, g prometheus.Gatherer, name, id string) (float64, bo
 
 // TestScheduledTenantDecks runs what `telemetry report --schedule` runs
 // (Scheduled) on ClickHouse 18.16 with two tenants and the SMTP test
-// server, against a clock just before Monday 07:00 that runs 30 times
-// faster than the wall clock: tenant A's deck ("Mon 07:00", to A's
+// server, against a clock started 15 s before Monday 07:00 when the
+// schedules start and running 10 times faster than the wall clock: tenant A's deck ("Mon 07:00", to A's
 // recipients) and tenant B's ("Mon 07:01", to B's) each fire, each built
 // as its tenant's ClickHouse user, each mailed to its own recipients only
 // with its own deck attached, which names its own sites and no name, id
@@ -105,8 +105,8 @@ func TestScheduledTenantDecks(t *testing.T) {
 		monday = monday.AddDate(0, 0, 1)
 	}
 	y, m, d := monday.Date()
-	fake := time.Date(y, m, d, 6, 59, 59, 0, time.UTC)
-	week := LastFullWeek(fake.Add(time.Second), time.UTC)
+	fake := time.Date(y, m, d, 6, 59, 45, 0, time.UTC)
+	week := LastFullWeek(fake.Add(time.Minute), time.UTC)
 	st := storeTwoTenants(t, ctx, week)
 	a, b := st.fabrics[0], st.fabrics[1]
 
@@ -144,9 +144,11 @@ func TestScheduledTenantDecks(t *testing.T) {
 	})
 
 	reg := prometheus.NewRegistry()
-	real := time.Now()
+	// The clock starts when the schedules do (building connects to the
+	// server, which takes a while on a loaded machine).
+	var real time.Time
 	r, err := Scheduled(ctx, cfg, st.ccfg, res, Dependencies{Conn: st.conn, Database: st.db, Registerer: reg,
-		Now: func() time.Time { return fake.Add(30 * time.Since(real)) }, Recheck: 20 * time.Millisecond})
+		Now: func() time.Time { return fake.Add(10 * time.Since(real)) }, Recheck: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +157,12 @@ func TestScheduledTenantDecks(t *testing.T) {
 			t.Errorf("decks_total{tenant=%q} before the schedule: %v (present %v), want a series at 0", id, v, ok)
 		}
 	}
+	real = time.Now()
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer r.Stop()
-	testenv.Eventually(t, 60*time.Second, "the three scheduled decks mailed", func() bool {
+	testenv.Eventually(t, 90*time.Second, "the three scheduled decks mailed", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		return len(srv.messages) >= 3
