@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,6 +105,10 @@ func TestWasmCollectorFailingModules(t *testing.T) {
 func TestWasmCollectorReloadUnderLoad(t *testing.T) {
 	var sent atomic.Int64
 	stop := make(chan struct{})
+	// stopped: the flood has seen stop and sends no more, so sent is final
+	// (an update in flight when stop closed is counted before it).
+	stopped := make(chan struct{})
+	var stopOnce sync.Once
 	addr := serveFake(t, func(target string, srv gnmi.GNMI_SubscribeServer) error {
 		if err := sendSync(srv); err != nil {
 			return err
@@ -111,6 +116,7 @@ func TestWasmCollectorReloadUnderLoad(t *testing.T) {
 		for i := 0; ; i++ { // paced, until the test says stop
 			select {
 			case <-stop:
+				stopOnce.Do(func() { close(stopped) })
 				<-srv.Context().Done()
 				return nil
 			default:
@@ -144,6 +150,11 @@ func TestWasmCollectorReloadUnderLoad(t *testing.T) {
 	before := sent.Load()
 	testenv.Eventually(t, 30*time.Second, "samples after the swap", func() bool { return sent.Load() >= before+2000 })
 	close(stop)
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the flood did not stop")
+	}
 	n := uint64(sent.Load())
 	testenv.Eventually(t, 60*time.Second, "the flood read", func() bool { return c.Stats().Samples == n })
 	if err := c.Stop(); err != nil {
