@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,82 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
-	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
 )
-
-// readyz GETs url's /readyz: its status code and body.
-func readyz(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// groupLag is the true lag of group on topic, asked of the broker: log end
-// offsets minus the committed offsets (log start while nothing is).
-func groupLag(t *testing.T, kc *kafka.Configuration, group, topic string) int64 {
-	t.Helper()
-	cl := producer(t, kc)
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	lags, err := adm.Lag(ctx, group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	lags.Each(func(l kadm.DescribedGroupLag) {
-		for _, p := range l.Lag[topic] {
-			n += p.Lag
-		}
-	})
-	return n
-}
-
-// refuseProduce makes c answer every produce to topic with the error of
-// code while refuse holds: for a retriable one (NOT_ENOUGH_REPLICAS, as
-// from a broker that lost its replicas) the client retries without end.
-func refuseProduce(t *testing.T, c *kfake.Cluster, kc *kafka.Configuration, topic string, refuse *atomic.Bool, code int16) {
-	t.Helper()
-	// Produce requests name topics by name or, from v13, by id.
-	td, err := kadm.NewClient(producer(t, kc)).ListTopics(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := td[topic].ID
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		if !refuse.Load() || len(pr.Topics) == 0 || (pr.Topics[0].Topic != topic && pr.Topics[0].TopicID != id) {
-			return nil, nil, false
-		}
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
-}
 
 // TestStalledProcessorTurnsReadyRedAndShowsLag: a processor whose KPIs
 // Kafka does not take (a retriable error, retried without end) waits and
@@ -105,7 +34,7 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 	kc, c := kafkatest.Fake(t, 1)
 	var refuse atomic.Bool
 	refuse.Store(true)
-	refuseProduce(t, c, kc, kc.Topics.KPIs, &refuse, kerr.NotEnoughReplicas.Code)
+	kafkatest.RefuseProduce(t, c, kc, kc.Topics.KPIs, &refuse, kerr.NotEnoughReplicas.Code)
 	produceRounds(t, producer(t, kc), 3, 0, 45)
 
 	cfg := DefaultConfiguration()
@@ -127,14 +56,14 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Stop() }()
-	if code, body := readyz(t, srv.URL); code != http.StatusOK {
+	if code, body := testenv.Readyz(t, srv.URL); code != http.StatusOK {
 		t.Fatalf("/readyz at start: %d %s", code, body)
 	}
 
 	var code int
 	var body string
 	testenv.Eventually(t, 15*time.Second, "/readyz 503 while the KPIs are refused", func() bool {
-		code, body = readyz(t, srv.URL)
+		code, body = testenv.Readyz(t, srv.URL)
 		return code == http.StatusServiceUnavailable
 	})
 	// Red within stall-after, one check interval and the group join.
@@ -148,7 +77,7 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 	// check has seen the partition as it is now.
 	var want int64
 	testenv.Eventually(t, 10*time.Second, "consumer_lag_records at the group's true lag", func() bool {
-		want = groupLag(t, kc, cfg.GroupID, kc.Topics.Samples)
+		want = kafkatest.GroupLag(t, kc, cfg.GroupID, kc.Topics.Samples)
 		return testenv.Series(t, d.Registry, "telemetry_processor_consumer_lag_records", "topic")[kc.Topics.Samples] == float64(want)
 	})
 	if want == 0 {
@@ -164,29 +93,14 @@ func TestStalledProcessorTurnsReadyRedAndShowsLag(t *testing.T) {
 
 	refuse.Store(false)
 	testenv.Eventually(t, 15*time.Second, "/readyz 200 once the KPIs are taken", func() bool {
-		code, body = readyz(t, srv.URL)
+		code, body = testenv.Readyz(t, srv.URL)
 		return code == http.StatusOK
 	})
 	if v := testenv.Series(t, d.Registry, "telemetry_processor_consumer_stalled_partitions", "topic")[kc.Topics.Samples]; v != 0 {
 		t.Errorf("consumer_stalled_partitions = %v after recovery, want 0", v)
 	}
-	if got := groupLag(t, kc, cfg.GroupID, kc.Topics.Samples); got >= want {
+	if got := kafkatest.GroupLag(t, kc, cfg.GroupID, kc.Topics.Samples); got >= want {
 		t.Errorf("lag %d after recovery, want below %d", got, want)
-	}
-}
-
-// limitTopic sets topic's max.message.bytes: larger batches are refused
-// with MESSAGE_TOO_LARGE, an error the client does not retry.
-func limitTopic(t *testing.T, kc *kafka.Configuration, topic string, bytes int) {
-	t.Helper()
-	v := strconv.Itoa(bytes)
-	rs, err := kadm.NewClient(producer(t, kc)).AlterTopicConfigs(context.Background(),
-		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		_, err = rs.On(topic, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -197,7 +111,7 @@ func limitTopic(t *testing.T, kc *kafka.Configuration, topic string, bytes int) 
 // and commits past the record instead of committing nothing more. kfake.
 func TestRefusedDeadLetterIsLoggedAndSkipped(t *testing.T) {
 	kc, _ := kafkatest.Fake(t, 1)
-	limitTopic(t, kc, kc.Topics.DeadLetter, 64)
+	kafkatest.LimitTopic(t, kc, kc.Topics.DeadLetter, 64)
 	cl := producer(t, kc)
 	produceRounds(t, cl, 2, 0, 5)
 	bad := []byte{0xff, 0xff, 0x01, 0x02}

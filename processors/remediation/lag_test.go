@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,14 +13,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
-	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/wire"
@@ -119,7 +114,7 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	// next one, so compare once a check has seen the partition as it is.
 	var want int64
 	testenv.Eventually(t, 10*time.Second, "the dispatcher's lag gauge at the group's true lag", func() bool {
-		want = groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
+		want = kafkatest.GroupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
 		lag = lagByTopic(t, reg)
 		return lag[k.Topics.Remediations] == float64(want)
 	})
@@ -137,49 +132,6 @@ func serveReadiness(t *testing.T, name string, ready func(context.Context) error
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
-}
-
-// readyz GETs url's /readyz: its status code and body.
-func readyz(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// groupLag is the true lag of group on topic as the broker reports it:
-// log end offsets minus the committed offsets (log start while nothing is).
-func groupLag(t *testing.T, k *kafka.Configuration, group, topic string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	lags, err := kadm.NewClient(client(t, k)).Lag(ctx, group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	lags.Each(func(l kadm.DescribedGroupLag) {
-		for _, p := range l.Lag[topic] {
-			n += p.Lag
-		}
-	})
-	return n
-}
-
-// waitReadyz waits until /readyz answers code, and returns its body.
-func waitReadyz(t *testing.T, url string, code int, within time.Duration, what string) string {
-	t.Helper()
-	var body string
-	testenv.Eventually(t, within, what, func() bool {
-		var c int
-		c, body = readyz(t, url)
-		return c == code
-	})
-	return body
 }
 
 // TestStalledDispatcherTurnsReadyRedAndShowsLag: a dispatcher whose
@@ -224,11 +176,11 @@ func TestStalledDispatcherTurnsReadyRedAndShowsLag(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Stop() })
-	if code, body := readyz(t, srv); code != http.StatusOK {
+	if code, body := testenv.Readyz(t, srv); code != http.StatusOK {
 		t.Fatalf("/readyz at start: %d %s", code, body)
 	}
 
-	body := waitReadyz(t, srv, http.StatusServiceUnavailable, 30*time.Second, "/readyz 503 while the webhook fails")
+	body := testenv.WaitReadyz(t, srv, http.StatusServiceUnavailable, 30*time.Second, "/readyz 503 while the webhook fails")
 	// Red within stall-after, a check interval and the group join (the
 	// broker's initial rebalance delay included).
 	if took := time.Since(start); took > cfg.StallAfter+10*time.Second {
@@ -241,7 +193,7 @@ func TestStalledDispatcherTurnsReadyRedAndShowsLag(t *testing.T) {
 	// check has seen the partition as it is now.
 	var want int64
 	testenv.Eventually(t, 10*time.Second, "consumer_lag_records at the group's true lag", func() bool {
-		want = groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
+		want = kafkatest.GroupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
 		return testenv.Series(t, d.Registry, "telemetry_remediation_consumer_lag_records", "topic")[k.Topics.Remediations] == float64(want)
 	})
 	if want < 1 {
@@ -256,9 +208,9 @@ func TestStalledDispatcherTurnsReadyRedAndShowsLag(t *testing.T) {
 	t.Logf("red after %s: %s (true lag %d, %d attempts)", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body), want, r.Stats().Attempts)
 
 	fail.Store(false)
-	waitReadyz(t, srv, http.StatusOK, 30*time.Second, "/readyz 200 once the webhook answers")
+	testenv.WaitReadyz(t, srv, http.StatusOK, 30*time.Second, "/readyz 200 once the webhook answers")
 	testenv.Eventually(t, 30*time.Second, "every record committed", func() bool {
-		return groupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations) == 0
+		return kafkatest.GroupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations) == 0
 	})
 	if v := testenv.Series(t, d.Registry, "telemetry_remediation_consumer_stalled_partitions", "topic")[k.Topics.Remediations]; v != 0 {
 		t.Errorf("consumer_stalled_partitions = %v after recovery, want 0", v)
@@ -275,7 +227,7 @@ func TestStalledRulesEngineTurnsReadyRedAndShowsLag(t *testing.T) {
 	k, c := kafkatest.Fake(t, 1)
 	var refuse atomic.Bool
 	refuse.Store(true)
-	refuseProduce(t, c, k, k.Topics.Remediations, &refuse)
+	kafkatest.RefuseProduce(t, c, k, k.Topics.Remediations, &refuse, kerr.TopicAuthorizationFailed.Code)
 	prod := client(t, k)
 	t0 := time.Now().Add(-10 * time.Minute).Truncate(10 * time.Second)
 	const nKPI = 6
@@ -300,7 +252,7 @@ func TestStalledRulesEngineTurnsReadyRedAndShowsLag(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = r.Stop() })
 
-	body := waitReadyz(t, srv, http.StatusServiceUnavailable, 15*time.Second, "/readyz 503 while the transitions are refused")
+	body := testenv.WaitReadyz(t, srv, http.StatusServiceUnavailable, 15*time.Second, "/readyz 503 while the transitions are refused")
 	if took := time.Since(start); took > cfg.StallAfter+5*time.Second {
 		t.Errorf("/readyz red after %s, want within stall-after (%s) + 5s", took, cfg.StallAfter)
 	}
@@ -311,7 +263,7 @@ func TestStalledRulesEngineTurnsReadyRedAndShowsLag(t *testing.T) {
 	// check has seen the partition as it is now.
 	var want int64
 	testenv.Eventually(t, 10*time.Second, "consumer_lag_records at the group's true lag", func() bool {
-		want = groupLag(t, k, cfg.GroupID, k.Topics.KPIs)
+		want = kafkatest.GroupLag(t, k, cfg.GroupID, k.Topics.KPIs)
 		return testenv.Series(t, d.Registry, "telemetry_remediation_consumer_lag_records", "topic")[k.Topics.KPIs] == float64(want)
 	})
 	if want < 1 {
@@ -320,41 +272,9 @@ func TestStalledRulesEngineTurnsReadyRedAndShowsLag(t *testing.T) {
 	t.Logf("red after %s: %s (true lag %d)", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body), want)
 
 	refuse.Store(false)
-	waitReadyz(t, srv, http.StatusOK, 15*time.Second, "/readyz 200 once the transitions are taken")
+	testenv.WaitReadyz(t, srv, http.StatusOK, 15*time.Second, "/readyz 200 once the transitions are taken")
 	testenv.Eventually(t, 15*time.Second, "every KPI committed", func() bool {
-		return groupLag(t, k, cfg.GroupID, k.Topics.KPIs) == 0
-	})
-}
-
-// refuseProduce makes c answer every produce to topic with
-// TOPIC_AUTHORIZATION_FAILED while refuse holds.
-func refuseProduce(t *testing.T, c *kfake.Cluster, k *kafka.Configuration, topic string, refuse *atomic.Bool) {
-	t.Helper()
-	// Produce requests name topics by name or, from v13, by id.
-	td, err := kadm.NewClient(client(t, k)).ListTopics(context.Background(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := td[topic].ID
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		if !refuse.Load() || len(pr.Topics) == 0 || (pr.Topics[0].Topic != topic && pr.Topics[0].TopicID != id) {
-			return nil, nil, false
-		}
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return kafkatest.GroupLag(t, k, cfg.GroupID, k.Topics.KPIs) == 0
 	})
 }
 
@@ -367,15 +287,7 @@ func refuseProduce(t *testing.T, c *kfake.Cluster, k *kafka.Configuration, topic
 // (dispatcher). kfake.
 func TestRefusedDeadLetterIsLoggedAndSkipped(t *testing.T) {
 	k, _ := kafkatest.Fake(t, 1)
-	v := "64"
-	rs, err := kadm.NewClient(client(t, k)).AlterTopicConfigs(context.Background(),
-		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, k.Topics.DeadLetter)
-	if err == nil {
-		_, err = rs.On(k.Topics.DeadLetter, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	kafkatest.LimitTopic(t, k, k.Topics.DeadLetter, 64)
 	recv, secret := startReceiver(t)
 	var logs testenv.Logs
 	cfg := DefaultConfiguration()

@@ -5,34 +5,21 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshtelemetry/telemetry/common/daemon"
+	"github.com/meshtelemetry/telemetry/common/kafkatest"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 	"github.com/meshtelemetry/telemetry/sinks/schema"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
-
-// readyz GETs url's /readyz: its status code and body.
-func readyz(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // pipelineKPIs returns n pipeline KPIs of distinct windows from genStart.
 func pipelineKPIs(n int) []*wirepb.KPI {
@@ -80,7 +67,7 @@ func TestStalledSinkTurnsReadyRedAndShowsLag(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the first KPIs stored and committed", func() bool {
 		return s.Stats().Rows[schema.PipelineKPIs] >= 10 && committedToEnd(ctx, prod, cfg.GroupID, kc.Topics.KPIs)
 	})
-	if code, body := readyz(t, srv.URL); code != http.StatusOK {
+	if code, body := testenv.Readyz(t, srv.URL); code != http.StatusOK {
 		t.Fatalf("/readyz while storing: %d %s", code, body)
 	}
 
@@ -99,7 +86,7 @@ func TestStalledSinkTurnsReadyRedAndShowsLag(t *testing.T) {
 	var code int
 	var body string
 	testenv.Eventually(t, 20*time.Second, "/readyz 503 while ClickHouse refuses the batch", func() bool {
-		code, body = readyz(t, srv.URL)
+		code, body = testenv.Readyz(t, srv.URL)
 		return code == http.StatusServiceUnavailable
 	})
 	if took := time.Since(start); took > cfg.StallAfter+5*time.Second {
@@ -109,16 +96,7 @@ func TestStalledSinkTurnsReadyRedAndShowsLag(t *testing.T) {
 		!strings.Contains(body, "committed ") {
 		t.Errorf("/readyz body %q does not name the stalled partition and its commit", body)
 	}
-	lags, err := kadm.NewClient(prod).Lag(ctx, cfg.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want int64
-	lags.Each(func(l kadm.DescribedGroupLag) {
-		for _, p := range l.Lag[kc.Topics.KPIs] {
-			want += p.Lag
-		}
-	})
+	want := kafkatest.GroupLag(t, kc, cfg.GroupID, kc.Topics.KPIs)
 	if want != 30 {
 		t.Errorf("the group's true lag is %d, want the 30 refused KPIs", want)
 	}
@@ -139,7 +117,7 @@ func TestStalledSinkTurnsReadyRedAndShowsLag(t *testing.T) {
 	}
 	renamed = false
 	testenv.Eventually(t, 20*time.Second, "/readyz 200 once the table is back", func() bool {
-		code, body = readyz(t, srv.URL)
+		code, body = testenv.Readyz(t, srv.URL)
 		return code == http.StatusOK
 	})
 	testenv.Eventually(t, 20*time.Second, "every KPI committed", func() bool {
@@ -164,14 +142,7 @@ func TestRefusedDeadLetterIsLoggedAndSkippedLive(t *testing.T) {
 	cfg.MaxRetryBackoff = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	v := "64"
-	rs, err := kadm.NewClient(prod).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, kc.Topics.DeadLetter)
-	if err == nil {
-		_, err = rs.On(kc.Topics.DeadLetter, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	kafkatest.LimitTopic(t, kc, kc.Topics.DeadLetter, 64)
 	var logs testenv.Logs
 	s, err := New(cfg, Dependencies{Logger: logs.JSONLogger(), Kafka: kc})
 	if err != nil {
