@@ -24,35 +24,44 @@ import (
 func fillTenantRows(cfg Configuration, start time.Time, marker, id string) []string {
 	var out []string
 	for _, t := range schema.Tables() {
-		var vals []string
-		for _, c := range t.Columns {
-			switch c.Kind {
-			case schema.Time, schema.TimeNano:
-				vals = append(vals, fmt.Sprintf("toDateTime(%d + number)", start.Unix()))
-			case schema.Sequence:
-				vals = append(vals, fmt.Sprintf("toUInt64(%d + number) * 1000000000", start.Unix()))
-			case schema.Tenant:
-				vals = append(vals, "'"+id+"'")
-			case schema.LowCardinality, schema.String:
-				vals = append(vals, fmt.Sprintf("concat('%s', toString(number))", marker))
-			case schema.Float64:
-				vals = append(vals, "number / 3")
-			case schema.Int32:
-				vals = append(vals, "toInt32(number)")
-			case schema.Int64:
-				vals = append(vals, "toInt64(number)")
-			case schema.UInt8:
-				vals = append(vals, "toUInt8(number % 2)")
-			case schema.UInt32:
-				vals = append(vals, "toUInt32(number)")
-			default:
-				vals = append(vals, "toUInt64(number)")
-			}
-		}
+		vals := syntheticValues(t.Columns, start, fmt.Sprintf("concat('%s', toString(number))", marker), id)
 		out = append(out, fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM system.numbers LIMIT %d",
 			cfg.Database, t.Name, strings.Join(t.ColumnNames(), ", "), strings.Join(vals, ", "), tenantTestRows))
 	}
 	return out
+}
+
+// syntheticValues are the SQL expressions of a row numbered by `number`
+// (INSERT SELECT over system.numbers) for columns, one per column kind:
+// timestamps a second apart from start, str for the strings, tenant (quoted)
+// for the tenant column.
+func syntheticValues(columns []schema.Column, start time.Time, str, tenant string) []string {
+	var vals []string
+	for _, c := range columns {
+		switch c.Kind {
+		case schema.Time, schema.TimeNano:
+			vals = append(vals, fmt.Sprintf("toDateTime(%d + number)", start.Unix()))
+		case schema.Sequence:
+			vals = append(vals, fmt.Sprintf("toUInt64(%d + number) * 1000000000", start.Unix()))
+		case schema.Tenant:
+			vals = append(vals, "'"+tenant+"'")
+		case schema.LowCardinality, schema.String:
+			vals = append(vals, str)
+		case schema.Float64:
+			vals = append(vals, "number / 3")
+		case schema.Int32:
+			vals = append(vals, "toInt32(number)")
+		case schema.Int64:
+			vals = append(vals, "toInt64(number)")
+		case schema.UInt8:
+			vals = append(vals, "toUInt8(number % 2)")
+		case schema.UInt32:
+			vals = append(vals, "toUInt32(number)")
+		default:
+			vals = append(vals, "toUInt64(number)")
+		}
+	}
+	return vals
 }
 
 // chUser queries the test server's HTTP interface as user.

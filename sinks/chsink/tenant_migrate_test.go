@@ -28,29 +28,7 @@ func fillUntenantedIn(cfg Configuration, start time.Time) []string {
 	var out []string
 	for _, t := range schema.Tables() {
 		t = t.Untenanted()
-		var vals []string
-		for _, c := range t.Columns {
-			switch c.Kind {
-			case schema.Time, schema.TimeNano:
-				vals = append(vals, fmt.Sprintf("toDateTime(%d + number)", start.Unix()))
-			case schema.Sequence:
-				vals = append(vals, fmt.Sprintf("toUInt64(%d + number) * 1000000000", start.Unix()))
-			case schema.LowCardinality, schema.String:
-				vals = append(vals, "concat('r', toString(number))")
-			case schema.Float64:
-				vals = append(vals, "number / 3")
-			case schema.Int32:
-				vals = append(vals, "toInt32(number)")
-			case schema.Int64:
-				vals = append(vals, "toInt64(number)")
-			case schema.UInt8:
-				vals = append(vals, "toUInt8(number % 2)")
-			case schema.UInt32:
-				vals = append(vals, "toUInt32(number)")
-			default:
-				vals = append(vals, "toUInt64(number)")
-			}
-		}
+		vals := syntheticValues(t.Columns, start, "concat('r', toString(number))", "")
 		out = append(out, fmt.Sprintf("INSERT INTO %s.%s (%s) SELECT %s FROM system.numbers LIMIT %d",
 			db, LocalTable(cfg, t.Name), strings.Join(t.ColumnNames(), ", "), strings.Join(vals, ", "), tenantTestRows))
 	}
