@@ -26,16 +26,9 @@ func TestHugeRecordsDeadLetteredLive(t *testing.T) {
 	kc, prod := liveKafka(t)
 	cfg.FlushInterval = 200 * time.Millisecond
 	cfg.GroupID = "sinktest-big-" + randomSuffix()
-	s, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startSink(t, cfg, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
 
 	// The broker's default message.max.bytes is 1,048,588 for a whole
 	// batch; a record of 1,048,000 B leaves room for its batch overhead.

@@ -95,26 +95,6 @@ func expectedRows(t testing.TB, db string, recs []*kgo.Record) map[string]uint64
 	return out
 }
 
-// startSink starts a sink with cfg, stopped when the test ends.
-func startSink(t testing.TB, cfg Configuration, kc *kafka.Configuration) *Sink {
-	t.Helper()
-	s, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Stop(); err != nil {
-			t.Errorf("sink stop: %v", err)
-		}
-	})
-	return s
-}
-
 // tableTotals reads, per table, the rows with FINAL and a checksum of the
 // table's content, through conn (a Distributed table on a cluster).
 func tableTotals(t testing.TB, conn driver.Conn, db string) map[string]string {

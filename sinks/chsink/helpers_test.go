@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/common/testenv"
 )
 
@@ -55,4 +56,24 @@ func count(t testing.TB, conn driver.Conn, q string, args ...any) uint64 {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return n
+}
+
+// startSink starts a sink with cfg, stopped when the test ends.
+func startSink(t testing.TB, cfg Configuration, kc *kafka.Configuration) *Sink {
+	t.Helper()
+	s, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("sink stop: %v", err)
+		}
+	})
+	return s
 }

@@ -27,16 +27,9 @@ func TestHostileNamesStoredExactlyBySink(t *testing.T) {
 	kc, prod := liveKafka(t)
 	cfg.FlushInterval = 200 * time.Millisecond
 	cfg.GroupID = "sinktest-hostile-" + randomSuffix()
-	s, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startSink(t, cfg, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
 
 	base := genInterfaceKPIs(1, 1)[0]
 	base.WindowStartUnixNano = testenv.Anchor().UnixNano()

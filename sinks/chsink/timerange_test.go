@@ -137,16 +137,9 @@ func TestTimestampsOutOfRangeDeadLetteredLive(t *testing.T) {
 	cfg.GroupID = "sinktest-time-" + randomSuffix()
 	// No partition-dropping retention: the row at 1970 is the point here.
 	cfg.RetentionDays, cfg.RawRetentionDays, cfg.RollupRetentionDays = 0, 0, 0
-	s, err := New(cfg, Dependencies{Logger: testLogger(t), Kafka: kc})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startSink(t, cfg, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
 
 	good := genInterfaceKPIs(8, 4)
 	edges := genInterfaceKPIs(2, 1)
