@@ -113,7 +113,7 @@ type Module struct {
 	log       *slog.Logger
 	m         moduleMetrics
 	st        moduleTally
-	limit     logLimiter
+	limit     component.LogLimiter
 	validator func() validator
 
 	// the watcher's state
@@ -213,7 +213,7 @@ func New(h HookPoint, cfgs []ModuleConfig, deps Dependencies) (*Hook, error) {
 		if n == 0 {
 			n = def
 		}
-		m := &Module{cfg: c, instances: n, log: hk.log.With("module", c.Name), limit: logLimiter{period: time.Minute}}
+		m := &Module{cfg: c, instances: n, log: hk.log.With("module", c.Name), limit: component.LogLimiter{Period: time.Minute}}
 		if h == HookCollect {
 			m.validator = func() validator { return sampleValidator{wire.NewAliasingSampleDecoder()} }
 		} else {
@@ -372,7 +372,7 @@ func (m *Module) watch(ctx context.Context, cache wazero.CompilationCache, check
 func (m *Module) check(ctx context.Context, cache wazero.CompilationCache, checks bool) {
 	b, err := loadFile(m.cfg.Path)
 	if err != nil {
-		if m.limit.allow("read") {
+		if m.limit.Allow("read") {
 			m.log.Warn("wasm module file unreadable; the loaded version keeps running (logged once a minute)", "path", m.cfg.Path, "err", err)
 		}
 		return
@@ -473,7 +473,7 @@ func (m *Module) run(ctx context.Context, val validator, in []byte, n int, dst [
 		}
 		m.st.errors[r].Add(1)
 		m.m.errors[r].Inc()
-		if m.limit.allow(r.String()) {
+		if m.limit.Allow(r.String()) {
 			m.log.Warn("wasm module failed; the batch is handled by on-error (logged once a minute per reason)",
 				"reason", r.String(), "on-error", m.cfg.OnError, "records", n, "err", err)
 		}
@@ -541,25 +541,4 @@ func (h *Hook) Run(ctx context.Context, sc *Scratch, in []byte, n int) (out []by
 func sumOf(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// logLimiter allows one log line per key and period.
-type logLimiter struct {
-	mu     sync.Mutex
-	period time.Duration
-	last   map[string]time.Time
-}
-
-func (l *logLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.period {
-		return false
-	}
-	if l.last == nil {
-		l.last = map[string]time.Time{}
-	}
-	l.last[key] = now
-	return true
 }

@@ -448,7 +448,7 @@ func (c *Collector) newSession(t TargetConfig) *session {
 		log:     c.log.With("target", t.Name, "address", t.Address),
 		errs:    map[string]uint64{},
 		series:  c.m.target(t.Name),
-		limiter: logLimiter{period: time.Minute},
+		limiter: component.LogLimiter{Period: time.Minute},
 		tenant:  c.tenantOf(t.Tenant),
 	}
 	if t.Insecure && t.Username != "" {

@@ -3,7 +3,6 @@ package collector
 import (
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -202,25 +201,4 @@ func (m *metrics) forget(target string) {
 	m.reconnects.DeletePartialMatch(l)
 	m.decodeErrors.DeletePartialMatch(l)
 	m.targetErrors.DeletePartialMatch(l)
-}
-
-// logLimiter lets one message per key through per period.
-type logLimiter struct {
-	period time.Duration
-	mu     sync.Mutex
-	last   map[string]time.Time
-}
-
-func (l *logLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.period {
-		return false
-	}
-	if l.last == nil {
-		l.last = map[string]time.Time{}
-	}
-	l.last[key] = now
-	return true
 }

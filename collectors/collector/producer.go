@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/kafka"
 	"github.com/meshtelemetry/telemetry/wire"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
@@ -75,7 +76,7 @@ type producer struct {
 	m        *metrics
 	t        *tally
 	log      *slog.Logger
-	limiter  logLimiter
+	limiter  component.LogLimiter
 
 	pool    sync.Pool
 	headers map[string][]kgo.RecordHeader // by tenant; read-only
@@ -149,7 +150,7 @@ func newProducer(cfg Configuration, kc *kafka.Configuration, m *metrics, t *tall
 		m:        m,
 		t:        t,
 		log:      log,
-		limiter:  logLimiter{period: time.Minute},
+		limiter:  component.LogLimiter{Period: time.Minute},
 		headers:  make(map[string][]kgo.RecordHeader, len(tenants)),
 	}
 	for _, ts := range tenants {
@@ -279,13 +280,13 @@ func (p *producer) done(r *kgo.Record, err error) {
 			p.drop(dropUnconfirmed, 1)
 		case errors.Is(err, kgo.ErrRecordTimeout):
 			p.drop(dropUnconfirmed, 1)
-			if p.limiter.allow("timeout") {
+			if p.limiter.Allow("timeout") {
 				p.log.Warn("samples not delivered to Kafka within delivery-timeout; a hung broker may still store them (logged once a minute)",
 					"topic", p.topic, "err", err)
 			}
 		default:
 			p.drop(dropDeliveryFailed, 1)
-			if p.limiter.allow("delivery") {
+			if p.limiter.Allow("delivery") {
 				p.log.Warn("samples not delivered to Kafka (logged once a minute)", "topic", p.topic, "err", err)
 			}
 		}

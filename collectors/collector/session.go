@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/meshtelemetry/telemetry/common/component"
 	"github.com/meshtelemetry/telemetry/common/tlsfiles"
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
@@ -126,7 +127,7 @@ type session struct {
 	// series are the target's own series, or those shared by the targets
 	// beyond metrics-max-targets.
 	series  *targetSeries
-	limiter logLimiter
+	limiter component.LogLimiter
 	flood   *bucket // nil: no cap
 	// tenant owns the target: its samples' tenant and fair share.
 	tenant *tenantState
@@ -269,7 +270,7 @@ func (s *session) setState(state string, err error) {
 		cause := causeOf(err)
 		s.errs[cause]++
 		s.series.targetError(cause)
-		if s.limiter.allow("session:" + cause) {
+		if s.limiter.Allow("session:" + cause) {
 			s.log.Warn("target session failed", "cause", cause, "err", err)
 		}
 	}
@@ -627,7 +628,7 @@ func (s *session) handle(ctx context.Context, dec *decoder, sst *sendState, samp
 		dec.errs[r] = 0
 		s.series.decodeErrors[r].Add(float64(cnt))
 		s.c.t.decodeErrs[r].Add(cnt)
-		if s.limiter.allow(reasonNames[r]) {
+		if s.limiter.Allow(reasonNames[r]) {
 			s.log.Warn("undecodable updates from target (logged once a minute per reason)",
 				"reason", reasonNames[r], "count", cnt)
 		}

@@ -23,29 +23,6 @@ import (
 	"github.com/meshtelemetry/telemetry/wire/wirepb"
 )
 
-// lagByTopic gathers telemetry_remediation_consumer_lag_records from reg.
-func lagByTopic(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "telemetry_remediation_consumer_lag_records" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "topic" {
-					out[l.GetValue()] = m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return out
-}
-
 // Both consumers of one Remediator report their lag on one gauge,
 // telemetry_remediation_consumer_lag_records{topic}: the engine, having
 // read and committed every KPI, reports 0 on the kpis topic; the
@@ -103,7 +80,7 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 
 	var lag map[string]float64
 	testenv.Eventually(t, 10*time.Second, "every KPI read and committed, two attempts, the dispatcher's lag seen", func() bool {
-		lag = lagByTopic(t, reg)
+		lag = testenv.Series(t, reg, "telemetry_remediation_consumer_lag_records", "topic")
 		return r.Stats().KPIs == nKPI && r.Stats().Attempts >= 2 && lag[k.Topics.KPIs] == 0 && lag[k.Topics.Remediations] > 0
 	})
 	// The dispatcher commits nothing while stuck on the first record: its
@@ -115,7 +92,7 @@ func TestConsumerLagOfEngineAndDispatcher(t *testing.T) {
 	var want int64
 	testenv.Eventually(t, 10*time.Second, "the dispatcher's lag gauge at the group's true lag", func() bool {
 		want = kafkatest.GroupLag(t, k, cfg.DispatcherGroupID, k.Topics.Remediations)
-		lag = lagByTopic(t, reg)
+		lag = testenv.Series(t, reg, "telemetry_remediation_consumer_lag_records", "topic")
 		return lag[k.Topics.Remediations] == float64(want)
 	})
 	if want < nEv {
