@@ -32,22 +32,7 @@ func AppendSample(b []byte, s *wirepb.Sample) ([]byte, error) {
 	if err != nil {
 		return b[:start], err
 	}
-	return fixLen(out, start+2), nil
-}
-
-// fixLen writes the length of b[start:] into the one-byte placeholder at
-// b[start-1], moving the record up when its length needs more bytes.
-func fixLen(b []byte, start int) []byte {
-	n := len(b) - start
-	if n < 0x80 {
-		b[start-1] = byte(n)
-		return b
-	}
-	k := protowire.SizeVarint(uint64(n))
-	b = append(b, make([]byte, k-1)...)
-	copy(b[start+k-1:], b[start:start+n])
-	protowire.AppendVarint(b[:start-1], uint64(n))
-	return b
+	return wire.FixLength(out, start+2), nil
 }
 
 // errBatch is a batch that does not parse.

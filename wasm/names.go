@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/meshtelemetry/telemetry/wire"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -239,7 +240,7 @@ func spliceName(dst, rec []byte, sp *span, name []byte) []byte {
 		dst = protowire.AppendBytes(append(dst, 1<<3|2), name)
 	}
 	dst = append(dst, rest...)
-	dst = fixLen(dst, body)
+	dst = wire.FixLength(dst, body)
 	dst = append(dst, rec[sp.ifEnd:]...)
-	return fixLen(dst, start)
+	return wire.FixLength(dst, start)
 }

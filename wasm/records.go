@@ -19,7 +19,7 @@ func AppendKPI(b []byte, k *wirepb.KPI) ([]byte, error) {
 	if err != nil {
 		return b[:start], err
 	}
-	return fixLen(out, start+2), nil
+	return wire.FixLength(out, start+2), nil
 }
 
 // KPIs runs kpis through the hook (the processor's process hook) and

@@ -77,7 +77,7 @@ func AppendSample(buf []byte, s *wirepb.Sample) ([]byte, error) {
 		b = append(b, tagSampleInterface, 0)
 		start := len(b)
 		b = appendInterface(b, body.Interface)
-		b = fixLength(b, start)
+		b = FixLength(b, start)
 	case *wirepb.Sample_Probe:
 		if body == nil {
 			break
@@ -85,7 +85,7 @@ func AppendSample(buf []byte, s *wirepb.Sample) ([]byte, error) {
 		b = append(b, tagSampleProbe, 0)
 		start := len(b)
 		b = appendProbe(b, body.Probe)
-		b = fixLength(b, start)
+		b = FixLength(b, start)
 	case *wirepb.Sample_DeviceState:
 		if body == nil {
 			break
@@ -93,15 +93,15 @@ func AppendSample(buf []byte, s *wirepb.Sample) ([]byte, error) {
 		b = append(b, tagSampleDevState, 0)
 		start := len(b)
 		b = appendDevice(b, body.DeviceState)
-		b = fixLength(b, start)
+		b = FixLength(b, start)
 	}
 	return b, nil
 }
 
-// fixLength sets the length of the nested message b[start:], written after
+// FixLength sets the length of the nested message b[start:], written after
 // a one-byte placeholder at b[start-1], moving the message up when its
 // length needs more than one byte (proto writes lengths as minimal varints).
-func fixLength(b []byte, start int) []byte {
+func FixLength(b []byte, start int) []byte {
 	n := len(b) - start
 	if n < 0x80 {
 		b[start-1] = byte(n)
